@@ -1,0 +1,1 @@
+"""Reference Studio's headless service layer: it never imports streamlit."""

@@ -1,0 +1,1 @@
+"""Image generation backends: a small base and its implementations beside it."""

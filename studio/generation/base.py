@@ -1,0 +1,72 @@
+"""What every image generator takes and gives back."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Literal, Protocol, runtime_checkable
+
+ImageKind = Literal["scene", "character"]
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """One image to make. `subject` and `palette` let an offline renderer draw something recognisable."""
+
+    prompt: str
+    negative_prompt: str
+    seed: int
+    kind: ImageKind
+    subject: str
+    palette: tuple[str, ...] = ()
+    width: int = 1024
+    height: int = 1024
+    steps: int = 30
+    guidance_scale: float = 7.5
+    scheduler: str = "K_EULER"
+    init_image: bytes | None = None
+    """An image to condition on (the consistency job's reference), where the backend accepts one."""
+    label: str = ""
+    """Who asked, for logs and the test servers: `scene_rooftop`, `song:abc`."""
+
+
+@dataclass(frozen=True)
+class GeneratedImage:
+    """An image as the provider returned it, with what producing it cost."""
+
+    data: bytes
+    content_type: str
+    provider: str
+    model: str
+    cost: Decimal
+    units: Decimal = Decimal("0")
+    """Billed units (seconds of predict time); zero for a flat-priced or free call."""
+    unit_price: Decimal = Decimal("0")
+    prediction_id: str | None = None
+    details: dict[str, str] = field(default_factory=dict)
+
+
+@runtime_checkable
+class ImageGenerator(Protocol):
+    """A text-to-image backend. Raises GenerationError, classified retryable or not."""
+
+    name: str
+    """`local`, `replicate`, ... as chosen by the image provider setting."""
+    model_version: str
+    """What is written into each PNG's `Model:` field and the job metadata."""
+
+    def max_cost(self, request: GenerationRequest) -> Decimal:
+        """The most one call can cost: reserved against the budget before the call."""
+        ...
+
+    def estimated_cost(self, request: GenerationRequest) -> Decimal:
+        """What one call usually costs, for estimates shown before a job starts."""
+        ...
+
+    async def generate(self, request: GenerationRequest) -> GeneratedImage:
+        """Make one image; raise GenerationError on failure."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release connections."""
+        ...

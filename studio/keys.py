@@ -1,0 +1,63 @@
+"""Ids that become storage keys, and the storage key layout of DESIGN.md."""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from studio.errors import InvalidInput
+
+REFERENCE_BUCKET = "reference-images"
+CHARACTER_BUCKET = "character-images"
+
+_SAFE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+ReferenceKind = Literal["scene", "character"]
+
+
+def safe_id_problem(value: object) -> str | None:
+    """Why `value` cannot be a storage-key segment, or None when it can."""
+    if not isinstance(value, str):
+        return "must be a string"
+    if not value:
+        return "must not be empty"
+    if len(value) > 64:
+        return f"is {len(value)} characters long; at most 64 are allowed"
+    if not _SAFE_ID.fullmatch(value):
+        return f"{value!r} may only contain letters, digits, '-' and '_'"
+    return None
+
+
+def check_id(field: str, value: str) -> str:
+    """Return `value` when it is a safe id, else raise InvalidInput naming `field`."""
+    problem = safe_id_problem(value)
+    if problem:
+        raise InvalidInput(field, problem)
+    return value
+
+
+def reference_name(kind: ReferenceKind, subject_id: str) -> str:
+    """`scene_<id>` or `character_<id>`: the REF of review and the stem of the storage key."""
+    return f"{kind}_{subject_id}"
+
+
+def parse_reference_name(ref: str) -> tuple[ReferenceKind, str]:
+    for kind in ("scene", "character"):
+        prefix = f"{kind}_"
+        if ref.startswith(prefix) and safe_id_problem(ref[len(prefix) :]) is None:
+            return kind, ref[len(prefix) :]  # type: ignore[return-value]
+    raise InvalidInput("reference", f"{ref!r} is not scene_<id> or character_<id>")
+
+
+def reference_key(job_id: str, ref: str) -> str:
+    return f"{job_id}/{ref}.png"
+
+
+def reference_version_key(job_id: str, ref: str, version: int) -> str:
+    return f"{job_id}/versions/{ref}_v{version}.png"
+
+
+def song_key(song_id: str, name: str, ext: str) -> str:
+    """`songs/{song_id}/{name}.{ext}` for character_reference, character_pose_b, character_generated."""
+    check_id("song_id", song_id)
+    return f"songs/{song_id}/{name}.{ext}"

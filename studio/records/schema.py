@@ -1,0 +1,96 @@
+"""Tables of the records database. Money columns hold whole nano-dollars (see studio.money)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import BigInteger, Boolean, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class JobRow(Base):
+    __tablename__ = "jobs"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    plan_json: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    budget_nanos: Mapped[int] = mapped_column(BigInteger, default=0)
+    reserved_nanos: Mapped[int] = mapped_column(BigInteger, default=0)
+    spent_nanos: Mapped[int] = mapped_column(BigInteger, default=0)
+    duration_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
+    concurrency: Mapped[int] = mapped_column(Integer, default=6)
+    provider: Mapped[str] = mapped_column(String(32), default="")
+    model_version: Mapped[str] = mapped_column(String(128), default="")
+    result_json: Mapped[str | None] = mapped_column(Text, nullable=True)
+    failure_reason: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class ReferenceRow(Base):
+    __tablename__ = "reference_records"
+    __table_args__ = (UniqueConstraint("job_id", "ref"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
+    ref: Mapped[str] = mapped_column(String(80))
+    kind: Mapped[str] = mapped_column(String(16))
+    subject_id: Mapped[str] = mapped_column(String(64))
+    prompt: Mapped[str] = mapped_column(Text)
+    negative_prompt: Mapped[str] = mapped_column(Text)
+    seed: Mapped[int] = mapped_column(BigInteger)
+    parameters_json: Mapped[str] = mapped_column(Text)
+    params_hash: Mapped[str] = mapped_column(String(64))
+    storage_key: Mapped[str] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    generation_time: Mapped[float] = mapped_column(Float, default=0.0)
+    cost_nanos: Mapped[int] = mapped_column(BigInteger, default=0)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    provider: Mapped[str] = mapped_column(String(32), default="")
+    model_version: Mapped[str] = mapped_column(String(128), default="")
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
+class LedgerRow(Base):
+    """One paid call (or a cache hit that saved one)."""
+
+    __tablename__ = "ledger"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job_id: Mapped[str | None] = mapped_column(String(36), index=True, nullable=True)
+    song_id: Mapped[str | None] = mapped_column(String(64), index=True, nullable=True)
+    stage: Mapped[str] = mapped_column(String(32))
+    provider: Mapped[str] = mapped_column(String(32))
+    model: Mapped[str] = mapped_column(String(160))
+    ref: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    units: Mapped[str] = mapped_column(String(32), default="0")
+    unit_name: Mapped[str] = mapped_column(String(16), default="image")
+    unit_price_nanos: Mapped[int] = mapped_column(BigInteger, default=0)
+    amount_nanos: Mapped[int] = mapped_column(BigInteger, default=0)
+    cache_hit: Mapped[bool] = mapped_column(Boolean, default=False)
+    saved_nanos: Mapped[int] = mapped_column(BigInteger, default=0)
+    prediction_id: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class EventRow(Base):
+    __tablename__ = "events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job_id: Mapped[str] = mapped_column(String(36), index=True)
+    type: Mapped[str] = mapped_column(String(48))
+    payload_json: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -1,0 +1,246 @@
+"""The records repository: one place that reads and writes jobs, references, ledger and events."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, func, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from studio.money import from_nanos, to_nanos
+from studio.records.schema import Base, EventRow, JobRow, LedgerRow, ReferenceRow, utcnow
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    stage: str
+    provider: str
+    model: str
+    amount: Decimal
+    job_id: str | None = None
+    song_id: str | None = None
+    ref: str | None = None
+    units: Decimal = Decimal("0")
+    unit_name: str = "image"
+    unit_price: Decimal = Decimal("0")
+    cache_hit: bool = False
+    saved: Decimal = Decimal("0")
+    prediction_id: str | None = None
+    created_at: datetime | None = None
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+class Records:
+    """Jobs, references, the cost ledger and events. Rows come back detached and read-only by convention."""
+
+    def __init__(self, url: str, *, create: bool = True) -> None:
+        self.url = url
+        self.engine = make_engine(url)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        if create:
+            Base.metadata.create_all(self.engine)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        with self._sessions.begin() as session:
+            yield session
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # jobs -------------------------------------------------------------------------------------
+    def start_job(
+        self,
+        job_id: str,
+        plan_json: str,
+        budget: Decimal,
+        *,
+        duration_seconds: float | None,
+        concurrency: int,
+        provider: str,
+        model_version: str,
+    ) -> JobRow:
+        """Create the job, or reopen it for a resume; stale reservations of an earlier run are dropped."""
+        with self.session() as s:
+            job = s.get(JobRow, job_id)
+            if job is None:
+                job = JobRow(id=job_id, spent_nanos=0)
+                s.add(job)
+            job.plan_json = plan_json
+            job.budget_nanos = to_nanos(budget)
+            job.reserved_nanos = 0
+            job.duration_seconds = duration_seconds
+            job.concurrency = concurrency
+            job.provider = provider
+            job.model_version = model_version
+            job.status = "running"
+            job.failure_reason = None
+            job.cancel_requested = False
+            job.started_at = utcnow()
+            job.completed_at = None
+            return job
+
+    def get_job(self, job_id: str) -> JobRow | None:
+        with self.session() as s:
+            return s.get(JobRow, job_id)
+
+    def list_jobs(self, limit: int = 20) -> list[JobRow]:
+        with self.session() as s:
+            return list(s.scalars(select(JobRow).order_by(JobRow.created_at.desc()).limit(limit)))
+
+    def finish_job(self, job_id: str, status: str, result_json: str | None, failure_reason: str | None) -> None:
+        with self.session() as s:
+            s.execute(
+                update(JobRow)
+                .where(JobRow.id == job_id)
+                .values(
+                    status=status,
+                    result_json=result_json,
+                    failure_reason=failure_reason,
+                    completed_at=utcnow(),
+                    reserved_nanos=0,
+                )
+            )
+
+    def request_cancel(self, job_id: str) -> None:
+        with self.session() as s:
+            s.execute(update(JobRow).where(JobRow.id == job_id).values(cancel_requested=True))
+
+    def cancel_requested(self, job_id: str) -> bool:
+        with self.session() as s:
+            return bool(s.scalar(select(JobRow.cancel_requested).where(JobRow.id == job_id)))
+
+    # budget -----------------------------------------------------------------------------------
+    def reserve(self, job_id: str, amount: Decimal) -> bool:
+        """Reserve `amount` in one conditional UPDATE, so concurrent callers can never overshoot."""
+        nanos = to_nanos(amount)
+        with self.session() as s:
+            result = s.execute(
+                update(JobRow)
+                .where(
+                    JobRow.id == job_id,
+                    JobRow.spent_nanos + JobRow.reserved_nanos + nanos <= JobRow.budget_nanos,
+                )
+                .values(reserved_nanos=JobRow.reserved_nanos + nanos)
+            )
+            return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    def settle(self, job_id: str, reserved: Decimal, actual: Decimal) -> None:
+        """Release a reservation and record what the call really cost."""
+        with self.session() as s:
+            s.execute(
+                update(JobRow)
+                .where(JobRow.id == job_id)
+                .values(
+                    reserved_nanos=JobRow.reserved_nanos - to_nanos(reserved),
+                    spent_nanos=JobRow.spent_nanos + to_nanos(actual),
+                )
+            )
+
+    # references -------------------------------------------------------------------------------
+    def references(self, job_id: str) -> dict[str, ReferenceRow]:
+        with self.session() as s:
+            rows = s.scalars(select(ReferenceRow).where(ReferenceRow.job_id == job_id).order_by(ReferenceRow.id))
+            return {row.ref: row for row in rows}
+
+    def put_reference(self, job_id: str, ref: str, **values: Any) -> ReferenceRow:
+        """Create the reference or update the given columns of it."""
+        with self.session() as s:
+            row = s.scalar(select(ReferenceRow).where(ReferenceRow.job_id == job_id, ReferenceRow.ref == ref))
+            if row is None:
+                row = ReferenceRow(job_id=job_id, ref=ref, **values)
+                s.add(row)
+            else:
+                for name, value in values.items():
+                    setattr(row, name, value)
+            return row
+
+    # ledger -----------------------------------------------------------------------------------
+    def add_ledger(self, entry: LedgerEntry) -> None:
+        with self.session() as s:
+            s.add(
+                LedgerRow(
+                    job_id=entry.job_id,
+                    song_id=entry.song_id,
+                    stage=entry.stage,
+                    provider=entry.provider,
+                    model=entry.model,
+                    ref=entry.ref,
+                    units=str(entry.units),
+                    unit_name=entry.unit_name,
+                    unit_price_nanos=to_nanos(entry.unit_price),
+                    amount_nanos=to_nanos(entry.amount),
+                    cache_hit=entry.cache_hit,
+                    saved_nanos=to_nanos(entry.saved),
+                    prediction_id=entry.prediction_id,
+                )
+            )
+
+    def ledger(self, *, job_id: str | None = None, song_id: str | None = None) -> list[LedgerEntry]:
+        with self.session() as s:
+            query = select(LedgerRow).order_by(LedgerRow.id)
+            if job_id is not None:
+                query = query.where(LedgerRow.job_id == job_id)
+            if song_id is not None:
+                query = query.where(LedgerRow.song_id == song_id)
+            return [
+                LedgerEntry(
+                    stage=row.stage,
+                    provider=row.provider,
+                    model=row.model,
+                    amount=from_nanos(row.amount_nanos),
+                    job_id=row.job_id,
+                    song_id=row.song_id,
+                    ref=row.ref,
+                    units=Decimal(row.units),
+                    unit_name=row.unit_name,
+                    unit_price=from_nanos(row.unit_price_nanos),
+                    cache_hit=row.cache_hit,
+                    saved=from_nanos(row.saved_nanos),
+                    prediction_id=row.prediction_id,
+                    created_at=row.created_at,
+                )
+                for row in s.scalars(query)
+            ]
+
+    def ledger_total(self, job_id: str) -> Decimal:
+        with self.session() as s:
+            nanos = s.scalar(select(func.coalesce(func.sum(LedgerRow.amount_nanos), 0)).where(LedgerRow.job_id == job_id))
+            return from_nanos(int(nanos or 0))
+
+    # events -----------------------------------------------------------------------------------
+    def add_event(self, job_id: str, type_: str, payload: dict[str, Any]) -> int:
+        with self.session() as s:
+            row = EventRow(job_id=job_id, type=type_, payload_json=json.dumps(payload, default=str))
+            s.add(row)
+            s.flush()
+            return row.id
+
+    def events(self, job_id: str, after_id: int = 0) -> list[EventRow]:
+        with self.session() as s:
+            query = select(EventRow).where(EventRow.job_id == job_id, EventRow.id > after_id).order_by(EventRow.id)
+            return list(s.scalars(query))

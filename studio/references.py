@@ -1,0 +1,42 @@
+"""The output of reference generation, in the seed's shape (`ReferenceImages`)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+
+class ReferenceImage(BaseModel):
+    scene_id: str | None = None
+    character_id: str | None = None
+    image_url: str
+    prompt_used: str
+    generation_time: float
+    cost: Decimal
+    negative_prompt: str = ""
+    seed: int | None = None
+    storage_key: str = ""
+    reused: bool = False
+    """True when a stored image with identical parameters was reused at no cost."""
+
+
+class ReferenceMetadata(BaseModel):
+    model_version: str
+    dimensions: str = "1024x1024"
+    format: Literal["PNG"] = "PNG"
+    environment: str
+    provider: str = ""
+
+
+class ReferenceImages(BaseModel):
+    job_id: str
+    scene_references: list[ReferenceImage] = Field(default_factory=list)
+    character_references: list[ReferenceImage] = Field(default_factory=list)
+    total_references: int = 0
+    total_generation_time: float = 0.0
+    """Wall-clock seconds of the whole run, not the sum of per-image times."""
+    total_cost: Decimal = Decimal("0")
+    status: Literal["success", "partial", "failed"]
+    metadata: ReferenceMetadata

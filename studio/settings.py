@@ -1,0 +1,88 @@
+"""Every setting of DESIGN.md, typed, read from the environment (or passed in by tests and the app)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_SDXL_VERSION = "7762fd07cf82c948538e41f63f77d685e02b063e37e496e96eefd46c929f9bdc"
+
+
+def _env(name: str) -> AliasChoices:
+    return AliasChoices(name, name.lower())
+
+
+class Settings(BaseSettings):
+    """Configuration. Field names are the Python names; each reads the environment variable shown."""
+
+    model_config = SettingsConfigDict(populate_by_name=True, extra="ignore", frozen=True)
+
+    data_dir: Path = Field(Path(".studio"), validation_alias=_env("STUDIO_DATA_DIR"))
+    """Where local storage, the SQLite database and the signing key live."""
+    database_url: str | None = Field(None, validation_alias=_env("STUDIO_DATABASE_URL"))
+    """SQLAlchemy URL of the records database; SQLite under data_dir when unset."""
+    image_provider: Literal["auto", "local", "replicate"] = Field(
+        "auto", validation_alias=_env("STUDIO_IMAGE_PROVIDER")
+    )
+    interrogator: str = Field("auto", validation_alias=_env("STUDIO_INTERROGATOR"))
+    """`auto`, or an order of backends with fallback, e.g. `openai,replicate,local`."""
+    storage: Literal["auto", "local", "supabase"] = Field("auto", validation_alias=_env("STUDIO_STORAGE"))
+
+    replicate_api_token: SecretStr | None = Field(None, validation_alias=_env("REPLICATE_API_TOKEN"))
+    replicate_base_url: str | None = Field(None, validation_alias=_env("REPLICATE_BASE_URL"))
+    openai_api_key: SecretStr | None = Field(None, validation_alias=_env("OPENAI_API_KEY"))
+    openai_base_url: str | None = Field(None, validation_alias=_env("OPENAI_BASE_URL"))
+    openai_model: str = Field("gpt-4o-mini", validation_alias=_env("STUDIO_OPENAI_MODEL"))
+    supabase_url: str | None = Field(None, validation_alias=_env("SUPABASE_URL"))
+    supabase_key: SecretStr | None = Field(None, validation_alias=_env("SUPABASE_KEY"))
+    signing_key: SecretStr | None = Field(None, validation_alias=_env("STUDIO_SIGNING_KEY"))
+    """HMAC key of local signed URLs; generated once into data_dir when unset."""
+
+    reference_gen_concurrency: int = Field(6, ge=1, le=256, validation_alias=_env("REFERENCE_GEN_CONCURRENCY"))
+    reference_gen_timeout: float = Field(120.0, gt=0, validation_alias=_env("REFERENCE_GEN_TIMEOUT"))
+    """Seconds one image may take; a Replicate prediction past it is cancelled."""
+    reference_model_version: str | None = Field(None, validation_alias=_env("REFERENCE_MODEL_VERSION"))
+    reference_model_dev: str | None = Field(None, validation_alias=_env("REFERENCE_MODEL_DEV"))
+    environment: Literal["development", "production"] = Field(
+        "production", validation_alias=_env("ENVIRONMENT")
+    )
+
+    retry_attempts: int = Field(2, ge=1, le=10, validation_alias=_env("REFERENCE_RETRY_ATTEMPTS"))
+    """Attempts per image in total (the seed's one retry)."""
+    retry_backoff: float = Field(2.0, ge=0, validation_alias=_env("REFERENCE_RETRY_BACKOFF"))
+    """First backoff in seconds; doubles per attempt, never shorter than a provider's Retry-After."""
+    budget_per_minute: Decimal = Field(Decimal("200"), ge=0, validation_alias=_env("STUDIO_BUDGET_PER_MINUTE"))
+    default_job_budget: Decimal = Field(Decimal("5.00"), ge=0, validation_alias=_env("STUDIO_DEFAULT_JOB_BUDGET"))
+    """Budget of a job whose song duration is unknown."""
+    signed_url_ttl: int = Field(1_209_600, gt=0, validation_alias=_env("STUDIO_SIGNED_URL_TTL"))
+    retention_days: int = Field(14, ge=1, validation_alias=_env("STUDIO_RETENTION_DAYS"))
+    log_format: Literal["text", "json"] = Field("text", validation_alias=_env("STUDIO_LOG_FORMAT"))
+
+    @property
+    def model_version(self) -> str:
+        """The SDXL version hash: REFERENCE_MODEL_DEV in development, else REFERENCE_MODEL_VERSION, else pinned."""
+        if self.environment == "development" and self.reference_model_dev:
+            return self.reference_model_dev
+        return self.reference_model_version or DEFAULT_SDXL_VERSION
+
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            url = self.database_url
+            if url.startswith("postgresql://") or url.startswith("postgres://"):
+                url = "postgresql+psycopg://" + url.split("://", 1)[1]
+            return url
+        return f"sqlite:///{self.data_dir / 'studio.db'}"
+
+    def secret_status(self) -> dict[str, str]:
+        """Which secrets are configured, as `set` / `not set`: the only way secrets are ever shown."""
+        secrets = {
+            "REPLICATE_API_TOKEN": self.replicate_api_token,
+            "OPENAI_API_KEY": self.openai_api_key,
+            "SUPABASE_KEY": self.supabase_key,
+            "STUDIO_SIGNING_KEY": self.signing_key,
+        }
+        return {name: "set" if value and value.get_secret_value() else "not set" for name, value in secrets.items()}

@@ -1,0 +1,1 @@
+"""Object storage backends: a small base and its implementations beside it."""

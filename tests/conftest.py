@@ -1,0 +1,53 @@
+"""Every test gets a fresh data dir and an environment with no studio variables or keys."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from studio.services import Services, build_services
+from studio.settings import Settings
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+PLANS_DIR = SHARED / "plans"
+if not PLANS_DIR.exists():  # a clone placed elsewhere: fall back to the copies in the repo
+    PLANS_DIR = Path(__file__).resolve().parent / "data" / "plans"
+
+_PREFIXES = ("STUDIO_", "REPLICATE_", "OPENAI_", "SUPABASE_", "REFERENCE_")
+_NAMES = {"ENVIRONMENT"}
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    for name in list(os.environ):
+        if name.startswith(_PREFIXES) or name in _NAMES:
+            monkeypatch.delenv(name)
+    data_dir = tmp_path / "studio-data"
+    monkeypatch.setenv("STUDIO_DATA_DIR", str(data_dir))
+    monkeypatch.setenv("REFERENCE_RETRY_BACKOFF", "0.01")
+    return data_dir
+
+
+@pytest.fixture
+def data_dir(clean_environment: Path) -> Path:
+    return clean_environment
+
+
+@pytest.fixture
+def settings(data_dir: Path) -> Settings:
+    return Settings(data_dir=data_dir, retry_backoff=0.01)
+
+
+@pytest.fixture
+def services(settings: Settings) -> Iterator[Services]:
+    built = build_services(settings)
+    yield built
+    built.close()
+
+
+@pytest.fixture
+def plan_path() -> Path:
+    return PLANS_DIR / "music-video.json"
