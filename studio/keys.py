@@ -45,7 +45,7 @@ def parse_reference_name(ref: str) -> tuple[ReferenceKind, str]:
     for kind in ("scene", "character"):
         prefix = f"{kind}_"
         if ref.startswith(prefix) and safe_id_problem(ref[len(prefix) :]) is None:
-            return kind, ref[len(prefix) :]  # type: ignore[return-value]
+            return kind, ref[len(prefix) :]
     raise InvalidInput("reference", f"{ref!r} is not scene_<id> or character_<id>")
 
 

@@ -124,12 +124,13 @@ class ScenePlan(BaseModel):
             raise ValueError("scenes: the plan has no scenes; at least one is needed")
         if not self.characters:
             raise ValueError("characters: the plan has no characters; at least one is needed")
-        for field, items in (("scenes", self.scenes), ("characters", self.characters)):
+        ids = {"scenes": [s.id for s in self.scenes], "characters": [c.id for c in self.characters]}
+        for field, values in ids.items():
             seen: set[str] = set()
-            for index, item in enumerate(items):
-                if item.id in seen:
-                    raise ValueError(f"{field}[{index}].id: duplicate id {item.id!r}")
-                seen.add(item.id)
+            for index, value in enumerate(values):
+                if value in seen:
+                    raise ValueError(f"{field}[{index}].id: duplicate id {value!r}")
+                seen.add(value)
         return self
 
 

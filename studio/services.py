@@ -59,7 +59,9 @@ def _pick(concern: str, selector: str, real: str, configured: bool, missing: str
         return BackendChoice(concern, "local", f"{concern} selector is 'local'")
     if selector == real:
         if not configured:
-            raise ConfigurationError(f"{concern} is set to '{real}' but {missing} is not set; set it or use 'local'")
+            raise ConfigurationError(
+                f"{concern} is set to '{real}' but {missing} is not set; set it or use 'local'"
+            )
         return BackendChoice(concern, real, f"{concern} selector is '{real}'")
     if configured:
         return BackendChoice(concern, real, f"auto: {missing} is set")
@@ -99,7 +101,11 @@ def build_services(settings: Settings | None = None) -> Services:
         "SUPABASE_URL and SUPABASE_KEY",
     )
     image_choice = _pick(
-        "image generation", settings.image_provider, "replicate", bool(settings.replicate_api_token), "REPLICATE_API_TOKEN"
+        "image generation",
+        settings.image_provider,
+        "replicate",
+        bool(settings.replicate_api_token),
+        "REPLICATE_API_TOKEN",
     )
     from studio.interrogation.chain import build_interrogators
 
@@ -108,7 +114,9 @@ def build_services(settings: Settings | None = None) -> Services:
     records_choice = BackendChoice(
         "records",
         database,
-        "STUDIO_DATABASE_URL is set" if settings.database_url else "STUDIO_DATABASE_URL not set, SQLite in the data dir",
+        "STUDIO_DATABASE_URL is set"
+        if settings.database_url
+        else "STUDIO_DATABASE_URL not set, SQLite in the data dir",
     )
     return Services(
         settings=settings,

@@ -42,7 +42,9 @@ class Settings(BaseSettings):
     signing_key: SecretStr | None = Field(None, validation_alias=_env("STUDIO_SIGNING_KEY"))
     """HMAC key of local signed URLs; generated once into data_dir when unset."""
 
-    reference_gen_concurrency: int = Field(6, ge=1, le=256, validation_alias=_env("REFERENCE_GEN_CONCURRENCY"))
+    reference_gen_concurrency: int = Field(
+        6, ge=1, le=256, validation_alias=_env("REFERENCE_GEN_CONCURRENCY")
+    )
     reference_gen_timeout: float = Field(120.0, gt=0, validation_alias=_env("REFERENCE_GEN_TIMEOUT"))
     """Seconds one image may take; a Replicate prediction past it is cancelled."""
     reference_model_version: str | None = Field(None, validation_alias=_env("REFERENCE_MODEL_VERSION"))
@@ -55,8 +57,12 @@ class Settings(BaseSettings):
     """Attempts per image in total (the seed's one retry)."""
     retry_backoff: float = Field(2.0, ge=0, validation_alias=_env("REFERENCE_RETRY_BACKOFF"))
     """First backoff in seconds; doubles per attempt, never shorter than a provider's Retry-After."""
-    budget_per_minute: Decimal = Field(Decimal("200"), ge=0, validation_alias=_env("STUDIO_BUDGET_PER_MINUTE"))
-    default_job_budget: Decimal = Field(Decimal("5.00"), ge=0, validation_alias=_env("STUDIO_DEFAULT_JOB_BUDGET"))
+    budget_per_minute: Decimal = Field(
+        Decimal("200"), ge=0, validation_alias=_env("STUDIO_BUDGET_PER_MINUTE")
+    )
+    default_job_budget: Decimal = Field(
+        Decimal("5.00"), ge=0, validation_alias=_env("STUDIO_DEFAULT_JOB_BUDGET")
+    )
     """Budget of a job whose song duration is unknown."""
     signed_url_ttl: int = Field(1_209_600, gt=0, validation_alias=_env("STUDIO_SIGNED_URL_TTL"))
     retention_days: int = Field(14, ge=1, validation_alias=_env("STUDIO_RETENTION_DAYS"))
@@ -64,7 +70,7 @@ class Settings(BaseSettings):
 
     @property
     def model_version(self) -> str:
-        """The SDXL version hash: REFERENCE_MODEL_DEV in development, else REFERENCE_MODEL_VERSION, else pinned."""
+        """SDXL version: REFERENCE_MODEL_DEV in development, else REFERENCE_MODEL_VERSION, else pinned."""
         if self.environment == "development" and self.reference_model_dev:
             return self.reference_model_dev
         return self.reference_model_version or DEFAULT_SDXL_VERSION
@@ -85,4 +91,7 @@ class Settings(BaseSettings):
             "SUPABASE_KEY": self.supabase_key,
             "STUDIO_SIGNING_KEY": self.signing_key,
         }
-        return {name: "set" if value and value.get_secret_value() else "not set" for name, value in secrets.items()}
+        return {
+            name: "set" if value and value.get_secret_value() else "not set"
+            for name, value in secrets.items()
+        }

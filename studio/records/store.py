@@ -112,7 +112,9 @@ class Records:
         with self.session() as s:
             return list(s.scalars(select(JobRow).order_by(JobRow.created_at.desc()).limit(limit)))
 
-    def finish_job(self, job_id: str, status: str, result_json: str | None, failure_reason: str | None) -> None:
+    def finish_job(
+        self, job_id: str, status: str, result_json: str | None, failure_reason: str | None
+    ) -> None:
         with self.session() as s:
             s.execute(
                 update(JobRow)
@@ -164,7 +166,9 @@ class Records:
     # references -------------------------------------------------------------------------------
     def references(self, job_id: str) -> dict[str, ReferenceRow]:
         with self.session() as s:
-            rows = s.scalars(select(ReferenceRow).where(ReferenceRow.job_id == job_id).order_by(ReferenceRow.id))
+            rows = s.scalars(
+                select(ReferenceRow).where(ReferenceRow.job_id == job_id).order_by(ReferenceRow.id)
+            )
             return {row.ref: row for row in rows}
 
     def put_reference(self, job_id: str, ref: str, **values: Any) -> ReferenceRow:
@@ -229,7 +233,9 @@ class Records:
 
     def ledger_total(self, job_id: str) -> Decimal:
         with self.session() as s:
-            nanos = s.scalar(select(func.coalesce(func.sum(LedgerRow.amount_nanos), 0)).where(LedgerRow.job_id == job_id))
+            nanos = s.scalar(
+                select(func.coalesce(func.sum(LedgerRow.amount_nanos), 0)).where(LedgerRow.job_id == job_id)
+            )
             return from_nanos(int(nanos or 0))
 
     # events -----------------------------------------------------------------------------------
@@ -242,5 +248,9 @@ class Records:
 
     def events(self, job_id: str, after_id: int = 0) -> list[EventRow]:
         with self.session() as s:
-            query = select(EventRow).where(EventRow.job_id == job_id, EventRow.id > after_id).order_by(EventRow.id)
+            query = (
+                select(EventRow)
+                .where(EventRow.job_id == job_id, EventRow.id > after_id)
+                .order_by(EventRow.id)
+            )
             return list(s.scalars(query))

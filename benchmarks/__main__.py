@@ -1,0 +1,19 @@
+"""Run every benchmark, or the ones named: `python -m benchmarks pipeline_local replicate_makespan`."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+ALL = ["pipeline_local", "replicate_makespan", "app_start"]
+
+names = sys.argv[1:] or ALL
+for name in names:
+    try:
+        module = importlib.import_module(f"benchmarks.{name}")
+    except ModuleNotFoundError as exc:
+        print(f"{name}: not available ({exc})")
+        continue
+    print(f"== {name}")
+    module.run()
+    print()

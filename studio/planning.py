@@ -1,0 +1,118 @@
+"""What a job will ask for: one planned reference per scene and character, with its exact parameters.
+
+Shared by the pipeline (to generate or reuse), the prompts page and estimates (to show before spending).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from decimal import Decimal
+
+from pydantic import BaseModel
+
+from studio.generation.base import GenerationRequest, ImageGenerator
+from studio.keys import reference_key
+from studio.plan import ScenePlan
+from studio.png_parameters import format_parameters
+from studio.prompts import synthesize
+from studio.seeding import reference_seed
+from studio.settings import Settings
+
+
+class ReferenceOverride(BaseModel):
+    """A creator's edits to one reference, kept apart from synthesis so they survive a re-synthesis."""
+
+    prompt: str | None = None
+    negative_prompt: str | None = None
+    seed: int | None = None
+
+
+@dataclass(frozen=True)
+class PlannedReference:
+    ref: str
+    kind: str
+    subject_id: str
+    request: GenerationRequest
+    storage_key: str
+    parameters_text: str
+    params_hash: str
+    token_count: int
+    edited: bool
+
+    @property
+    def parameters(self) -> dict[str, object]:
+        r = self.request
+        return {
+            "prompt": r.prompt,
+            "negative_prompt": r.negative_prompt,
+            "seed": r.seed,
+            "width": r.width,
+            "height": r.height,
+            "steps": r.steps,
+            "guidance_scale": r.guidance_scale,
+            "scheduler": r.scheduler,
+        }
+
+
+def budget_for(settings: Settings, duration_seconds: float | None) -> Decimal:
+    """The seed's `duration_minutes x $200`, or the default budget when the song length is unknown."""
+    if duration_seconds is None:
+        return settings.default_job_budget
+    return (Decimal(str(duration_seconds)) / 60 * settings.budget_per_minute).quantize(Decimal("0.000001"))
+
+
+def plan_references(
+    plan: ScenePlan,
+    generator: ImageGenerator,
+    overrides: dict[str, ReferenceOverride] | None = None,
+) -> list[PlannedReference]:
+    job_id = str(plan.job_id)
+    overrides = overrides or {}
+    planned = []
+    for prompt in synthesize(plan):
+        override = overrides.get(prompt.ref, ReferenceOverride())
+        request = GenerationRequest(
+            prompt=override.prompt or prompt.prompt,
+            negative_prompt=override.negative_prompt
+            if override.negative_prompt is not None
+            else prompt.negative_prompt,
+            seed=override.seed if override.seed is not None else reference_seed(job_id, prompt.ref),
+            kind=prompt.kind,
+            subject=prompt.subject,
+            palette=tuple(plan.style.color_palette),
+            label=prompt.ref,
+        )
+        text = format_parameters(
+            request.prompt,
+            request.negative_prompt,
+            steps=request.steps,
+            sampler=request.scheduler,
+            cfg_scale=request.guidance_scale,
+            seed=request.seed,
+            width=request.width,
+            height=request.height,
+            model=generator.model_version,
+        )
+        identity = json.dumps(
+            {"parameters": text, "provider": generator.name, "kind": request.kind}, sort_keys=True
+        ).encode()
+        planned.append(
+            PlannedReference(
+                ref=prompt.ref,
+                kind=prompt.kind,
+                subject_id=prompt.subject_id,
+                request=request,
+                storage_key=reference_key(job_id, prompt.ref),
+                parameters_text=text,
+                params_hash=hashlib.sha256(identity).hexdigest(),
+                token_count=prompt.token_count,
+                edited=override != ReferenceOverride(),
+            )
+        )
+    return planned
+
+
+def estimate(planned: list[PlannedReference], generator: ImageGenerator) -> Decimal:
+    return sum((generator.estimated_cost(p.request) for p in planned), Decimal("0"))

@@ -1,0 +1,124 @@
+"""`python -m studio generate` on the sample plans and on bad plans."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.cli_runner import studio
+from tests.conftest import PLANS_DIR
+
+SAMPLES = sorted(PLANS_DIR.glob("*.json"))
+
+
+@pytest.mark.parametrize("plan", SAMPLES, ids=[p.stem for p in SAMPLES])
+def test_generate_sample_plan_json(plan: Path, data_dir: Path) -> None:
+    result = studio("generate", str(plan), "--json")
+    assert result.code == 0, result.stderr
+    document = json.loads(result.stdout)
+    source = json.loads(plan.read_text())
+    assert document["job_id"] == source["job_id"]
+    assert document["status"] == "success"
+    assert document["total_references"] == len(source["scenes"]) + len(source["characters"])
+    assert [r["scene_id"] for r in document["scene_references"]] == [s["id"] for s in source["scenes"]]
+    assert document["metadata"]["model_version"] == "local-preview-1"
+    for ref in document["scene_references"]:
+        key = ref["storage_key"]
+        assert (data_dir / "storage" / "reference-images" / key).is_file()
+    assert "generating" in result.stderr
+
+
+def test_rerun_reuses_everything_and_says_so(data_dir: Path) -> None:
+    plan = PLANS_DIR / "minimal.json"
+    assert studio("generate", str(plan)).code == 0
+    again = studio("generate", str(plan))
+    assert again.code == 0
+    assert "2 references, 2 reused, total $0.00" in again.stdout
+    assert "reused (identical parameters, $0)" in again.stderr
+
+
+def test_concurrency_and_duration_flags(data_dir: Path) -> None:
+    result = studio(
+        "generate",
+        str(PLANS_DIR / "minimal.json"),
+        "--concurrency",
+        "1",
+        "--duration-seconds",
+        "30",
+        "--json",
+    )
+    assert result.code == 0, result.stderr
+    assert json.loads(result.stdout)["status"] == "success"
+
+
+BAD_PLANS = {
+    "not-json": ("{not json", "plan: is not valid JSON"),
+    "no-scenes": (
+        {
+            "job_id": "00000000-0000-4000-8000-000000000009",
+            "characters": [{"id": "a", "description": "x"}],
+            "scenes": [],
+        },
+        "scenes",
+    ),
+    "unsafe-id": (
+        {
+            "job_id": "00000000-0000-4000-8000-000000000009",
+            "characters": [{"id": "a", "description": "x"}],
+            "scenes": [{"id": "../etc", "description": "x"}],
+        },
+        "scenes[0].id",
+    ),
+    "bad-uuid": (
+        {
+            "job_id": "42",
+            "characters": [{"id": "a", "description": "x"}],
+            "scenes": [{"id": "b", "description": "y"}],
+        },
+        "job_id",
+    ),
+    "empty-description": (
+        {
+            "job_id": "00000000-0000-4000-8000-000000000009",
+            "characters": [{"id": "a", "description": "  "}],
+            "scenes": [{"id": "b", "description": "y"}],
+        },
+        "characters[0].description",
+    ),
+    "duplicate-ids": (
+        {
+            "job_id": "00000000-0000-4000-8000-000000000009",
+            "characters": [{"id": "a", "description": "x"}],
+            "scenes": [{"id": "b", "description": "y"}, {"id": "b", "description": "z"}],
+        },
+        "scenes[1].id: duplicate id 'b'",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_PLANS))
+def test_bad_plan_exits_2_names_the_field_and_writes_nothing(
+    name: str, tmp_path: Path, data_dir: Path
+) -> None:
+    content, expected = BAD_PLANS[name]
+    plan = tmp_path / "plan.json"
+    plan.write_text(content if isinstance(content, str) else json.dumps(content))
+    result = studio("generate", str(plan), "--json")
+    assert result.code == 2
+    assert expected in result.stderr
+    assert result.stdout == ""
+    assert not data_dir.exists()
+
+
+def test_missing_plan_file(tmp_path: Path, data_dir: Path) -> None:
+    result = studio("generate", str(tmp_path / "nope.json"))
+    assert result.code == 2 and "PLAN: cannot read" in result.stderr
+    assert not data_dir.exists()
+
+
+def test_bad_concurrency_is_refused(data_dir: Path) -> None:
+    result = studio("generate", str(PLANS_DIR / "minimal.json"), "--concurrency", "0")
+    assert result.code == 2 and "--concurrency" in result.stderr
+    assert not data_dir.exists()

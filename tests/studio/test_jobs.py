@@ -1,0 +1,121 @@
+"""Reference jobs as queued, claimable work, and the runner that drains them."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import update
+
+from studio import jobs
+from studio.errors import InvalidInput, StudioError
+from studio.plan import ScenePlan, load_plan
+from studio.planning import ReferenceOverride
+from studio.records.schema import JobRow, utcnow
+from studio.services import Services
+from studio.worker import BackgroundRunner, drain
+from tests.conftest import PLANS_DIR
+from tests.fakes import ScriptedGenerator
+
+
+@pytest.fixture
+def plan() -> ScenePlan:
+    return load_plan(PLANS_DIR / "music-video.json")
+
+
+def test_submitted_job_is_run_by_drain(services: Services, plan: ScenePlan) -> None:
+    job_id = jobs.submit(services, plan, duration_seconds=120)
+    assert services.records.get_job(job_id).status == "queued"  # type: ignore[union-attr]
+    assert asyncio.run(drain(services)) == 1
+    job = services.records.get_job(job_id)
+    assert job is not None and job.status == "success" and job.claim_token is None
+    result = jobs.result_of(services, job_id)
+    assert result is not None and result.total_references == 6
+    assert asyncio.run(drain(services)) == 0
+
+
+def test_overrides_reach_the_generator(services: Services, plan: ScenePlan) -> None:
+    fake = ScriptedGenerator()
+    services = dataclasses.replace(services, generator=fake)
+    jobs.submit(services, plan, overrides={"scene_alley": ReferenceOverride(prompt="neon alley", seed=7)})
+    asyncio.run(drain(services))
+    alley = next(r for r in fake.history if r.label == "scene_alley")
+    assert (alley.prompt, alley.seed) == ("neon alley", 7)
+    assert jobs.job_overrides(services, str(plan.job_id))["scene_alley"].seed == 7
+
+
+def test_a_job_is_claimed_once(services: Services, plan: ScenePlan) -> None:
+    jobs.submit(services, plan)
+    first = jobs.claim(services)
+    assert first is not None and first[0] == str(plan.job_id)
+    assert jobs.claim(services) is None
+
+
+def test_a_job_whose_lease_expired_is_taken_over_and_resumed(services: Services, plan: ScenePlan) -> None:
+    fake = ScriptedGenerator()
+    services = dataclasses.replace(services, generator=fake)
+    jobs.submit(services, plan)
+    claimed = jobs.claim(services, lease_seconds=30)
+    assert claimed is not None
+    assert jobs.claim(services) is None, "a live lease is respected"
+    with services.records.session() as s:  # the owner crashed: its lease runs out
+        s.execute(update(JobRow).values(lease_expires_at=utcnow() - timedelta(seconds=1)))
+    taken = jobs.claim(services)
+    assert taken is not None and taken[1] != claimed[1]
+    asyncio.run(jobs.run_claimed(services, *taken))
+    assert services.records.get_job(str(plan.job_id)).status == "success"  # type: ignore[union-attr]
+    assert not jobs.extend_lease(services, taken[0], claimed[1]), "the old owner lost its claim"
+
+
+def test_cancel_a_queued_job(services: Services, plan: ScenePlan) -> None:
+    job_id = jobs.submit(services, plan)
+    assert jobs.cancel(services, job_id) == "cancelled"
+    assert asyncio.run(drain(services)) == 0
+
+
+def test_cancel_a_running_job_stops_new_images(services: Services, plan: ScenePlan) -> None:
+    fake = ScriptedGenerator(latency=0.1)
+    services = dataclasses.replace(services, generator=fake)
+    job_id = jobs.submit(services, plan, concurrency=1)
+
+    async def scenario() -> None:
+        running = asyncio.create_task(drain(services))
+        while not fake.history:
+            await asyncio.sleep(0.01)
+        assert jobs.cancel(services, job_id) == "cancelling"
+        await running
+
+    asyncio.run(scenario())
+    assert len(fake.history) < 6
+    job = services.records.get_job(job_id)
+    assert job is not None and job.status == "cancelled"
+    statuses = {row.status for row in services.records.references(job_id).values()}
+    assert "cancelled" in statuses
+
+
+def test_a_running_job_cannot_be_submitted_again(services: Services, plan: ScenePlan) -> None:
+    jobs.submit(services, plan)
+    assert jobs.claim(services) is not None
+    with pytest.raises(StudioError, match="already running"):
+        jobs.submit(services, plan)
+
+
+def test_submit_refuses_a_bad_duration(services: Services, plan: ScenePlan) -> None:
+    with pytest.raises(InvalidInput, match="duration_seconds"):
+        jobs.submit(services, plan, duration_seconds=0)
+
+
+def test_background_runner_runs_jobs_and_stops(services: Services, plan: ScenePlan) -> None:
+    runner = BackgroundRunner(services, poll_seconds=0.05).start()
+    try:
+        job_id = jobs.submit(services, plan)
+        deadline = time.monotonic() + 30
+        while services.records.get_job(job_id).status != "success":  # type: ignore[union-attr]
+            assert time.monotonic() < deadline, "the runner did not finish the job"
+            time.sleep(0.05)
+    finally:
+        runner.stop()
+    assert not runner.alive
