@@ -1,0 +1,181 @@
+"""Prompts for reference images, built from a scene plan.
+
+The seed's structure (description, style, colours, lighting, camera, quality tags) with its defects
+fixed: the subject and its framing come first, so CLIP's 77-token cut loses style, never the subject;
+scenes and characters are framed differently; time of day and mood are used; colours are named in
+words; each image type has its own negative prompt.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from studio.errors import InvalidInput
+from studio.keys import reference_name
+from studio.plan import Character, CharacterFeatures, Scene, ScenePlan, Style
+from studio.prompts.colours import palette_words
+from studio.prompts.tokens import CLIP_USABLE_TOKENS, count_tokens
+
+MAX_PROMPT_CHARS = 500
+QUALITY_TAGS = "highly detailed, professional quality, 4K"
+BASE_NEGATIVE = "blurry, static, low quality, distorted, watermark, text overlay"
+SCENE_NEGATIVE = f"{BASE_NEGATIVE}, people, person, characters, crowd, faces, signature, jpeg artifacts"
+CHARACTER_NEGATIVE = (
+    f"{BASE_NEGATIVE}, identity drift, inconsistent face, face warping, deformed hands, extra limbs, "
+    "extra fingers, multiple characters, duplicate figure, cropped, cut-off feet, busy background"
+)
+TIME_OF_DAY_WORDS = {
+    "dawn": "at dawn, soft pink first light",
+    "morning": "in the morning, fresh clear daylight",
+    "noon": "at noon, bright overhead sun, short shadows",
+    "afternoon": "in the afternoon, warm slanting sunlight",
+    "dusk": "at dusk, golden hour afterglow",
+    "night": "at night, dark sky, artificial lights",
+    "midnight": "at midnight, deep darkness, moonlight",
+}
+
+
+class SynthesizedPrompt(BaseModel):
+    """One reference's prompt with what a creator needs to judge it (tokens, CLIP truncation)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    ref: str
+    kind: Literal["scene", "character"]
+    subject_id: str
+    subject: str
+    prompt: str
+    negative_prompt: str
+    token_count: int
+    """CLIP tokens of `prompt`, start and end tokens excluded."""
+    truncated_by_clip: bool
+    """More than 75 tokens: SDXL's encoders ignore the tail (style and quality tags, by design)."""
+    palette: tuple[str, ...]
+    char_count: int
+
+
+def _clause(text: str) -> str:
+    return " ".join(text.split()).strip(" ,.;")
+
+
+def cut_to_limit(prompt: str, limit: int = MAX_PROMPT_CHARS) -> str:
+    """At most `limit` characters, cut at a word boundary and ended with `...` (the seed's rule)."""
+    if len(prompt) <= limit:
+        return prompt
+    head = prompt[: limit - 3]
+    if " " in head and not prompt[limit - 3].isspace():
+        head = head.rsplit(" ", 1)[0]
+    return head.rstrip(" ,;.") + "..."
+
+
+def time_of_day_words(time_of_day: str | None) -> str:
+    """Words for a standard time of day; any other value is used verbatim."""
+    if not time_of_day or not time_of_day.strip():
+        return ""
+    value = _clause(time_of_day)
+    return TIME_OF_DAY_WORDS.get(value.lower(), value)
+
+
+def _feature_words(features: CharacterFeatures | None) -> list[str]:
+    if features is None:
+        return []
+    words: list[str] = []
+    fields = features.model_dump(exclude_none=True)
+    for key, raw in fields.items():
+        value = _clause(str(raw))
+        if not value:
+            continue
+        if key in ("hair", "eyes"):
+            words.append(value if key in value.lower() or "eye" in value.lower() else f"{value} {key}")
+        elif key == "clothing":
+            words.append(f"wearing {value}")
+        elif key == "accessories":
+            words.append(f"with {value}")
+        elif key == "build":
+            words.append(value if "build" in value.lower() else f"{value} build")
+        elif key == "age":
+            words.append(f"aged {value}" if value[:1].isdigit() else value)
+        else:
+            words.append(f"{key.replace('_', ' ')}: {value}")
+    return words
+
+
+def _style_clauses(style: Style, *, camera: bool) -> list[str]:
+    clauses: list[str] = []
+    if style.mood.strip():
+        clauses.append(f"{_clause(style.mood)} mood")
+    if style.visual_style.strip():
+        clauses.append(f"{_clause(style.visual_style)} aesthetic")
+    colours = palette_words(style.color_palette)
+    if colours:
+        named = colours[0] if len(colours) == 1 else ", ".join(colours[:-1]) + f" and {colours[-1]}"
+        clauses.append(f"{named} color scheme")
+    if style.lighting.strip():
+        clauses.append(_clause(style.lighting))
+    if camera and style.cinematography.strip():
+        clauses.append(_clause(style.cinematography))
+    return clauses
+
+
+def _finish(
+    *, kind: Literal["scene", "character"], subject_id: str, subject: str, clauses: list[str], style: Style
+) -> SynthesizedPrompt:
+    prompt = cut_to_limit(", ".join(c for c in clauses if c))
+    tokens = count_tokens(prompt)
+    return SynthesizedPrompt(
+        ref=reference_name(kind, subject_id),
+        kind=kind,
+        subject_id=subject_id,
+        subject=subject,
+        prompt=prompt,
+        negative_prompt=SCENE_NEGATIVE if kind == "scene" else CHARACTER_NEGATIVE,
+        token_count=tokens,
+        truncated_by_clip=tokens > CLIP_USABLE_TOKENS,
+        palette=tuple(style.color_palette),
+        char_count=len(prompt),
+    )
+
+
+def scene_prompt(scene: Scene, style: Style, field: str = "scene") -> SynthesizedPrompt:
+    """An empty establishing shot of the place: characters get their own references."""
+    subject = _clause(scene.description)
+    if not subject:
+        raise InvalidInput(f"{field}.description", "must not be empty")
+    clauses = [
+        f"wide establishing shot of {subject[0].lower() + subject[1:]}",
+        "no people",
+        time_of_day_words(scene.time_of_day),
+        *_style_clauses(style, camera=True),
+        QUALITY_TAGS,
+    ]
+    return _finish(kind="scene", subject_id=scene.id, subject=subject, clauses=clauses, style=style)
+
+
+def character_prompt(character: Character, style: Style, field: str = "character") -> SynthesizedPrompt:
+    """A full-body reference sheet: neutral pose and plain background, so the figure stays reusable.
+
+    The plan's cinematography (camera moves, lenses) is left out: it describes clips, not a reference sheet.
+    """
+    subject = _clause(character.description)
+    if not subject:
+        raise InvalidInput(f"{field}.description", "must not be empty")
+    described = subject[0].lower() + subject[1:]
+    if character.name and character.name.strip():
+        described = f"{_clause(character.name)}, {described}"
+    clauses = [
+        f"full-body character reference of {described}",
+        *_feature_words(character.features),
+        "single character, neutral standing pose, front view, plain background",
+        *_style_clauses(style, camera=False),
+        QUALITY_TAGS,
+    ]
+    return _finish(kind="character", subject_id=character.id, subject=subject, clauses=clauses, style=style)
+
+
+def synthesize(plan: ScenePlan) -> list[SynthesizedPrompt]:
+    """One prompt per scene, then one per character, in plan order."""
+    prompts = [scene_prompt(s, plan.style, f"scenes[{i}]") for i, s in enumerate(plan.scenes)]
+    prompts += [character_prompt(c, plan.style, f"characters[{i}]") for i, c in enumerate(plan.characters)]
+    return prompts

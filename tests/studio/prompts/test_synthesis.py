@@ -1,0 +1,151 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from studio.errors import InvalidInput
+from studio.plan import Character, CharacterFeatures, Scene, ScenePlan, Style, load_plan
+from studio.prompts import (
+    CHARACTER_NEGATIVE,
+    SCENE_NEGATIVE,
+    character_prompt,
+    clip_visible,
+    count_tokens,
+    scene_prompt,
+    synthesize,
+)
+
+STYLE = Style(
+    color_palette=["#FF7A59", "#1B1B2F"],
+    visual_style="neo-noir cyberpunk",
+    mood="tense",
+    lighting="hard neon rim light",
+    cinematography="anamorphic widescreen, handheld",
+)
+
+
+@pytest.fixture
+def plan(plan_path: Path) -> ScenePlan:
+    return load_plan(plan_path)
+
+
+def test_one_prompt_per_scene_then_per_character_in_plan_order(plan: ScenePlan) -> None:
+    prompts = synthesize(plan)
+    assert [p.ref for p in prompts] == [f"scene_{s.id}" for s in plan.scenes] + [
+        f"character_{c.id}" for c in plan.characters
+    ]
+    assert [p.kind for p in prompts] == ["scene"] * len(plan.scenes) + ["character"] * len(plan.characters)
+    assert prompts[0].subject_id == plan.scenes[0].id
+    assert prompts[0].subject == plan.scenes[0].description
+    assert synthesize(plan) == prompts
+
+
+def test_scene_framing_time_of_day_mood_and_named_colours() -> None:
+    prompt = scene_prompt(
+        Scene(id="alley", description="Narrow alley with puddles", time_of_day="night"), STYLE
+    )
+    text = prompt.prompt
+    assert text.startswith("wide establishing shot of narrow alley with puddles, no people")
+    assert "at night" in text
+    assert "tense mood" in text
+    assert "coral and midnight blue color scheme" in text
+    assert "#" not in text
+    assert "anamorphic widescreen" in text
+    assert text.endswith("highly detailed, professional quality, 4K")
+    assert prompt.palette == ("#FF7A59", "#1B1B2F")
+    assert prompt.negative_prompt == SCENE_NEGATIVE
+
+
+@pytest.mark.parametrize(
+    ("time_of_day", "words"),
+    [("dawn", "at dawn"), ("noon", "at noon"), ("dusk", "at dusk"), ("midnight", "at midnight"),
+     ("blue hour", "blue hour"), (None, None)],
+)  # fmt: skip
+def test_time_of_day_words_and_verbatim_unknowns(time_of_day: str | None, words: str | None) -> None:
+    text = scene_prompt(Scene(id="s", description="A harbor", time_of_day=time_of_day), STYLE).prompt
+    if words:
+        assert f"no people, {words}" in text
+    else:
+        assert "no people, tense mood" in text
+
+
+def test_character_framing_name_and_features() -> None:
+    character = Character(
+        id="mara",
+        name="Mara",
+        description="Young courier with a messenger bag",
+        features=CharacterFeatures(hair="short silver", eyes="green", clothing="a yellow raincoat", age="24"),
+    )
+    prompt = character_prompt(character, STYLE)
+    text = prompt.prompt
+    assert text.startswith("full-body character reference of Mara, young courier with a messenger bag")
+    expected = ["short silver hair", "green eyes", "wearing a yellow raincoat", "aged 24"]
+    expected += [
+        "neutral standing pose",
+        "plain background",
+        "single character",
+        "coral and midnight blue color scheme",
+    ]
+    for words in expected:
+        assert words in text
+    assert "anamorphic" not in text  # camera moves describe clips, not a reference sheet
+    assert prompt.ref == "character_mara"
+    assert prompt.negative_prompt == CHARACTER_NEGATIVE
+
+
+def test_negative_prompts_per_image_type_extend_the_seed() -> None:
+    seed = "blurry, static, low quality, distorted, watermark, text overlay"
+    assert SCENE_NEGATIVE.startswith(seed) and "people" in SCENE_NEGATIVE
+    assert CHARACTER_NEGATIVE.startswith(seed)
+    for words in ("identity drift", "face warping", "extra limbs", "multiple characters", "cropped"):
+        assert words in CHARACTER_NEGATIVE
+
+
+def test_subject_comes_before_style_and_survives_the_clip_cut(plan: ScenePlan) -> None:
+    prompts = synthesize(plan)
+    assert any(p.truncated_by_clip for p in prompts)
+    for prompt in prompts:
+        assert prompt.token_count == count_tokens(prompt.prompt)
+        assert prompt.truncated_by_clip == (prompt.token_count > 75)
+        assert prompt.char_count == len(prompt.prompt)
+        visible = clip_visible(prompt.prompt)
+        subject_words = [w for w in prompt.subject.lower().replace(",", " ").split() if w.isalpha()]
+        assert all(w in visible for w in subject_words), (prompt.ref, visible)
+        assert prompt.prompt.index("aesthetic") > prompt.prompt.lower().index(prompt.subject.lower()[:20])
+
+
+def test_long_prompts_are_cut_at_a_word_boundary_with_an_ellipsis() -> None:
+    description = " ".join(f"lantern{n}" for n in range(120))
+    prompt = scene_prompt(Scene(id="long", description=description), STYLE)
+    assert len(prompt.prompt) <= 500
+    assert prompt.prompt.endswith("...")
+    head, full = prompt.prompt[:-3], f"wide establishing shot of {description}"
+    assert full.startswith(head)
+    assert full[len(head)] == " "
+    assert prompt.truncated_by_clip
+
+
+def test_empty_description_is_invalid_input_naming_the_field() -> None:
+    scene = Scene.model_construct(id="blank", description="   ", time_of_day=None)
+    with pytest.raises(InvalidInput) as caught:
+        scene_prompt(scene, STYLE, "scenes[3]")
+    assert caught.value.field == "scenes[3].description"
+    character = Character.model_construct(id="c", description="", role="x", name=None, features=None)
+    with pytest.raises(InvalidInput, match=r"characters\[0\]\.description"):
+        synthesize(ScenePlan.model_construct(job_id="j", scenes=[], characters=[character], style=STYLE))
+
+
+def test_prompts_are_frozen(plan: ScenePlan) -> None:
+    prompt = synthesize(plan)[0]
+    with pytest.raises(ValidationError):
+        prompt.prompt = "changed"  # type: ignore[misc]
+
+
+def test_empty_style_leaves_no_dangling_commas() -> None:
+    prompt = scene_prompt(Scene(id="s", description="A quiet field."), Style())
+    assert (
+        prompt.prompt
+        == "wide establishing shot of a quiet field, no people, highly detailed, professional quality, 4K"
+    )

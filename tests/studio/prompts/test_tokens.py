@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from studio.prompts.tokens import (
+    CLIP_TOKEN_LIMIT,
+    CLIP_USABLE_TOKENS,
+    clip_tokenizer,
+    clip_visible,
+    count_tokens,
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("a photo of a cat", 5),
+        ("", 0),
+        ("Hello, World!", 4),  # punctuation runs are tokens of their own
+        ("1950s", 5),  # CLIP splits numbers into single digits
+        ("#FF7A59", 6),  # '#', 'ff', then one token per character: hex is expensive and meaningless
+        ("neo-noir", 3),
+        ("highly detailed, professional quality, 4K", 8),
+    ],
+)
+def test_known_counts(text: str, expected: int) -> None:
+    assert count_tokens(text) == expected
+
+
+def test_ids_match_openai_clip() -> None:
+    assert clip_tokenizer().encode("a photo of a cat") == [320, 1125, 539, 320, 2368]
+    assert clip_tokenizer().encode("Hello, World!") == [3306, 267, 1002, 256]
+
+
+def test_case_whitespace_and_html_entities_do_not_change_the_count() -> None:
+    assert count_tokens("  A   PHOTO\n of\ta cat ") == count_tokens("a photo of a cat")
+    assert count_tokens("salt &amp; pepper") == count_tokens("salt & pepper")
+
+
+def test_limit_constants() -> None:
+    assert CLIP_TOKEN_LIMIT == 77
+    assert CLIP_USABLE_TOKENS == 75
+
+
+def test_clip_visible_shows_where_the_encoder_cuts() -> None:
+    text = ", ".join(f"word{n}" for n in range(60))
+    assert count_tokens(text) > CLIP_USABLE_TOKENS
+    visible = clip_visible(text)
+    assert visible.startswith("word 0 , word 1")
+    assert count_tokens(visible) == CLIP_USABLE_TOKENS
+    assert clip_visible("Café au lait") == "café au lait"
+
+
+def test_counting_two_hundred_prompts_is_fast() -> None:
+    count_tokens("warm up")
+    prompts = [
+        f"wide establishing shot of street number {n} with shop{n} signs, at dusk, golden mood, "
+        f"{'neon ' * (n % 5)}cyberpunk aesthetic, hot pink and cyan color scheme, highly detailed, 4K"
+        for n in range(200)
+    ]
+    started = time.perf_counter()
+    counts = [count_tokens(p) for p in prompts]
+    assert time.perf_counter() - started < 1.0
+    assert all(c > 20 for c in counts)
