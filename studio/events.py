@@ -40,16 +40,26 @@ EventHandler = Callable[[Event], None]
 
 
 class EventSink:
-    """Records each event and hands it to the caller's handler; a failing handler never stops a job."""
+    """Hands each event to the caller's handler at once and records them in batches (`flush`).
+
+    A failing handler never stops a job. Batching keeps the records off the per-image hot path; the
+    pipeline flushes a few times a second and at the end, so pages polling the records lag by that much.
+    """
 
     def __init__(self, records: Records, job_id: str, handler: EventHandler | None) -> None:
         self.records = records
         self.job_id = job_id
         self.handler = handler
+        self._pending: list[tuple[str, dict[str, Any]]] = []
+
+    def flush(self) -> None:
+        pending, self._pending = self._pending, []
+        if pending:
+            self.records.add_events(self.job_id, pending)
 
     def __call__(self, type_: EventType, **data: Any) -> Event:
         event = Event(type=type_, job_id=self.job_id, data=data)
-        self.records.add_event(self.job_id, type_, data)
+        self._pending.append((type_, data))
         if self.handler is not None:
             try:
                 self.handler(event)

@@ -17,6 +17,7 @@ from sqlalchemy import or_, select, update
 
 from studio.errors import InvalidInput, NotFound, StudioError
 from studio.events import EventHandler
+from studio.keys import check_id
 from studio.pipeline import generate_references
 from studio.plan import ScenePlan
 from studio.planning import ReferenceOverride, budget_for
@@ -35,11 +36,14 @@ def submit(
     duration_seconds: float | None = None,
     overrides: dict[str, ReferenceOverride] | None = None,
     concurrency: int | None = None,
+    song_id: str | None = None,
 ) -> str:
     """Queue a plan's generation (a new job, or a resume of an existing one) and return its job id."""
     if duration_seconds is not None and duration_seconds <= 0:
         raise InvalidInput("duration_seconds", "must be a positive number of seconds")
     job_id = str(plan.job_id)
+    if song_id is not None:
+        check_id("song_id", song_id)
     with services.records.session() as s:
         job = s.get(JobRow, job_id)
         if job is not None and job.status in ("queued", "running") and job.lease_expires_at is not None:
@@ -48,6 +52,7 @@ def submit(
             job = JobRow(id=job_id, spent_nanos=0)
             s.add(job)
         job.plan_json = plan.model_dump_json()
+        job.song_id = song_id or job.song_id
         job.overrides_json = _OVERRIDES.dump_json(overrides or {}).decode()
         job.duration_seconds = duration_seconds
         job.budget_nanos = 0

@@ -17,12 +17,12 @@ from uuid import UUID
 from studio.errors import BudgetExceeded, GenerationError, InvalidInput
 from studio.events import EventHandler, EventSink, FailureReason
 from studio.generation.retry import with_retries
-from studio.keys import REFERENCE_BUCKET
+from studio.keys import REFERENCE_BUCKET, reference_version_key
 from studio.money import from_nanos, to_nanos
 from studio.plan import ScenePlan
 from studio.planning import PlannedReference, ReferenceOverride, budget_for, plan_references
 from studio.png_parameters import embed_parameters, ensure_png
-from studio.records.schema import ReferenceRow
+from studio.records.schema import ReferenceRow, ReferenceVersionRow
 from studio.records.store import LedgerEntry
 from studio.references import ReferenceImage, ReferenceImages, ReferenceMetadata
 from studio.services import Services
@@ -53,6 +53,16 @@ class _Run:
     total: int
     started: int = 0
     outcomes: list[_Outcome] = field(default_factory=list)
+    _cancel_checked: float = 0.0
+    _cancelled: bool = False
+
+    def cancel_requested(self, every: float = 0.25) -> bool:
+        """Whether the job was asked to stop; read from the records at most every `every` seconds."""
+        now = time.monotonic()
+        if not self._cancelled and now - self._cancel_checked >= every:
+            self._cancel_checked = now
+            self._cancelled = self.services.records.cancel_requested(self.job_id)
+        return self._cancelled
 
 
 def partial_success(outcomes: list[_Outcome]) -> bool:
@@ -101,86 +111,117 @@ async def generate_references(
         model_version=generator.model_version,
     )
     emit = EventSink(services.records, job_id, on_event)
-    run = _Run(services, job_id, emit, total=len(planned))
     wall_start = time.perf_counter()
     emit("stage_update", stage="reference_generation", status="started", total_images=len(planned))
     existing = services.records.references(job_id)
+    reusable = await asyncio.to_thread(_reusable, services, planned, existing)
+    run = _Run(services, job_id, emit, total=len(planned) - len(reusable))
+    reused = _reuse(run, [p for p in planned if p.ref in reusable], existing)
+    to_generate = [p for p in planned if p.ref not in reusable]
+    services.records.prepare_references(job_id, [_queued_row(services, p) for p in to_generate])
     semaphore = asyncio.Semaphore(concurrency)
+    flusher = asyncio.create_task(_flush_events(emit))
     try:
-        run.outcomes = list(
-            await asyncio.gather(*(_one(run, p, existing.get(p.ref), semaphore) for p in planned))
+        generated = await asyncio.gather(
+            *(
+                _one(run, p, existing[p.ref].version if p.ref in existing else 0, semaphore)
+                for p in to_generate
+            )
         )
     except BaseException:
         services.records.finish_job(job_id, "failed", None, "unexpected_error")
         emit("stage_update", stage="reference_generation", status="failed", reason="unexpected_error")
         raise
-    wall = time.perf_counter() - wall_start
-    return _finish(run, wall)
+    finally:
+        flusher.cancel()
+        emit.flush()
+    by_ref = {o.planned.ref: o for o in [*reused, *generated]}
+    run.outcomes = [by_ref[p.ref] for p in planned]
+    result = _finish(run, time.perf_counter() - wall_start)
+    emit.flush()
+    return result
+
+
+async def _flush_events(emit: EventSink, every: float = 0.2) -> None:
+    while True:
+        await asyncio.sleep(every)
+        await asyncio.to_thread(emit.flush)
+
+
+def _reusable(
+    services: Services, planned: list[PlannedReference], existing: dict[str, ReferenceRow]
+) -> set[str]:
+    """References already stored with identical parameters, whose image is still in storage."""
+    return {
+        p.ref
+        for p in planned
+        if (row := existing.get(p.ref)) is not None
+        and row.status == STORED
+        and row.params_hash == p.params_hash
+        and services.storage.exists(REFERENCE_BUCKET, p.storage_key)
+    }
+
+
+def _queued_row(services: Services, planned: PlannedReference) -> dict[str, object]:
+    return {
+        "ref": planned.ref,
+        "kind": planned.kind,
+        "subject_id": planned.subject_id,
+        "prompt": planned.request.prompt,
+        "negative_prompt": planned.request.negative_prompt,
+        "seed": planned.request.seed,
+        "parameters_json": json.dumps(planned.parameters, sort_keys=True),
+        "params_hash": planned.params_hash,
+        "storage_key": planned.storage_key,
+        "status": "queued",
+        "attempts": 0,
+        "error": None,
+        "provider": services.generator.name,
+        "model_version": services.generator.model_version,
+    }
 
 
 async def _one(
-    run: _Run, planned: PlannedReference, row: ReferenceRow | None, semaphore: asyncio.Semaphore
+    run: _Run, planned: PlannedReference, previous_version: int, semaphore: asyncio.Semaphore
 ) -> _Outcome:
-    services = run.services
-    records = services.records
-    if (
-        row is not None
-        and row.status == STORED
-        and row.params_hash == planned.params_hash
-        and await asyncio.to_thread(services.storage.exists, REFERENCE_BUCKET, planned.storage_key)
-    ):
-        return _reuse(run, planned, from_nanos(row.cost_nanos))
-    records.put_reference(
-        run.job_id,
-        planned.ref,
-        kind=planned.kind,
-        subject_id=planned.subject_id,
-        prompt=planned.request.prompt,
-        negative_prompt=planned.request.negative_prompt,
-        seed=planned.request.seed,
-        parameters_json=json.dumps(planned.parameters, sort_keys=True),
-        params_hash=planned.params_hash,
-        storage_key=planned.storage_key,
-        status="queued",
-        error=None,
-        provider=services.generator.name,
-        model_version=services.generator.model_version,
-    )
     async with semaphore:
-        if records.cancel_requested(run.job_id):
-            records.put_reference(run.job_id, planned.ref, status=CANCELLED, error="job cancelled")
+        if run.cancel_requested():
+            run.services.records.update_reference(
+                run.job_id, planned.ref, status=CANCELLED, error="job cancelled"
+            )
             return _Outcome(planned, CANCELLED, error="job cancelled")
         run.started += 1
         run.emit(
-            "reference_generation_start",
-            ref=planned.ref,
-            current_image=run.started,
-            total_images=run.total,
+            "reference_generation_start", ref=planned.ref, current_image=run.started, total_images=run.total
         )
-        records.put_reference(run.job_id, planned.ref, status="generating", attempts=0)
-        return await _generate(run, planned)
+        return await _generate(run, planned, previous_version)
 
 
-def _reuse(run: _Run, planned: PlannedReference, earlier_cost: Decimal) -> _Outcome:
+def _reuse(run: _Run, planned: list[PlannedReference], existing: dict[str, ReferenceRow]) -> list[_Outcome]:
+    """Identical references already stored: no request, no cost; the ledger notes what each saved."""
     generator = run.services.generator
-    saved = earlier_cost or generator.estimated_cost(planned.request)
-    run.services.records.add_ledger(
-        LedgerEntry(
-            job_id=run.job_id,
-            stage="generation",
-            provider=generator.name,
-            model=generator.model_version,
-            ref=planned.ref,
-            amount=Decimal("0"),
-            cache_hit=True,
-            saved=saved,
+    entries = []
+    for p in planned:
+        saved = from_nanos(existing[p.ref].cost_nanos) or generator.estimated_cost(p.request)
+        entries.append(
+            LedgerEntry(
+                job_id=run.job_id,
+                stage="generation",
+                provider=generator.name,
+                model=generator.model_version,
+                ref=p.ref,
+                amount=Decimal("0"),
+                cache_hit=True,
+                saved=saved,
+            )
         )
-    )
-    run.emit("reference_generation_complete", ref=planned.ref, reused=True, cost="0", generation_time=0.0)
-    return _Outcome(planned, STORED, reused=True)
+        run.emit("reference_generation_complete", ref=p.ref, reused=True, cost="0", generation_time=0.0)
+    if entries:
+        run.services.records.add_ledger(*entries)
+    return [_Outcome(p, STORED, reused=True) for p in planned]
 
 
-async def _generate(run: _Run, planned: PlannedReference) -> _Outcome:
+async def _generate(run: _Run, planned: PlannedReference, previous_version: int) -> _Outcome:
     services = run.services
     generator = services.generator
     records = services.records
@@ -191,7 +232,7 @@ async def _generate(run: _Run, planned: PlannedReference) -> _Outcome:
     async def attempt() -> bytes:
         nonlocal attempts, total_cost
         attempts += 1
-        records.put_reference(run.job_id, planned.ref, attempts=attempts)
+        records.update_reference(run.job_id, planned.ref, status="generating", attempts=attempts)
         reserve = generator.max_cost(planned.request)
         if reserve and not records.reserve(run.job_id, reserve):
             raise BudgetExceeded(f"{planned.ref}: reserving {reserve} would exceed the job's budget")
@@ -207,7 +248,9 @@ async def _generate(run: _Run, planned: PlannedReference) -> _Outcome:
             raise
         _charge(run, planned, reserve, image.cost, image.units, image.prediction_id, image.unit_price)
         total_cost += image.cost
-        png = await asyncio.to_thread(ensure_png, image.data, image.content_type)
+        png = image.data
+        if image.content_type != "image/png":
+            png = await asyncio.to_thread(ensure_png, image.data, image.content_type)
         return embed_parameters(png, planned.parameters_text)
 
     def on_retry(attempt_number: int, error: GenerationError, wait: float) -> None:
@@ -226,21 +269,14 @@ async def _generate(run: _Run, planned: PlannedReference) -> _Outcome:
             backoff=services.settings.retry_backoff,
             on_retry=on_retry,
         )
-        await asyncio.to_thread(services.storage.put, REFERENCE_BUCKET, planned.storage_key, png, "image/png")
+        elapsed = time.perf_counter() - started
+        await asyncio.to_thread(_store_files, run, planned, png, previous_version)
+        _record_version(run, planned, previous_version, elapsed, total_cost, attempts)
     except (GenerationError, BudgetExceeded) as exc:
         return _failed(run, planned, exc, attempts, time.perf_counter() - started, total_cost)
     except Exception as exc:
         log.exception("unexpected error generating %s of job %s", planned.ref, run.job_id)
         return _failed(run, planned, exc, attempts, time.perf_counter() - started, total_cost)
-    elapsed = time.perf_counter() - started
-    records.put_reference(
-        run.job_id,
-        planned.ref,
-        status=STORED,
-        generation_time=elapsed,
-        cost_nanos=to_nanos(total_cost),
-        error=None,
-    )
     run.emit(
         "reference_generation_complete",
         ref=planned.ref,
@@ -250,6 +286,49 @@ async def _generate(run: _Run, planned: PlannedReference) -> _Outcome:
         attempts=attempts,
     )
     return _Outcome(planned, STORED, generation_time=elapsed, cost=total_cost)
+
+
+def _store_files(run: _Run, planned: PlannedReference, png: bytes, previous_version: int) -> None:
+    """Keep the previous image under versions/ and put the new one at the canonical key (in a thread)."""
+    storage = run.services.storage
+    if previous_version and storage.exists(REFERENCE_BUCKET, planned.storage_key):
+        kept = reference_version_key(run.job_id, planned.ref, previous_version)
+        storage.copy(REFERENCE_BUCKET, planned.storage_key, kept)
+    storage.put(REFERENCE_BUCKET, planned.storage_key, png, "image/png")
+
+
+def _record_version(
+    run: _Run, planned: PlannedReference, previous_version: int, elapsed: float, cost: Decimal, attempts: int
+) -> None:
+    """Record the new image as the latest version; records are written from the event loop's thread only."""
+    records = run.services.records
+    if previous_version:
+        kept = reference_version_key(run.job_id, planned.ref, previous_version)
+        records.move_version(run.job_id, planned.ref, previous_version, kept)
+    generator = run.services.generator
+    records.store_version(
+        run.job_id,
+        planned.ref,
+        ReferenceVersionRow(
+            version=previous_version + 1,
+            prompt=planned.request.prompt,
+            negative_prompt=planned.request.negative_prompt,
+            seed=planned.request.seed,
+            parameters_json=json.dumps(planned.parameters, sort_keys=True),
+            params_hash=planned.params_hash,
+            storage_key=planned.storage_key,
+            provider=generator.name,
+            model_version=generator.model_version,
+            cost_nanos=to_nanos(cost),
+            generation_time=elapsed,
+            note=planned.note,
+        ),
+        status=STORED,
+        generation_time=elapsed,
+        cost_nanos=to_nanos(cost),
+        attempts=attempts,
+        error=None,
+    )
 
 
 def _charge(
@@ -263,9 +342,9 @@ def _charge(
 ) -> None:
     """Settle the reservation with what the call really cost, and put that figure in the ledger."""
     generator = run.services.generator
-    if reserved or amount:
-        run.services.records.settle(run.job_id, reserved, amount)
-    run.services.records.add_ledger(
+    run.services.records.charge(
+        run.job_id,
+        reserved,
         LedgerEntry(
             job_id=run.job_id,
             stage="generation",
@@ -277,7 +356,7 @@ def _charge(
             unit_name="second" if units else "image",
             unit_price=unit_price,
             prediction_id=prediction_id,
-        )
+        ),
     )
 
 
@@ -286,7 +365,7 @@ def _failed(
 ) -> _Outcome:
     budget = isinstance(error, BudgetExceeded)
     message = f"{type(error).__name__}: {error}"
-    run.services.records.put_reference(
+    run.services.records.update_reference(
         run.job_id,
         planned.ref,
         status=FAILED,

@@ -16,7 +16,7 @@ from studio.generation.base import GenerationRequest, ImageGenerator
 from studio.keys import reference_key
 from studio.plan import ScenePlan
 from studio.png_parameters import format_parameters
-from studio.prompts import synthesize
+from studio.prompts import count_tokens, synthesize
 from studio.seeding import reference_seed
 from studio.settings import Settings
 
@@ -27,6 +27,8 @@ class ReferenceOverride(BaseModel):
     prompt: str | None = None
     negative_prompt: str | None = None
     seed: int | None = None
+    note: str | None = None
+    """Why the creator or a reviewer asked for this change; kept with the version it produces."""
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,7 @@ class PlannedReference:
     params_hash: str
     token_count: int
     edited: bool
+    note: str | None = None
 
     @property
     def parameters(self) -> dict[str, object]:
@@ -107,8 +110,9 @@ def plan_references(
                 storage_key=reference_key(job_id, prompt.ref),
                 parameters_text=text,
                 params_hash=hashlib.sha256(identity).hexdigest(),
-                token_count=prompt.token_count,
+                token_count=count_tokens(request.prompt) if override.prompt else prompt.token_count,
                 edited=override != ReferenceOverride(),
+                note=override.note,
             )
         )
     return planned

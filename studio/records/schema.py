@@ -42,6 +42,8 @@ class JobRow(Base):
     result_json: Mapped[str | None] = mapped_column(Text, nullable=True)
     failure_reason: Mapped[str | None] = mapped_column(String(64), nullable=True)
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    song_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    """The song whose character images clip generation uses with this job's references."""
     overrides_json: Mapped[str | None] = mapped_column(Text, nullable=True)
     """A creator's per-reference edits (prompt, negative prompt, seed) for queued runs."""
     claim_token: Mapped[str | None] = mapped_column(String(36), nullable=True)
@@ -76,6 +78,31 @@ class ReferenceRow(Base):
     version: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
+class ReferenceVersionRow(Base):
+    """Every image a reference has had: the latest at the canonical key, earlier ones under versions/."""
+
+    __tablename__ = "reference_versions"
+    __table_args__ = (UniqueConstraint("job_id", "ref", "version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
+    ref: Mapped[str] = mapped_column(String(80))
+    version: Mapped[int] = mapped_column(Integer)
+    prompt: Mapped[str] = mapped_column(Text)
+    negative_prompt: Mapped[str] = mapped_column(Text)
+    seed: Mapped[int] = mapped_column(BigInteger)
+    parameters_json: Mapped[str] = mapped_column(Text)
+    params_hash: Mapped[str] = mapped_column(String(64))
+    storage_key: Mapped[str] = mapped_column(String(255))
+    provider: Mapped[str] = mapped_column(String(32), default="")
+    model_version: Mapped[str] = mapped_column(String(128), default="")
+    cost_nanos: Mapped[int] = mapped_column(BigInteger, default=0)
+    generation_time: Mapped[float] = mapped_column(Float, default=0.0)
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    """Why this version was made, e.g. the rejection reason turned into a prompt note."""
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class LedgerRow(Base):

@@ -15,7 +15,7 @@ from sqlalchemy import Engine, create_engine, event, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from studio.money import from_nanos, to_nanos
-from studio.records.schema import Base, EventRow, JobRow, LedgerRow, ReferenceRow, utcnow
+from studio.records.schema import Base, EventRow, JobRow, LedgerRow, ReferenceRow, ReferenceVersionRow, utcnow
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,24 @@ class LedgerEntry:
     saved: Decimal = Decimal("0")
     prediction_id: str | None = None
     created_at: datetime | None = None
+
+
+def _ledger_row(entry: LedgerEntry) -> LedgerRow:
+    return LedgerRow(
+        job_id=entry.job_id,
+        song_id=entry.song_id,
+        stage=entry.stage,
+        provider=entry.provider,
+        model=entry.model,
+        ref=entry.ref,
+        units=str(entry.units),
+        unit_name=entry.unit_name,
+        unit_price_nanos=to_nanos(entry.unit_price),
+        amount_nanos=to_nanos(entry.amount),
+        cache_hit=entry.cache_hit,
+        saved_nanos=to_nanos(entry.saved),
+        prediction_id=entry.prediction_id,
+    )
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -171,38 +189,81 @@ class Records:
             )
             return {row.ref: row for row in rows}
 
-    def put_reference(self, job_id: str, ref: str, **values: Any) -> ReferenceRow:
-        """Create the reference or update the given columns of it."""
+    def prepare_references(self, job_id: str, rows: list[dict[str, Any]]) -> None:
+        """Create or reset the references a run will generate, all in one transaction."""
+        if not rows:
+            return
         with self.session() as s:
-            row = s.scalar(select(ReferenceRow).where(ReferenceRow.job_id == job_id, ReferenceRow.ref == ref))
-            if row is None:
-                row = ReferenceRow(job_id=job_id, ref=ref, **values)
-                s.add(row)
-            else:
-                for name, value in values.items():
-                    setattr(row, name, value)
-            return row
+            known = set(s.scalars(select(ReferenceRow.ref).where(ReferenceRow.job_id == job_id)))
+            for values in rows:
+                ref = values["ref"]
+                if ref in known:
+                    s.execute(
+                        update(ReferenceRow)
+                        .where(ReferenceRow.job_id == job_id, ReferenceRow.ref == ref)
+                        .values(**{k: v for k, v in values.items() if k != "ref"})
+                    )
+                else:
+                    s.add(ReferenceRow(job_id=job_id, **values))
+
+    def update_reference(self, job_id: str, ref: str, **values: Any) -> None:
+        with self.session() as s:
+            s.execute(
+                update(ReferenceRow)
+                .where(ReferenceRow.job_id == job_id, ReferenceRow.ref == ref)
+                .values(**values)
+            )
+
+    def store_version(self, job_id: str, ref: str, version: ReferenceVersionRow, **reference: Any) -> None:
+        """Record a newly stored image as the reference's latest version, in one transaction."""
+        with self.session() as s:
+            version.job_id = job_id
+            version.ref = ref
+            s.add(version)
+            s.execute(
+                update(ReferenceRow)
+                .where(ReferenceRow.job_id == job_id, ReferenceRow.ref == ref)
+                .values(version=version.version, **reference)
+            )
+
+    def move_version(self, job_id: str, ref: str, version: int, storage_key: str) -> None:
+        """An earlier version's image now lives at `storage_key` (under versions/)."""
+        with self.session() as s:
+            s.execute(
+                update(ReferenceVersionRow)
+                .where(
+                    ReferenceVersionRow.job_id == job_id,
+                    ReferenceVersionRow.ref == ref,
+                    ReferenceVersionRow.version == version,
+                )
+                .values(storage_key=storage_key)
+            )
+
+    def versions(self, job_id: str, ref: str | None = None) -> list[ReferenceVersionRow]:
+        with self.session() as s:
+            query = select(ReferenceVersionRow).where(ReferenceVersionRow.job_id == job_id)
+            if ref is not None:
+                query = query.where(ReferenceVersionRow.ref == ref)
+            return list(s.scalars(query.order_by(ReferenceVersionRow.ref, ReferenceVersionRow.version)))
+
+    def charge(self, job_id: str, reserved: Decimal, entry: LedgerEntry) -> None:
+        """Settle a reservation with what the call cost and ledger that figure, in one transaction."""
+        with self.session() as s:
+            if reserved or entry.amount:
+                s.execute(
+                    update(JobRow)
+                    .where(JobRow.id == job_id)
+                    .values(
+                        reserved_nanos=JobRow.reserved_nanos - to_nanos(reserved),
+                        spent_nanos=JobRow.spent_nanos + to_nanos(entry.amount),
+                    )
+                )
+            s.add(_ledger_row(entry))
 
     # ledger -----------------------------------------------------------------------------------
-    def add_ledger(self, entry: LedgerEntry) -> None:
+    def add_ledger(self, *entries: LedgerEntry) -> None:
         with self.session() as s:
-            s.add(
-                LedgerRow(
-                    job_id=entry.job_id,
-                    song_id=entry.song_id,
-                    stage=entry.stage,
-                    provider=entry.provider,
-                    model=entry.model,
-                    ref=entry.ref,
-                    units=str(entry.units),
-                    unit_name=entry.unit_name,
-                    unit_price_nanos=to_nanos(entry.unit_price),
-                    amount_nanos=to_nanos(entry.amount),
-                    cache_hit=entry.cache_hit,
-                    saved_nanos=to_nanos(entry.saved),
-                    prediction_id=entry.prediction_id,
-                )
-            )
+            s.add_all([_ledger_row(entry) for entry in entries])
 
     def ledger(self, *, job_id: str | None = None, song_id: str | None = None) -> list[LedgerEntry]:
         with self.session() as s:
@@ -239,12 +300,17 @@ class Records:
             return from_nanos(int(nanos or 0))
 
     # events -----------------------------------------------------------------------------------
-    def add_event(self, job_id: str, type_: str, payload: dict[str, Any]) -> int:
+    def add_event(self, job_id: str, type_: str, payload: dict[str, Any]) -> None:
+        self.add_events(job_id, [(type_, payload)])
+
+    def add_events(self, job_id: str, events: list[tuple[str, dict[str, Any]]]) -> None:
         with self.session() as s:
-            row = EventRow(job_id=job_id, type=type_, payload_json=json.dumps(payload, default=str))
-            s.add(row)
-            s.flush()
-            return row.id
+            s.add_all(
+                [
+                    EventRow(job_id=job_id, type=type_, payload_json=json.dumps(payload, default=str))
+                    for type_, payload in events
+                ]
+            )
 
     def events(self, job_id: str, after_id: int = 0) -> list[EventRow]:
         with self.session() as s:

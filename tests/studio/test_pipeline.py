@@ -213,8 +213,9 @@ def test_seeds_are_deterministic_per_job_and_reference(services: Services, music
     run(with_generator(services, first), music_video)
     services.storage.delete(REFERENCE_BUCKET, services.storage.list(REFERENCE_BUCKET))
     run(with_generator(services, second), music_video)
-    assert [r.seed for r in first.history] == [r.seed for r in second.history]
-    assert len({r.seed for r in first.history}) == 6
+    seeds = {r.label: r.seed for r in first.history}
+    assert seeds == {r.label: r.seed for r in second.history}
+    assert len(set(seeds.values())) == 6
 
 
 def test_a_reference_missing_from_storage_is_generated_again(
@@ -260,3 +261,24 @@ def test_a_failing_event_handler_does_not_stop_the_job(services: Services, music
 def test_job_id_must_match_the_plan(services: Services, music_video: ScenePlan) -> None:
     with pytest.raises(InvalidInput, match="job_id"):
         asyncio.run(generate_references(services, "00000000-0000-4000-8000-00000000ffff", music_video))
+
+
+def test_regeneration_keeps_earlier_versions(services: Services, music_video: ScenePlan) -> None:
+    fake = ScriptedGenerator()
+    job_id = str(music_video.job_id)
+    run(with_generator(services, fake), music_video)
+    first_png = services.storage.get(REFERENCE_BUCKET, f"{job_id}/scene_alley.png")
+    note = "reviewer: needs more rain"
+    run(
+        with_generator(services, fake),
+        music_video,
+        overrides={"scene_alley": ReferenceOverride(seed=99, note=note)},
+    )
+    versions = services.records.versions(job_id, "scene_alley")
+    assert [(v.version, v.seed) for v in versions] == [(1, versions[0].seed), (2, 99)]
+    assert versions[0].storage_key == f"{job_id}/versions/scene_alley_v1.png"
+    assert versions[1].storage_key == f"{job_id}/scene_alley.png" and versions[1].note == note
+    assert services.storage.get(REFERENCE_BUCKET, versions[0].storage_key) == first_png
+    assert b"Seed: 99," in services.storage.get(REFERENCE_BUCKET, versions[1].storage_key)
+    assert services.records.references(job_id)["scene_alley"].version == 2
+    assert len(services.records.versions(job_id)) == 7
