@@ -39,6 +39,10 @@ class Services:
         return next(c for c in self.choices if c.concern == concern)
 
     def close(self) -> None:
+        """Release connections: the records engine, and the storage client where it keeps one."""
+        closer = getattr(self.storage, "close", None)
+        if callable(closer):
+            closer()
         self.records.close()
 
 
