@@ -36,6 +36,7 @@ class ScriptedGenerator:
     history: list[GenerationRequest] = field(default_factory=list)
     in_flight: int = 0
     max_in_flight: int = 0
+    called: asyncio.Event = field(default_factory=asyncio.Event)
 
     def max_cost(self, request: GenerationRequest) -> Decimal:
         return self.ceiling if self.ceiling is not None else self.cost
@@ -45,6 +46,7 @@ class ScriptedGenerator:
 
     async def generate(self, request: GenerationRequest) -> GeneratedImage:
         self.history.append(request)
+        self.called.set()
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:

@@ -15,7 +15,13 @@ EXIT_INVALID = 2
 EXIT_FALLBACK = 3
 EXIT_UNAPPROVED = 4
 
-COMMAND_MODULES = ("studio.cli.generate", "studio.cli.characters")
+COMMAND_MODULES = (
+    "studio.cli.generate",
+    "studio.cli.characters",
+    "studio.cli.interrogate",
+    "studio.cli.review",
+    "studio.cli.costs",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,5 +1,8 @@
 """Durable records (jobs, references, the cost ledger, events) through SQLAlchemy."""
 
+from studio.records import prompt_edits as prompt_edits  # registers plan_drafts and prompt_edits on Base
+from studio.records import reviews as reviews  # registers the reviews table on Base
+from studio.records import songs as songs  # registers the songs and character_jobs tables on Base
 from studio.records.schema import Base
 from studio.records.store import Records
 

@@ -83,8 +83,7 @@ def test_cancel_a_running_job_stops_new_images(services: Services, plan: ScenePl
 
     async def scenario() -> None:
         running = asyncio.create_task(drain(services))
-        while not fake.history:
-            await asyncio.sleep(0.01)
+        await asyncio.wait_for(fake.called.wait(), 10)
         assert jobs.cancel(services, job_id) == "cancelling"
         await running
 

@@ -1,0 +1,1 @@
+"""Song characters: uploads and templates, the consistency job, and priority resolution."""

@@ -1,0 +1,141 @@
+"""Priority resolution: which character images clip generation gets for a song, in order, and why.
+
+Generated image first, then the reference (uploaded, or a template's pose A), then pose B appended (never
+primary). Every image the song has is listed, best first; the primary is the first that is not pose B.
+A failed or missing generated image falls back to the reference (the original disabled the whole
+character). With consistency switched off the song has no character images at all.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Literal
+
+from pydantic import BaseModel
+
+from studio.keys import CHARACTER_BUCKET, check_id
+from studio.records.songs import CharacterJobRow, SongRecords, SongRow
+from studio.services import Services
+
+Source = Literal["generated", "reference", "template pose-a", "pose-b"]
+
+
+class CharacterImage(BaseModel):
+    rank: int
+    source: Source
+    key: str
+    url: str
+    reason: str
+
+
+class CharacterImages(BaseModel):
+    song_id: str
+    primary: CharacterImage | None
+    images: list[CharacterImage]
+    consistency_enabled: bool = True
+    note: str = ""
+    """Why the list is what it is, in words (empty song, consistency off, job state)."""
+
+
+def _when(moment: datetime | None) -> str:
+    if moment is None:
+        return "an unknown time"
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return aware.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _job_state(job: CharacterJobRow | None) -> str:
+    """Why there is no generated image, in words."""
+    if job is None:
+        return "no consistency job has run for this reference"
+    if job.status == "queued":
+        return f"the consistency job is queued (since {_when(job.created_at)})"
+    if job.status == "running":
+        return f"the consistency job is running (started {_when(job.started_at)})"
+    if job.status == "failed":
+        return f"the consistency job failed: {job.error}"
+    if job.status == "skipped":
+        return f"the consistency job was skipped: {job.error}"
+    return f"the consistency job ended {job.status} at {_when(job.finished_at)}"
+
+
+def _reference_source(song: SongRow) -> Source:
+    return "template pose-a" if song.character_reference_source == "template" else "reference"
+
+
+def resolve(services: Services, song_id: str) -> CharacterImages:
+    """The song's character images for clip generation, ranked, with signed URLs and reasons."""
+    check_id("song_id", song_id)
+    store = SongRecords(services.records)
+    song = store.song(song_id)
+    if song is None:
+        return CharacterImages(
+            song_id=song_id, primary=None, images=[], note="no character set for this song"
+        )
+    if not song.character_consistency_enabled:
+        return CharacterImages(
+            song_id=song_id,
+            primary=None,
+            images=[],
+            consistency_enabled=False,
+            note="character consistency is disabled for this song: clips get no character image",
+        )
+    storage, ttl = services.storage, services.settings.signed_url_ttl
+    found: list[tuple[Source, str, str]] = []
+    missing: list[str] = []
+
+    def present(key: str | None, what: str) -> bool:
+        if key is None:
+            return False
+        if storage.exists(CHARACTER_BUCKET, key):
+            return True
+        missing.append(f"the {what} {key} is missing from storage")
+        return False
+
+    job = store.latest_job(song_id)
+    generated = present(song.character_generated_key, "generated image")
+    if generated and song.character_generated_key:
+        found.append(
+            (
+                "generated",
+                song.character_generated_key,
+                f"consistency job completed at {_when(song.character_generated_at)}: "
+                "the consistent character made from the uploaded reference",
+            )
+        )
+    if present(song.character_reference_key, "reference image") and song.character_reference_key:
+        source = _reference_source(song)
+        if source == "template pose-a":
+            why = f"pose A of template {song.character_template_id}; templates are used as they are, no job"
+        else:
+            why = "the uploaded reference"
+        if generated:
+            why += "; outranked by the generated image, used if that goes missing"
+        elif source == "reference":
+            lost = missing[0] if missing else _job_state(job)
+            why = f"generated image missing: {lost}; falling back to the uploaded reference"
+        found.append((source, song.character_reference_key, why))
+    if present(song.character_pose_b_key, "pose-B image") and song.character_pose_b_key:
+        origin = (
+            f"of template {song.character_template_id}"
+            if song.character_pose_b_source == "template"
+            else "(uploaded)"
+        )
+        found.append(
+            ("pose-b", song.character_pose_b_key, f"pose B {origin}: added for variety, never primary")
+        )
+    images = [
+        CharacterImage(
+            rank=rank,
+            source=source,
+            key=key,
+            url=storage.signed_url(CHARACTER_BUCKET, key, ttl),
+            reason=reason,
+        )
+        for rank, (source, key, reason) in enumerate(found, start=1)
+    ]
+    primary = next((image for image in images if image.source != "pose-b"), None)
+    notes = list(missing)
+    if primary is None:
+        notes.append("no primary image: upload pose A or apply a template")
+    return CharacterImages(song_id=song_id, primary=primary, images=images, note="; ".join(notes))

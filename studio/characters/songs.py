@@ -1,0 +1,171 @@
+"""A song's character setup: uploads of pose A or B, templates, and the consistency switch.
+
+A new pose-A upload or a template replaces the character, so it clears the old generated image (record and
+object) and supersedes the song's open consistency jobs: the original kept a stale generated image at
+priority 1 forever. Superseded jobs get the status `superseded`; a running one can no longer publish.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Literal
+
+from pydantic import BaseModel
+
+from studio.characters.images import prepare_character_image
+from studio.characters.templates import get_template, template_image
+from studio.errors import InvalidInput
+from studio.interrogation.base import Interrogation
+from studio.keys import CHARACTER_BUCKET, check_id, song_key
+from studio.records.songs import SongRecords
+from studio.services import Services
+
+log = logging.getLogger("studio.characters")
+
+Pose = Literal["A", "B"]
+REFERENCE = "character_reference"
+POSE_B = "character_pose_b"
+GENERATED = "character_generated"
+
+
+class CharacterUpload(BaseModel):
+    """What an upload stored, and the job it queued (pose A only)."""
+
+    song_id: str
+    pose: Pose
+    key: str
+    content_type: str
+    width: int
+    height: int
+    size_bytes: int
+    job_id: str | None = None
+    superseded_jobs: int = 0
+    cleared_generated: bool = False
+
+
+class TemplateApplied(BaseModel):
+    song_id: str
+    template_id: str
+    reference_key: str
+    pose_b_key: str
+    superseded_jobs: int = 0
+    cleared_generated: bool = False
+
+
+def generated_key(song_id: str) -> str:
+    return song_key(song_id, GENERATED, "png")
+
+
+def check_pose(pose: str) -> Pose:
+    normal = pose.strip().upper().removeprefix("POSE-").removeprefix("POSE ")
+    if normal == "A":
+        return "A"
+    if normal == "B":
+        return "B"
+    raise InvalidInput("pose", f"{pose!r} is not A or B")
+
+
+def _delete(services: Services, keys: list[str]) -> None:
+    if keys:
+        services.storage.delete(CHARACTER_BUCKET, sorted(set(keys)))
+
+
+def upload_character_image(services: Services, song_id: str, data: bytes, pose: str = "A") -> CharacterUpload:
+    """Store an uploaded pose (validated and re-encoded); pose A also queues the consistency job.
+
+    Nothing is written when the id, pose or image is refused.
+    """
+    check_id("song_id", song_id)
+    which = check_pose(pose)
+    image = prepare_character_image(data)
+    store = SongRecords(services.records)
+    key = song_key(song_id, REFERENCE if which == "A" else POSE_B, image.extension)
+    services.storage.put(CHARACTER_BUCKET, key, image.data, image.content_type)
+    result = CharacterUpload(
+        song_id=song_id,
+        pose=which,
+        key=key,
+        content_type=image.content_type,
+        width=image.width,
+        height=image.height,
+        size_bytes=len(image.data),
+    )
+    if which == "B":
+        with store.session() as s:
+            song = store.song_in(s, song_id)
+            stale = [song.character_pose_b_key] if song.character_pose_b_key not in (None, key) else []
+            song.character_pose_b_key = key
+            song.character_pose_b_source = "upload"
+        _delete(services, [k for k in stale if k])
+        return result
+    with store.session() as s:
+        superseded = store.supersede_in(s, song_id, "a new pose-A image was uploaded")
+        song = store.song_in(s, song_id)
+        had_generated = song.character_generated_key is not None
+        old = [song.character_reference_key, song.character_generated_key]
+        if song.character_pose_b_source == "template":
+            old.append(song.character_pose_b_key)
+            song.character_pose_b_key = None
+            song.character_pose_b_source = None
+        song.character_reference_key = key
+        song.character_reference_source = "upload"
+        song.character_template_id = None
+        song.character_generated_key = None
+        song.character_generated_at = None
+        song.character_interrogation_json = None
+        job = store.enqueue_in(s, song_id)
+    _delete(services, [k for k in old if k and k != key] + [generated_key(song_id)])
+    log.info("Enqueued character image generation job %s for song %s", job.id, song_id)
+    return result.model_copy(
+        update={"job_id": job.id, "superseded_jobs": superseded, "cleared_generated": had_generated}
+    )
+
+
+def apply_template(services: Services, song_id: str, template_id: str) -> TemplateApplied:
+    """Copy a template's poses into the song's own keys; no interrogation and no job."""
+    check_id("song_id", song_id)
+    template = get_template(template_id)
+    store = SongRecords(services.records)
+    reference_key = song_key(song_id, REFERENCE, "png")
+    pose_b_key = song_key(song_id, POSE_B, "png")
+    services.storage.put(CHARACTER_BUCKET, reference_key, template_image(template.id, "pose-a"), "image/png")
+    services.storage.put(CHARACTER_BUCKET, pose_b_key, template_image(template.id, "pose-b"), "image/png")
+    with store.session() as s:
+        superseded = store.supersede_in(s, song_id, f"template {template.id} was applied")
+        song = store.song_in(s, song_id)
+        had_generated = song.character_generated_key is not None
+        old = [song.character_reference_key, song.character_pose_b_key, song.character_generated_key]
+        song.character_reference_key = reference_key
+        song.character_reference_source = "template"
+        song.character_template_id = template.id
+        song.character_pose_b_key = pose_b_key
+        song.character_pose_b_source = "template"
+        song.character_generated_key = None
+        song.character_generated_at = None
+        song.character_interrogation_json = None
+    _delete(
+        services, [k for k in old if k and k not in (reference_key, pose_b_key)] + [generated_key(song_id)]
+    )
+    return TemplateApplied(
+        song_id=song_id,
+        template_id=template.id,
+        reference_key=reference_key,
+        pose_b_key=pose_b_key,
+        superseded_jobs=superseded,
+        cleared_generated=had_generated,
+    )
+
+
+def set_consistency_enabled(services: Services, song_id: str, enabled: bool) -> None:
+    """Turn character consistency on or off; off means priority resolution returns no images."""
+    check_id("song_id", song_id)
+    SongRecords(services.records).update_song(song_id, character_consistency_enabled=enabled)
+
+
+def song_interrogation(services: Services, song_id: str) -> Interrogation | None:
+    """The interrogation the last consistency job made of the song's reference, if any."""
+    check_id("song_id", song_id)
+    song = SongRecords(services.records).song(song_id)
+    if song is None or not song.character_interrogation_json:
+        return None
+    return Interrogation.model_validate_json(song.character_interrogation_json)

@@ -1,0 +1,215 @@
+"""`templates`, `character upload|template|generate|resolve|consistency` and `worker`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+from pathlib import Path
+from typing import Any
+
+from studio.characters.images import MAX_UPLOAD_BYTES
+from studio.cli import output
+from studio.errors import InvalidInput
+from studio.services import Services
+
+
+def register(commands: Any) -> None:
+    templates = commands.add_parser("templates", help="list the template characters")
+    templates.add_argument("--json", action="store_true", help="print the template list on stdout")
+    templates.set_defaults(handler=run_templates)
+
+    character = commands.add_parser(
+        "character", help="a song's character: upload, template, generate, resolve"
+    )
+    actions = character.add_subparsers(dest="action", required=True, metavar="ACTION")
+    upload = actions.add_parser("upload", help="store a custom character image (pose A queues the job)")
+    upload.add_argument("song")
+    upload.add_argument("image", type=Path)
+    upload.add_argument("--pose", default="A", help="A (default) or B")
+    template = actions.add_parser("template", help="apply a template character (no interrogation, no job)")
+    template.add_argument("song")
+    template.add_argument("template_id", metavar="TEMPLATE_ID")
+    generate = actions.add_parser("generate", help="run the song's consistency job now, in the foreground")
+    generate.add_argument("song")
+    resolve = actions.add_parser("resolve", help="the ordered character images with rank, source and reason")
+    resolve.add_argument("song")
+    consistency = actions.add_parser("consistency", help="turn character consistency on or off for a song")
+    consistency.add_argument("song")
+    consistency.add_argument("state", choices=("on", "off"))
+    for sub, handler in ((upload, run_upload), (template, run_template), (generate, run_generate),
+                         (resolve, run_resolve), (consistency, run_consistency)):  # fmt: skip
+        sub.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+        sub.set_defaults(handler=handler)
+
+    worker = commands.add_parser(
+        "worker", help="run queued jobs (reference generation, character consistency)"
+    )
+    worker.add_argument("--once", action="store_true", help="run what is queued, then exit")
+    worker.add_argument("--poll", type=float, default=2.0, help="seconds between polls of an empty queue")
+    worker.set_defaults(handler=run_worker)
+
+
+def run_templates(args: argparse.Namespace) -> int:
+    from studio.characters.templates import list_templates
+
+    listing = list_templates()
+    if args.json:
+        output.emit_json(listing)
+        return 0
+    for template in listing.templates:
+        output.line(f"{template.id}  {template.name}: {template.description}")
+        for pose in template.poses:
+            output.line(f"    {pose.id}: {pose.key}")
+    return 0
+
+
+def _read_image(path: Path) -> bytes:
+    try:
+        size = os.stat(path).st_size
+        if size > MAX_UPLOAD_BYTES:
+            limit = MAX_UPLOAD_BYTES // 1024 // 1024
+            raise InvalidInput(
+                "image", f"{path} is {size / 1024 / 1024:.1f} MB; at most {limit} MB are allowed"
+            )
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise InvalidInput("image", f"{path} does not exist") from None
+    except IsADirectoryError:
+        raise InvalidInput("image", f"{path} is a folder, not an image file") from None
+    except PermissionError:
+        raise InvalidInput("image", f"{path} cannot be read (permission denied)") from None
+
+
+def run_upload(args: argparse.Namespace) -> int:
+    from studio.characters.songs import check_pose, upload_character_image
+    from studio.keys import check_id
+
+    check_id("song_id", args.song)
+    check_pose(args.pose)
+    data = _read_image(args.image)
+    services = output.services()
+    try:
+        result = upload_character_image(services, args.song, data, args.pose)
+    finally:
+        services.close()
+    if args.json:
+        output.emit_json(result)
+    else:
+        output.line(
+            f"stored pose {result.pose} at {result.key} "
+            f"({result.content_type}, {result.width}x{result.height})"
+        )
+    if result.job_id:
+        output.info(f"queued consistency job {result.job_id}; run `python -m studio worker --once` to run it")
+    if result.cleared_generated or result.superseded_jobs:
+        output.info(
+            f"cleared the old generated image: {result.cleared_generated}; "
+            f"superseded jobs: {result.superseded_jobs}"
+        )
+    return 0
+
+
+def run_template(args: argparse.Namespace) -> int:
+    from studio.characters.songs import apply_template
+
+    services = output.services()
+    try:
+        result = apply_template(services, args.song, args.template_id)
+    finally:
+        services.close()
+    if args.json:
+        output.emit_json(result)
+    else:
+        output.line(f"applied {result.template_id}: {result.reference_key}, {result.pose_b_key}")
+    return 0
+
+
+def run_generate(args: argparse.Namespace) -> int:
+    from studio.characters.jobs import generate_now
+    from studio.cli import EXIT_FAILED, EXIT_FALLBACK, EXIT_OK
+    from studio.keys import check_id
+
+    check_id("song_id", args.song)
+    services = output.services()
+    try:
+        result = asyncio.run(generate_now(services, args.song))
+    finally:
+        services.close()
+    if args.json:
+        output.emit_json(result)
+    else:
+        output.line(f"consistency job {result.job_id}: {result.status}: {result.reason}")
+        if result.generated_key:
+            output.line(f"generated image: {result.generated_key}")
+    if result.status == "completed":
+        return EXIT_OK
+    if result.status == "skipped":
+        output.info(f"skipped: {result.reason}")
+        return EXIT_FALLBACK
+    output.error(f"{result.status}: {result.reason}")
+    return EXIT_FAILED
+
+
+def run_resolve(args: argparse.Namespace) -> int:
+    from studio.characters.priority import resolve
+
+    services = output.services()
+    try:
+        result = resolve(services, args.song)
+    finally:
+        services.close()
+    if args.json:
+        output.emit_json(result)
+        return 0
+    if not result.images:
+        output.line(f"{result.song_id}: no character images ({result.note})")
+    for image in result.images:
+        marker = "*" if result.primary and image.key == result.primary.key else " "
+        output.line(f"{marker} {image.rank}. {image.source}: {image.key}\n     {image.reason}")
+    return 0
+
+
+def run_consistency(args: argparse.Namespace) -> int:
+    from studio.characters.songs import set_consistency_enabled
+    from studio.keys import check_id
+
+    check_id("song_id", args.song)
+    services = output.services()
+    try:
+        set_consistency_enabled(services, args.song, args.state == "on")
+    finally:
+        services.close()
+    if args.json:
+        output.emit_json({"song_id": args.song, "character_consistency_enabled": args.state == "on"})
+    else:
+        output.line(f"{args.song}: character consistency {args.state}")
+    return 0
+
+
+async def _work(services: Services, once: bool, poll: float) -> int:
+    from studio.worker import drain
+
+    total = 0
+    while True:
+        ran = await drain(services)
+        total += ran
+        if ran:
+            output.info(f"worker: ran {ran} queued job(s)")
+        if once:
+            return total
+        await asyncio.sleep(poll)
+
+
+def run_worker(args: argparse.Namespace) -> int:
+    if args.poll <= 0:
+        raise InvalidInput("--poll", "must be a positive number of seconds")
+    services = output.services()
+    try:
+        total = asyncio.run(_work(services, args.once, args.poll))
+        output.info(f"worker: {total} job(s) run, queue empty")
+    except KeyboardInterrupt:
+        output.info("worker stopped")
+    finally:
+        services.close()
+    return 0

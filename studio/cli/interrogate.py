@@ -1,0 +1,71 @@
+"""`interrogate IMAGE`: describe the character in an image file with the configured interrogators."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from studio.characters.images import MAX_UPLOAD_BYTES, prepare_character_image
+from studio.cli import output
+from studio.errors import GenerationError, InvalidInput
+from studio.interrogation.base import Interrogator
+from studio.interrogation.chain import build_interrogators, interrogate_with_fallback
+from studio.money import usd
+from studio.settings import Settings
+
+
+class InterrogationOutput(BaseModel):
+    """What `interrogate --json` prints: exactly DESIGN.md's keys."""
+
+    prompt: str
+    character_description: str
+    style_notes: str
+    source: str
+    model: str
+
+
+def register(commands: Any) -> None:
+    parser: argparse.ArgumentParser = commands.add_parser(
+        "interrogate", help="describe the character in an image (prompt, description, style notes)"
+    )
+    parser.add_argument("image", type=Path, metavar="IMAGE", help="a PNG, JPEG or WebP file")
+    parser.add_argument(
+        "--json", action="store_true", help="print {prompt, character_description, ...} on stdout"
+    )
+    parser.set_defaults(handler=run)
+
+
+def read_image(path: Path) -> tuple[bytes, str]:
+    """The file re-encoded clean, and its content type; anything else is InvalidInput naming IMAGE."""
+    field = f"IMAGE {path}"
+    if not path.is_file():
+        raise InvalidInput(field, "no such file")
+    if path.stat().st_size > MAX_UPLOAD_BYTES:
+        raise InvalidInput(field, f"is larger than {MAX_UPLOAD_BYTES // 1024 // 1024} MB")
+    image = prepare_character_image(path.read_bytes(), field=field)
+    return image.data, image.content_type
+
+
+def _fell_back(interrogator: Interrogator, error: GenerationError) -> None:
+    output.info(f"{interrogator.name} failed ({error.reason}): {error}; trying the next interrogator")
+
+
+def run(args: argparse.Namespace) -> int:
+    from studio.cli import EXIT_OK
+
+    data, content_type = read_image(args.image)
+    interrogators, choice = build_interrogators(Settings())
+    output.info(f"interrogators: {choice.backend} ({choice.reason})")
+    result = asyncio.run(interrogate_with_fallback(interrogators, data, content_type, _fell_back))
+    if args.json:
+        output.emit_json(InterrogationOutput.model_validate(result.model_dump()))
+        return EXIT_OK
+    output.line(f"source:      {result.source} ({result.model}), cost {usd(result.cost)}")
+    output.line(f"description: {result.character_description}")
+    output.line(f"style notes: {result.style_notes}")
+    output.line(f"prompt:      {result.prompt}")
+    return EXIT_OK

@@ -1,0 +1,17 @@
+"""Shared helpers of the character tests."""
+
+from __future__ import annotations
+
+from studio.keys import CHARACTER_BUCKET
+from studio.records.songs import SongRecords, SongRow
+from studio.services import Services
+
+
+def song(services: Services, song_id: str = "demo-song") -> SongRow:
+    row = SongRecords(services.records).song(song_id)
+    assert row is not None
+    return row
+
+
+def stored(services: Services) -> list[str]:
+    return services.storage.list(CHARACTER_BUCKET)
