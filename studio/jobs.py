@@ -1,19 +1,17 @@
 """Reference generation as durable, claimable work: submitted by the app or CLI, run by any runner.
 
-A job is claimed with one conditional UPDATE and a lease that its runner keeps renewing, so a job left
-`running` by a crashed process is picked up again once the lease expires; resuming reuses what was stored.
+A job is claimed under a lease its runner keeps renewing (studio.records.leases), so a job left `running` by a
+crashed process is picked up again; other processes may join a running job and share its references.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import uuid
-from datetime import timedelta
+from dataclasses import dataclass
 from decimal import Decimal
 
 from pydantic import TypeAdapter
-from sqlalchemy import or_, select, update
 
 from studio.errors import InvalidInput, NotFound, StudioError
 from studio.events import EventHandler
@@ -21,11 +19,11 @@ from studio.keys import check_id
 from studio.pipeline import generate_references
 from studio.plan import ScenePlan
 from studio.planning import ReferenceOverride, budget_for
-from studio.records.schema import JobRow, utcnow
+from studio.records import leases
+from studio.records.schema import JobRow, as_utc, utcnow
 from studio.references import ReferenceImages
 from studio.services import Services
 
-LEASE_SECONDS = 30.0
 FINISHED = ("success", "partial", "failed", "cancelled")
 _OVERRIDES = TypeAdapter(dict[str, ReferenceOverride])
 
@@ -46,7 +44,13 @@ def submit(
         check_id("song_id", song_id)
     with services.records.session() as s:
         job = s.get(JobRow, job_id)
-        if job is not None and job.status in ("queued", "running") and job.lease_expires_at is not None:
+        if (
+            job is not None
+            and job.status in ("queued", "running")
+            and job.lease_expires_at is not None
+            and not leases.owner_gone(job.lease_owner)
+            and as_utc(job.lease_expires_at) > utcnow()
+        ):
             raise StudioError(f"job {job_id} is already {job.status}; cancel it or wait for it to finish")
         if job is None:
             job = JobRow(id=job_id, spent_nanos=0)
@@ -59,7 +63,7 @@ def submit(
         job.concurrency = concurrency or services.settings.reference_gen_concurrency
         job.status = "queued"
         job.cancel_requested = False
-        job.claim_token = None
+        job.lease_owner = None
         job.lease_expires_at = None
         job.failure_reason = None
         job.created_at = job.created_at or utcnow()
@@ -67,80 +71,56 @@ def submit(
     return job_id
 
 
-def claim(
-    services: Services, lease_seconds: float = LEASE_SECONDS, job_id: str | None = None
-) -> tuple[str, str] | None:
-    """Take the oldest queued job (or one whose lease expired): (job_id, claim token), or None."""
-    now = utcnow()
-    claimable = or_(JobRow.status == "queued", (JobRow.status == "running") & (JobRow.lease_expires_at < now))
-    token = str(uuid.uuid4())
-    with services.records.session() as s:
-        query = select(JobRow.id).where(claimable)
-        if job_id is not None:
-            query = query.where(JobRow.id == job_id)
-        for candidate in s.scalars(query.order_by(JobRow.created_at).limit(5)):
-            taken = s.execute(
-                update(JobRow)
-                .where(JobRow.id == candidate, claimable)
-                .values(
-                    status="running",
-                    claim_token=token,
-                    lease_expires_at=now + timedelta(seconds=lease_seconds),
-                )
-            )
-            if taken.rowcount:  # type: ignore[attr-defined]
-                return candidate, token
-    return None
+@dataclass(frozen=True)
+class Claim:
+    """A job this process will work on; `holds_lease` when it owns the job's lease (else it joined)."""
+
+    job_id: str
+    owner: str
+    holds_lease: bool
 
 
-def extend_lease(services: Services, job_id: str, token: str, lease_seconds: float = LEASE_SECONDS) -> bool:
-    with services.records.session() as s:
-        result = s.execute(
-            update(JobRow)
-            .where(JobRow.id == job_id, JobRow.claim_token == token)
-            .values(lease_expires_at=utcnow() + timedelta(seconds=lease_seconds))
-        )
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+def claim(services: Services, job_id: str | None = None, owner: str | None = None) -> Claim | None:
+    """Take the oldest claimable job, or join a running one that still has queued references."""
+    owner = owner or leases.new_owner()
+    taken = leases.claim_job(services.records, owner, services.settings.lease_seconds, job_id)
+    return Claim(taken[0], owner, taken[1]) if taken else None
 
 
 async def run_claimed(
-    services: Services,
-    job_id: str,
-    token: str,
-    on_event: EventHandler | None = None,
-    lease_seconds: float = LEASE_SECONDS,
+    services: Services, claimed: Claim, on_event: EventHandler | None = None
 ) -> ReferenceImages | None:
-    """Run a claimed job to the end, renewing its lease; the claim is released when it finishes."""
-    job = services.records.get_job(job_id)
+    """Run a claimed job to the end, renewing its lease; the lease is released when it finishes."""
+    job = services.records.get_job(claimed.job_id)
     if job is None:
-        raise NotFound(f"job {job_id}")
+        raise NotFound(f"job {claimed.job_id}")
     plan = ScenePlan.model_validate_json(job.plan_json)
     overrides = _OVERRIDES.validate_json(job.overrides_json or "{}")
+    lease_seconds = services.settings.lease_seconds
 
     async def heartbeat() -> None:
         while True:
             await asyncio.sleep(lease_seconds / 3)
-            await asyncio.to_thread(extend_lease, services, job_id, token, lease_seconds)
+            await asyncio.to_thread(
+                leases.extend_job_lease, services.records, claimed.job_id, claimed.owner, lease_seconds
+            )
 
-    beating = asyncio.create_task(heartbeat())
+    beating = asyncio.create_task(heartbeat()) if claimed.holds_lease else None
     try:
         return await generate_references(
             services,
-            job_id,
+            claimed.job_id,
             plan,
             job.duration_seconds,
             on_event,
             concurrency=job.concurrency,
             overrides=overrides,
+            owner=claimed.owner,
         )
     finally:
-        beating.cancel()
-        with services.records.session() as s:
-            s.execute(
-                update(JobRow)
-                .where(JobRow.id == job_id, JobRow.claim_token == token)
-                .values(claim_token=None, lease_expires_at=None)
-            )
+        if beating is not None:
+            beating.cancel()
+            leases.release_job(services.records, claimed.job_id, claimed.owner)
 
 
 def cancel(services: Services, job_id: str) -> str:

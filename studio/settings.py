@@ -64,6 +64,8 @@ class Settings(BaseSettings):
         Decimal("5.00"), ge=0, validation_alias=_env("STUDIO_DEFAULT_JOB_BUDGET")
     )
     """Budget of a job whose song duration is unknown."""
+    lease_seconds: float = Field(30.0, gt=0, validation_alias=_env("STUDIO_LEASE_SECONDS"))
+    """How long a claimed job or reference stays with a process that stopped renewing it."""
     signed_url_ttl: int = Field(1_209_600, gt=0, validation_alias=_env("STUDIO_SIGNED_URL_TTL"))
     retention_days: int = Field(14, ge=1, validation_alias=_env("STUDIO_RETENTION_DAYS"))
     log_format: Literal["text", "json"] = Field("text", validation_alias=_env("STUDIO_LOG_FORMAT"))

@@ -24,11 +24,10 @@ async def run_next_reference_job(services: Services) -> bool:
     claimed = await asyncio.to_thread(jobs.claim, services)
     if claimed is None:
         return False
-    job_id, token = claimed
     try:
-        await jobs.run_claimed(services, job_id, token)
+        await jobs.run_claimed(services, claimed)
     except Exception:
-        log.exception("reference job %s failed unexpectedly", job_id)
+        log.exception("reference job %s failed unexpectedly", claimed.job_id)
     return True
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from studio.errors import InvalidInput
 
 NAMED_COLOURS: dict[str, tuple[int, int, int]] = {
@@ -85,7 +87,11 @@ def _distance(a: tuple[int, int, int], b: tuple[int, int, int]) -> float:
 
 def colour_name(value: str | tuple[int, int, int]) -> str:
     """The nearest common colour name of a hex string or RGB triple."""
-    rgb = hex_to_rgb(value) if isinstance(value, str) else value
+    return _nearest(hex_to_rgb(value) if isinstance(value, str) else value)
+
+
+@functools.lru_cache(maxsize=4096)
+def _nearest(rgb: tuple[int, int, int]) -> str:
     return min(NAMED_COLOURS, key=lambda name: _distance(rgb, NAMED_COLOURS[name]))
 
 

@@ -22,6 +22,11 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def as_utc(moment: datetime) -> datetime:
+    """SQLite gives naive datetimes back, PostgreSQL aware ones; both are UTC."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
 class Base(DeclarativeBase):
     pass
 
@@ -46,7 +51,8 @@ class JobRow(Base):
     """The song whose character images clip generation uses with this job's references."""
     overrides_json: Mapped[str | None] = mapped_column(Text, nullable=True)
     """A creator's per-reference edits (prompt, negative prompt, seed) for queued runs."""
-    claim_token: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    lease_owner: Mapped[str | None] = mapped_column(String(120), nullable=True)
+    """`host:pid:token` of the process running the job (see studio.records.leases)."""
     lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
@@ -73,9 +79,15 @@ class ReferenceRow(Base):
     generation_time: Mapped[float] = mapped_column(Float, default=0.0)
     cost_nanos: Mapped[int] = mapped_column(BigInteger, default=0)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    failure_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    """Why the last attempt failed, as a word: budget_exceeded, timeout, rate_limited, ..."""
     provider: Mapped[str] = mapped_column(String(32), default="")
     model_version: Mapped[str] = mapped_column(String(128), default="")
     version: Mapped[int] = mapped_column(Integer, default=0)
+    lease_owner: Mapped[str | None] = mapped_column(String(120), nullable=True)
+    lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    reserved_nanos: Mapped[int] = mapped_column(BigInteger, default=0)
+    """This task's share of the job's budget reservation, released if its owner dies."""
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 

@@ -36,6 +36,24 @@ class LedgerEntry:
     created_at: datetime | None = None
 
 
+def _task_reservation(job_id: str, ref: str, nanos: int) -> Any:
+    return (
+        update(ReferenceRow)
+        .where(ReferenceRow.job_id == job_id, ReferenceRow.ref == ref)
+        .values(reserved_nanos=ReferenceRow.reserved_nanos + nanos)
+    )
+
+
+def _settle(s: Session, job_id: str, reserved: int, actual: int, ref: str | None) -> None:
+    s.execute(
+        update(JobRow)
+        .where(JobRow.id == job_id)
+        .values(reserved_nanos=JobRow.reserved_nanos - reserved, spent_nanos=JobRow.spent_nanos + actual)
+    )
+    if ref is not None and reserved:
+        s.execute(_task_reservation(job_id, ref, -reserved))
+
+
 def _ledger_row(entry: LedgerEntry) -> LedgerRow:
     return LedgerRow(
         job_id=entry.job_id,
@@ -82,6 +100,10 @@ class Records:
         if create:
             Base.metadata.create_all(self.engine)
 
+    @property
+    def is_postgres(self) -> bool:
+        return self.engine.dialect.name == "postgresql"
+
     @contextmanager
     def session(self) -> Iterator[Session]:
         with self._sessions.begin() as session:
@@ -110,7 +132,6 @@ class Records:
                 s.add(job)
             job.plan_json = plan_json
             job.budget_nanos = to_nanos(budget)
-            job.reserved_nanos = 0
             job.duration_seconds = duration_seconds
             job.concurrency = concurrency
             job.provider = provider
@@ -155,8 +176,11 @@ class Records:
             return bool(s.scalar(select(JobRow.cancel_requested).where(JobRow.id == job_id)))
 
     # budget -----------------------------------------------------------------------------------
-    def reserve(self, job_id: str, amount: Decimal) -> bool:
-        """Reserve `amount` in one conditional UPDATE, so concurrent callers can never overshoot."""
+    def reserve(self, job_id: str, amount: Decimal, ref: str | None = None) -> bool:
+        """Reserve `amount` in one conditional UPDATE, so concurrent callers can never overshoot.
+
+        The reference's own share is recorded too, so a takeover can release what a dead owner held.
+        """
         nanos = to_nanos(amount)
         with self.session() as s:
             result = s.execute(
@@ -167,19 +191,16 @@ class Records:
                 )
                 .values(reserved_nanos=JobRow.reserved_nanos + nanos)
             )
-            return bool(result.rowcount)  # type: ignore[attr-defined]
+            if not result.rowcount:  # type: ignore[attr-defined]
+                return False
+            if ref is not None:
+                s.execute(_task_reservation(job_id, ref, nanos))
+            return True
 
-    def settle(self, job_id: str, reserved: Decimal, actual: Decimal) -> None:
+    def settle(self, job_id: str, reserved: Decimal, actual: Decimal, ref: str | None = None) -> None:
         """Release a reservation and record what the call really cost."""
         with self.session() as s:
-            s.execute(
-                update(JobRow)
-                .where(JobRow.id == job_id)
-                .values(
-                    reserved_nanos=JobRow.reserved_nanos - to_nanos(reserved),
-                    spent_nanos=JobRow.spent_nanos + to_nanos(actual),
-                )
-            )
+            _settle(s, job_id, to_nanos(reserved), to_nanos(actual), ref)
 
     # references -------------------------------------------------------------------------------
     def references(self, job_id: str) -> dict[str, ReferenceRow]:
@@ -189,14 +210,35 @@ class Records:
             )
             return {row.ref: row for row in rows}
 
-    def prepare_references(self, job_id: str, rows: list[dict[str, Any]]) -> None:
-        """Create or reset the references a run will generate, all in one transaction."""
-        if not rows:
-            return
+    def prepare_references(self, job_id: str, rows: list[dict[str, Any]], keep: list[str]) -> None:
+        """Create or reset the references a run will generate, all in one transaction.
+
+        Queued references of the job that are not in `keep` (the plan changed) are marked `dropped`.
+        """
         with self.session() as s:
-            known = set(s.scalars(select(ReferenceRow.ref).where(ReferenceRow.job_id == job_id)))
+            s.execute(
+                update(ReferenceRow)
+                .where(
+                    ReferenceRow.job_id == job_id,
+                    ReferenceRow.status == "queued",
+                    ReferenceRow.ref.not_in(keep),
+                )
+                .values(status="dropped")
+            )
+            if not rows:
+                return
+            query = select(ReferenceRow.ref, ReferenceRow.reserved_nanos).where(ReferenceRow.job_id == job_id)
+            known = {ref: nanos for ref, nanos in s.execute(query)}
+            held = sum(known.get(values["ref"], 0) for values in rows)
+            if held:  # reservations of an earlier, interrupted run
+                s.execute(
+                    update(JobRow)
+                    .where(JobRow.id == job_id)
+                    .values(reserved_nanos=JobRow.reserved_nanos - held)
+                )
             for values in rows:
                 ref = values["ref"]
+                values = {**values, "reserved_nanos": 0}
                 if ref in known:
                     s.execute(
                         update(ReferenceRow)
@@ -205,6 +247,15 @@ class Records:
                     )
                 else:
                     s.add(ReferenceRow(job_id=job_id, **values))
+
+    def cancel_queued(self, job_id: str) -> None:
+        """A cancelled job's references that never started."""
+        with self.session() as s:
+            s.execute(
+                update(ReferenceRow)
+                .where(ReferenceRow.job_id == job_id, ReferenceRow.status == "queued")
+                .values(status="cancelled", error="job cancelled")
+            )
 
     def update_reference(self, job_id: str, ref: str, **values: Any) -> None:
         with self.session() as s:
@@ -250,14 +301,7 @@ class Records:
         """Settle a reservation with what the call cost and ledger that figure, in one transaction."""
         with self.session() as s:
             if reserved or entry.amount:
-                s.execute(
-                    update(JobRow)
-                    .where(JobRow.id == job_id)
-                    .values(
-                        reserved_nanos=JobRow.reserved_nanos - to_nanos(reserved),
-                        spent_nanos=JobRow.spent_nanos + to_nanos(entry.amount),
-                    )
-                )
+                _settle(s, job_id, to_nanos(reserved), to_nanos(entry.amount), entry.ref)
             s.add(_ledger_row(entry))
 
     # ledger -----------------------------------------------------------------------------------

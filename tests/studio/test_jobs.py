@@ -14,6 +14,7 @@ from studio import jobs
 from studio.errors import InvalidInput, StudioError
 from studio.plan import ScenePlan, load_plan
 from studio.planning import ReferenceOverride
+from studio.records import leases
 from studio.records.schema import JobRow, utcnow
 from studio.services import Services
 from studio.worker import BackgroundRunner, drain
@@ -31,7 +32,7 @@ def test_submitted_job_is_run_by_drain(services: Services, plan: ScenePlan) -> N
     assert services.records.get_job(job_id).status == "queued"  # type: ignore[union-attr]
     assert asyncio.run(drain(services)) == 1
     job = services.records.get_job(job_id)
-    assert job is not None and job.status == "success" and job.claim_token is None
+    assert job is not None and job.status == "success" and job.lease_owner is None
     result = jobs.result_of(services, job_id)
     assert result is not None and result.total_references == 6
     assert asyncio.run(drain(services)) == 0
@@ -50,7 +51,7 @@ def test_overrides_reach_the_generator(services: Services, plan: ScenePlan) -> N
 def test_a_job_is_claimed_once(services: Services, plan: ScenePlan) -> None:
     jobs.submit(services, plan)
     first = jobs.claim(services)
-    assert first is not None and first[0] == str(plan.job_id)
+    assert first is not None and first.job_id == str(plan.job_id) and first.holds_lease
     assert jobs.claim(services) is None
 
 
@@ -58,16 +59,16 @@ def test_a_job_whose_lease_expired_is_taken_over_and_resumed(services: Services,
     fake = ScriptedGenerator()
     services = dataclasses.replace(services, generator=fake)
     jobs.submit(services, plan)
-    claimed = jobs.claim(services, lease_seconds=30)
+    claimed = jobs.claim(services)
     assert claimed is not None
     assert jobs.claim(services) is None, "a live lease is respected"
     with services.records.session() as s:  # the owner crashed: its lease runs out
         s.execute(update(JobRow).values(lease_expires_at=utcnow() - timedelta(seconds=1)))
     taken = jobs.claim(services)
-    assert taken is not None and taken[1] != claimed[1]
-    asyncio.run(jobs.run_claimed(services, *taken))
+    assert taken is not None and taken.owner != claimed.owner and taken.holds_lease
+    asyncio.run(jobs.run_claimed(services, taken))
     assert services.records.get_job(str(plan.job_id)).status == "success"  # type: ignore[union-attr]
-    assert not jobs.extend_lease(services, taken[0], claimed[1]), "the old owner lost its claim"
+    assert not leases.extend_job_lease(services.records, taken.job_id, claimed.owner, 30), "old owner lost it"
 
 
 def test_cancel_a_queued_job(services: Services, plan: ScenePlan) -> None:

@@ -1,0 +1,223 @@
+"""Leases: how several studio processes share jobs and per-reference tasks without doing work twice.
+
+An owner is `host:pid:token`. A lease is taken with a compare-and-set UPDATE (after `FOR UPDATE SKIP LOCKED`
+on PostgreSQL), renewed by a heartbeat, and taken over by any live process once it expires, or at once when
+its owner ran on this host and that process is gone.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import TypeVar
+
+from sqlalchemy import ColumnElement, and_, or_, select, update
+from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy.sql.selectable import GenerativeSelect
+
+from studio.records.schema import JobRow, ReferenceRow, utcnow
+from studio.records.store import Records
+
+HOST = socket.gethostname()
+Q = TypeVar("Q", bound=GenerativeSelect)
+
+
+def new_owner() -> str:
+    return f"{HOST}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+
+
+def owner_gone(owner: str | None) -> bool:
+    """True when `owner` ran on this host and its process no longer exists (or is a zombie)."""
+    if not owner:
+        return False
+    host, _, rest = owner.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != HOST or not pid_text.isdigit():
+        return False
+    pid = int(pid_text)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state in ("Z", "X")
+
+
+def _gone_owners(
+    session: Session, column: InstrumentedAttribute[str | None], *where: ColumnElement[bool]
+) -> list[str]:
+    owners = session.scalars(select(column).where(column.like(f"{HOST}:%"), *where).distinct())
+    return [owner for owner in owners if owner and owner_gone(owner)]
+
+
+def _locking(records: Records, query: Q) -> Q:
+    return query.with_for_update(skip_locked=True) if records.is_postgres else query
+
+
+@dataclass(frozen=True)
+class ClaimedTask:
+    ref: str
+    version: int
+    """The reference's latest stored version before this claim (0: none yet)."""
+
+
+def claim_task(records: Records, job_id: str, owner: str, lease_seconds: float) -> ClaimedTask | None:
+    """Take one queued reference of the job, or one whose lease expired or whose owner is gone.
+
+    References a re-synthesized plan no longer has were marked `dropped` when the run was prepared.
+    """
+    now = utcnow()
+    with records.session() as s:
+        scope = (ReferenceRow.job_id == job_id,)
+        claimable = or_(
+            ReferenceRow.status == "queued",
+            and_(ReferenceRow.status == "generating", ReferenceRow.lease_expires_at < now),
+        )
+        for attempt in ("cheap", "gone owners"):
+            if attempt == "gone owners":  # only when nothing else is left: look for dead local owners
+                gone = _gone_owners(s, ReferenceRow.lease_owner, ReferenceRow.job_id == job_id)
+                if not gone:
+                    return None
+                claimable = and_(ReferenceRow.status == "generating", ReferenceRow.lease_owner.in_(gone))
+            query = select(
+                ReferenceRow.id, ReferenceRow.ref, ReferenceRow.version, ReferenceRow.status,
+                ReferenceRow.lease_owner, ReferenceRow.reserved_nanos,
+            ).where(*scope, claimable)  # fmt: skip
+            for row in s.execute(_locking(records, query.order_by(ReferenceRow.id).limit(8))):
+                same_owner = (
+                    ReferenceRow.lease_owner.is_(None)
+                    if row.lease_owner is None
+                    else ReferenceRow.lease_owner == row.lease_owner
+                )
+                taken = s.execute(
+                    update(ReferenceRow)
+                    .where(ReferenceRow.id == row.id, ReferenceRow.status == row.status, same_owner)
+                    .values(
+                        status="generating",
+                        lease_owner=owner,
+                        lease_expires_at=now + timedelta(seconds=lease_seconds),
+                        reserved_nanos=0,
+                        attempts=1,
+                    )
+                )
+                if not taken.rowcount:  # type: ignore[attr-defined]
+                    continue
+                if row.reserved_nanos:  # the previous owner died holding a reservation: release it
+                    s.execute(
+                        update(JobRow)
+                        .where(JobRow.id == job_id)
+                        .values(reserved_nanos=JobRow.reserved_nanos - row.reserved_nanos)
+                    )
+                return ClaimedTask(row.ref, row.version)
+    return None
+
+
+def extend_task_leases(records: Records, job_id: str, owner: str, lease_seconds: float) -> None:
+    with records.session() as s:
+        s.execute(
+            update(ReferenceRow)
+            .where(
+                ReferenceRow.job_id == job_id,
+                ReferenceRow.lease_owner == owner,
+                ReferenceRow.status == "generating",
+            )
+            .values(lease_expires_at=utcnow() + timedelta(seconds=lease_seconds))
+        )
+
+
+def live_tasks_of_others(records: Records, job_id: str, owner: str, refs: Collection[str]) -> int:
+    """References of the job that another live process is generating right now."""
+    now = utcnow()
+    with records.session() as s:
+        rows = s.execute(
+            select(ReferenceRow.lease_owner).where(
+                ReferenceRow.job_id == job_id,
+                ReferenceRow.ref.in_(list(refs)),
+                ReferenceRow.status == "generating",
+                ReferenceRow.lease_owner != owner,
+                ReferenceRow.lease_expires_at >= now,
+            )
+        ).scalars()
+        return sum(1 for other in rows if not owner_gone(other))
+
+
+def claim_job(
+    records: Records, owner: str, lease_seconds: float, job_id: str | None = None
+) -> tuple[str, bool] | None:
+    """Take the oldest claimable job: (job_id, True) when this owner now holds its lease.
+
+    Claimable: queued, or running with an expired lease or a gone owner. Failing that, a running job that
+    still has queued references can be joined: (job_id, False), the lease stays with its holder.
+    """
+    now = utcnow()
+    with records.session() as s:
+        gone = _gone_owners(s, JobRow.lease_owner, JobRow.status == "running")
+        claimable = or_(
+            JobRow.status == "queued",
+            and_(
+                JobRow.status == "running", or_(JobRow.lease_expires_at < now, JobRow.lease_owner.in_(gone))
+            ),
+        )
+        query = select(JobRow).where(claimable)
+        if job_id is not None:
+            query = query.where(JobRow.id == job_id)
+        for job in s.scalars(_locking(records, query.order_by(JobRow.created_at).limit(5))):
+            taken = s.execute(
+                update(JobRow)
+                .where(
+                    JobRow.id == job.id,
+                    JobRow.status == job.status,
+                    JobRow.lease_expires_at == job.lease_expires_at
+                    if job.lease_expires_at is not None
+                    else JobRow.lease_expires_at.is_(None),
+                )
+                .values(
+                    status="running",
+                    lease_owner=owner,
+                    lease_expires_at=now + timedelta(seconds=lease_seconds),
+                )
+            )
+            if taken.rowcount:  # type: ignore[attr-defined]
+                return job.id, True
+        joinable = (
+            select(ReferenceRow.job_id)
+            .join(JobRow, JobRow.id == ReferenceRow.job_id)
+            .where(
+                JobRow.status == "running",
+                JobRow.lease_owner.not_like(f"{HOST}:{os.getpid()}:%"),  # never join a job this process runs
+                ReferenceRow.status == "queued",
+            )
+        )
+        if job_id is not None:
+            joinable = joinable.where(JobRow.id == job_id)
+        joined = s.scalar(joinable.limit(1))
+        return (joined, False) if joined else None
+
+
+def extend_job_lease(records: Records, job_id: str, owner: str, lease_seconds: float) -> bool:
+    with records.session() as s:
+        result = s.execute(
+            update(JobRow)
+            .where(JobRow.id == job_id, JobRow.lease_owner == owner)
+            .values(lease_expires_at=utcnow() + timedelta(seconds=lease_seconds))
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def release_job(records: Records, job_id: str, owner: str) -> None:
+    with records.session() as s:
+        s.execute(
+            update(JobRow)
+            .where(JobRow.id == job_id, JobRow.lease_owner == owner)
+            .values(lease_owner=None, lease_expires_at=None)
+        )
