@@ -1,0 +1,1 @@
+"""Reusable Streamlit widgets; pages compose them over the studio service layer."""

@@ -1,0 +1,102 @@
+"""Character widgets: the song picker, the template gallery, uploads, and the interrogation panel."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from components.setup import current_song_id, select_song
+from studio.characters.songs import apply_template, song_interrogation, upload_character_image
+from studio.characters.templates import list_templates, template_image
+from studio.errors import InvalidInput
+from studio.keys import check_id
+from studio.overview import recent_songs, requeue_consistency
+from studio.services import Services
+
+
+def song_picker(studio: Services) -> str | None:
+    """Pick a recent song or name a new one; the choice is the page's current song."""
+    songs = [s.song_id for s in recent_songs(studio)]
+    current = current_song_id()
+    if current and current not in songs:
+        songs.insert(0, current)
+    pick, new = st.columns([2, 1])
+    if songs:
+        chosen = pick.selectbox(
+            "Song", songs, index=songs.index(current) if current in songs else 0, key=f"song-{current}"
+        )
+        if chosen != current:
+            select_song(chosen)
+            current = chosen
+    else:
+        pick.caption("No songs yet: name one to start.")
+    with new.form("new-song", border=False):
+        name = st.text_input("New song id", placeholder="e.g. midnight-drive", key="new-song-id")
+        if st.form_submit_button("Create song"):
+            try:
+                select_song(check_id("song_id", name.strip()))
+                st.rerun()
+            except InvalidInput as error:
+                st.error(f"**{error.field}**: {error.problem}")
+    return current
+
+
+def template_gallery(studio: Services, song_id: str, in_use: str | None) -> None:
+    """The four template characters as thumbnails; one click copies a template's poses into the song."""
+    templates = list_templates().templates
+    for column, template in zip(st.columns(len(templates)), templates, strict=True):
+        with column:
+            st.image(template_image(template.id, "pose-a", thumbnail=True), width="stretch")
+            st.markdown(f"**{template.name}**")
+            st.caption(template.description)
+            chosen = template.id == in_use
+            if st.button(
+                "In use" if chosen else "Use",
+                key=f"template-{template.id}",
+                width="stretch",
+                type="primary" if chosen else "secondary",
+                icon=":material/check:" if chosen else None,
+            ):
+                applied = apply_template(studio, song_id, template.id)
+                st.toast(f"{template.name} applied to {applied.song_id}.")
+                st.rerun()
+
+
+def pose_upload(studio: Services, song_id: str, pose: str) -> None:
+    """An uploader for pose A (queues the consistency job) or pose B (stored only)."""
+    label = "Pose A (the reference)" if pose == "A" else "Pose B (optional second pose)"
+    file = st.file_uploader(label, type=["png", "jpg", "jpeg", "webp"], key=f"upload-{pose}-{song_id}")
+    if file is not None and st.button(f"Store pose {pose}", key=f"store-{pose}-{song_id}"):
+        try:
+            stored = upload_character_image(studio, song_id, file.getvalue(), pose)
+        except InvalidInput as error:
+            st.error(f"**{error.field}**: {error.problem}")
+            return
+        queued = " The consistency job is queued." if stored.job_id else ""
+        st.success(f"Stored pose {pose} ({stored.width}x{stored.height}, {stored.content_type}).{queued}")
+
+
+def interrogation_panel(studio: Services, song_id: str, uploaded: bool) -> None:
+    """What the interrogator saw in the reference, and a button to run it again."""
+    found = song_interrogation(studio, song_id)
+    if found is None:
+        st.caption(
+            "No interrogation yet: it runs in the consistency job after a pose-A upload "
+            "(templates are used as they are)."
+        )
+    else:
+        st.markdown(f"**Description**: {found.character_description}")
+        st.markdown(f"**Detailed prompt**: {found.prompt}")
+        st.markdown(f"**Style notes**: {found.style_notes}")
+        st.caption(f"Source: {found.source} · model {found.model}")
+    if st.button(
+        "Re-run interrogation",
+        icon=":material/refresh:",
+        key=f"reinterrogate-{song_id}",
+        disabled=not uploaded,
+    ):
+        try:
+            requeue_consistency(studio, song_id)
+        except InvalidInput as error:
+            st.error(f"**{error.field}**: {error.problem}")
+        else:
+            st.rerun()

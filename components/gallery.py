@@ -1,0 +1,56 @@
+"""Thumbnails of a job's stored references, each with its parameters and a download of the full PNG."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from studio.errors import NotFound
+from studio.gallery import JobProgress, ReferenceStatus, full_image, thumbnail
+from studio.money import usd
+from studio.services import Services
+
+PAGE_SIZE = 32
+COLUMNS = 4
+
+
+def _card(studio: Services, reference: ReferenceStatus) -> None:
+    try:
+        thumb = thumbnail(studio, reference.storage_key, content_id=reference.content_id)
+    except NotFound:
+        st.caption(f"`{reference.ref}`: image missing from storage")
+        return
+    st.image(thumb.data, caption=reference.ref, width="stretch")
+    st.caption(f"seed {reference.seed} · {usd(reference.cost)} · {reference.generation_time:.2f}s")
+    with st.expander("Parameters"):
+        st.code(thumb.parameters or "(no parameters chunk)", language=None, wrap_lines=True)
+    st.download_button(
+        "Full PNG",
+        data=lambda: full_image(studio, reference.storage_key),
+        file_name=f"{reference.ref}.png",
+        mime="image/png",
+        key=f"download-{reference.storage_key}",
+        on_click="ignore",
+        icon=":material/download:",
+    )
+
+
+def reference_gallery(studio: Services, progress: JobProgress) -> None:
+    """Stored references as thumbnails (≤256 px WebP), 32 per page."""
+    stored = [r for r in progress.references if r.status == "stored"]
+    if not stored:
+        st.caption("No images yet.")
+        return
+    pages = (len(stored) + PAGE_SIZE - 1) // PAGE_SIZE
+    page = 1
+    if pages > 1:
+        page = (
+            st.segmented_control(
+                "Gallery page", list(range(1, pages + 1)), default=1, key=f"gallery-page-{progress.job_id}"
+            )
+            or 1
+        )
+    shown = stored[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
+    for start in range(0, len(shown), COLUMNS):
+        for column, reference in zip(st.columns(COLUMNS), shown[start : start + COLUMNS], strict=False):
+            with column:
+                _card(studio, reference)

@@ -1,0 +1,56 @@
+"""Lists of recent work for pickers and the Home page."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from studio.money import from_nanos, usd
+from studio.prompt_edits import PlanSummary
+from studio.services import Services
+
+STATUS_ICONS = {
+    "queued": ":material/schedule:",
+    "running": ":material/autorenew:",
+    "generating": ":material/autorenew:",
+    "success": ":material/check_circle:",
+    "completed": ":material/check_circle:",
+    "stored": ":material/check_circle:",
+    "partial": ":material/rule:",
+    "failed": ":material/error:",
+    "cancelled": ":material/cancel:",
+    "superseded": ":material/history:",
+    "skipped": ":material/block:",
+}
+
+
+def status_label(status: str) -> str:
+    """A status with its Material icon, for Markdown (tables show the plain word)."""
+    return f"{STATUS_ICONS.get(status, '')} {status}".strip()
+
+
+def recent_jobs_table(studio: Services, limit: int = 10) -> None:
+    jobs = studio.records.list_jobs(limit)
+    if not jobs:
+        st.caption("No jobs yet: load a plan on **Scene plan & prompts**, or run the demo.")
+        return
+    st.dataframe(
+        [
+            {
+                "job": job.id,
+                "status": job.status,
+                "provider": job.provider or "—",
+                "spent": usd(from_nanos(job.spent_nanos)),
+                "budget": usd(from_nanos(job.budget_nanos)),
+                "created": job.created_at.strftime("%Y-%m-%d %H:%M"),
+                "note": job.failure_reason or "",
+            }
+            for job in jobs
+        ],
+        hide_index=True,
+        width="stretch",
+    )
+
+
+def plan_label(plan: PlanSummary) -> str:
+    summary = plan.summary if len(plan.summary) <= 60 else plan.summary[:57] + "..."
+    return f"{summary or plan.job_id} · {plan.scenes} scenes, {plan.characters} characters"

@@ -1,0 +1,64 @@
+"""The consistency job's live status and the priority resolution: ranked images with source and reason."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from components.jobs import status_label
+from studio.characters.priority import resolve
+from studio.errors import NotFound
+from studio.gallery import thumbnail
+from studio.keys import CHARACTER_BUCKET
+from studio.records.songs import OPEN_STATUSES, SongRecords
+from studio.services import Services
+
+POLL_SECONDS = 1.0
+
+
+def _job_status(studio: Services, song_id: str) -> str | None:
+    job = SongRecords(studio.records).latest_job(song_id)
+    if job is None:
+        st.caption("Consistency job: none yet.")
+        return None
+    note = f" · {job.error}" if job.error else ""
+    st.markdown(
+        f"**Consistency job** `{job.id[:8]}`: {status_label(job.status)} (attempt {job.attempts}){note}"
+    )
+    return job.status
+
+
+def _resolution(studio: Services, song_id: str) -> None:
+    resolved = resolve(studio, song_id)
+    if resolved.note:
+        st.caption(resolved.note)
+    if not resolved.images:
+        return
+    st.dataframe(
+        [{"rank": i.rank, "source": i.source, "reason": i.reason} for i in resolved.images],
+        hide_index=True,
+        width="stretch",
+    )
+    for column, image in zip(st.columns(4), resolved.images, strict=False):
+        with column:
+            try:
+                thumb = thumbnail(studio, image.key, bucket=CHARACTER_BUCKET)
+            except NotFound:
+                st.caption(f"{image.key} is missing")
+                continue
+            primary = " · primary" if resolved.primary and resolved.primary.key == image.key else ""
+            st.image(thumb.data, caption=f"#{image.rank} {image.source}{primary}", width="stretch")
+
+
+def _live(studio: Services, song_id: str, live: bool) -> None:
+    status = _job_status(studio, song_id)
+    if live and status not in OPEN_STATUSES:
+        st.rerun()
+    st.subheader("Priority resolution")
+    _resolution(studio, song_id)
+
+
+def character_status(studio: Services, song_id: str) -> None:
+    """Job status and resolution, refreshed every second while the song's consistency job is open."""
+    job = SongRecords(studio.records).latest_job(song_id)
+    live = job is not None and job.status in OPEN_STATUSES
+    st.fragment(_live, run_every=POLL_SECONDS if live else None)(studio, song_id, live)

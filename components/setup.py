@@ -1,0 +1,117 @@
+"""The small setup call every page starts with: the shared services container and its background runner.
+
+Services and the runner are cached per settings (one per app process in production); tests change the
+environment between runs and call `shutdown()` to stop the runner and close the services.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+import streamlit as st
+from pydantic import SecretStr
+
+from studio.errors import ConfigurationError
+from studio.services import Services, build_services
+from studio.settings import Settings
+from studio.worker import BackgroundRunner
+
+JOB_KEY = "current_job_id"
+SONG_KEY = "current_song_id"
+
+
+def settings() -> Settings:
+    """The environment, with `.streamlit/secrets.toml` filling in settings the environment lacks."""
+    known = {
+        str(alias).upper()
+        for field in Settings.model_fields.values()
+        for alias in getattr(field.validation_alias, "choices", [])
+    }
+    values: dict[str, str] = {}
+    if st.secrets.load_if_toml_exists():
+        for name, value in st.secrets.items():
+            if (
+                name.upper() in known
+                and name.upper() not in os.environ
+                and isinstance(value, str | int | float)
+            ):
+                values[name.upper()] = str(value)
+    return Settings(**values)
+
+
+def _fingerprint(config: Settings) -> str:
+    fields = sorted(
+        (name, value.get_secret_value() if isinstance(value, SecretStr) else str(value))
+        for name, value in config
+    )
+    return hashlib.sha256(repr(fields).encode()).hexdigest()
+
+
+def _close(built: Services) -> None:
+    built.close()
+
+
+def _stop(runner: BackgroundRunner) -> None:
+    runner.stop()
+
+
+@st.cache_resource(show_spinner=False, on_release=_close)
+def _services(fingerprint: str, _config: Settings) -> Services:
+    return build_services(_config)
+
+
+@st.cache_resource(show_spinner=False, on_release=_stop)
+def _runner(fingerprint: str, _built: Services) -> BackgroundRunner:
+    return BackgroundRunner(_built).start()
+
+
+def services() -> Services:
+    """One container per settings, shared by every session and page; no runner is started."""
+    config = settings()
+    try:
+        return _services(_fingerprint(config), config)
+    except ConfigurationError as error:
+        st.error(f"Configuration: {error}")
+        st.stop()
+        raise
+
+
+def page_setup() -> Services:
+    """Every page's first call: the services, with the background runner that executes queued jobs."""
+    config = settings()
+    fingerprint = _fingerprint(config)
+    try:
+        built = _services(fingerprint, config)
+    except ConfigurationError as error:
+        st.error(f"Configuration: {error}")
+        st.stop()
+        raise
+    runner = _runner(fingerprint, built)
+    if not runner.alive:
+        runner.start()
+    return built
+
+
+def shutdown() -> None:
+    """Stop every runner, then close every services container (tests, and a clean process exit)."""
+    _runner.clear()
+    _services.clear()
+
+
+def current_job_id() -> str | None:
+    value = st.session_state.get(JOB_KEY)
+    return str(value) if value else None
+
+
+def select_job(job_id: str | None) -> None:
+    st.session_state[JOB_KEY] = job_id
+
+
+def current_song_id() -> str | None:
+    value = st.session_state.get(SONG_KEY)
+    return str(value) if value else None
+
+
+def select_song(song_id: str | None) -> None:
+    st.session_state[SONG_KEY] = song_id

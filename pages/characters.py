@@ -1,0 +1,47 @@
+"""Characters: a song's character (upload or template), its interrogation, consistency job and priority."""
+
+import streamlit as st
+
+from components.backends import offline_notice
+from components.characters import interrogation_panel, pose_upload, song_picker, template_gallery
+from components.priority_table import character_status
+from components.setup import page_setup
+from studio.characters.songs import set_consistency_enabled
+from studio.records.songs import SongRecords
+
+studio = page_setup()
+st.title("Characters")
+st.caption(
+    "Each song has one character: upload pose A (and optionally pose B), or pick a template. "
+    "An upload is interrogated and a consistent character is generated in the background."
+)
+song_id = song_picker(studio)
+if song_id is None:
+    st.stop()
+
+song = SongRecords(studio.records).song(song_id)
+offline_notice(studio)
+templates, uploads = st.tabs(["Template characters", "Upload your own"])
+with templates:
+    template_gallery(studio, song_id, song.character_template_id if song else None)
+with uploads:
+    pose_a, pose_b = st.columns(2)
+    with pose_a:
+        pose_upload(studio, song_id, "A")
+    with pose_b:
+        pose_upload(studio, song_id, "B")
+
+enabled = st.toggle(
+    "Character consistency",
+    value=song.character_consistency_enabled if song else True,
+    key=f"consistency-{song_id}",
+    help="Off: clips get no character image at all.",
+)
+if song is not None and enabled != song.character_consistency_enabled:
+    set_consistency_enabled(studio, song_id, enabled)
+
+st.subheader("Interrogation")
+interrogation_panel(
+    studio, song_id, uploaded=song is not None and song.character_reference_source == "upload"
+)
+character_status(studio, song_id)

@@ -1,0 +1,63 @@
+"""Generate: the estimate before starting, then each reference arriving live, the outcome and the gallery."""
+
+import streamlit as st
+
+from components.backends import offline_notice
+from components.plans import plan_picker
+from components.progress_board import job_monitor
+from components.setup import page_setup, select_job
+from studio import jobs
+from studio.errors import InvalidInput, StudioError
+from studio.gallery import ACTIVE
+from studio.money import usd
+from studio.prompt_edits import overrides
+
+studio = page_setup()
+st.title("Generate")
+offline_notice(studio)
+
+plan = plan_picker(studio, key="generate-page-picker")
+if plan is None:
+    st.info("No plan yet: load one first.")
+    st.page_link("pages/plan.py", label="Scene plan & prompts", icon=":material/edit_note:")
+    st.stop()
+
+job_id = str(plan.job_id)
+song_length = max((clip.end for clip in plan.clip_scripts), default=0.0)
+duration = st.number_input(
+    "Song duration (seconds)",
+    min_value=0.0,
+    value=float(song_length),
+    step=1.0,
+    help="Sets the budget (duration in minutes x $200). 0 means unknown: the default job budget applies.",
+    key=f"duration-{job_id}",
+)
+duration_seconds = duration or None
+estimate, budget = jobs.estimate_cost(studio, plan, duration_seconds)
+images = len(plan.scenes) + len(plan.characters)
+edits = overrides(studio, plan)
+cols = st.columns(4)
+cols[0].metric("images", images, help=f"{len(plan.scenes)} scenes + {len(plan.characters)} characters")
+cols[1].metric("unit cost", usd(estimate / images if images else estimate))
+cols[2].metric("estimate", usd(estimate))
+cols[3].metric("budget", usd(budget))
+if estimate > budget:
+    st.warning(f"The estimate {usd(estimate)} is over the budget {usd(budget)}: some images will be refused.")
+st.caption(
+    f"{len(edits)} reference(s) use your prompt edits. "
+    "Stored images with identical parameters are reused at $0."
+)
+
+existing = studio.records.get_job(job_id)
+running = existing is not None and existing.status in ACTIVE
+label = "Start generation" if existing is None else "Generate again (reuses stored images)"
+if st.button(label, type="primary", icon=":material/play_arrow:", disabled=running, key=f"start-{job_id}"):
+    try:
+        select_job(jobs.submit(studio, plan, duration_seconds, edits))
+    except (InvalidInput, StudioError) as error:
+        st.error(str(error))
+    else:
+        st.rerun()
+
+st.divider()
+job_monitor(studio, job_id)

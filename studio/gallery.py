@@ -1,0 +1,217 @@
+"""What the Generate page shows of a job: its progress board and thumbnails of the stored references.
+
+Thumbnails (at most 256 px, WebP) are cached on disk under `$STUDIO_DATA_DIR/thumbnails/`, keyed by the
+storage key and the content, never in the storage bucket, so a 32-image gallery ships well under 3 MB
+and the full PNG is only read when a creator downloads it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import threading
+from collections import Counter
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+from PIL import Image
+
+from studio.errors import InvalidInput, NotFound
+from studio.keys import REFERENCE_BUCKET
+from studio.money import from_nanos
+from studio.plan import ScenePlan
+from studio.png_parameters import read_parameters
+from studio.records.schema import JobRow, ReferenceRow
+from studio.services import Services
+
+THUMBNAIL_PX = 256
+THUMBNAIL_QUALITY = 78
+ACTIVE = ("queued", "running")
+_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class Thumbnail:
+    """A small WebP of a stored image, with the image's embedded `parameters` text when it has one."""
+
+    data: bytes
+    width: int
+    height: int
+    parameters: str | None
+    mime: str = "image/webp"
+
+
+@dataclass(frozen=True)
+class ReferenceStatus:
+    """One reference of a job as the progress board shows it."""
+
+    ref: str
+    kind: str
+    subject_id: str
+    status: str
+    attempts: int
+    error: str | None
+    cost: Decimal
+    generation_time: float
+    seed: int | None
+    storage_key: str
+    content_id: str
+    """Changes whenever the stored image does: the parameters hash and the version."""
+
+
+@dataclass(frozen=True)
+class JobProgress:
+    """A job's state for the board: status, counts by reference status, money."""
+
+    job_id: str
+    status: str
+    total: int
+    counts: dict[str, int]
+    references: list[ReferenceStatus]
+    budget: Decimal
+    spent: Decimal
+    failure_reason: str | None
+    cancel_requested: bool
+
+    @property
+    def active(self) -> bool:
+        return self.status in ACTIVE
+
+    @property
+    def stored(self) -> int:
+        return self.counts.get("stored", 0)
+
+    @property
+    def failed(self) -> int:
+        return self.counts.get("failed", 0) + self.counts.get("cancelled", 0)
+
+
+def _status_of(row: ReferenceRow) -> ReferenceStatus:
+    return ReferenceStatus(
+        ref=row.ref,
+        kind=row.kind,
+        subject_id=row.subject_id,
+        status=row.status,
+        attempts=row.attempts,
+        error=row.error,
+        cost=from_nanos(row.cost_nanos),
+        generation_time=row.generation_time,
+        seed=row.seed,
+        storage_key=row.storage_key,
+        content_id=f"{row.params_hash}.v{getattr(row, 'version', 0)}",
+    )
+
+
+def job_progress(services: Services, job_id: str) -> JobProgress | None:
+    """The job and its references, or None when no job has this id yet."""
+    job: JobRow | None = services.records.get_job(job_id)
+    if job is None:
+        return None
+    rows = [_status_of(row) for row in services.records.references(job_id).values()]
+    plan = ScenePlan.model_validate_json(job.plan_json)
+    total = max(len(plan.scenes) + len(plan.characters), len(rows))
+    counts = Counter(row.status for row in rows)
+    counts["waiting"] = total - len(rows)
+    return JobProgress(
+        job_id=job_id,
+        status=job.status,
+        total=total,
+        counts=dict(counts),
+        references=rows,
+        budget=from_nanos(job.budget_nanos),
+        spent=from_nanos(job.spent_nanos),
+        failure_reason=job.failure_reason,
+        cancel_requested=job.cancel_requested,
+    )
+
+
+def _digest(text: str | bytes, length: int = 24) -> str:
+    return hashlib.sha256(text.encode() if isinstance(text, str) else text).hexdigest()[:length]
+
+
+def thumbnail_dir(services: Services) -> Path:
+    return Path(services.settings.data_dir) / "thumbnails"
+
+
+def render_thumbnail(data: bytes, size: int = THUMBNAIL_PX) -> tuple[bytes, int, int]:
+    """A WebP at most `size` px on its longer side, aspect kept."""
+    with Image.open(io.BytesIO(data)) as image:
+        image.draft("RGB", (size, size))
+        image.thumbnail((size, size), Image.Resampling.LANCZOS)
+        converted = image.convert("RGBA" if image.mode in ("RGBA", "LA", "PA") else "RGB")
+    out = io.BytesIO()
+    converted.save(out, format="WEBP", quality=THUMBNAIL_QUALITY, method=4)
+    return out.getvalue(), converted.width, converted.height
+
+
+def _write(path: Path, data: bytes) -> None:
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    temporary.write_bytes(data)
+    os.replace(temporary, path)
+
+
+def thumbnail(
+    services: Services,
+    key: str,
+    *,
+    bucket: str = REFERENCE_BUCKET,
+    content_id: str | None = None,
+    size: int = THUMBNAIL_PX,
+) -> Thumbnail:
+    """The cached thumbnail of a stored image, made on first use.
+
+    `content_id` is anything that changes when the bytes do (the records' parameters hash and version);
+    without it the stored bytes are read and hashed. Raises NotFound when nothing is stored at `key`.
+    """
+    folder = thumbnail_dir(services) / _digest(f"{bucket}/{key}")
+    data: bytes | None = None
+    if content_id is None:
+        data = services.storage.get(bucket, key)
+        content_id = _digest(data, 40)
+    stem = f"{_digest(f'{content_id}:{size}')}"
+    image_path, text_path = folder / f"{stem}.webp", folder / f"{stem}.txt"
+    if image_path.exists():
+        cached = image_path.read_bytes()
+        with Image.open(io.BytesIO(cached)) as image:
+            width, height = image.size
+        text = text_path.read_text("utf-8") if text_path.exists() else None
+        return Thumbnail(cached, width, height, text)
+    if data is None:
+        data = services.storage.get(bucket, key)
+    small, width, height = render_thumbnail(data, size)
+    try:
+        parameters = read_parameters(data)
+    except InvalidInput:
+        parameters = None
+    with _lock:
+        folder.mkdir(parents=True, exist_ok=True)
+        for old in folder.iterdir():
+            if old.stem != stem and not old.name.startswith("."):
+                old.unlink(missing_ok=True)
+        if parameters is not None:
+            _write(text_path, parameters.encode("utf-8"))
+        _write(image_path, small)
+    return Thumbnail(small, width, height, parameters)
+
+
+def full_image(services: Services, key: str, bucket: str = REFERENCE_BUCKET) -> bytes:
+    """The stored bytes at full size, for a download."""
+    if not services.storage.exists(bucket, key):
+        raise NotFound(f"{bucket}/{key}")
+    return services.storage.get(bucket, key)
+
+
+def retry_failed(services: Services, job_id: str) -> str:
+    """Queue the job again with its own plan and edits: stored references are reused at $0, only the
+    failed, cancelled or missing ones are generated."""
+    from studio import jobs
+
+    job = services.records.get_job(job_id)
+    if job is None:
+        raise NotFound(f"job {job_id}")
+    plan = ScenePlan.model_validate_json(job.plan_json)
+    return jobs.submit(
+        services, plan, job.duration_seconds, jobs.job_overrides(services, job_id), job.concurrency
+    )

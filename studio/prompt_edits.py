@@ -1,0 +1,254 @@
+"""A creator's plan drafts and prompt edits, kept apart from synthesis so they survive a re-synthesis.
+
+The prompts page shows the synthesized prompt of every reference with the creator's edits on top; the
+edits become the `ReferenceOverride`s a job is submitted with.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from datetime import datetime
+
+from pydantic import BaseModel
+from sqlalchemy import delete, select
+
+from studio.errors import InvalidInput
+from studio.plan import ScenePlan, parse_plan
+from studio.planning import ReferenceOverride
+from studio.prompts import CLIP_USABLE_TOKENS, count_tokens, synthesize
+from studio.records.prompt_edits import PlanDraftRow, PromptEditRow
+from studio.records.schema import JobRow
+from studio.seeding import MAX_SEED, check_seed, reference_seed
+from studio.services import Services
+
+
+class PlanSummary(BaseModel):
+    """One saved plan, for pickers: its job id, where it came from and how big it is."""
+
+    job_id: str
+    summary: str
+    source: str
+    scenes: int
+    characters: int
+    updated_at: datetime
+
+
+class PromptEdit(BaseModel):
+    """What a creator changed on one reference; None means "as synthesized"."""
+
+    prompt: str | None = None
+    negative_prompt: str | None = None
+    seed: int | None = None
+    seed_locked: bool = False
+
+    def override(self) -> ReferenceOverride:
+        return ReferenceOverride(prompt=self.prompt, negative_prompt=self.negative_prompt, seed=self.seed)
+
+    @property
+    def empty(self) -> bool:
+        return self == PromptEdit()
+
+
+class PromptRow(BaseModel):
+    """One reference as the prompts table shows it: the effective values and the synthesized ones."""
+
+    ref: str
+    kind: str
+    subject_id: str
+    prompt: str
+    negative_prompt: str
+    seed: int
+    seed_locked: bool
+    token_count: int
+    truncated_by_clip: bool
+    """More than 75 CLIP tokens: SDXL ignores the tail of the prompt."""
+    edited: bool
+    synthesized_prompt: str
+    synthesized_negative_prompt: str
+    synthesized_seed: int
+
+
+class PromptChange(BaseModel):
+    """A change to one reference; fields left None are not changed."""
+
+    prompt: str | None = None
+    negative_prompt: str | None = None
+    seed: int | None = None
+    seed_locked: bool | None = None
+
+
+# plans ------------------------------------------------------------------------------------------
+def save_plan(services: Services, plan: ScenePlan, source: str = "") -> str:
+    """Keep `plan` as the draft of its job (replacing an earlier draft) and return the job id."""
+    job_id = str(plan.job_id)
+    with services.records.session() as s:
+        row = s.get(PlanDraftRow, job_id)
+        if row is None:
+            row = PlanDraftRow(job_id=job_id)
+            s.add(row)
+        row.plan_json = plan.model_dump_json()
+        row.source = source[:160]
+    return job_id
+
+
+def get_plan(services: Services, job_id: str) -> ScenePlan | None:
+    """The job's draft, else the plan it was submitted with, else None."""
+    with services.records.session() as s:
+        draft = s.get(PlanDraftRow, job_id)
+        raw = draft.plan_json if draft is not None else None
+        if raw is None:
+            job = s.get(JobRow, job_id)
+            raw = job.plan_json if job is not None else None
+    return parse_plan(raw) if raw else None
+
+
+def list_plans(services: Services, limit: int = 50) -> list[PlanSummary]:
+    """Saved drafts, most recently changed first."""
+    with services.records.session() as s:
+        rows = list(s.scalars(select(PlanDraftRow).order_by(PlanDraftRow.updated_at.desc()).limit(limit)))
+    summaries = []
+    for row in rows:
+        data = json.loads(row.plan_json)
+        summaries.append(
+            PlanSummary(
+                job_id=row.job_id,
+                summary=str(data.get("video_summary") or ""),
+                source=row.source,
+                scenes=len(data.get("scenes") or []),
+                characters=len(data.get("characters") or []),
+                updated_at=row.updated_at,
+            )
+        )
+    return summaries
+
+
+# edits ------------------------------------------------------------------------------------------
+def edits(services: Services, job_id: str) -> dict[str, PromptEdit]:
+    with services.records.session() as s:
+        rows = s.scalars(select(PromptEditRow).where(PromptEditRow.job_id == job_id))
+        return {
+            row.ref: PromptEdit(
+                prompt=row.prompt,
+                negative_prompt=row.negative_prompt,
+                seed=row.seed,
+                seed_locked=row.seed_locked,
+            )
+            for row in rows
+        }
+
+
+def overrides(services: Services, plan: ScenePlan) -> dict[str, ReferenceOverride]:
+    """The edits of the plan's references as the overrides `studio.jobs.submit` takes."""
+    refs = {p.ref for p in synthesize(plan)}
+    found = edits(services, str(plan.job_id)).items()
+    return {
+        ref: edit.override() for ref, edit in found if ref in refs and edit.override() != ReferenceOverride()
+    }
+
+
+def prompt_rows(services: Services, plan: ScenePlan) -> list[PromptRow]:
+    """Every reference's prompt, negative prompt and seed with the creator's edits applied."""
+    job_id = str(plan.job_id)
+    saved = edits(services, job_id)
+    rows = []
+    for synthesized in synthesize(plan):
+        edit = saved.get(synthesized.ref, PromptEdit())
+        derived = reference_seed(job_id, synthesized.ref)
+        prompt = edit.prompt if edit.prompt is not None else synthesized.prompt
+        tokens = count_tokens(prompt) if edit.prompt is not None else synthesized.token_count
+        rows.append(
+            PromptRow(
+                ref=synthesized.ref,
+                kind=synthesized.kind,
+                subject_id=synthesized.subject_id,
+                prompt=prompt,
+                negative_prompt=edit.negative_prompt
+                if edit.negative_prompt is not None
+                else synthesized.negative_prompt,
+                seed=edit.seed if edit.seed is not None else derived,
+                seed_locked=edit.seed_locked,
+                token_count=tokens,
+                truncated_by_clip=tokens > CLIP_USABLE_TOKENS,
+                edited=edit.override() != ReferenceOverride(),
+                synthesized_prompt=synthesized.prompt,
+                synthesized_negative_prompt=synthesized.negative_prompt,
+                synthesized_seed=derived,
+            )
+        )
+    return rows
+
+
+def _row(services: Services, plan: ScenePlan, ref: str) -> PromptRow:
+    for row in prompt_rows(services, plan):
+        if row.ref == ref:
+            return row
+    raise InvalidInput("ref", f"{ref!r} is not a reference of plan {plan.job_id}")
+
+
+def _store(services: Services, job_id: str, ref: str, edit: PromptEdit) -> None:
+    with services.records.session() as s:
+        row = s.get(PromptEditRow, (job_id, ref))
+        if edit.empty:
+            if row is not None:
+                s.delete(row)
+            return
+        if row is None:
+            row = PromptEditRow(job_id=job_id, ref=ref)
+            s.add(row)
+        row.prompt = edit.prompt
+        row.negative_prompt = edit.negative_prompt
+        row.seed = edit.seed
+        row.seed_locked = edit.seed_locked
+
+
+def edit_reference(services: Services, plan: ScenePlan, ref: str, change: PromptChange) -> PromptRow:
+    """Apply `change` to one reference; a value equal to the synthesized one clears that edit."""
+    current = _row(services, plan, ref)
+    job_id = str(plan.job_id)
+    edit = edits(services, job_id).get(ref, PromptEdit())
+    if change.prompt is not None:
+        prompt = change.prompt.strip()
+        if not prompt:
+            raise InvalidInput(
+                f"{ref}.prompt", "must not be empty; use reset to go back to the synthesized one"
+            )
+        edit.prompt = None if prompt == current.synthesized_prompt else prompt
+    if change.negative_prompt is not None:
+        negative = change.negative_prompt.strip()
+        edit.negative_prompt = None if negative == current.synthesized_negative_prompt else negative
+    if change.seed is not None:
+        seed = check_seed(change.seed, f"{ref}.seed")
+        edit.seed = None if seed == current.synthesized_seed else seed
+    if change.seed_locked is not None:
+        edit.seed_locked = change.seed_locked
+    _store(services, job_id, ref, edit)
+    return _row(services, plan, ref)
+
+
+def reset_reference(services: Services, plan: ScenePlan, ref: str) -> PromptRow:
+    """Drop every edit of one reference: back to the synthesized prompt, negative prompt and seed."""
+    _row(services, plan, ref)
+    with services.records.session() as s:
+        s.execute(
+            delete(PromptEditRow).where(PromptEditRow.job_id == str(plan.job_id), PromptEditRow.ref == ref)
+        )
+    return _row(services, plan, ref)
+
+
+def reroll_seed(services: Services, plan: ScenePlan, ref: str) -> int:
+    """Give one reference a new random seed; a locked seed is refused."""
+    if _row(services, plan, ref).seed_locked:
+        raise InvalidInput(f"{ref}.seed", "is locked; unlock it before rerolling")
+    seed = secrets.randbelow(MAX_SEED + 1)
+    edit_reference(services, plan, ref, PromptChange(seed=seed))
+    return seed
+
+
+def reroll_unlocked(services: Services, plan: ScenePlan) -> dict[str, int]:
+    """A new random seed for every reference whose seed is not locked; returns them by ref."""
+    return {
+        row.ref: reroll_seed(services, plan, row.ref)
+        for row in prompt_rows(services, plan)
+        if not row.seed_locked
+    }

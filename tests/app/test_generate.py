@@ -1,0 +1,47 @@
+"""Generate: the estimate before starting, a generation on the local backends, edits used, the gallery."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from streamlit.testing.v1 import AppTest
+
+from studio.png_parameters import parse_parameters
+from studio.prompt_edits import PromptChange, edit_reference, get_plan
+from studio.services import Services
+from tests.app.conftest import OpenPage, wait_for_job
+
+SampleJob = Callable[[AppTest, str], str]
+
+
+def test_the_estimate_is_shown_before_starting(open_page: OpenPage, sample_job: SampleJob) -> None:
+    at = open_page("pages/generate.py")
+    job_id = sample_job(at, "music-video")
+    at.run()
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["images"] == "6" and metrics["estimate"] == "$0.00"
+    assert metrics["budget"].startswith("$")
+    assert any("Not started" in c.value for c in at.caption)
+    assert at.button(key=f"start-{job_id}")
+
+
+def test_a_generation_on_the_local_backends_fills_the_gallery(
+    open_page: OpenPage, sample_job: SampleJob, services: Services
+) -> None:
+    at = open_page("pages/generate.py")
+    job_id = sample_job(at, "minimal")
+    plan = get_plan(services, job_id)
+    assert plan is not None
+    edit_reference(services, plan, "scene_rooftop", PromptChange(prompt="a rooftop drawn in charcoal"))
+    at.run()
+    at.button(key=f"start-{job_id}").click().run()
+    assert not at.exception and not at.error
+    assert wait_for_job(services, job_id) == "success"
+    at.run()
+    references = len(plan.scenes) + len(plan.characters)
+    assert len(at.image) == references
+    assert len(at.get("download_button")) == references
+    assert any("success" in s.value for s in at.success)
+    parameters = [parse_parameters(code.value) for code in at.code]
+    assert {"prompt": "a rooftop drawn in charcoal"}.items() <= parameters[0].items()
+    assert services.records.references(job_id)["scene_rooftop"].prompt == "a rooftop drawn in charcoal"

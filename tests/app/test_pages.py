@@ -1,0 +1,46 @@
+"""Every page opens on an empty data dir; Home shows backends and key status, never values; the demo runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from components.setup import JOB_KEY
+from studio.services import Services
+from tests.app.conftest import OpenPage, wait_for_job
+
+ROOT = Path(__file__).resolve().parents[2]
+PAGES = sorted(str(path.relative_to(ROOT)) for path in (ROOT / "pages").glob("*.py"))
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_opens_on_an_empty_data_dir(open_page: OpenPage, page: str) -> None:
+    at = open_page(page)
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+    assert at.title
+
+
+def test_home_shows_which_keys_are_set_but_never_their_values(
+    open_page: OpenPage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("STUDIO_SIGNING_KEY", "very-secret-signing-key-value")
+    at = open_page("pages/home.py")
+    table = at.table[0].value
+    status = dict(zip(table["setting"], table["status"], strict=True))
+    assert status["STUDIO_SIGNING_KEY"] == "set"
+    assert status["REPLICATE_API_TOKEN"] == "not set"
+    assert "very-secret-signing-key-value" not in str(at._tree)
+    assert any("offline preview" in m.value for m in at.markdown)
+
+
+def test_the_demo_generates_the_sample_plan(open_page: OpenPage, services: Services) -> None:
+    at = open_page("pages/home.py")
+    at.button(key="run-demo").click().run()
+    assert not at.exception
+    job_id = at.session_state[JOB_KEY]
+    assert wait_for_job(services, job_id) == "success"
+    at.switch_page("pages/generate.py").run()
+    assert at.title[0].value == "Generate"
+    assert len(at.image) == 6

@@ -1,0 +1,112 @@
+"""The studio in real headless Chromium: pick a template, load the sample plan, generate, see the images.
+
+Drives Debian's Chromium (never a downloaded browser) through Playwright against `streamlit run` on a free
+port with its own data dir. Screenshots go to test-artifacts/ (and the main pages to docs/screenshots/).
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect, sync_playwright
+
+from benchmarks.app_start import free_port, start_studio, stop, wait_healthy
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = ROOT / "test-artifacts"
+SCREENSHOTS = ROOT / "docs" / "screenshots"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+TIMEOUT_MS = 30_000
+
+
+@pytest.fixture
+def studio_url(tmp_path: Path) -> Iterator[str]:
+    port = free_port()
+    process = start_studio(tmp_path / "studio-data", port)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_healthy(url, process)
+        yield url
+    finally:
+        stop(process)
+
+
+def shot(page: Page, name: str, *, publish: bool = False) -> None:
+    """A screenshot of the whole page: the viewport grows to Streamlit's scrolling main block first."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    size = page.viewport_size
+    height = page.evaluate(
+        "() => Math.max(...[...document.querySelectorAll('[data-testid=stMain], "
+        "[data-testid=stMainBlockContainer]')].map(e => e.scrollHeight))"
+    )
+    page.set_viewport_size({"width": size["width"], "height": min(max(height + 40, 900), 6000)})
+    page.wait_for_timeout(800)
+    page.screenshot(path=str(path))
+    page.set_viewport_size(size)
+    if publish:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, SCREENSHOTS / f"{name}.png")
+
+
+def settle(page: Page) -> None:
+    """Wait until Streamlit has finished the current script run."""
+    page.wait_for_timeout(300)
+    page.wait_for_selector('[data-testid="stStatusWidget"]', state="detached", timeout=TIMEOUT_MS)
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed (make system-deps)")
+def test_a_new_user_picks_a_template_loads_the_sample_and_generates(studio_url: str) -> None:
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.set_default_timeout(TIMEOUT_MS)
+            page.goto(studio_url)
+            expect(page.get_by_role("heading", name="Reference Studio")).to_be_visible()
+            expect(page.get_by_text("offline preview").first).to_be_visible()
+            settle(page)
+            shot(page, "home", publish=True)
+
+            page.goto(f"{studio_url}/characters")
+            page.get_by_label("New song id").fill("midnight-drive")
+            page.get_by_role("button", name="Create song").click()
+            use = page.locator(".st-key-template-character-2 button")
+            use.click()
+            expect(page.get_by_text("Priority resolution")).to_be_visible()
+            expect(page.locator('[data-testid="stImageCaption"]', has_text="template pose-a")).to_be_visible()
+            settle(page)
+            shot(page, "characters", publish=True)
+
+            page.goto(f"{studio_url}/plan")
+            page.get_by_role("button", name="Load sample").click()
+            expect(page.get_by_text("6 references, 0 edited")).to_be_visible()
+            settle(page)
+            shot(page, "plan", publish=True)
+
+            page.goto(f"{studio_url}/generate")
+            page.get_by_role("button", name="Start generation").click()
+            expect(page.get_by_text("6 of 6 stored")).to_be_visible()
+            images = page.locator('[data-testid="stImage"] img')
+            expect(images).to_have_count(6)
+            for index in range(6):
+                expect(images.nth(index)).to_be_visible()
+                assert images.nth(index).evaluate("img => img.complete && img.naturalWidth > 0")
+            assert max(images.nth(0).evaluate("img => [img.naturalWidth, img.naturalHeight]")) <= 256
+            settle(page)
+            shot(page, "generate", publish=True)
+        finally:
+            browser.close()
