@@ -1,0 +1,94 @@
+"""Costs: what each job spent against its budget, by stage and provider, over time, per image, and saved."""
+
+import streamlit as st
+
+from components.cost_chart import budget_chart, cumulative_chart, stage_provider_chart
+from components.job_picker import job_picker
+from components.setup import page_setup
+from studio.costs import cost_report, entries_csv, job_costs
+from studio.money import usd
+
+studio = page_setup()
+st.title("Costs")
+
+overview = job_costs(studio)
+if not overview:
+    st.info("No jobs yet: nothing has been spent.")
+    st.page_link("pages/generate.py", label="Generate", icon=":material/movie:")
+    st.stop()
+
+st.subheader("Jobs against their budgets")
+st.dataframe(
+    [
+        {
+            "job": job.job_id,
+            "status": job.status,
+            "spent": usd(job.spent),
+            "budget": usd(job.budget),
+            "used": f"{job.spent / job.budget:.2%}" if job.budget else "—",
+            "created": job.created_at.strftime("%Y-%m-%d %H:%M"),
+        }
+        for job in overview
+    ],
+    hide_index=True,
+    width="stretch",
+)
+budget_chart(overview)
+
+st.divider()
+job_id = job_picker(studio, key="costs-job")
+assert job_id is not None
+report = cost_report(studio, job_id)
+metrics = st.columns(5)
+metrics[0].metric("total", usd(report.total), help="The job's calls and its song's consistency job")
+metrics[1].metric("budget", usd(report.budget))
+metrics[2].metric("remaining", usd(report.remaining))
+metrics[3].metric(
+    "per image",
+    usd(report.cost_per_image) if report.cost_per_image is not None else "—",
+    help=f"{report.images} images stored",
+)
+metrics[4].metric("saved", usd(report.savings.total))
+st.caption(
+    f"Saved by resumes: {report.savings.resumed_images} stored images reused "
+    f"({usd(report.savings.saved_by_resumes)}); other cache hits: {report.savings.cache_hits} "
+    f"({usd(report.savings.saved_by_cache)})."
+    + (f" Includes song {report.song_id}'s character calls." if report.song_id else "")
+)
+
+by_stage, over_time = st.columns(2)
+with by_stage:
+    st.markdown("**By stage and provider**")
+    stage_provider_chart(report)
+with over_time:
+    st.markdown("**Cumulative spend**")
+    cumulative_chart(report)
+
+st.markdown("**Ledger**")
+st.dataframe(
+    [
+        {
+            "time": e.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+            "stage": e.stage,
+            "provider": e.provider,
+            "model": e.model,
+            "reference": e.ref or "",
+            "units": f"{e.units} {e.unit_name}",
+            "unit price": usd(e.unit_price),
+            "amount": usd(e.amount),
+            "cache hit": e.cache_hit,
+            "saved": usd(e.saved),
+        }
+        for e in report.entries
+    ],
+    hide_index=True,
+    width="stretch",
+)
+st.download_button(
+    "Download CSV",
+    data=entries_csv(report),
+    file_name=f"costs-{job_id}.csv",
+    mime="text/csv",
+    key="costs-csv",
+    icon=":material/download:",
+)

@@ -1,0 +1,81 @@
+"""`review JOB_ID (--approve REF | --reject REF --reason TEXT)` and `export JOB_ID`: the review gate."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from studio.cli import output
+from studio.errors import InvalidInput
+
+
+def register(commands: Any) -> None:
+    review = commands.add_parser("review", help="record a review decision on a reference's latest version")
+    review.add_argument("job_id", metavar="JOB_ID")
+    decision = review.add_mutually_exclusive_group(required=True)
+    decision.add_argument("--approve", metavar="REF", help="approve scene_<id> or character_<id>")
+    decision.add_argument("--reject", metavar="REF", help="reject it (needs --reason)")
+    review.add_argument("--reason", default=None, help="why the image is rejected (required with --reject)")
+    review.add_argument("--reviewer", default=None, help="who decides (default: $USER, else anonymous)")
+    review.add_argument("--json", action="store_true", help="print the recorded decision on stdout")
+    review.set_defaults(handler=run_review)
+
+    export = commands.add_parser(
+        "export", help="manifest of the approved references (signed URLs, prompts, seeds) for clip generation"
+    )
+    export.add_argument("job_id", metavar="JOB_ID")
+    export.add_argument("--refresh", action="store_true", help="sign fresh URLs (they always are)")
+    export.add_argument("--json", action="store_true", help="print the manifest on stdout")
+    export.set_defaults(handler=run_export)
+
+
+def run_review(args: argparse.Namespace) -> int:
+    from studio.review import approve, reject
+
+    if args.approve is not None and args.reason is not None:
+        raise InvalidInput("--reason", "only goes with --reject")
+    if args.reject is not None and not (args.reason or "").strip():
+        raise InvalidInput("--reason", "a rejection needs a reason (what is wrong with the image)")
+    services = output.services()
+    try:
+        if args.approve is not None:
+            decision = approve(services, args.job_id, args.approve, args.reviewer)
+        else:
+            decision = reject(services, args.job_id, args.reject, args.reason, args.reviewer)
+    finally:
+        services.close()
+    if args.json:
+        output.emit_json(decision)
+    else:
+        why = f": {decision.reason}" if decision.reason else ""
+        output.line(f"{decision.ref} v{decision.version} {decision.decision} by {decision.reviewer}{why}")
+    return 0
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from studio.cli import EXIT_OK, EXIT_UNAPPROVED
+    from studio.review import NotApproved, export_manifest
+
+    services = output.services()
+    try:
+        manifest = export_manifest(services, args.job_id)
+    except NotApproved as exc:
+        output.error(f"export refused: job {exc.job_id} has references that are not approved:")
+        for name, status in exc.refs.items():
+            output.error(f"  {name}: {status}")
+        return EXIT_UNAPPROVED
+    finally:
+        services.close()
+    if args.json:
+        output.emit_json(manifest)
+        return EXIT_OK
+    output.line(f"job {manifest.job_id}: {len(manifest.references)} approved references")
+    for ref in manifest.references:
+        output.line(f"  {ref.ref:<28} v{ref.version}  seed {ref.seed:<10} {ref.url}")
+    if manifest.character is None:
+        output.line("character: no song linked to this job")
+    elif manifest.character.primary is None:
+        output.line(f"character: song {manifest.character.song_id} has no images ({manifest.character.note})")
+    else:
+        output.line(f"character: {manifest.character.primary.source} {manifest.character.primary.url}")
+    return EXIT_OK

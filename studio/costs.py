@@ -1,0 +1,213 @@
+"""What a job cost: its ledger (and its song's consistency job), summarised for the Costs page and the CLI.
+
+Every figure is computed from the ledger rows in Decimal, so the summaries always add up to the total.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import defaultdict
+from datetime import datetime
+from decimal import Decimal
+
+from pydantic import BaseModel
+from sqlalchemy import func, or_, select
+
+from studio.errors import NotFound
+from studio.money import from_nanos
+from studio.planning import budget_for
+from studio.records.schema import JobRow, LedgerRow, ReferenceVersionRow
+from studio.records.songs import CharacterJobRow
+from studio.services import Services
+
+ZERO = Decimal("0")
+
+
+class CostEntry(BaseModel):
+    stage: str
+    provider: str
+    model: str
+    ref: str | None
+    job_id: str | None
+    song_id: str | None
+    units: Decimal
+    unit_name: str
+    unit_price: Decimal
+    amount: Decimal
+    cache_hit: bool
+    saved: Decimal
+    prediction_id: str | None
+    created_at: datetime
+
+
+class StageProviderCost(BaseModel):
+    stage: str
+    provider: str
+    calls: int
+    amount: Decimal
+
+
+class SpendPoint(BaseModel):
+    """Spend up to and including the entry recorded at `at`."""
+
+    at: datetime
+    amount: Decimal
+    cumulative: Decimal
+
+
+class Savings(BaseModel):
+    """What was not paid: stored images reused on a resume, and other cache hits."""
+
+    total: Decimal
+    resumed_images: int
+    saved_by_resumes: Decimal
+    cache_hits: int
+    saved_by_cache: Decimal
+
+
+class CostReport(BaseModel):
+    job_id: str
+    song_id: str | None
+    budget: Decimal
+    total: Decimal
+    """Every entry below: the job's calls and its song's consistency job."""
+    job_spent: Decimal
+    """The job's own spend as its budget sees it (the song's calls are outside the job's budget)."""
+    remaining: Decimal
+    images: int
+    """Images stored: every reference version and every generated character image."""
+    cost_per_image: Decimal | None
+    by_stage_provider: list[StageProviderCost]
+    cumulative: list[SpendPoint]
+    savings: Savings
+    entries: list[CostEntry]
+
+
+class JobCost(BaseModel):
+    job_id: str
+    status: str
+    budget: Decimal
+    spent: Decimal
+    created_at: datetime
+
+
+def _entry(row: LedgerRow) -> CostEntry:
+    return CostEntry(
+        stage=row.stage,
+        provider=row.provider,
+        model=row.model,
+        ref=row.ref,
+        job_id=row.job_id,
+        song_id=row.song_id,
+        units=Decimal(row.units),
+        unit_name=row.unit_name,
+        unit_price=from_nanos(row.unit_price_nanos),
+        amount=from_nanos(row.amount_nanos),
+        cache_hit=row.cache_hit,
+        saved=from_nanos(row.saved_nanos),
+        prediction_id=row.prediction_id,
+        created_at=row.created_at,
+    )
+
+
+def _by_stage_provider(entries: list[CostEntry]) -> list[StageProviderCost]:
+    groups: dict[tuple[str, str], list[CostEntry]] = defaultdict(list)
+    for entry in entries:
+        if not entry.cache_hit or entry.amount:
+            groups[(entry.stage, entry.provider)].append(entry)
+    return [
+        StageProviderCost(
+            stage=stage, provider=provider, calls=len(group), amount=sum((e.amount for e in group), ZERO)
+        )
+        for (stage, provider), group in sorted(groups.items())
+    ]
+
+
+def _cumulative(entries: list[CostEntry]) -> list[SpendPoint]:
+    points = []
+    running = ZERO
+    for entry in sorted(entries, key=lambda e: e.created_at):
+        running += entry.amount
+        points.append(SpendPoint(at=entry.created_at, amount=entry.amount, cumulative=running))
+    return points
+
+
+def _savings(entries: list[CostEntry]) -> Savings:
+    resumes = [e for e in entries if e.cache_hit and e.stage == "generation"]
+    cached = [e for e in entries if e.cache_hit and e.stage != "generation"]
+    by_resumes = sum((e.saved for e in resumes), ZERO)
+    by_cache = sum((e.saved for e in cached), ZERO)
+    return Savings(
+        total=by_resumes + by_cache,
+        resumed_images=len(resumes),
+        saved_by_resumes=by_resumes,
+        cache_hits=len(cached),
+        saved_by_cache=by_cache,
+    )
+
+
+def cost_report(services: Services, job_id: str) -> CostReport:
+    """The job's ledger and its linked song's, with totals against the budget and the summaries."""
+    with services.records.session() as s:
+        job = s.get(JobRow, job_id)
+        if job is None:
+            raise NotFound(f"job {job_id}")
+        mine = LedgerRow.job_id == job_id
+        linked = mine if job.song_id is None else or_(mine, LedgerRow.song_id == job.song_id)
+        rows = s.scalars(select(LedgerRow).where(linked).order_by(LedgerRow.created_at, LedgerRow.id))
+        entries = [_entry(row) for row in rows]
+        versions = s.scalar(
+            select(func.count()).select_from(ReferenceVersionRow).where(ReferenceVersionRow.job_id == job_id)
+        )
+        generated: int | None = 0
+        if job.song_id is not None:
+            generated = s.scalar(
+                select(func.count())
+                .select_from(CharacterJobRow)
+                .where(CharacterJobRow.song_id == job.song_id, CharacterJobRow.status == "completed")
+            )
+        budget = from_nanos(job.budget_nanos) or budget_for(services.settings, job.duration_seconds)
+        job_spent = from_nanos(job.spent_nanos)
+        song_id = job.song_id
+    total = sum((e.amount for e in entries), ZERO)
+    images = int(versions or 0) + int(generated or 0)
+    return CostReport(
+        job_id=job_id,
+        song_id=song_id,
+        budget=budget,
+        total=total,
+        job_spent=job_spent,
+        remaining=budget - job_spent,
+        images=images,
+        cost_per_image=(total / images).quantize(Decimal("0.000000001")) if images else None,
+        by_stage_provider=_by_stage_provider(entries),
+        cumulative=_cumulative(entries),
+        savings=_savings(entries),
+        entries=entries,
+    )
+
+
+def job_costs(services: Services, limit: int = 50) -> list[JobCost]:
+    """The newest jobs with their spend against their budget, for the per-job overview."""
+    return [
+        JobCost(
+            job_id=job.id,
+            status=job.status,
+            budget=from_nanos(job.budget_nanos) or budget_for(services.settings, job.duration_seconds),
+            spent=from_nanos(job.spent_nanos),
+            created_at=job.created_at,
+        )
+        for job in services.records.list_jobs(limit)
+    ]
+
+
+def entries_csv(report: CostReport) -> str:
+    """The report's ledger rows as CSV, amounts written exactly as the Decimals they are."""
+    buffer = io.StringIO()
+    fields = list(CostEntry.model_fields)
+    writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
+    writer.writeheader()
+    for entry in report.entries:
+        writer.writerow(entry.model_dump(mode="json"))
+    return buffer.getvalue()

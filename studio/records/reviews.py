@@ -1,0 +1,58 @@
+"""Review decisions on reference versions: an append-only audit trail (rows are added, never changed)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import DateTime, ForeignKey, Integer, String, Text, select
+from sqlalchemy.orm import Mapped, mapped_column
+
+from studio.records.schema import Base, utcnow
+from studio.records.store import Records
+
+
+class ReviewRow(Base):
+    """One reviewer's decision (`approved` or `rejected`, with a reason) on one version of a reference."""
+
+    __tablename__ = "reviews"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
+    ref: Mapped[str] = mapped_column(String(80))
+    version: Mapped[int] = mapped_column(Integer)
+    decision: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    reviewer: Mapped[str] = mapped_column(String(80))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ReviewRecords:
+    """Adds and reads decisions through the shared Records engine; there is no update or delete."""
+
+    def __init__(self, records: Records) -> None:
+        self.records = records
+
+    def add(
+        self, job_id: str, ref: str, version: int, decision: str, reason: str | None, reviewer: str
+    ) -> ReviewRow:
+        with self.records.session() as s:
+            row = ReviewRow(
+                job_id=job_id,
+                ref=ref,
+                version=version,
+                decision=decision,
+                reason=reason,
+                reviewer=reviewer,
+                created_at=utcnow(),
+            )
+            s.add(row)
+            s.flush()
+            return row
+
+    def decisions(self, job_id: str, ref: str | None = None) -> list[ReviewRow]:
+        """Oldest first, so the last decision on a version is the one that counts."""
+        with self.records.session() as s:
+            query = select(ReviewRow).where(ReviewRow.job_id == job_id)
+            if ref is not None:
+                query = query.where(ReviewRow.ref == ref)
+            return list(s.scalars(query.order_by(ReviewRow.id)))

@@ -1,0 +1,136 @@
+"""Cost reports: the ledger of a job (and its song) adds up to the total, the spend and the summaries."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from decimal import Decimal
+
+import pytest
+
+from studio import jobs
+from studio.costs import cost_report, entries_csv, job_costs
+from studio.errors import GenerationError, NotFound
+from studio.plan import load_plan
+from studio.records.store import LedgerEntry
+from studio.services import Services
+from studio.worker import drain
+from tests.conftest import PLANS_DIR
+from tests.fakes import ScriptedGenerator, fatal
+
+MUSIC_VIDEO = PLANS_DIR / "music-video.json"
+
+
+def _run(services: Services, **submit: object) -> str:
+    job_id = jobs.submit(services, load_plan(MUSIC_VIDEO), **submit)  # type: ignore[arg-type]
+    asyncio.run(drain(services))
+    return job_id
+
+
+def test_report_total_is_the_sum_of_entries_and_the_job_spend(services: Services) -> None:
+    timed_out = GenerationError("timed out", retryable=True, charged=Decimal("0.004"), reason="timeout")
+    generator = ScriptedGenerator(
+        cost=Decimal("0.0123"), script={"scene_alley": [timed_out], "scene_diner": [fatal()]}
+    )
+    scripted = dataclasses.replace(services, generator=generator)
+    job_id = _run(scripted, duration_seconds=90)
+    report = cost_report(scripted, job_id)
+    assert report.job_id == job_id and report.budget == Decimal("300")
+    assert report.total == sum((e.amount for e in report.entries), Decimal("0"))
+    assert report.total == report.job_spent == services.records.ledger_total(job_id)
+    assert report.total == Decimal("0.0123") * 5 + Decimal("0.004"), "five images and a paid timeout"
+    assert report.remaining == report.budget - report.total
+    assert report.images == 5 and report.cost_per_image == (report.total / 5).quantize(Decimal("1e-9"))
+    [group] = report.by_stage_provider
+    assert (group.stage, group.provider, group.calls, group.amount) == (
+        "generation",
+        "scripted",
+        7,
+        report.total,
+    )
+    assert [p.cumulative for p in report.cumulative][-1] == report.total
+    assert report.cumulative[0].cumulative <= report.cumulative[-1].cumulative
+
+
+def test_resumes_count_as_savings(services: Services) -> None:
+    scripted = dataclasses.replace(services, generator=ScriptedGenerator(cost=Decimal("0.01")))
+    job_id = _run(scripted)
+    _run(scripted)
+    report = cost_report(scripted, job_id)
+    assert report.total == Decimal("0.06") == report.job_spent
+    assert report.savings.resumed_images == 6
+    assert report.savings.saved_by_resumes == Decimal("0.06") == report.savings.total
+    assert report.savings.cache_hits == 0
+    assert len(report.entries) == 12 and report.by_stage_provider[0].calls == 6
+
+
+def test_the_linked_songs_calls_are_included(services: Services) -> None:
+    scripted = dataclasses.replace(services, generator=ScriptedGenerator(cost=Decimal("0.01")))
+    job_id = _run(scripted, song_id="song-9")
+    scripted.records.add_ledger(
+        LedgerEntry(
+            stage="interrogation",
+            provider="openai",
+            model="gpt-test",
+            amount=Decimal("0.002"),
+            song_id="song-9",
+            units=Decimal("1500"),
+            unit_name="token",
+            unit_price=Decimal("0.0000013"),
+        ),
+        LedgerEntry(
+            stage="interrogation",
+            provider="openai",
+            model="gpt-test",
+            amount=Decimal("0"),
+            song_id="song-9",
+            cache_hit=True,
+            saved=Decimal("0.002"),
+        ),
+        LedgerEntry(stage="generation", provider="scripted", model="x", amount=Decimal("5"), song_id="other"),
+    )
+    report = cost_report(scripted, job_id)
+    assert report.song_id == "song-9"
+    assert report.total == Decimal("0.062") == report.job_spent + Decimal("0.002")
+    assert report.savings.cache_hits == 1 and report.savings.saved_by_cache == Decimal("0.002")
+    stages = {(g.stage, g.provider): g.amount for g in report.by_stage_provider}
+    assert stages == {
+        ("generation", "scripted"): Decimal("0.06"),
+        ("interrogation", "openai"): Decimal("0.002"),
+    }
+    token = next(e for e in report.entries if e.unit_name == "token")
+    assert token.units == Decimal("1500") and token.unit_price == Decimal("0.0000013")
+
+
+def test_json_shape_keeps_decimals_as_strings(services: Services) -> None:
+    scripted = dataclasses.replace(services, generator=ScriptedGenerator(cost=Decimal("0.01")))
+    job_id = _run(scripted)
+    document = cost_report(scripted, job_id).model_dump(mode="json")
+    assert {"job_id", "budget", "total", "entries"} <= set(document)
+    assert isinstance(document["total"], str) and Decimal(document["total"]) == Decimal("0.06")
+    assert isinstance(document["entries"][0]["amount"], str)
+
+
+def test_unknown_job_is_refused(services: Services) -> None:
+    with pytest.raises(NotFound, match="nope"):
+        cost_report(services, "nope")
+
+
+def test_job_costs_list_jobs_against_their_budget(services: Services) -> None:
+    scripted = dataclasses.replace(services, generator=ScriptedGenerator(cost=Decimal("0.01")))
+    job_id = _run(scripted, duration_seconds=60)
+    [job] = job_costs(scripted)
+    assert (job.job_id, job.status, job.budget, job.spent) == (
+        job_id,
+        "success",
+        Decimal("200"),
+        Decimal("0.06"),
+    )
+
+
+def test_entries_csv_has_every_ledger_row(services: Services) -> None:
+    scripted = dataclasses.replace(services, generator=ScriptedGenerator(cost=Decimal("0.0105")))
+    job_id = _run(scripted)
+    lines = entries_csv(cost_report(scripted, job_id)).splitlines()
+    assert lines[0].startswith("stage,provider,model,ref,") and len(lines) == 7
+    assert "0.010500000" in lines[1]
