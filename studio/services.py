@@ -72,6 +72,47 @@ def _pick(concern: str, selector: str, real: str, configured: bool, missing: str
     return BackendChoice(concern, "local", f"auto: {missing} not set, offline default")
 
 
+def choose_storage(settings: Settings) -> BackendChoice:
+    """Which storage backend the settings select, and why; ConfigurationError names what is missing."""
+    return _pick(
+        "storage",
+        settings.storage,
+        "supabase",
+        bool(settings.supabase_url and settings.supabase_key),
+        "SUPABASE_URL and SUPABASE_KEY",
+    )
+
+
+def choose_image_generator(settings: Settings) -> BackendChoice:
+    """Which image generator the settings select, and why."""
+    return _pick(
+        "image generation",
+        settings.image_provider,
+        "replicate",
+        bool(settings.replicate_api_token),
+        "REPLICATE_API_TOKEN",
+    )
+
+
+def choose_interrogation(settings: Settings) -> BackendChoice:
+    """The interrogators in their configured order (`openai,local`), and why."""
+    from studio.interrogation.chain import interrogator_order
+
+    order, reason = interrogator_order(settings)
+    return BackendChoice("interrogation", ",".join(order), reason)
+
+
+def choose_records(settings: Settings) -> BackendChoice:
+    """SQLite in the data dir, or the database STUDIO_DATABASE_URL names."""
+    database = "postgresql" if settings.database_url and "postgres" in settings.database_url else "sqlite"
+    reason = (
+        "STUDIO_DATABASE_URL is set"
+        if settings.database_url
+        else "STUDIO_DATABASE_URL not set, SQLite in the data dir"
+    )
+    return BackendChoice("records", database, reason)
+
+
 def build_storage(settings: Settings, choice: BackendChoice) -> Storage:
     if choice.backend == "supabase":
         from studio.storage.supabase import SupabaseStorage
@@ -97,31 +138,12 @@ def build_services(settings: Settings | None = None) -> Services:
     """Build every backend the settings ask for (`auto`: real when its credentials are set)."""
     settings = settings or Settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    storage_choice = _pick(
-        "storage",
-        settings.storage,
-        "supabase",
-        bool(settings.supabase_url and settings.supabase_key),
-        "SUPABASE_URL and SUPABASE_KEY",
-    )
-    image_choice = _pick(
-        "image generation",
-        settings.image_provider,
-        "replicate",
-        bool(settings.replicate_api_token),
-        "REPLICATE_API_TOKEN",
-    )
+    storage_choice = choose_storage(settings)
+    image_choice = choose_image_generator(settings)
     from studio.interrogation.chain import build_interrogators
 
     interrogators, interrogation_choice = build_interrogators(settings)
-    database = "postgresql" if settings.database_url and "postgres" in settings.database_url else "sqlite"
-    records_choice = BackendChoice(
-        "records",
-        database,
-        "STUDIO_DATABASE_URL is set"
-        if settings.database_url
-        else "STUDIO_DATABASE_URL not set, SQLite in the data dir",
-    )
+    records_choice = choose_records(settings)
     return Services(
         settings=settings,
         records=Records(settings.resolved_database_url()),

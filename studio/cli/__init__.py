@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "studio.cli.interrogate",
     "studio.cli.review",
     "studio.cli.costs",
+    "studio.cli.ops",
 )
 
 
@@ -35,8 +36,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from studio.logs import configure_logging
+
     parser = build_parser()
     args = parser.parse_args(argv)
+    configure_logging()
     try:
         return int(args.handler(args))
     except InvalidInput as exc:

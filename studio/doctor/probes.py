@@ -1,0 +1,246 @@
+"""The doctor's probes: each asks one service one question and returns what it saw, or raises Failed.
+
+They use the official clients with short timeouts and no retries of our own, so a dead service fails fast.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from studio.settings import Settings
+
+REQUEST_TIMEOUT = 3.0
+"""Seconds any one request may take."""
+
+
+class Failed(Exception):
+    """A check's failure: what was seen and what to set."""
+
+    def __init__(self, detail: str, fix: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.fix = fix
+
+
+def shown_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "(not a database URL)"
+
+
+def _unreachable(error: httpx.HTTPError, service: str, url_setting: str, url: str) -> Failed:
+    """A request that never got an answer: the service is down, or the URL points elsewhere."""
+    kind = (
+        "timed out"
+        if isinstance(error, httpx.TimeoutException)
+        else f"could not connect ({type(error).__name__})"
+    )
+    return Failed(
+        f"{service} at {url} {kind}",
+        f"check that {service} is reachable, or set {url_setting} to where it runs",
+    )
+
+
+def _replicate_client(settings: Settings, transport: httpx.AsyncBaseTransport) -> Any:
+    from replicate.client import Client
+
+    token = settings.replicate_api_token.get_secret_value() if settings.replicate_api_token else ""
+    return Client(
+        api_token=token,
+        base_url=settings.replicate_base_url or None,
+        timeout=httpx.Timeout(REQUEST_TIMEOUT),
+        transport=transport,
+    )
+
+
+def _replicate_refusal(error: Any, what: str, fix_404: str) -> Failed:
+    status = getattr(error, "status", None)
+    if status in (401, 403):
+        return Failed(
+            f"Replicate refused the token (HTTP {status})",
+            "set REPLICATE_API_TOKEN to a valid API token (replicate.com/account/api-tokens)",
+        )
+    if status == 404:
+        return Failed(f"Replicate has no {what} (HTTP 404)", fix_404)
+    return Failed(f"Replicate answered HTTP {status} for {what}", "retry later; see status.replicate.com")
+
+
+async def replicate_account(settings: Settings) -> str:
+    """`GET /v1/account` with the configured token."""
+    from replicate.exceptions import ReplicateError
+
+    url = settings.replicate_base_url or "https://api.replicate.com"
+    async with httpx.AsyncHTTPTransport() as transport:
+        try:
+            account = await _replicate_client(settings, transport).accounts.async_current()
+        except ReplicateError as exc:
+            raise _replicate_refusal(exc, "account", "check REPLICATE_BASE_URL") from None
+        except httpx.HTTPError as exc:
+            raise _unreachable(exc, "Replicate", "REPLICATE_BASE_URL", url) from None
+    return f"token accepted for account {account.username!r} at {url}"
+
+
+async def replicate_version(settings: Settings, model: str, version: str, setting: str | None) -> str:
+    """`GET /v1/models/<owner>/<name>/versions/<hash>`: the pinned version still exists."""
+    from replicate.exceptions import ReplicateError
+    from replicate.version import Versions
+
+    url = settings.replicate_base_url or "https://api.replicate.com"
+    fix = (
+        f"set {setting} to an existing version of {model}"
+        if setting
+        else f"the pinned {model} version is gone: update it in the studio, or use another interrogator"
+    )
+    async with httpx.AsyncHTTPTransport() as transport:
+        client = _replicate_client(settings, transport)
+        try:
+            found = await Versions(client, model).async_get(version)
+        except ReplicateError as exc:
+            raise _replicate_refusal(exc, f"version {version[:12]}… of {model}", fix) from None
+        except httpx.HTTPError as exc:
+            raise _unreachable(exc, "Replicate", "REPLICATE_BASE_URL", url) from None
+    return f"version {found.id[:12]}… of {model} is available"
+
+
+async def openai_model(settings: Settings) -> str:
+    """The configured vision model is among the models the key may use."""
+    import openai
+
+    key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else ""
+    url = settings.openai_base_url or "https://api.openai.com/v1"
+    async with openai.AsyncOpenAI(
+        api_key=key, base_url=settings.openai_base_url, timeout=REQUEST_TIMEOUT, max_retries=0
+    ) as client:
+        try:
+            names = [model.id async for model in client.models.list()]
+        except openai.AuthenticationError:
+            raise Failed("OpenAI refused the key (HTTP 401)", "set OPENAI_API_KEY to a valid key") from None
+        except openai.APIStatusError as exc:
+            raise Failed(
+                f"OpenAI answered HTTP {exc.status_code} listing models", "retry later; see status.openai.com"
+            ) from None
+        except openai.APIConnectionError:
+            raise Failed(
+                f"OpenAI at {url} did not answer",
+                "check that OpenAI is reachable, or set OPENAI_BASE_URL to where it runs",
+            ) from None
+    if settings.openai_model not in names:
+        shown = ", ".join(sorted(names)[:8]) or "none"
+        raise Failed(
+            f"model {settings.openai_model!r} is not listed for this key (listed: {shown})",
+            "set STUDIO_OPENAI_MODEL to a vision model the key can use",
+        )
+    return f"model {settings.openai_model!r} is listed at {url}"
+
+
+def supabase_bucket(settings: Settings, bucket: str) -> str:
+    from storage3.exceptions import StorageApiError
+    from storage3.utils import StorageException
+    from supabase import create_client
+    from supabase.lib.client_options import SyncClientOptions
+
+    url = settings.supabase_url or ""
+    key = settings.supabase_key.get_secret_value() if settings.supabase_key else ""
+    with httpx.Client(timeout=httpx.Timeout(REQUEST_TIMEOUT)) as http:
+        try:
+            client = create_client(url, key, SyncClientOptions(httpx_client=http))
+            found = client.storage.get_bucket(bucket)
+        except StorageApiError as exc:
+            status = str(exc.status)
+            if status in ("401", "403"):
+                raise Failed(
+                    f"Supabase refused the key (HTTP {status})",
+                    "set SUPABASE_KEY to the project's service-role (secret) key",
+                ) from None
+            if status in ("400", "404"):
+                raise Failed(
+                    f"bucket {bucket!r} does not exist",
+                    f"create the private bucket {bucket!r} in the Supabase dashboard, or run a generation "
+                    "once: the studio creates it private on first use",
+                ) from None
+            raise Failed(f"Supabase answered HTTP {status} for bucket {bucket!r}", "retry later") from None
+        except httpx.HTTPError as exc:
+            raise _unreachable(exc, "Supabase", "SUPABASE_URL", url) from None
+        except (StorageException, ValueError) as exc:
+            raise Failed(f"Supabase client refused the settings: {exc}", "check SUPABASE_URL") from None
+    if found.public:
+        raise Failed(
+            f"bucket {bucket!r} is public: anyone with an object's path can read it",
+            f"make {bucket!r} private in the Supabase dashboard (Storage, bucket settings, Public off)",
+        )
+    return f"bucket {bucket!r} exists and is private"
+
+
+def database(settings: Settings) -> str:
+    from sqlalchemy import create_engine, inspect, text
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from studio.records import Base
+    from studio.records.migrate import head_revision
+
+    url = settings.resolved_database_url()
+    shown = shown_url(url)
+    connect_args: dict[str, Any] = {}
+    if url.startswith("sqlite:///"):
+        path = Path(url.removeprefix("sqlite:///"))
+        if not path.exists():
+            return f"SQLite at {path} is not created yet; the first command creates it"
+        connect_args["timeout"] = REQUEST_TIMEOUT
+    else:
+        connect_args["connect_timeout"] = int(REQUEST_TIMEOUT)
+    try:
+        engine = create_engine(url, connect_args=connect_args)
+    except (ImportError, SQLAlchemyError) as exc:
+        raise Failed(
+            f"cannot open {shown}: {exc}", "set STUDIO_DATABASE_URL to a postgresql:// URL"
+        ) from None
+    try:
+        with engine.connect() as connection:
+            tables = set(inspect(connection).get_table_names())
+            revision = None
+            if "alembic_version" in tables:
+                revision = connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    except SQLAlchemyError as exc:
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        raise Failed(
+            f"{shown} is not reachable: {reason}",
+            "check STUDIO_DATABASE_URL (host, port, user, password) and that the server is running",
+        ) from None
+    finally:
+        engine.dispose()
+    missing = sorted(set(Base.metadata.tables) - tables)
+    if missing:
+        raise Failed(
+            f"{shown} answers but is not migrated: missing tables {', '.join(missing)}",
+            "run any studio command once against it (e.g. `python -m studio worker --once`) to create them",
+        )
+    head = head_revision()
+    if revision != head:
+        raise Failed(
+            f"{shown} answers but is at migration {revision or 'none'}, not {head}",
+            "run a studio command against it once (`python -m studio worker --once`): it upgrades in place",
+        )
+    return f"{shown} answers, migrated to {head}"
+
+
+def writable(path: Path) -> str:
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    fix = f"make {path} a writable directory, or set STUDIO_DATA_DIR to one"
+    if not existing.is_dir():
+        raise Failed(f"{existing} is not a directory", fix)
+    try:
+        with tempfile.NamedTemporaryFile(dir=existing, prefix=".doctor-"):
+            pass
+    except OSError as exc:
+        raise Failed(f"cannot write in {existing}: {exc.strerror or exc}", fix) from None
+    return f"{path} is writable" if existing == path else f"{path} will be created under {existing}"
