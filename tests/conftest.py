@@ -16,7 +16,12 @@ PLANS_DIR = SHARED / "plans"
 if not PLANS_DIR.exists():  # a clone placed elsewhere: fall back to the copies in the repo
     PLANS_DIR = Path(__file__).resolve().parent / "data" / "plans"
 
-pytest_plugins = ["tests.servers.openai", "tests.servers.fixtures"]
+pytest_plugins = [
+    "tests.servers.openai",
+    "tests.servers.fixtures",
+    "tests.servers.supabase_storage",
+    "tests.servers.postgres",
+]
 
 _PREFIXES = ("STUDIO_", "REPLICATE_", "OPENAI_", "SUPABASE_", "REFERENCE_")
 _NAMES = {"ENVIRONMENT"}

@@ -83,7 +83,10 @@ async def generate_references(
     outcomes = {o.planned.ref: o for o in _reuse(run, reused, existing)}
     if not joining:
         services.records.prepare_references(
-            job_id, [_queued_row(services, p) for p in planned if p.ref not in done], keep=refs
+            job_id,
+            [_queued_row(services, p) for p in planned if p.ref not in done],
+            keep=refs,
+            seen={ref: row.status for ref, row in existing.items()},
         )
     flusher = asyncio.create_task(_background(run, services.settings.lease_seconds))
     try:
@@ -116,7 +119,9 @@ async def _work(run: Run, planned: list[PlannedReference], concurrency: int) -> 
             run.emit(
                 "reference_generation_start", ref=row.ref, current_image=run.started, total_images=run.total
             )
-            outcomes[row.ref] = await generate_one(run, by_ref[row.ref], row.version)
+            outcome = await generate_one(run, by_ref[row.ref], row.version)
+            if outcome is not None:
+                outcomes[row.ref] = outcome
 
     while True:
         await asyncio.gather(*(worker() for _ in range(concurrency)))

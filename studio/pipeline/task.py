@@ -46,7 +46,8 @@ class Run:
         return self._cancelled
 
 
-async def generate_one(run: Run, planned: PlannedReference, previous_version: int) -> Outcome:
+async def generate_one(run: Run, planned: PlannedReference, previous_version: int) -> Outcome | None:
+    """Generate and store one claimed reference; None when another process took it over meanwhile."""
     services = run.services
     generator = services.generator
     records = services.records
@@ -60,8 +61,8 @@ async def generate_one(run: Run, planned: PlannedReference, previous_version: in
         if attempts > 1:
             records.update_reference(run.job_id, planned.ref, attempts=attempts)
         reserve = generator.max_cost(planned.request)
-        if reserve and not records.reserve(run.job_id, reserve, planned.ref):
-            raise BudgetExceeded(f"{planned.ref}: reserving {reserve} would exceed the job's budget")
+        if reserve:
+            await _reserve(run, planned, reserve)
         try:
             image = await generator.generate(planned.request)
         except GenerationError as exc:
@@ -97,7 +98,11 @@ async def generate_one(run: Run, planned: PlannedReference, previous_version: in
         )
         elapsed = time.perf_counter() - started
         await asyncio.to_thread(_store_files, run, planned, png, previous_version)
-        _record_version(run, planned, previous_version, elapsed, total_cost, attempts)
+        if _record_version(run, planned, previous_version, elapsed, total_cost, attempts) is None:
+            log.warning(
+                "%s of job %s was taken over by another process; its result stands", planned.ref, run.job_id
+            )
+            return None
     except (GenerationError, BudgetExceeded) as exc:
         return _failed(run, planned, exc, attempts, time.perf_counter() - started, total_cost)
     except Exception as exc:
@@ -114,6 +119,19 @@ async def generate_one(run: Run, planned: PlannedReference, previous_version: in
     return Outcome(planned, STORED, generation_time=elapsed, cost=total_cost)
 
 
+async def _reserve(run: Run, planned: PlannedReference, amount: Decimal) -> None:
+    """Reserve the call's most possible cost; wait while other calls' reservations may still free room.
+
+    BudgetExceeded only when what is already spent leaves no room, so concurrency never turns into refusals.
+    """
+    records = run.services.records
+    while not records.reserve(run.job_id, amount, planned.ref):
+        job = records.get_job(run.job_id)
+        if job is None or job.reserved_nanos <= 0 or job.spent_nanos + to_nanos(amount) > job.budget_nanos:
+            raise BudgetExceeded(f"{planned.ref}: reserving {amount} would exceed the job's budget")
+        await asyncio.sleep(0.05)
+
+
 def _store_files(run: Run, planned: PlannedReference, png: bytes, previous_version: int) -> None:
     """Keep the previous image under versions/ and put the new one at the canonical key (in a thread)."""
     storage = run.services.storage
@@ -125,18 +143,18 @@ def _store_files(run: Run, planned: PlannedReference, png: bytes, previous_versi
 
 def _record_version(
     run: Run, planned: PlannedReference, previous_version: int, elapsed: float, cost: Decimal, attempts: int
-) -> None:
+) -> int | None:
     """Record the new image as the latest version and release the task's lease, in one transaction."""
     records = run.services.records
     if previous_version:
         kept = reference_version_key(run.job_id, planned.ref, previous_version)
         records.move_version(run.job_id, planned.ref, previous_version, kept)
     generator = run.services.generator
-    records.store_version(
+    return records.store_version(
         run.job_id,
         planned.ref,
+        run.owner,
         ReferenceVersionRow(
-            version=previous_version + 1,
             prompt=planned.request.prompt,
             negative_prompt=planned.request.negative_prompt,
             seed=planned.request.seed,
@@ -148,6 +166,7 @@ def _record_version(
             cost_nanos=to_nanos(cost),
             generation_time=elapsed,
             note=planned.note,
+            worker=run.owner,
         ),
         status=STORED,
         generation_time=elapsed,

@@ -114,6 +114,8 @@ class ReferenceVersionRow(Base):
     generation_time: Mapped[float] = mapped_column(Float, default=0.0)
     note: Mapped[str | None] = mapped_column(Text, nullable=True)
     """Why this version was made, e.g. the rejection reason turned into a prompt note."""
+    worker: Mapped[str | None] = mapped_column(String(120), nullable=True)
+    """The process (`host:pid:token`) that generated it."""
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Boolean, DateTime, Integer, String, Text, or_, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from studio.records import leases
 from studio.records.schema import Base, utcnow
 from studio.records.store import Records
 
@@ -53,7 +54,8 @@ class CharacterJobRow(Base):
     status: Mapped[str] = mapped_column(String(16), default="queued", index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
-    claim_token: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    claim_token: Mapped[str | None] = mapped_column(String(120), nullable=True)
+    """The claiming process as `host:pid:token` (studio.records.leases), unique per claim."""
     lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
@@ -144,14 +146,20 @@ class SongRecords:
     def claim(
         self, lease_seconds: float, *, song_id: str | None = None, job_id: str | None = None
     ) -> CharacterJobRow | None:
-        """Atomically take the oldest queued job (or one whose lease expired) and start its lease.
+        """Atomically take the oldest queued job (or one whose lease expired or whose owner died).
 
         One UPDATE whose WHERE repeats the claimable test, so two workers can never both win a job.
         """
         now = utcnow()
+        with self.session() as s:
+            running = s.scalars(
+                select(CharacterJobRow.claim_token).where(CharacterJobRow.status == "running").distinct()
+            )
+            gone = [owner for owner in running if owner and leases.owner_gone(owner)]
         claimable = or_(
             CharacterJobRow.status == "queued",
-            (CharacterJobRow.status == "running") & (CharacterJobRow.lease_expires_at < now),
+            (CharacterJobRow.status == "running")
+            & or_(CharacterJobRow.lease_expires_at < now, CharacterJobRow.claim_token.in_(gone)),
         )
         candidates = select(CharacterJobRow.id).where(claimable)
         if song_id is not None:
@@ -161,7 +169,7 @@ class SongRecords:
         oldest = (
             candidates.order_by(CharacterJobRow.created_at, CharacterJobRow.id).limit(1).scalar_subquery()
         )
-        token = str(uuid.uuid4())
+        token = leases.new_owner()
         with self.session() as s:
             s.execute(
                 update(CharacterJobRow)

@@ -15,7 +15,7 @@ from sqlalchemy import Engine, create_engine, event, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from studio.money import from_nanos, to_nanos
-from studio.records.schema import Base, EventRow, JobRow, LedgerRow, ReferenceRow, ReferenceVersionRow, utcnow
+from studio.records.schema import EventRow, JobRow, LedgerRow, ReferenceRow, ReferenceVersionRow, utcnow
 
 
 @dataclass(frozen=True)
@@ -98,7 +98,9 @@ class Records:
         self.engine = make_engine(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         if create:
-            Base.metadata.create_all(self.engine)
+            from studio.records.migrate import upgrade
+
+            upgrade(self.engine)
 
     @property
     def is_postgres(self) -> bool:
@@ -210,11 +212,16 @@ class Records:
             )
             return {row.ref: row for row in rows}
 
-    def prepare_references(self, job_id: str, rows: list[dict[str, Any]], keep: list[str]) -> None:
+    def prepare_references(
+        self, job_id: str, rows: list[dict[str, Any]], keep: list[str], seen: dict[str, str] | None = None
+    ) -> None:
         """Create or reset the references a run will generate, all in one transaction.
 
-        Queued references of the job that are not in `keep` (the plan changed) are marked `dropped`.
+        Queued references of the job that are not in `keep` (the plan changed) are marked `dropped`. A
+        reference that became stored after the caller read it as `seen` (a late commit of a process that has
+        since died) is left as it is.
         """
+        seen = seen or {}
         with self.session() as s:
             s.execute(
                 update(ReferenceRow)
@@ -227,26 +234,35 @@ class Records:
             )
             if not rows:
                 return
-            query = select(ReferenceRow.ref, ReferenceRow.reserved_nanos).where(ReferenceRow.job_id == job_id)
-            known = {ref: nanos for ref, nanos in s.execute(query)}
-            held = sum(known.get(values["ref"], 0) for values in rows)
-            if held:  # reservations of an earlier, interrupted run
+            query = select(
+                ReferenceRow.ref, ReferenceRow.reserved_nanos, ReferenceRow.status, ReferenceRow.params_hash
+            ).where(ReferenceRow.job_id == job_id)
+            known = {row.ref: row for row in s.execute(query.with_for_update())}
+            held = 0
+            for values in rows:
+                ref = values["ref"]
+                row = known.get(ref)
+                if row is None:
+                    s.add(ReferenceRow(job_id=job_id, **{**values, "reserved_nanos": 0}))
+                    continue
+                if (
+                    row.status == "stored"
+                    and seen.get(ref) != "stored"
+                    and row.params_hash == values["params_hash"]
+                ):
+                    continue
+                held += row.reserved_nanos  # reservations of an earlier, interrupted run
+                s.execute(
+                    update(ReferenceRow)
+                    .where(ReferenceRow.job_id == job_id, ReferenceRow.ref == ref)
+                    .values(**{k: v for k, v in values.items() if k != "ref"}, reserved_nanos=0)
+                )
+            if held:
                 s.execute(
                     update(JobRow)
                     .where(JobRow.id == job_id)
                     .values(reserved_nanos=JobRow.reserved_nanos - held)
                 )
-            for values in rows:
-                ref = values["ref"]
-                values = {**values, "reserved_nanos": 0}
-                if ref in known:
-                    s.execute(
-                        update(ReferenceRow)
-                        .where(ReferenceRow.job_id == job_id, ReferenceRow.ref == ref)
-                        .values(**{k: v for k, v in values.items() if k != "ref"})
-                    )
-                else:
-                    s.add(ReferenceRow(job_id=job_id, **values))
 
     def cancel_queued(self, job_id: str) -> None:
         """A cancelled job's references that never started."""
@@ -265,17 +281,36 @@ class Records:
                 .values(**values)
             )
 
-    def store_version(self, job_id: str, ref: str, version: ReferenceVersionRow, **reference: Any) -> None:
-        """Record a newly stored image as the reference's latest version, in one transaction."""
+    def store_version(
+        self, job_id: str, ref: str, owner: str, version: ReferenceVersionRow, **reference: Any
+    ) -> int | None:
+        """Record a newly stored image as the reference's latest version, while `owner` still holds it.
+
+        Returns the version number, or None when the reference's lease was lost meanwhile.
+        """
         with self.session() as s:
-            version.job_id = job_id
-            version.ref = ref
+            held = s.execute(
+                update(ReferenceRow)
+                .where(
+                    ReferenceRow.job_id == job_id, ReferenceRow.ref == ref, ReferenceRow.lease_owner == owner
+                )
+                .values(**reference)
+            )
+            if not held.rowcount:  # type: ignore[attr-defined]
+                return None
+            latest = s.scalar(
+                select(func.coalesce(func.max(ReferenceVersionRow.version), 0)).where(
+                    ReferenceVersionRow.job_id == job_id, ReferenceVersionRow.ref == ref
+                )
+            )
+            version.job_id, version.ref, version.version = job_id, ref, int(latest or 0) + 1
             s.add(version)
             s.execute(
                 update(ReferenceRow)
                 .where(ReferenceRow.job_id == job_id, ReferenceRow.ref == ref)
-                .values(version=version.version, **reference)
+                .values(version=version.version)
             )
+            return version.version
 
     def move_version(self, job_id: str, ref: str, version: int, storage_key: str) -> None:
         """An earlier version's image now lives at `storage_key` (under versions/)."""

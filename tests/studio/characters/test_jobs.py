@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import subprocess
+import sys
 import time
 from datetime import timedelta
 
@@ -11,6 +13,7 @@ from sqlalchemy import update
 
 from studio.characters.jobs import MAX_ATTEMPTS, generate_now, run_next_character_job, run_pending
 from studio.characters.songs import upload_character_image
+from studio.records import leases
 from studio.records.schema import utcnow
 from studio.records.songs import CharacterJobRow, SongRecords
 from studio.services import Services
@@ -48,6 +51,20 @@ def test_a_job_left_running_by_a_crash_is_picked_up_again(services: Services) ->
     [result] = asyncio.run(run_pending(services))
     assert (result.job_id, result.status, result.attempts) == (job_id, "completed", 2)
     assert song(services).character_generated_key is not None
+
+
+def test_a_job_whose_worker_process_is_gone_is_taken_over_at_once(services: Services) -> None:
+    upload_character_image(services, "demo-song", samples.png())
+    store = SongRecords(services.records)
+    job = store.claim(3600)
+    assert job is not None
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    with store.session() as s:  # the claimant was another process on this host, now gone; its lease is long
+        s.execute(update(CharacterJobRow).values(claim_token=f"{leases.HOST}:{dead.stdout.strip()}:gone"))
+    taken = store.claim(3600)
+    assert taken is not None and taken.id == job.id and taken.attempts == 2
 
 
 def test_a_running_job_with_a_live_lease_is_left_alone(services: Services) -> None:

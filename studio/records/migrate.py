@@ -1,0 +1,53 @@
+"""Schema migrations (Alembic): a new database is created at head, an existing one upgraded in place."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, inspect, text
+
+from studio.records.schema import Base
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+BASELINE = "0001"
+"""The schema of databases created before migrations existed."""
+_LOCK_KEY = 7_302_651_944  # pg_advisory_xact_lock key: one migrator at a time per database
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
+
+
+def head_revision() -> str:
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert head is not None
+    return head
+
+
+def current_revision(engine: Engine) -> str | None:
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def upgrade(engine: Engine) -> None:
+    """Bring the database to the newest schema; safe to call from several processes at once."""
+    with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
+        tables = set(inspect(connection).get_table_names())
+        config = alembic_config(connection)
+        if "alembic_version" not in tables and not tables & set(Base.metadata.tables):
+            Base.metadata.create_all(connection)  # a new database: create at head, no replay needed
+            command.stamp(config, "head")
+            return
+        if "alembic_version" not in tables:  # tables made before migrations existed: they are the baseline
+            command.stamp(config, BASELINE)
+        command.upgrade(config, "head")
