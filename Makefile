@@ -33,7 +33,7 @@ typecheck: $(VENV)/.dev
 	$(BIN)/mypy studio
 
 unit: $(VENV)/.dev system-deps
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2
 
 test: lint typecheck unit
 

@@ -13,6 +13,7 @@ import streamlit as st
 from pydantic import SecretStr
 
 from studio.errors import ConfigurationError
+from studio.logs import configure_logging
 from studio.services import Services, build_services
 from studio.settings import Settings
 from studio.worker import BackgroundRunner
@@ -58,6 +59,7 @@ def _stop(runner: BackgroundRunner) -> None:
 
 @st.cache_resource(show_spinner=False, on_release=_close)
 def _services(fingerprint: str, _config: Settings) -> Services:
+    configure_logging(_config)
     return build_services(_config)
 
 
@@ -75,6 +77,11 @@ def services() -> Services:
         st.error(f"Configuration: {error}")
         st.stop()
         raise
+
+
+def fingerprint() -> str:
+    """Identifies the current settings, for caches that depend on them."""
+    return _fingerprint(settings())
 
 
 def page_setup() -> Services:

@@ -3,8 +3,9 @@
 import streamlit as st
 
 from components.backends import backend_panel, key_status
+from components.doctor_panel import doctor_panel
 from components.jobs import recent_jobs_table
-from components.setup import page_setup, select_job
+from components.setup import fingerprint, page_setup, select_job
 from components.songs import recent_songs_table
 from studio import jobs
 from studio.errors import StudioError
@@ -41,6 +42,9 @@ with data:
     st.subheader("Data")
     st.markdown(f"Data directory: `{studio.settings.data_dir.resolve()}`")
     st.caption("Set STUDIO_DATA_DIR to keep the studio's files elsewhere.")
+
+st.subheader("Health")
+doctor_panel(fingerprint(), studio.settings)
 
 st.subheader("Recent jobs")
 recent_jobs_table(studio)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import shutil
 import threading
 from collections import Counter
 from dataclasses import dataclass
@@ -133,6 +134,12 @@ def _digest(text: str | bytes, length: int = 24) -> str:
 
 def thumbnail_dir(services: Services) -> Path:
     return Path(services.settings.data_dir) / "thumbnails"
+
+
+def forget_thumbnails(services: Services, bucket: str, keys: list[str]) -> None:
+    """Drop cached thumbnails of objects that are gone (retention), so no copy outlives its image."""
+    for key in keys:
+        shutil.rmtree(thumbnail_dir(services) / _digest(f"{bucket}/{key}"), ignore_errors=True)
 
 
 def render_thumbnail(data: bytes, size: int = THUMBNAIL_PX) -> tuple[bytes, int, int]:

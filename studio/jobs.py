@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -16,6 +17,7 @@ from pydantic import TypeAdapter
 from studio.errors import InvalidInput, NotFound, StudioError
 from studio.events import EventHandler
 from studio.keys import check_id
+from studio.logs import log_step
 from studio.pipeline import generate_references
 from studio.plan import ScenePlan
 from studio.planning import ReferenceOverride, budget_for
@@ -25,6 +27,7 @@ from studio.references import ReferenceImages
 from studio.services import Services
 
 FINISHED = ("success", "partial", "failed", "cancelled")
+log = logging.getLogger("studio.jobs")
 _OVERRIDES = TypeAdapter(dict[str, ReferenceOverride])
 
 
@@ -68,6 +71,7 @@ def submit(
         job.failure_reason = None
         job.created_at = job.created_at or utcnow()
     services.records.add_event(job_id, "stage_update", {"stage": "reference_generation", "status": "queued"})
+    log_step(log, "reference job queued", job_id=job_id, song_id=song_id, stage="queue", outcome="queued")
     return job_id
 
 
@@ -84,7 +88,16 @@ def claim(services: Services, job_id: str | None = None, owner: str | None = Non
     """Take the oldest claimable job, or join a running one that still has queued references."""
     owner = owner or leases.new_owner()
     taken = leases.claim_job(services.records, owner, services.settings.lease_seconds, job_id)
-    return Claim(taken[0], owner, taken[1]) if taken else None
+    if taken is None:
+        return None
+    log_step(
+        log,
+        "reference job claimed",
+        job_id=taken[0],
+        stage="queue",
+        outcome="claimed" if taken[1] else "joined",
+    )
+    return Claim(taken[0], owner, taken[1])
 
 
 async def run_claimed(

@@ -24,6 +24,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import delete, func, select, update
 
 from studio.errors import StudioError
+from studio.gallery import forget_thumbnails
 from studio.keys import CHARACTER_BUCKET, REFERENCE_BUCKET
 from studio.logs import log_step
 from studio.records.prompt_edits import PlanDraftRow, PromptEditRow
@@ -225,6 +226,7 @@ def _delete_objects(
         return set(), None
     try:
         services.storage.delete(bucket, keys)
+        forget_thumbnails(services, bucket, keys)
         return set(), None
     except StudioError as exc:
         error = f"deleting {len(keys)} objects under {bucket}/{prefix} failed: {exc}"

@@ -15,7 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from studio import jobs, prompt_edits
-from studio.characters.priority import CharacterImages, resolve
+from studio.characters.priority import CharacterImages, log_clip_choice, resolve
 from studio.errors import InvalidInput, NotFound, StudioError
 from studio.keys import REFERENCE_BUCKET, ReferenceKind, parse_reference_name, reference_name
 from studio.money import from_nanos
@@ -399,4 +399,6 @@ def export_manifest(services: Services, job_id: str) -> ExportManifest:
             )
         )
     character = resolve(services, board.song_id) if board.song_id else None
+    if character is not None:
+        log_clip_choice(character, job_id)
     return ExportManifest(job_id=job_id, references=exported, character=character)

@@ -24,6 +24,7 @@ from studio.generation.retry import with_retries
 from studio.interrogation.base import Interrogation, Interrogator
 from studio.interrogation.chain import interrogate_with_fallback
 from studio.keys import CHARACTER_BUCKET
+from studio.logs import log_step
 from studio.png_parameters import embed_parameters, ensure_png, format_parameters
 from studio.records.schema import utcnow
 from studio.records.songs import CharacterJobRow, SongRecords, SongRow
@@ -174,7 +175,15 @@ async def _generate(run: _Run, reference_key: str) -> ConsistencyResult:
     services, song_id = run.services, run.job.song_id
     interrogation: Interrogation | None = None
     try:
-        log.info("Interrogating reference image for song %s", song_id)
+        log_step(
+            log,
+            "interrogating reference image",
+            job_id=run.job.id,
+            song_id=song_id,
+            stage="interrogation",
+            reference=reference_key,
+            attempt=run.job.attempts,
+        )
         reference = await asyncio.to_thread(services.storage.get, CHARACTER_BUCKET, reference_key)
 
         def on_fallback(interrogator: Interrogator, error: GenerationError) -> None:

@@ -8,12 +8,14 @@ character). With consistency switched off the song has no character images at al
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from typing import Literal
 
 from pydantic import BaseModel
 
 from studio.keys import CHARACTER_BUCKET, check_id
+from studio.logs import log_step
 from studio.records.songs import CharacterJobRow, SongRecords, SongRow
 from studio.services import Services
 
@@ -139,3 +141,35 @@ def resolve(services: Services, song_id: str) -> CharacterImages:
     if primary is None:
         notes.append("no primary image: upload pose A or apply a template")
     return CharacterImages(song_id=song_id, primary=primary, images=images, note="; ".join(notes))
+
+
+log = logging.getLogger("studio.characters")
+
+
+def log_clip_choice(resolution: CharacterImages, job_id: str | None = None) -> None:
+    """Say which character image clip generation takes, where it takes it (the export), not on every view."""
+    primary = resolution.primary
+    if primary is None:
+        log_step(
+            log,
+            "no character image for clip generation",
+            song_id=resolution.song_id,
+            job_id=job_id,
+            stage="clip_generation",
+            outcome="none",
+        )
+        return
+    message = (
+        "using character generated image for clip generation"
+        if primary.source == "generated"
+        else "using character reference image (pose-a) for clip generation"
+    )
+    log_step(
+        log,
+        message,
+        song_id=resolution.song_id,
+        job_id=job_id,
+        stage="clip_generation",
+        reference=primary.key,
+        outcome=primary.source,
+    )

@@ -17,6 +17,7 @@ from studio.characters.templates import get_template, template_image
 from studio.errors import InvalidInput
 from studio.interrogation.base import Interrogation
 from studio.keys import CHARACTER_BUCKET, check_id, song_key
+from studio.logs import log_step
 from studio.records.songs import SongRecords
 from studio.services import Services
 
@@ -115,7 +116,14 @@ def upload_character_image(services: Services, song_id: str, data: bytes, pose: 
         song.character_interrogation_json = None
         job = store.enqueue_in(s, song_id)
     _delete(services, [k for k in old if k and k != key] + [generated_key(song_id)])
-    log.info("Enqueued character image generation job %s for song %s", job.id, song_id)
+    log_step(
+        log,
+        "character image generation job enqueued",
+        job_id=job.id,
+        song_id=song_id,
+        stage="consistency",
+        outcome="queued",
+    )
     return result.model_copy(
         update={"job_id": job.id, "superseded_jobs": superseded, "cleared_generated": had_generated}
     )

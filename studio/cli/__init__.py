@@ -36,11 +36,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from pydantic import ValidationError
+
     from studio.logs import configure_logging
+    from studio.settings import Settings
 
     parser = build_parser()
     args = parser.parse_args(argv)
-    configure_logging()
+    try:
+        settings: Settings | None = Settings()
+    except ValidationError as exc:
+        settings = None
+        configure_logging()
+        output.error(f"configuration: {exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']}")
+        return EXIT_INVALID
+    configure_logging(settings)
+    output.configure(settings)
     try:
         return int(args.handler(args))
     except InvalidInput as exc:

@@ -8,16 +8,29 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from studio.logs import Redactor, secret_values
 from studio.services import Services, build_services
 from studio.settings import Settings
 
+_redactor = Redactor()
+
+
+def configure(settings: Settings | None) -> None:
+    """Hide this configuration's secrets in every message (main() calls it once per command)."""
+    _redactor.set_secrets(secret_values(settings))
+
+
+def _redacted(message: str) -> str:
+    """CLI messages skip logging, so they get the same redaction here: no key or URL token is ever printed."""
+    return _redactor.redact(message)
+
 
 def error(message: str) -> None:
-    print(message, file=sys.stderr)
+    print(_redacted(message), file=sys.stderr)
 
 
 def info(message: str) -> None:
-    print(message, file=sys.stderr)
+    print(_redacted(message), file=sys.stderr)
 
 
 def emit_json(document: BaseModel | dict[str, Any] | list[Any]) -> None:

@@ -18,6 +18,7 @@ from uuid import UUID
 from studio.errors import InvalidInput
 from studio.events import EventHandler, EventSink, FailureReason
 from studio.keys import REFERENCE_BUCKET
+from studio.logs import log_step
 from studio.money import from_nanos
 from studio.pipeline.result import CANCELLED, STORED, Outcome, build_result, partial_success
 from studio.pipeline.task import Run, generate_one
@@ -205,6 +206,9 @@ def _reuse(run: Run, planned: list[PlannedReference], existing: dict[str, Refere
                 saved=saved,
             )
         )
+        log_step(
+            log, "reference reused", job_id=run.job_id, stage="generation", reference=p.ref, outcome="reused"
+        )
         run.emit("reference_generation_complete", ref=p.ref, reused=True, cost="0", generation_time=0.0)
     if entries:
         run.services.records.add_ledger(*entries)
@@ -240,6 +244,16 @@ def _finish(
     cancelled = any(o.status == CANCELLED for o in outcomes)
     if partial_success(outcomes):
         status = "success" if len(stored) == len(outcomes) else "partial"
+        log_step(
+            log,
+            "reference generation finished",
+            job_id=run.job_id,
+            stage="reference_generation",
+            duration=round(wall, 3),
+            outcome=status,
+            stored=len(stored),
+            total=len(outcomes),
+        )
         services.records.finish_job(
             run.job_id, CANCELLED if cancelled else status, result.model_dump_json(), None
         )
@@ -270,7 +284,15 @@ def _finish(
         stored=len(stored),
         total_images=len(outcomes),
     )
-    log.info(
-        "job %s fell back to text-only: %s (%s of %s stored)", run.job_id, reason, len(stored), len(outcomes)
+    log_step(
+        log,
+        "reference generation fell back to text-only",
+        level=logging.WARNING,
+        job_id=run.job_id,
+        stage="reference_generation",
+        duration=round(wall, 3),
+        outcome=reason,
+        stored=len(stored),
+        total=len(outcomes),
     )
     return None

@@ -13,6 +13,7 @@ from studio.errors import BudgetExceeded, GenerationError
 from studio.events import EventSink
 from studio.generation.retry import with_retries
 from studio.keys import REFERENCE_BUCKET, reference_version_key
+from studio.logs import log_step
 from studio.money import to_nanos
 from studio.pipeline.result import FAILED, STORED, Outcome
 from studio.planning import PlannedReference
@@ -81,6 +82,17 @@ async def generate_one(run: Run, planned: PlannedReference, previous_version: in
         return embed_parameters(png, planned.parameters_text)
 
     def on_retry(attempt_number: int, error: GenerationError, wait: float) -> None:
+        log_step(
+            log,
+            "reference retry",
+            level=logging.WARNING,
+            job_id=run.job_id,
+            stage="generation",
+            reference=planned.ref,
+            attempt=attempt_number,
+            outcome=error.reason,
+            wait=round(wait, 3),
+        )
         run.emit(
             "reference_generation_retry",
             ref=planned.ref,
@@ -108,6 +120,17 @@ async def generate_one(run: Run, planned: PlannedReference, previous_version: in
     except Exception as exc:
         log.exception("unexpected error generating %s of job %s", planned.ref, run.job_id)
         return _failed(run, planned, exc, attempts, time.perf_counter() - started, total_cost)
+    log_step(
+        log,
+        "reference generated",
+        job_id=run.job_id,
+        stage="generation",
+        reference=planned.ref,
+        attempt=attempts,
+        duration=round(elapsed, 3),
+        outcome="stored",
+        cost=str(total_cost),
+    )
     run.emit(
         "reference_generation_complete",
         ref=planned.ref,
@@ -225,6 +248,18 @@ def _failed(
         attempts=attempts,
         lease_owner=None,
         lease_expires_at=None,
+    )
+    log_step(
+        log,
+        "reference failed",
+        level=logging.WARNING,
+        job_id=run.job_id,
+        stage="generation",
+        reference=planned.ref,
+        attempt=attempts,
+        duration=round(elapsed, 3),
+        outcome=reason,
+        error=message,
     )
     run.emit(
         "reference_generation_failed",

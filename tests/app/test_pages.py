@@ -44,3 +44,14 @@ def test_the_demo_generates_the_sample_plan(open_page: OpenPage, services: Servi
     at.switch_page("pages/generate.py").run()
     assert at.title[0].value == "Generate"
     assert len(at.image) == 6
+
+
+def test_home_runs_the_doctor_on_demand(open_page: OpenPage) -> None:
+    at = open_page("pages/home.py")
+    assert not at.dataframe or "fix" not in at.dataframe[-1].value, "the doctor only runs when asked"
+    at.toggle(key="doctor-toggle").set_value(True).run()
+    assert not at.exception
+    assert any("Every configured service answers" in s.value for s in at.success)
+    checks = at.dataframe[-1].value
+    assert {"database", "local storage writable"} <= set(checks["check"]), list(checks["check"])
+    assert set(checks[""]) <= {"✅", "➖"}

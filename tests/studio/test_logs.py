@@ -13,13 +13,14 @@ import pytest
 
 from studio.characters.consistency import ConsistencyResult
 from studio.characters.jobs import generate_now
+from studio.characters.priority import log_clip_choice, resolve
 from studio.characters.songs import upload_character_image
 from studio.logs import REDACTED, Redactor, configure_logging, log_step, reset_logging, timed_step
 from studio.pipeline import generate_references
 from studio.plan import load_plan
 from studio.records.schema import ReferenceRow
 from studio.references import ReferenceImages
-from studio.services import build_services
+from studio.services import Services, build_services
 from studio.settings import Settings
 from tests.conftest import PLANS_DIR
 from tests.servers.openai import OpenAIServer
@@ -227,3 +228,33 @@ def test_full_run_logs_no_key_token_or_signed_url_token(
     for secret in secrets:
         assert secret not in everything
     assert any(REDACTED in line["message"] for line in lines if isinstance(line["message"], str))
+
+
+def test_the_seeds_verification_lines_and_one_line_per_step(
+    services: Services, settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    configure_logging(settings, log_format="json")
+    upload_character_image(services, "demo-song", png())
+    before = resolve(services, "demo-song")
+    log_clip_choice(before, job_id="job-9")
+    result = asyncio.run(generate_now(services, "demo-song"))
+    assert result.status == "completed"
+    log_clip_choice(resolve(services, "demo-song"), job_id="job-9")
+    plan = load_plan(PLANS_DIR / "minimal.json")
+    asyncio.run(generate_references(services, plan.job_id, plan))
+    lines = json_lines(capsys.readouterr().err)
+    by_message = {line["message"]: line for line in lines}
+    for message in (
+        "character image generation job enqueued",
+        "interrogating reference image",
+        "using character reference image (pose-a) for clip generation",
+        "using character generated image for clip generation",
+    ):
+        assert by_message[message]["song_id"] == "demo-song", message
+    assert by_message["interrogating reference image"]["job_id"] == result.job_id
+    generated = [line for line in lines if line["message"] == "reference generated"]
+    assert sorted(line["reference"] for line in generated) == ["character_singer", "scene_rooftop"]
+    for line in generated:
+        assert line["job_id"] == str(plan.job_id) and line["stage"] == "generation"
+        assert line["attempt"] == 1 and line["outcome"] == "stored" and isinstance(line["duration"], float)
+    assert by_message["reference generation finished"]["outcome"] == "success"

@@ -14,6 +14,7 @@ from sqlalchemy import func, select, update
 
 from studio.characters.songs import apply_template, upload_character_image
 from studio.errors import StudioError
+from studio.gallery import thumbnail, thumbnail_dir
 from studio.keys import CHARACTER_BUCKET, REFERENCE_BUCKET
 from studio.pipeline import generate_references
 from studio.plan import ScenePlan, load_plan
@@ -97,7 +98,10 @@ def test_expired_job_loses_objects_and_records_but_the_ledger_stays(studio: Serv
     assert f"{job_id}/versions/character_singer_v1.png" in objects and len(objects) == 3
     ledger = rows(studio, LedgerRow, job_id)
     assert ledger > 0
+    thumbnail(studio, f"{job_id}/scene_rooftop.png")  # a page showed it: a cached copy exists
+    assert any(thumbnail_dir(studio).iterdir())
     report = apply_retention(studio, dry_run=False, now=utcnow() + 15 * DAY)
+    assert not any(thumbnail_dir(studio).iterdir()), "no cached thumbnail outlives its image"
     [expired] = report.jobs
     assert expired.job_id == job_id and expired.deleted and expired.error is None
     assert sorted(expired.objects) == objects
