@@ -19,7 +19,8 @@ from studio.errors import InvalidInput
 from studio.events import EventHandler, EventSink, FailureReason
 from studio.keys import REFERENCE_BUCKET
 from studio.logs import log_step
-from studio.money import from_nanos
+from studio.money import from_nanos, to_nanos
+from studio.pipeline.batching import Batcher
 from studio.pipeline.result import CANCELLED, STORED, Outcome, build_result, partial_success
 from studio.pipeline.task import Run, generate_one
 from studio.plan import ScenePlan
@@ -109,23 +110,41 @@ async def _work(run: Run, planned: list[PlannedReference], concurrency: int) -> 
     by_ref = {p.ref: p for p in planned}
     records = run.services.records
     lease = run.services.settings.lease_seconds
+    generator = run.services.generator
+    first_reservation = to_nanos(max((generator.max_cost(p.request) for p in planned), default=Decimal("0")))
     outcomes: dict[str, Outcome] = {}
+
+    def claim(requests: list[None]) -> list[leases.ClaimedTask | None]:
+        claimed = leases.claim_tasks(records, run.job_id, run.owner, lease, len(requests), first_reservation)
+        return [*claimed, *[None] * (len(requests) - len(claimed))]
+
+    claimer: Batcher[None, leases.ClaimedTask | None] = Batcher(claim)
+
+    storing: set[asyncio.Task[None]] = set()
+
+    async def finish(planned: PlannedReference, task: leases.ClaimedTask, generated: asyncio.Event) -> None:
+        outcome = await generate_one(run, planned, task, generated)
+        if outcome is not None:
+            outcomes[task.ref] = outcome
 
     async def worker() -> None:
         while not run.cancel_requested():
-            row = leases.claim_task(records, run.job_id, run.owner, lease)
-            if row is None:
+            task = await claimer.submit(None)
+            if task is None:
                 return
             run.started += 1
             run.emit(
-                "reference_generation_start", ref=row.ref, current_image=run.started, total_images=run.total
+                "reference_generation_start", ref=task.ref, current_image=run.started, total_images=run.total
             )
-            outcome = await generate_one(run, by_ref[row.ref], row.version)
-            if outcome is not None:
-                outcomes[row.ref] = outcome
+            generated = asyncio.Event()
+            one = asyncio.create_task(finish(by_ref[task.ref], task, generated))
+            storing.add(one)
+            one.add_done_callback(storing.discard)
+            await generated.wait()
 
     while True:
         await asyncio.gather(*(worker() for _ in range(concurrency)))
+        await asyncio.gather(*storing)
         if run.cancel_requested():
             records.cancel_queued(run.job_id)
             break

@@ -6,20 +6,25 @@ import asyncio
 import json
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import partial
 
 from studio.errors import BudgetExceeded, GenerationError
 from studio.events import EventSink
+from studio.generation.base import GeneratedImage
 from studio.generation.retry import with_retries
 from studio.keys import REFERENCE_BUCKET, reference_version_key
 from studio.logs import log_step
 from studio.money import to_nanos
+from studio.pipeline.batching import Batcher
 from studio.pipeline.result import FAILED, STORED, Outcome
 from studio.planning import PlannedReference
 from studio.png_parameters import embed_parameters, ensure_png
+from studio.records.leases import ClaimedTask
 from studio.records.schema import ReferenceVersionRow
 from studio.records.store import LedgerEntry
+from studio.records.versions import StoredImage, store_versions
 from studio.services import Services
 
 log = logging.getLogger("studio.pipeline")
@@ -35,8 +40,12 @@ class Run:
     owner: str
     total: int
     started: int = 0
+    committer: Batcher[StoredImage, int | None] = field(init=False)
     _cancel_checked: float = 0.0
     _cancelled: bool = False
+
+    def __post_init__(self) -> None:
+        self.committer = Batcher(partial(store_versions, self.services.records, self.job_id, self.owner))
 
     def cancel_requested(self, every: float = 0.25) -> bool:
         """Whether the job was asked to stop; read from the records at most every `every` seconds."""
@@ -47,39 +56,27 @@ class Run:
         return self._cancelled
 
 
-async def generate_one(run: Run, planned: PlannedReference, previous_version: int) -> Outcome | None:
-    """Generate and store one claimed reference; None when another process took it over meanwhile."""
-    services = run.services
-    generator = services.generator
-    records = services.records
-    attempts = 0
-    started = time.perf_counter()
-    total_cost = Decimal("0")
+@dataclass
+class _Attempts:
+    """What the attempts of one reference have done so far."""
 
-    async def attempt() -> bytes:
-        nonlocal attempts, total_cost
-        attempts += 1
-        if attempts > 1:
-            records.update_reference(run.job_id, planned.ref, attempts=attempts)
-        reserve = generator.max_cost(planned.request)
-        if reserve:
-            await _reserve(run, planned, reserve)
-        try:
-            image = await generator.generate(planned.request)
-        except GenerationError as exc:
-            _charge(run, planned, reserve, exc.charged, None, None)
-            total_cost += exc.charged
-            raise
-        except BaseException:
-            if reserve:
-                records.settle(run.job_id, reserve, Decimal("0"), planned.ref)
-            raise
-        _charge(run, planned, reserve, image.cost, image.units, image.prediction_id, image.unit_price)
-        total_cost += image.cost
-        png = image.data
-        if image.content_type != "image/png":
-            png = await asyncio.to_thread(ensure_png, image.data, image.content_type)
-        return embed_parameters(png, planned.parameters_text)
+    count: int = 0
+    failed_cost: Decimal = Decimal("0")
+    reserved_with_claim: bool = False
+    unrecorded: tuple[Decimal, GeneratedImage] | None = None
+    """A generated, paid-for image (and its reservation) whose charge is not in the ledger yet."""
+
+
+async def generate_one(
+    run: Run, planned: PlannedReference, claimed: ClaimedTask, generated: asyncio.Event | None = None
+) -> Outcome | None:
+    """Generate and store one claimed reference; None when another process took it over meanwhile.
+
+    `generated` is set once the paid calls are over, so the caller can start the next image while this one
+    is still being stored: the concurrency limit is on calls in flight, not on storage writes.
+    """
+    state = _Attempts(reserved_with_claim=claimed.reserved)
+    started = time.perf_counter()
 
     def on_retry(attempt_number: int, error: GenerationError, wait: float) -> None:
         log_step(
@@ -102,31 +99,40 @@ async def generate_one(run: Run, planned: PlannedReference, previous_version: in
         )
 
     try:
-        png = await with_retries(
-            attempt,
-            attempts=services.settings.retry_attempts,
-            backoff=services.settings.retry_backoff,
-            on_retry=on_retry,
-        )
+        try:
+            png = await with_retries(
+                partial(_attempt, run, planned, state),
+                attempts=run.services.settings.retry_attempts,
+                backoff=run.services.settings.retry_backoff,
+                on_retry=on_retry,
+            )
+        finally:
+            if generated is not None:
+                generated.set()
         elapsed = time.perf_counter() - started
-        await asyncio.to_thread(_store_files, run, planned, png, previous_version)
-        if _record_version(run, planned, previous_version, elapsed, total_cost, attempts) is None:
+        kept = await asyncio.to_thread(_store_files, run, planned, png, claimed.version)
+        assert state.unrecorded is not None
+        reserved, image = state.unrecorded
+        total_cost = state.failed_cost + image.cost
+        state.unrecorded = None
+        stored = _stored_image(run, planned, image, reserved, kept, elapsed, total_cost, state.count)
+        if await run.committer.submit(stored) is None:
             log.warning(
                 "%s of job %s was taken over by another process; its result stands", planned.ref, run.job_id
             )
             return None
     except (GenerationError, BudgetExceeded) as exc:
-        return _failed(run, planned, exc, attempts, time.perf_counter() - started, total_cost)
+        return _failed(run, planned, exc, state, time.perf_counter() - started)
     except Exception as exc:
         log.exception("unexpected error generating %s of job %s", planned.ref, run.job_id)
-        return _failed(run, planned, exc, attempts, time.perf_counter() - started, total_cost)
+        return _failed(run, planned, exc, state, time.perf_counter() - started)
     log_step(
         log,
         "reference generated",
         job_id=run.job_id,
         stage="generation",
         reference=planned.ref,
-        attempt=attempts,
+        attempt=state.count,
         duration=round(elapsed, 3),
         outcome="stored",
         cost=str(total_cost),
@@ -137,9 +143,37 @@ async def generate_one(run: Run, planned: PlannedReference, previous_version: in
         reused=False,
         cost=str(total_cost),
         generation_time=round(elapsed, 4),
-        attempts=attempts,
+        attempts=state.count,
     )
     return Outcome(planned, STORED, generation_time=elapsed, cost=total_cost)
+
+
+async def _attempt(run: Run, planned: PlannedReference, state: _Attempts) -> bytes:
+    """One paid call: reserve its most possible cost, generate, and keep the charge until it is recorded."""
+    generator = run.services.generator
+    records = run.services.records
+    state.count += 1
+    if state.count > 1:
+        records.update_reference(run.job_id, planned.ref, attempts=state.count)
+    reserve = generator.max_cost(planned.request)
+    if reserve and not state.reserved_with_claim:
+        await _reserve(run, planned, reserve)
+    state.reserved_with_claim = False
+    try:
+        image = await generator.generate(planned.request)
+    except GenerationError as exc:
+        await asyncio.to_thread(records.charge, run.job_id, reserve, _entry(run, planned, exc.charged))
+        state.failed_cost += exc.charged
+        raise
+    except BaseException:
+        if reserve:
+            records.settle(run.job_id, reserve, Decimal("0"), planned.ref)
+        raise
+    state.unrecorded = (reserve, image)
+    png = image.data
+    if image.content_type != "image/png":
+        png = await asyncio.to_thread(ensure_png, image.data, image.content_type)
+    return embed_parameters(png, planned.parameters_text)
 
 
 async def _reserve(run: Run, planned: PlannedReference, amount: Decimal) -> None:
@@ -155,29 +189,34 @@ async def _reserve(run: Run, planned: PlannedReference, amount: Decimal) -> None
         await asyncio.sleep(0.05)
 
 
-def _store_files(run: Run, planned: PlannedReference, png: bytes, previous_version: int) -> None:
+def _store_files(
+    run: Run, planned: PlannedReference, png: bytes, previous_version: int
+) -> tuple[int, str] | None:
     """Keep the previous image under versions/ and put the new one at the canonical key (in a thread)."""
     storage = run.services.storage
+    kept = None
     if previous_version and storage.exists(REFERENCE_BUCKET, planned.storage_key):
-        kept = reference_version_key(run.job_id, planned.ref, previous_version)
-        storage.copy(REFERENCE_BUCKET, planned.storage_key, kept)
+        kept = (previous_version, reference_version_key(run.job_id, planned.ref, previous_version))
+        storage.copy(REFERENCE_BUCKET, planned.storage_key, kept[1])
     storage.put(REFERENCE_BUCKET, planned.storage_key, png, "image/png")
+    return kept
 
 
-def _record_version(
-    run: Run, planned: PlannedReference, previous_version: int, elapsed: float, cost: Decimal, attempts: int
-) -> int | None:
-    """Record the new image as the latest version and release the task's lease, in one transaction."""
-    records = run.services.records
-    if previous_version:
-        kept = reference_version_key(run.job_id, planned.ref, previous_version)
-        records.move_version(run.job_id, planned.ref, previous_version, kept)
+def _stored_image(
+    run: Run,
+    planned: PlannedReference,
+    image: GeneratedImage,
+    reserved: Decimal,
+    kept: tuple[int, str] | None,
+    elapsed: float,
+    cost: Decimal,
+    attempts: int,
+) -> StoredImage:
+    """The new image as the latest version, its charge, and the release of the reference's lease."""
     generator = run.services.generator
-    return records.store_version(
-        run.job_id,
-        planned.ref,
-        run.owner,
-        ReferenceVersionRow(
+    return StoredImage(
+        ref=planned.ref,
+        version=ReferenceVersionRow(
             prompt=planned.request.prompt,
             negative_prompt=planned.request.negative_prompt,
             seed=planned.request.seed,
@@ -191,61 +230,63 @@ def _record_version(
             note=planned.note,
             worker=run.owner,
         ),
-        status=STORED,
-        generation_time=elapsed,
-        cost_nanos=to_nanos(cost),
-        attempts=attempts,
-        error=None,
-        failure_reason=None,
-        lease_owner=None,
-        lease_expires_at=None,
+        reference={
+            "status": STORED,
+            "generation_time": elapsed,
+            "cost_nanos": to_nanos(cost),
+            "attempts": attempts,
+            "error": None,
+            "failure_reason": None,
+            "lease_owner": None,
+            "lease_expires_at": None,
+        },
+        charge=_entry(run, planned, image.cost, image),
+        reserved_nanos=to_nanos(reserved),
+        kept_previous=kept,
     )
 
 
-def _charge(
-    run: Run,
-    planned: PlannedReference,
-    reserved: Decimal,
-    amount: Decimal,
-    units: Decimal | None,
-    prediction_id: str | None,
-    unit_price: Decimal = Decimal("0"),
-) -> None:
-    """Settle the reservation with what the call really cost, and put that figure in the ledger."""
+def _entry(
+    run: Run, planned: PlannedReference, amount: Decimal, image: GeneratedImage | None = None
+) -> LedgerEntry:
+    """The ledger line of one paid call, with the figure the provider reported."""
     generator = run.services.generator
-    run.services.records.charge(
-        run.job_id,
-        reserved,
-        LedgerEntry(
-            job_id=run.job_id,
-            stage="generation",
-            provider=generator.name,
-            model=generator.model_version,
-            ref=planned.ref,
-            amount=amount,
-            units=units if units is not None else Decimal("0"),
-            unit_name="second" if units else "image",
-            unit_price=unit_price,
-            prediction_id=prediction_id,
-        ),
+    units = image.units if image is not None else Decimal("0")
+    return LedgerEntry(
+        job_id=run.job_id,
+        stage="generation",
+        provider=generator.name,
+        model=generator.model_version,
+        ref=planned.ref,
+        amount=amount,
+        units=units,
+        unit_name="second" if units else "image",
+        unit_price=image.unit_price if image is not None else Decimal("0"),
+        prediction_id=image.prediction_id if image is not None else None,
     )
 
 
 def _failed(
-    run: Run, planned: PlannedReference, error: BaseException, attempts: int, elapsed: float, cost: Decimal
+    run: Run, planned: PlannedReference, error: BaseException, state: _Attempts, elapsed: float
 ) -> Outcome:
+    records = run.services.records
+    if state.unrecorded is not None:  # generated and paid for, but not stored: the charge still counts
+        reserved, image = state.unrecorded
+        records.charge(run.job_id, reserved, _entry(run, planned, image.cost, image))
+        state.failed_cost += image.cost
+        state.unrecorded = None
     budget = isinstance(error, BudgetExceeded)
     message = f"{type(error).__name__}: {error}"
     reason = "budget_exceeded" if budget else getattr(error, "reason", "unexpected_error")
-    run.services.records.update_reference(
+    records.update_reference(
         run.job_id,
         planned.ref,
         status=FAILED,
         error=message,
         failure_reason=reason,
         generation_time=elapsed,
-        cost_nanos=to_nanos(cost),
-        attempts=attempts,
+        cost_nanos=to_nanos(state.failed_cost),
+        attempts=state.count,
         lease_owner=None,
         lease_expires_at=None,
     )
@@ -256,7 +297,7 @@ def _failed(
         job_id=run.job_id,
         stage="generation",
         reference=planned.ref,
-        attempt=attempts,
+        attempt=state.count,
         duration=round(elapsed, 3),
         outcome=reason,
         error=message,
@@ -266,7 +307,9 @@ def _failed(
         ref=planned.ref,
         error=message,
         reason=reason,
-        attempts=attempts,
+        attempts=state.count,
         will_continue=True,
     )
-    return Outcome(planned, FAILED, generation_time=elapsed, cost=cost, error=message, budget_refused=budget)
+    return Outcome(
+        planned, FAILED, generation_time=elapsed, cost=state.failed_cost, error=message, budget_refused=budget
+    )

@@ -12,9 +12,9 @@ import socket
 import uuid
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.orm import InstrumentedAttribute, Session
@@ -69,57 +69,118 @@ class ClaimedTask:
     ref: str
     version: int
     """The reference's latest stored version before this claim (0: none yet)."""
+    reserved: bool = False
+    """Whether the first call's budget reservation was taken with the claim."""
 
 
-def claim_task(records: Records, job_id: str, owner: str, lease_seconds: float) -> ClaimedTask | None:
-    """Take one queued reference of the job, or one whose lease expired or whose owner is gone.
+def claim_tasks(
+    records: Records, job_id: str, owner: str, lease_seconds: float, limit: int = 1, reserve_nanos: int = 0
+) -> list[ClaimedTask]:
+    """Take up to `limit` references of the job in one transaction, each with its first reservation if any.
 
-    References a re-synthesized plan no longer has were marked `dropped` when the run was prepared.
+    Claimable: queued, or generating under an expired lease; failing those, generating under an owner that
+    is gone. References a re-synthesized plan no longer has were marked `dropped` when the run was prepared.
     """
     now = utcnow()
+    expires = now + timedelta(seconds=lease_seconds)
     with records.session() as s:
-        scope = (ReferenceRow.job_id == job_id,)
-        claimable = or_(
-            ReferenceRow.status == "queued",
-            and_(ReferenceRow.status == "generating", ReferenceRow.lease_expires_at < now),
+        queued = select(ReferenceRow.id).where(ReferenceRow.job_id == job_id, ReferenceRow.status == "queued")
+        ids = list(s.scalars(_locking(records, queued.order_by(ReferenceRow.id).limit(limit))))
+        taken = _take_queued(s, ids, owner, expires)
+        if len(taken) < limit:
+            expired = and_(ReferenceRow.status == "generating", ReferenceRow.lease_expires_at < now)
+            taken += _take_each(s, records, job_id, expired, owner, expires, limit - len(taken))
+        if not taken:  # nothing else is left: look for dead local owners
+            gone = _gone_owners(s, ReferenceRow.lease_owner, ReferenceRow.job_id == job_id)
+            if gone:
+                orphaned = and_(ReferenceRow.status == "generating", ReferenceRow.lease_owner.in_(gone))
+                taken = _take_each(s, records, job_id, orphaned, owner, expires, limit)
+        granted = _reserve_in(s, job_id, [row_id for row_id, _, _ in taken], reserve_nanos)
+        return [ClaimedTask(ref, version, index < granted) for index, (_, ref, version) in enumerate(taken)]
+
+
+def _take_queued(s: Session, ids: list[int], owner: str, expires: datetime) -> list[tuple[int, str, int]]:
+    """Queued references in one UPDATE ... RETURNING; rows another process took meanwhile drop out."""
+    if not ids:
+        return []
+    rows = s.execute(
+        update(ReferenceRow)
+        .where(ReferenceRow.id.in_(ids), ReferenceRow.status == "queued")
+        .values(
+            status="generating", lease_owner=owner, lease_expires_at=expires, reserved_nanos=0, attempts=1
         )
-        for attempt in ("cheap", "gone owners"):
-            if attempt == "gone owners":  # only when nothing else is left: look for dead local owners
-                gone = _gone_owners(s, ReferenceRow.lease_owner, ReferenceRow.job_id == job_id)
-                if not gone:
-                    return None
-                claimable = and_(ReferenceRow.status == "generating", ReferenceRow.lease_owner.in_(gone))
-            query = select(
-                ReferenceRow.id, ReferenceRow.ref, ReferenceRow.version, ReferenceRow.status,
-                ReferenceRow.lease_owner, ReferenceRow.reserved_nanos,
-            ).where(*scope, claimable)  # fmt: skip
-            for row in s.execute(_locking(records, query.order_by(ReferenceRow.id).limit(8))):
-                same_owner = (
-                    ReferenceRow.lease_owner.is_(None)
-                    if row.lease_owner is None
-                    else ReferenceRow.lease_owner == row.lease_owner
-                )
-                taken = s.execute(
-                    update(ReferenceRow)
-                    .where(ReferenceRow.id == row.id, ReferenceRow.status == row.status, same_owner)
-                    .values(
-                        status="generating",
-                        lease_owner=owner,
-                        lease_expires_at=now + timedelta(seconds=lease_seconds),
-                        reserved_nanos=0,
-                        attempts=1,
-                    )
-                )
-                if not taken.rowcount:  # type: ignore[attr-defined]
-                    continue
-                if row.reserved_nanos:  # the previous owner died holding a reservation: release it
-                    s.execute(
-                        update(JobRow)
-                        .where(JobRow.id == job_id)
-                        .values(reserved_nanos=JobRow.reserved_nanos - row.reserved_nanos)
-                    )
-                return ClaimedTask(row.ref, row.version)
-    return None
+        .returning(ReferenceRow.id, ReferenceRow.ref, ReferenceRow.version)
+    )
+    return sorted((row.id, row.ref, row.version) for row in rows)
+
+
+def _take_each(
+    s: Session, records: Records, job_id: str, claimable: Any, owner: str, expires: datetime, limit: int
+) -> list[tuple[int, str, int]]:
+    query = select(
+        ReferenceRow.id, ReferenceRow.ref, ReferenceRow.version, ReferenceRow.status,
+        ReferenceRow.lease_owner, ReferenceRow.reserved_nanos,
+    ).where(ReferenceRow.job_id == job_id, claimable)  # fmt: skip
+    taken = []
+    for row in s.execute(_locking(records, query.order_by(ReferenceRow.id).limit(limit))):
+        if _take(s, job_id, row, owner, expires):
+            taken.append((row.id, row.ref, row.version))
+    return taken
+
+
+def _take(s: Session, job_id: str, row: Any, owner: str, expires: datetime) -> bool:
+    """Compare-and-set one reference to this owner; release what a dead previous owner had reserved."""
+    same_owner = (
+        ReferenceRow.lease_owner.is_(None)
+        if row.lease_owner is None
+        else ReferenceRow.lease_owner == row.lease_owner
+    )
+    taken = s.execute(
+        update(ReferenceRow)
+        .where(ReferenceRow.id == row.id, ReferenceRow.status == row.status, same_owner)
+        .values(
+            status="generating", lease_owner=owner, lease_expires_at=expires, reserved_nanos=0, attempts=1
+        )
+    )
+    if not taken.rowcount:  # type: ignore[attr-defined]
+        return False
+    if row.reserved_nanos:
+        s.execute(
+            update(JobRow)
+            .where(JobRow.id == job_id)
+            .values(reserved_nanos=JobRow.reserved_nanos - row.reserved_nanos)
+        )
+    return True
+
+
+def _reserve_in(s: Session, job_id: str, reference_ids: list[int], nanos: int) -> int:
+    """Reserve `nanos` for as many of the references (in order) as the budget allows; returns how many."""
+    if not nanos or not reference_ids:
+        return 0
+    job = s.execute(
+        select(JobRow.budget_nanos, JobRow.spent_nanos, JobRow.reserved_nanos).where(JobRow.id == job_id)
+    ).one()
+    count = min(
+        len(reference_ids), max(0, (job.budget_nanos - job.spent_nanos - job.reserved_nanos) // nanos)
+    )
+    while count:
+        total = count * nanos
+        granted = s.execute(
+            update(JobRow)
+            .where(
+                JobRow.id == job_id, JobRow.spent_nanos + JobRow.reserved_nanos + total <= JobRow.budget_nanos
+            )
+            .values(reserved_nanos=JobRow.reserved_nanos + total)
+        )
+        if granted.rowcount:  # type: ignore[attr-defined]
+            s.execute(
+                update(ReferenceRow)
+                .where(ReferenceRow.id.in_(reference_ids[:count]))
+                .values(reserved_nanos=nanos)
+            )
+            return int(count)
+        count -= 1  # another process reserved meanwhile (SQLite reads without locking): try for fewer
+    return 0
 
 
 def extend_task_leases(records: Records, job_id: str, owner: str, lease_seconds: float) -> None:

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, func, select, update
+from sqlalchemy import Engine, create_engine, event, func, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from studio.money import from_nanos, to_nanos
@@ -44,7 +45,7 @@ def _task_reservation(job_id: str, ref: str, nanos: int) -> Any:
     )
 
 
-def _settle(s: Session, job_id: str, reserved: int, actual: int, ref: str | None) -> None:
+def settle_in(s: Session, job_id: str, reserved: int, actual: int, ref: str | None) -> None:
     s.execute(
         update(JobRow)
         .where(JobRow.id == job_id)
@@ -54,7 +55,7 @@ def _settle(s: Session, job_id: str, reserved: int, actual: int, ref: str | None
         s.execute(_task_reservation(job_id, ref, -reserved))
 
 
-def _ledger_row(entry: LedgerEntry) -> LedgerRow:
+def ledger_row(entry: LedgerEntry) -> LedgerRow:
     return LedgerRow(
         job_id=entry.job_id,
         song_id=entry.song_id,
@@ -97,6 +98,9 @@ class Records:
         self.url = url
         self.engine = make_engine(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._serial: AbstractContextManager[Any] = (
+            threading.RLock() if self.engine.dialect.name == "sqlite" else nullcontext()
+        )
         if create:
             from studio.records.migrate import upgrade
 
@@ -108,7 +112,9 @@ class Records:
 
     @contextmanager
     def session(self) -> Iterator[Session]:
-        with self._sessions.begin() as session:
+        """One transaction. SQLite takes this process's transactions one at a time: threads then hand over
+        at once instead of sleeping in SQLite's busy-wait backoff (milliseconds each)."""
+        with self._serial, self._sessions.begin() as session:
             yield session
 
     def close(self) -> None:
@@ -202,7 +208,7 @@ class Records:
     def settle(self, job_id: str, reserved: Decimal, actual: Decimal, ref: str | None = None) -> None:
         """Release a reservation and record what the call really cost."""
         with self.session() as s:
-            _settle(s, job_id, to_nanos(reserved), to_nanos(actual), ref)
+            settle_in(s, job_id, to_nanos(reserved), to_nanos(actual), ref)
 
     # references -------------------------------------------------------------------------------
     def references(self, job_id: str) -> dict[str, ReferenceRow]:
@@ -239,11 +245,17 @@ class Records:
             ).where(ReferenceRow.job_id == job_id)
             known = {row.ref: row for row in s.execute(query.with_for_update())}
             held = 0
+            new = [
+                {**values, "job_id": job_id, "reserved_nanos": 0}
+                for values in rows
+                if values["ref"] not in known
+            ]
+            if new:
+                s.execute(insert(ReferenceRow), new)
             for values in rows:
                 ref = values["ref"]
                 row = known.get(ref)
                 if row is None:
-                    s.add(ReferenceRow(job_id=job_id, **{**values, "reserved_nanos": 0}))
                     continue
                 if (
                     row.status == "stored"
@@ -281,50 +293,6 @@ class Records:
                 .values(**values)
             )
 
-    def store_version(
-        self, job_id: str, ref: str, owner: str, version: ReferenceVersionRow, **reference: Any
-    ) -> int | None:
-        """Record a newly stored image as the reference's latest version, while `owner` still holds it.
-
-        Returns the version number, or None when the reference's lease was lost meanwhile.
-        """
-        with self.session() as s:
-            held = s.execute(
-                update(ReferenceRow)
-                .where(
-                    ReferenceRow.job_id == job_id, ReferenceRow.ref == ref, ReferenceRow.lease_owner == owner
-                )
-                .values(**reference)
-            )
-            if not held.rowcount:  # type: ignore[attr-defined]
-                return None
-            latest = s.scalar(
-                select(func.coalesce(func.max(ReferenceVersionRow.version), 0)).where(
-                    ReferenceVersionRow.job_id == job_id, ReferenceVersionRow.ref == ref
-                )
-            )
-            version.job_id, version.ref, version.version = job_id, ref, int(latest or 0) + 1
-            s.add(version)
-            s.execute(
-                update(ReferenceRow)
-                .where(ReferenceRow.job_id == job_id, ReferenceRow.ref == ref)
-                .values(version=version.version)
-            )
-            return version.version
-
-    def move_version(self, job_id: str, ref: str, version: int, storage_key: str) -> None:
-        """An earlier version's image now lives at `storage_key` (under versions/)."""
-        with self.session() as s:
-            s.execute(
-                update(ReferenceVersionRow)
-                .where(
-                    ReferenceVersionRow.job_id == job_id,
-                    ReferenceVersionRow.ref == ref,
-                    ReferenceVersionRow.version == version,
-                )
-                .values(storage_key=storage_key)
-            )
-
     def versions(self, job_id: str, ref: str | None = None) -> list[ReferenceVersionRow]:
         with self.session() as s:
             query = select(ReferenceVersionRow).where(ReferenceVersionRow.job_id == job_id)
@@ -336,13 +304,13 @@ class Records:
         """Settle a reservation with what the call cost and ledger that figure, in one transaction."""
         with self.session() as s:
             if reserved or entry.amount:
-                _settle(s, job_id, to_nanos(reserved), to_nanos(entry.amount), entry.ref)
-            s.add(_ledger_row(entry))
+                settle_in(s, job_id, to_nanos(reserved), to_nanos(entry.amount), entry.ref)
+            s.add(ledger_row(entry))
 
     # ledger -----------------------------------------------------------------------------------
     def add_ledger(self, *entries: LedgerEntry) -> None:
         with self.session() as s:
-            s.add_all([_ledger_row(entry) for entry in entries])
+            s.add_all([ledger_row(entry) for entry in entries])
 
     def ledger(self, *, job_id: str | None = None, song_id: str | None = None) -> list[LedgerEntry]:
         with self.session() as s:

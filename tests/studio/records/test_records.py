@@ -119,9 +119,9 @@ def test_a_task_is_claimed_by_one_owner_only(records: Records) -> None:
     lock = threading.Lock()
 
     def worker(owner: str) -> None:
-        while (task := leases.claim_task(records, JOB, owner, 30)) is not None:
+        while tasks := leases.claim_tasks(records, JOB, owner, 30, limit=3):
             with lock:
-                claimed.append(task.ref)
+                claimed.extend(task.ref for task in tasks)
 
     threads = [threading.Thread(target=worker, args=(leases.new_owner(),)) for _ in range(4)]
     for thread in threads:
@@ -135,13 +135,13 @@ def test_an_expired_task_is_taken_over_and_its_reservation_released(records: Rec
     start(records)
     queue(records, "scene_a")
     first = leases.new_owner()
-    assert leases.claim_task(records, JOB, first, 30) is not None
-    assert records.reserve(JOB, Decimal("0.05"), "scene_a")
-    assert leases.claim_task(records, JOB, leases.new_owner(), 30) is None, "a live lease is respected"
+    [task] = leases.claim_tasks(records, JOB, first, 30, reserve_nanos=50_000_000)
+    assert task.reserved, "the first call's reservation comes with the claim"
+    assert not leases.claim_tasks(records, JOB, leases.new_owner(), 30), "a live lease is respected"
     with records.session() as s:
         s.execute(update(ReferenceRow).values(lease_expires_at=utcnow() - timedelta(seconds=1)))
     second = leases.new_owner()
-    assert leases.claim_task(records, JOB, second, 30) is not None
+    assert leases.claim_tasks(records, JOB, second, 30)
     assert records.references(JOB)["scene_a"].lease_owner == second
     job = records.get_job(JOB)
     assert job is not None and job.reserved_nanos == 0
@@ -159,8 +159,18 @@ def test_a_task_of_a_dead_local_process_is_taken_over_at_once(records: Records) 
     assert not leases.owner_gone(f"another-host:{dead.stdout.strip()}:cafe"), (
         "only this host's pids are known"
     )
-    assert leases.claim_task(records, JOB, gone_owner, 300) is not None
-    assert leases.claim_task(records, JOB, leases.new_owner(), 300) is not None, "long lease, owner gone"
+    assert leases.claim_tasks(records, JOB, gone_owner, 300)
+    assert leases.claim_tasks(records, JOB, leases.new_owner(), 300), "long lease, owner gone"
+
+
+def test_claims_reserve_only_what_the_budget_allows(records: Records) -> None:
+    start(records, budget="0.10")
+    queue(records, *(f"scene_{i}" for i in range(5)))
+    tasks = leases.claim_tasks(records, JOB, leases.new_owner(), 30, limit=5, reserve_nanos=30_000_000)
+    assert [t.reserved for t in tasks] == [True, True, True, False, False]
+    job = records.get_job(JOB)
+    assert job is not None and job.reserved_nanos == 90_000_000
+    assert sum(r.reserved_nanos for r in records.references(JOB).values()) == 90_000_000
 
 
 def test_jobs_are_claimed_once_and_joined_by_other_processes(records: Records) -> None:
