@@ -2,8 +2,9 @@
 
 The project's Replicate server runs in its own process (as the real API is remote), every prediction takes
 L = 0.5 s, and the pipeline stores into local storage through the real client. Outputs are 64x64 PNGs so
-the figure is the orchestration's, not the image codec's. One untimed N=4 run first warms imports and caches
-(its time is printed as the cold start). Each case also runs the generator alone under a semaphore, which
+the figure is the orchestration's, not the image codec's. All cases run through one services container, as a
+long-running worker keeps one; a first N=4 run warms connections and statement caches (its time is
+printed as the cold start). Each case also runs the generator alone under a semaphore, which
 separates what the Replicate backend adds from the pipeline's own per-image work.
 `python -m benchmarks replicate_makespan`.
 """
@@ -22,7 +23,7 @@ from benchmarks.plans import synthetic_plan
 from studio.generation.base import GenerationRequest
 from studio.generation.replicate import ReplicateImageGenerator
 from studio.pipeline import generate_references
-from studio.services import build_services
+from studio.services import Services, build_services
 from studio.settings import Settings
 
 LATENCY = 0.5
@@ -44,24 +45,11 @@ def _start_server() -> tuple[subprocess.Popen[str], str, str]:
     return server, base_url, token
 
 
-async def _makespan(base_url: str, token: str, references: int, concurrency: int) -> float:
-    plan = synthetic_plan(references, seed=concurrency)
-    with tempfile.TemporaryDirectory() as tmp:
-        settings = Settings(
-            data_dir=Path(tmp),
-            image_provider="replicate",
-            storage="local",
-            replicate_api_token=token,
-            replicate_base_url=base_url,
-        )
-        services = build_services(settings)
-        try:
-            started = time.perf_counter()
-            result = await generate_references(services, plan.job_id, plan, concurrency=concurrency)
-            elapsed = time.perf_counter() - started
-        finally:
-            await services.generator.aclose()
-            services.close()
+async def _makespan(services: Services, references: int, concurrency: int, seed: int) -> float:
+    plan = synthetic_plan(references, seed=seed)
+    started = time.perf_counter()
+    result = await generate_references(services, plan.job_id, plan, concurrency=concurrency)
+    elapsed = time.perf_counter() - started
     assert result is not None and result.total_references == references, "every reference must be stored"
     return elapsed
 
@@ -87,23 +75,42 @@ async def _generator_makespan(base_url: str, token: str, references: int, concur
         await generator.aclose()
 
 
+async def _measure(base_url: str, token: str) -> tuple[float, list[dict[str, float]]]:
+    """Every case through one services container, as a long-running worker or the app keeps one."""
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = Settings(
+            data_dir=Path(tmp),
+            image_provider="replicate",
+            storage="local",
+            replicate_api_token=token,
+            replicate_base_url=base_url,
+        )
+        services = build_services(settings)
+        try:
+            cold = await _makespan(services, 4, 6, seed=1000)
+            rows = []
+            for seed, (references, concurrency) in enumerate(CASES):
+                ideal = math.ceil(references / concurrency) * LATENCY
+                elapsed = await _makespan(services, references, concurrency, seed)
+                alone = await _generator_makespan(base_url, token, references, concurrency)
+                rows.append(
+                    {"N": references, "c": concurrency, "ideal": ideal, "makespan": elapsed, "alone": alone}
+                )
+        finally:
+            await services.generator.aclose()
+            services.close()
+    return cold, rows
+
+
 def run() -> list[dict[str, float]]:
     server, base_url, token = _start_server()
-    rows = []
     try:
-        cold = asyncio.run(_makespan(base_url, token, 4, 6))
-        for references, concurrency in CASES:
-            ideal = math.ceil(references / concurrency) * LATENCY
-            elapsed = asyncio.run(_makespan(base_url, token, references, concurrency))
-            alone = asyncio.run(_generator_makespan(base_url, token, references, concurrency))
-            rows.append(
-                {"N": references, "c": concurrency, "ideal": ideal, "makespan": elapsed, "alone": alone}
-            )
+        cold, rows = asyncio.run(_measure(base_url, token))
     finally:
         server.terminate()
         server.wait()
     print(f"Replicate backend makespan, L = {LATENCY} s per prediction (target ratio <= {TARGET})")
-    print(f"  first run in a fresh process (imports, caches), N=4 c=6: {cold:.3f} s; then warm runs:")
+    print(f"  first run in a fresh process (connections, statement caches), N=4 c=6: {cold:.3f} s; then:")
     print(
         f"  {'N':>4} {'c':>3} {'ideal s':>8} {'pipeline s':>11} {'ratio':>6}"
         f" {'generator alone s':>18} {'ratio':>6}"

@@ -127,11 +127,27 @@ async def _work(run: Run, planned: list[PlannedReference], concurrency: int) -> 
         if outcome is not None:
             outcomes[task.ref] = outcome
 
+    def give_back(task: leases.ClaimedTask) -> None:
+        """A claimed reference the cancelled job will not start: cancelled, its reservation released."""
+        records.update_reference(
+            run.job_id,
+            task.ref,
+            status=CANCELLED,
+            error="job cancelled",
+            lease_owner=None,
+            lease_expires_at=None,
+        )
+        if task.reserved:
+            records.settle(run.job_id, from_nanos(first_reservation), Decimal("0"), task.ref)
+
     async def worker() -> None:
-        while not run.cancel_requested():
-            task = await claimer.submit(None)
-            if task is None:
+        """Claims its next reference while the current one is generating, so rounds follow without a gap."""
+        upcoming = await claimer.submit(None)
+        while upcoming is not None:
+            if run.cancel_requested():
+                give_back(upcoming)
                 return
+            task = upcoming
             run.started += 1
             run.emit(
                 "reference_generation_start", ref=task.ref, current_image=run.started, total_images=run.total
@@ -140,6 +156,7 @@ async def _work(run: Run, planned: list[PlannedReference], concurrency: int) -> 
             one = asyncio.create_task(finish(by_ref[task.ref], task, generated))
             storing.add(one)
             one.add_done_callback(storing.discard)
+            upcoming = await claimer.submit(None)
             await generated.wait()
 
     while True:
