@@ -85,11 +85,19 @@ class Claim:
 
 
 def claim(services: Services, job_id: str | None = None, owner: str | None = None) -> Claim | None:
-    """Take the oldest claimable job, or join a running one that still has queued references."""
+    """Take the oldest claimable job, or join a running one that still has queued references.
+
+    The job counts as running in this process until `run_claimed` ends.
+    """
     owner = owner or leases.new_owner()
-    taken = leases.claim_job(services.records, owner, services.settings.lease_seconds, job_id)
-    if taken is None:
-        return None
+    records = services.records
+    with records.running_lock:
+        taken = leases.claim_job(
+            records, owner, services.settings.lease_seconds, job_id, exclude=records.running
+        )
+        if taken is None:
+            return None
+        records.running.add(taken[0])
     log_step(
         log,
         "reference job claimed",
@@ -104,6 +112,14 @@ async def run_claimed(
     services: Services, claimed: Claim, on_event: EventHandler | None = None
 ) -> ReferenceImages | None:
     """Run a claimed job to the end, renewing its lease; the lease is released when it finishes."""
+    try:
+        return await _run(services, claimed, on_event)
+    finally:
+        with services.records.running_lock:
+            services.records.running.discard(claimed.job_id)
+
+
+async def _run(services: Services, claimed: Claim, on_event: EventHandler | None) -> ReferenceImages | None:
     job = services.records.get_job(claimed.job_id)
     if job is None:
         raise NotFound(f"job {claimed.job_id}")

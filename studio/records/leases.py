@@ -213,7 +213,11 @@ def live_tasks_of_others(records: Records, job_id: str, owner: str, refs: Collec
 
 
 def claim_job(
-    records: Records, owner: str, lease_seconds: float, job_id: str | None = None
+    records: Records,
+    owner: str,
+    lease_seconds: float,
+    job_id: str | None = None,
+    exclude: Collection[str] = (),
 ) -> tuple[str, bool] | None:
     """Take the oldest claimable job: (job_id, True) when this owner now holds its lease.
 
@@ -229,7 +233,7 @@ def claim_job(
                 JobRow.status == "running", or_(JobRow.lease_expires_at < now, JobRow.lease_owner.in_(gone))
             ),
         )
-        query = select(JobRow).where(claimable)
+        query = select(JobRow).where(claimable, JobRow.id.not_in(list(exclude)))
         if job_id is not None:
             query = query.where(JobRow.id == job_id)
         for job in s.scalars(_locking(records, query.order_by(JobRow.created_at).limit(5))):
@@ -259,6 +263,7 @@ def claim_job(
                 ReferenceRow.status == "queued",
             )
         )
+        joinable = joinable.where(JobRow.id.not_in(list(exclude)))
         if job_id is not None:
             joinable = joinable.where(JobRow.id == job_id)
         joined = s.scalar(joinable.limit(1))

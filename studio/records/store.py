@@ -101,6 +101,9 @@ class Records:
         self._serial: AbstractContextManager[Any] = (
             threading.RLock() if self.engine.dialect.name == "sqlite" else nullcontext()
         )
+        self.running: set[str] = set()
+        """Jobs this process runs: it joins a job once, however many of its runners look for work."""
+        self.running_lock = threading.Lock()
         if create:
             from studio.records.migrate import upgrade
 

@@ -12,8 +12,9 @@ from sqlalchemy import update
 
 from studio import jobs
 from studio.errors import InvalidInput, StudioError
+from studio.pipeline.run import _queued_row
 from studio.plan import ScenePlan, load_plan
-from studio.planning import ReferenceOverride
+from studio.planning import ReferenceOverride, plan_references
 from studio.records import leases
 from studio.records.schema import JobRow, utcnow
 from studio.services import Services
@@ -55,6 +56,25 @@ def test_a_job_is_claimed_once(services: Services, plan: ScenePlan) -> None:
     assert jobs.claim(services) is None
 
 
+def test_a_process_joins_another_process_job_once(services: Services, plan: ScenePlan) -> None:
+    jobs.submit(services, plan)
+    holder = jobs.claim(services)
+    assert holder is not None and holder.holds_lease
+    planned = plan_references(plan, services.generator)
+    services.records.prepare_references(
+        holder.job_id, [_queued_row(services, p) for p in planned], keep=[p.ref for p in planned]
+    )
+    assert jobs.claim(services) is None, "this process already runs the job"
+    with services.records.session() as s:  # the holder was another process; this one may join it, once
+        s.execute(update(JobRow).values(lease_owner="elsewhere:1:x"))
+    services.records.running.discard(holder.job_id)  # as if this were a fresh process
+    joined = jobs.claim(services)
+    assert joined is not None and joined.job_id == holder.job_id and not joined.holds_lease
+    assert jobs.claim(services) is None
+    asyncio.run(jobs.run_claimed(services, joined))
+    assert jobs.claim(services) is None, "finished: nothing left to join"
+
+
 def test_a_job_whose_lease_expired_is_taken_over_and_resumed(services: Services, plan: ScenePlan) -> None:
     fake = ScriptedGenerator()
     services = dataclasses.replace(services, generator=fake)
@@ -64,6 +84,7 @@ def test_a_job_whose_lease_expired_is_taken_over_and_resumed(services: Services,
     assert jobs.claim(services) is None, "a live lease is respected"
     with services.records.session() as s:  # the owner crashed: its lease runs out
         s.execute(update(JobRow).values(lease_expires_at=utcnow() - timedelta(seconds=1)))
+    services.records.running.clear()  # the claim below is another, live process's
     taken = jobs.claim(services)
     assert taken is not None and taken.owner != claimed.owner and taken.holds_lease
     asyncio.run(jobs.run_claimed(services, taken))
