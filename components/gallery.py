@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from studio.errors import NotFound
-from studio.gallery import JobProgress, ReferenceStatus, full_image, thumbnail
+from studio.gallery import JobProgress, ReferenceStatus, Thumbnail, full_image, thumbnails
 from studio.money import usd
 from studio.services import Services
 
@@ -13,10 +12,8 @@ PAGE_SIZE = 32
 COLUMNS = 4
 
 
-def _card(studio: Services, reference: ReferenceStatus) -> None:
-    try:
-        thumb = thumbnail(studio, reference.storage_key, content_id=reference.content_id)
-    except NotFound:
+def _card(studio: Services, reference: ReferenceStatus, thumb: Thumbnail | None) -> None:
+    if thumb is None:
         st.caption(f"`{reference.ref}`: image missing from storage")
         return
     st.image(thumb.data, caption=reference.ref, width="stretch")
@@ -50,7 +47,8 @@ def reference_gallery(studio: Services, progress: JobProgress) -> None:
             or 1
         )
     shown = stored[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
+    thumbs = thumbnails(studio, [(r.storage_key, r.content_id) for r in shown])
     for start in range(0, len(shown), COLUMNS):
         for column, reference in zip(st.columns(COLUMNS), shown[start : start + COLUMNS], strict=False):
             with column:
-                _card(studio, reference)
+                _card(studio, reference, thumbs[reference.storage_key])

@@ -13,6 +13,7 @@ import os
 import shutil
 import threading
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -201,6 +202,24 @@ def thumbnail(
             _write(text_path, parameters.encode("utf-8"))
         _write(image_path, small)
     return Thumbnail(small, width, height, parameters)
+
+
+def thumbnails(
+    services: Services, wanted: list[tuple[str, str | None]], bucket: str = REFERENCE_BUCKET
+) -> dict[str, Thumbnail | None]:
+    """Thumbnails of many stored images by key (None where the image is gone), made in parallel.
+
+    Decoding and encoding release the GIL, so a first view of a 32-image page uses every core.
+    """
+
+    def one(item: tuple[str, str | None]) -> Thumbnail | None:
+        try:
+            return thumbnail(services, item[0], bucket=bucket, content_id=item[1])
+        except NotFound:
+            return None
+
+    with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 2) * 2)) as pool:
+        return dict(zip((key for key, _ in wanted), pool.map(one, wanted), strict=True))
 
 
 def full_image(services: Services, key: str, bucket: str = REFERENCE_BUCKET) -> bytes:

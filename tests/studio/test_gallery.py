@@ -9,7 +9,7 @@ from pathlib import Path
 from PIL import Image
 
 from studio import jobs
-from studio.gallery import job_progress, retry_failed, thumbnail
+from studio.gallery import job_progress, retry_failed, thumbnail, thumbnails
 from studio.keys import REFERENCE_BUCKET
 from studio.png_parameters import parse_parameters
 from studio.samples import load_sample
@@ -67,3 +67,17 @@ def test_retry_failed_only_regenerates_what_failed(services: Services) -> None:
     progress = job_progress(services, job_id)
     assert progress is not None and progress.status == "success"
     assert [r.label for r in healthy.history] == ["scene_alley"]
+
+
+def test_many_thumbnails_at_once_match_one_by_one_and_name_the_missing(services: Services) -> None:
+    job_id = _generate(services, "minimal")
+    progress = job_progress(services, job_id)
+    assert progress is not None
+    wanted = [(r.storage_key, r.content_id) for r in progress.references]
+    services.storage.delete(REFERENCE_BUCKET, [wanted[0][0]])
+    made = thumbnails(services, [*wanted, (f"{job_id}/scene_nowhere.png", None)])
+    assert made[wanted[0][0]] is None and made[f"{job_id}/scene_nowhere.png"] is None
+    for key, content_id in wanted[1:]:
+        thumb = made[key]
+        assert thumb is not None and thumb == thumbnail(services, key, content_id=content_id)
+        assert max(thumb.width, thumb.height) <= 256
