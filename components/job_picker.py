@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import streamlit as st
 
-from components.jobs import status_label
 from components.setup import current_job_id, select_job
 from studio.services import Services
 
@@ -21,7 +20,7 @@ def job_picker(studio: Services, key: str) -> str | None:
         ids,
         index=ids.index(current) if current in ids else 0,
         format_func=lambda job_id: (
-            f"{job_id} · {status_label(jobs[job_id].status)} · {jobs[job_id].created_at:%Y-%m-%d %H:%M}"
+            f"{job_id} · {jobs[job_id].status} · {jobs[job_id].created_at:%Y-%m-%d %H:%M}"
         ),
         key=f"{key}-{current}",
     )

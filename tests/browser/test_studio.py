@@ -1,11 +1,14 @@
-"""The studio in real headless Chromium: pick a template, load the sample plan, generate, see the images.
+"""The studio in real headless Chromium: pick a template, load the sample plan, generate, review, export.
 
 Drives Debian's Chromium (never a downloaded browser) through Playwright against `streamlit run` on a free
-port with its own data dir. Screenshots go to test-artifacts/ (and the main pages to docs/screenshots/).
+port with its own data dir. Screenshots go to test-artifacts/; with STUDIO_PUBLISH_SCREENSHOTS=1 the main
+pages also replace the README's pictures in docs/screenshots/.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -57,7 +60,7 @@ def shot(page: Page, name: str, *, publish: bool = False) -> None:
     page.wait_for_timeout(800)
     page.screenshot(path=str(path))
     page.set_viewport_size(size)
-    if publish:
+    if publish and os.environ.get("STUDIO_PUBLISH_SCREENSHOTS") == "1":  # refresh the README's pictures
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, SCREENSHOTS / f"{name}.png")
 
@@ -108,5 +111,27 @@ def test_a_new_user_picks_a_template_loads_the_sample_and_generates(studio_url: 
             assert max(images.nth(0).evaluate("img => [img.naturalWidth, img.naturalHeight]")) <= 256
             settle(page)
             shot(page, "generate", publish=True)
+
+            page.goto(f"{studio_url}/review")
+            expect(page.get_by_text("Export refused")).to_be_visible()
+            approve = page.get_by_role("button", name="Approve and go to the next pending")
+            for _ in range(6):
+                approve.click()
+                settle(page)
+            expect(page.get_by_text("Pending: none")).to_be_visible()
+            shot(page, "review", publish=True)
+            with page.expect_download() as download:
+                page.get_by_role("button", name="Download the manifest (JSON)").click()
+            manifest = json.loads(Path(download.value.path()).read_text())
+            assert len(manifest["references"]) == 6
+            assert {r["ref"] for r in manifest["references"]} >= {"scene_alley", "character_runner"}
+            assert all(
+                r["url"].startswith("studio-local://reference-images/") for r in manifest["references"]
+            )
+
+            page.goto(f"{studio_url}/costs")
+            expect(page.get_by_role("heading", name="Costs")).to_be_visible()
+            settle(page)
+            shot(page, "costs", publish=True)
         finally:
             browser.close()
