@@ -32,9 +32,10 @@ TARGET = 1.05
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _start_server() -> tuple[subprocess.Popen[str], str, str]:
+def start_replicate_server(latency: float = LATENCY) -> tuple[subprocess.Popen[str], str, str]:
+    """The project's Replicate-compatible server in its own process: (process, base URL, token)."""
     server = subprocess.Popen(
-        [sys.executable, "-m", "tests.servers.replicate", "--port", "0", "--latency", str(LATENCY)],
+        [sys.executable, "-m", "tests.servers.replicate", "--port", "0", "--latency", str(latency)],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         text=True,
@@ -103,7 +104,7 @@ async def _measure(base_url: str, token: str) -> tuple[float, list[dict[str, flo
 
 
 def run() -> list[dict[str, float]]:
-    server, base_url, token = _start_server()
+    server, base_url, token = start_replicate_server()
     try:
         cold, rows = asyncio.run(_measure(base_url, token))
     finally:

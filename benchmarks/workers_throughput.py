@@ -18,6 +18,7 @@ from collections import Counter
 from pathlib import Path
 
 from benchmarks.plans import synthetic_plan
+from benchmarks.replicate_makespan import start_replicate_server
 from studio import jobs
 from studio.services import build_services
 from studio.settings import Settings
@@ -26,19 +27,6 @@ from tests.servers.replicate import ReplicateServer
 ROOT = Path(__file__).resolve().parents[1]
 LATENCY = 0.5
 N = 200
-
-
-def _server() -> tuple[subprocess.Popen[str], str, str]:
-    server = subprocess.Popen(
-        [sys.executable, "-m", "tests.servers.replicate", "--port", "0", "--latency", str(LATENCY)],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert server.stdout is not None
-    base_url = server.stdout.readline().strip().partition("=")[2]
-    token = server.stdout.readline().strip().partition("=")[2]
-    return server, base_url, token
 
 
 def _environment(data_dir: Path, base_url: str, token: str) -> dict[str, str]:
@@ -121,7 +109,7 @@ def _kill_and_resume() -> tuple[int, int, int, int]:
 
 
 def run() -> dict[str, float]:
-    server, base_url, token = _server()
+    server, base_url, token = start_replicate_server(LATENCY)
     try:
         one = _throughput(1, base_url, token)
         two = _throughput(2, base_url, token)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 from collections import defaultdict
+from dataclasses import asdict
 from datetime import datetime
 from decimal import Decimal
 
@@ -19,6 +20,7 @@ from studio.money import from_nanos
 from studio.planning import budget_for
 from studio.records.schema import JobRow, LedgerRow, ReferenceVersionRow
 from studio.records.songs import CharacterJobRow
+from studio.records.store import ledger_entry
 from studio.services import Services
 
 ZERO = Decimal("0")
@@ -93,22 +95,7 @@ class JobCost(BaseModel):
 
 
 def _entry(row: LedgerRow) -> CostEntry:
-    return CostEntry(
-        stage=row.stage,
-        provider=row.provider,
-        model=row.model,
-        ref=row.ref,
-        job_id=row.job_id,
-        song_id=row.song_id,
-        units=Decimal(row.units),
-        unit_name=row.unit_name,
-        unit_price=from_nanos(row.unit_price_nanos),
-        amount=from_nanos(row.amount_nanos),
-        cache_hit=row.cache_hit,
-        saved=from_nanos(row.saved_nanos),
-        prediction_id=row.prediction_id,
-        created_at=row.created_at,
-    )
+    return CostEntry.model_validate(asdict(ledger_entry(row)))
 
 
 def _by_stage_provider(entries: list[CostEntry]) -> list[StageProviderCost]:

@@ -73,6 +73,25 @@ def ledger_row(entry: LedgerEntry) -> LedgerRow:
     )
 
 
+def ledger_entry(row: LedgerRow) -> LedgerEntry:
+    return LedgerEntry(
+        stage=row.stage,
+        provider=row.provider,
+        model=row.model,
+        amount=from_nanos(row.amount_nanos),
+        job_id=row.job_id,
+        song_id=row.song_id,
+        ref=row.ref,
+        units=Decimal(row.units),
+        unit_name=row.unit_name,
+        unit_price=from_nanos(row.unit_price_nanos),
+        cache_hit=row.cache_hit,
+        saved=from_nanos(row.saved_nanos),
+        prediction_id=row.prediction_id,
+        created_at=row.created_at,
+    )
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
@@ -322,25 +341,7 @@ class Records:
                 query = query.where(LedgerRow.job_id == job_id)
             if song_id is not None:
                 query = query.where(LedgerRow.song_id == song_id)
-            return [
-                LedgerEntry(
-                    stage=row.stage,
-                    provider=row.provider,
-                    model=row.model,
-                    amount=from_nanos(row.amount_nanos),
-                    job_id=row.job_id,
-                    song_id=row.song_id,
-                    ref=row.ref,
-                    units=Decimal(row.units),
-                    unit_name=row.unit_name,
-                    unit_price=from_nanos(row.unit_price_nanos),
-                    cache_hit=row.cache_hit,
-                    saved=from_nanos(row.saved_nanos),
-                    prediction_id=row.prediction_id,
-                    created_at=row.created_at,
-                )
-                for row in s.scalars(query)
-            ]
+            return [ledger_entry(row) for row in s.scalars(query)]
 
     def ledger_total(self, job_id: str) -> Decimal:
         with self.session() as s:
