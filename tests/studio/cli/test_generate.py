@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 from tests.cli_runner import studio
 from tests.conftest import PLANS_DIR
+from tests.servers.replicate import Faults, ReplicateServer
 
 SAMPLES = sorted(PLANS_DIR.glob("*.json"))
 
@@ -122,3 +124,32 @@ def test_bad_concurrency_is_refused(data_dir: Path) -> None:
     result = studio("generate", str(PLANS_DIR / "minimal.json"), "--concurrency", "0")
     assert result.code == 2 and "--concurrency" in result.stderr
     assert not data_dir.exists()
+
+
+def test_on_replicate_a_rerun_makes_no_prediction_and_costs_nothing(
+    data_dir: Path, replicate_server: ReplicateServer
+) -> None:
+    env = {"REPLICATE_API_TOKEN": replicate_server.token, "REPLICATE_BASE_URL": replicate_server.base_url}
+    plan = PLANS_DIR / "minimal.json"
+    first = studio("generate", str(plan), "--json", env=env)
+    assert first.code == 0, first.stderr
+    document = json.loads(first.stdout)
+    assert document["metadata"]["provider"] == "replicate" and Decimal(document["total_cost"]) > 0
+    assert replicate_server.created == 2
+    again = studio("generate", str(plan), env=env)
+    assert again.code == 0, again.stderr
+    assert replicate_server.created == 2, "no prediction on a re-run of an unchanged plan"
+    assert "2 references, 2 reused, total $0.00" in again.stdout
+
+
+def test_when_too_few_images_succeed_the_cli_exits_3_with_the_failed_document(
+    data_dir: Path, replicate_server: ReplicateServer
+) -> None:
+    replicate_server.faults = Faults(failed=1.0)
+    env = {"REPLICATE_API_TOKEN": replicate_server.token, "REPLICATE_BASE_URL": replicate_server.base_url}
+    result = studio("generate", str(PLANS_DIR / "minimal.json"), "--json", env=env)
+    assert result.code == 3, result.stderr
+    assert "text-only" in result.stderr and "no_generation_results" in result.stderr
+    document = json.loads(result.stdout)
+    assert document["status"] == "failed" and document["total_references"] == 0
+    assert replicate_server.created == 4, "each image was tried twice (a failed prediction is retried once)"
