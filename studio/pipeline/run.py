@@ -19,7 +19,7 @@ from studio.errors import InvalidInput
 from studio.events import EventHandler, EventSink, FailureReason
 from studio.keys import REFERENCE_BUCKET
 from studio.logs import log_step
-from studio.money import from_nanos, to_nanos
+from studio.money import from_nanos
 from studio.pipeline.batching import Batcher
 from studio.pipeline.result import CANCELLED, STORED, Outcome, build_result, partial_success
 from studio.pipeline.task import Run, generate_one
@@ -110,12 +110,10 @@ async def _work(run: Run, planned: list[PlannedReference], concurrency: int) -> 
     by_ref = {p.ref: p for p in planned}
     records = run.services.records
     lease = run.services.settings.lease_seconds
-    generator = run.services.generator
-    first_reservation = to_nanos(max((generator.max_cost(p.request) for p in planned), default=Decimal("0")))
     outcomes: dict[str, Outcome] = {}
 
     def claim(requests: list[None]) -> list[leases.ClaimedTask | None]:
-        claimed = leases.claim_tasks(records, run.job_id, run.owner, lease, len(requests), first_reservation)
+        claimed = leases.claim_tasks(records, run.job_id, run.owner, lease, len(requests))
         return [*claimed, *[None] * (len(requests) - len(claimed))]
 
     claimer: Batcher[None, leases.ClaimedTask | None] = Batcher(claim)
@@ -128,7 +126,7 @@ async def _work(run: Run, planned: list[PlannedReference], concurrency: int) -> 
             outcomes[task.ref] = outcome
 
     def give_back(task: leases.ClaimedTask) -> None:
-        """A claimed reference the cancelled job will not start: cancelled, its reservation released."""
+        """A claimed reference the cancelled job will not start."""
         records.update_reference(
             run.job_id,
             task.ref,
@@ -137,11 +135,13 @@ async def _work(run: Run, planned: list[PlannedReference], concurrency: int) -> 
             lease_owner=None,
             lease_expires_at=None,
         )
-        if task.reserved:
-            records.settle(run.job_id, from_nanos(first_reservation), Decimal("0"), task.ref)
 
     async def worker() -> None:
-        """Claims its next reference while the current one is generating, so rounds follow without a gap."""
+        """Claims its next reference while the current one is generating, so rounds follow without a gap.
+
+        A reference claimed ahead holds no budget: reservations belong to calls in flight only, so waiting
+        for budget can never wait on a reference that is itself waiting.
+        """
         upcoming = await claimer.submit(None)
         while upcoming is not None:
             if run.cancel_requested():

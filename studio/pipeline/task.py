@@ -62,7 +62,6 @@ class _Attempts:
 
     count: int = 0
     failed_cost: Decimal = Decimal("0")
-    reserved_with_claim: bool = False
     unrecorded: tuple[Decimal, GeneratedImage] | None = None
     """A generated, paid-for image (and its reservation) whose charge is not in the ledger yet."""
 
@@ -75,7 +74,7 @@ async def generate_one(
     `generated` is set once the paid calls are over, so the caller can start the next image while this one
     is still being stored: the concurrency limit is on calls in flight, not on storage writes.
     """
-    state = _Attempts(reserved_with_claim=claimed.reserved)
+    state = _Attempts()
     started = time.perf_counter()
 
     def on_retry(attempt_number: int, error: GenerationError, wait: float) -> None:
@@ -156,9 +155,8 @@ async def _attempt(run: Run, planned: PlannedReference, state: _Attempts) -> byt
     if state.count > 1:
         records.update_reference(run.job_id, planned.ref, attempts=state.count)
     reserve = generator.max_cost(planned.request)
-    if reserve and not state.reserved_with_claim:
+    if reserve:
         await _reserve(run, planned, reserve)
-    state.reserved_with_claim = False
     try:
         image = await generator.generate(planned.request)
     except GenerationError as exc:

@@ -69,14 +69,12 @@ class ClaimedTask:
     ref: str
     version: int
     """The reference's latest stored version before this claim (0: none yet)."""
-    reserved: bool = False
-    """Whether the first call's budget reservation was taken with the claim."""
 
 
 def claim_tasks(
-    records: Records, job_id: str, owner: str, lease_seconds: float, limit: int = 1, reserve_nanos: int = 0
+    records: Records, job_id: str, owner: str, lease_seconds: float, limit: int = 1
 ) -> list[ClaimedTask]:
-    """Take up to `limit` references of the job in one transaction, each with its first reservation if any.
+    """Take up to `limit` references of the job in one transaction.
 
     Claimable: queued, or generating under an expired lease; failing those, generating under an owner that
     is gone. References a re-synthesized plan no longer has were marked `dropped` when the run was prepared.
@@ -95,8 +93,7 @@ def claim_tasks(
             if gone:
                 orphaned = and_(ReferenceRow.status == "generating", ReferenceRow.lease_owner.in_(gone))
                 taken = _take_each(s, records, job_id, orphaned, owner, expires, limit)
-        granted = _reserve_in(s, job_id, [row_id for row_id, _, _ in taken], reserve_nanos)
-        return [ClaimedTask(ref, version, index < granted) for index, (_, ref, version) in enumerate(taken)]
+        return [ClaimedTask(ref, version) for _, ref, version in taken]
 
 
 def _take_queued(s: Session, ids: list[int], owner: str, expires: datetime) -> list[tuple[int, str, int]]:
@@ -151,36 +148,6 @@ def _take(s: Session, job_id: str, row: Any, owner: str, expires: datetime) -> b
             .values(reserved_nanos=JobRow.reserved_nanos - row.reserved_nanos)
         )
     return True
-
-
-def _reserve_in(s: Session, job_id: str, reference_ids: list[int], nanos: int) -> int:
-    """Reserve `nanos` for as many of the references (in order) as the budget allows; returns how many."""
-    if not nanos or not reference_ids:
-        return 0
-    job = s.execute(
-        select(JobRow.budget_nanos, JobRow.spent_nanos, JobRow.reserved_nanos).where(JobRow.id == job_id)
-    ).one()
-    count = min(
-        len(reference_ids), max(0, (job.budget_nanos - job.spent_nanos - job.reserved_nanos) // nanos)
-    )
-    while count:
-        total = count * nanos
-        granted = s.execute(
-            update(JobRow)
-            .where(
-                JobRow.id == job_id, JobRow.spent_nanos + JobRow.reserved_nanos + total <= JobRow.budget_nanos
-            )
-            .values(reserved_nanos=JobRow.reserved_nanos + total)
-        )
-        if granted.rowcount:  # type: ignore[attr-defined]
-            s.execute(
-                update(ReferenceRow)
-                .where(ReferenceRow.id.in_(reference_ids[:count]))
-                .values(reserved_nanos=nanos)
-            )
-            return int(count)
-        count -= 1  # another process reserved meanwhile (SQLite reads without locking): try for fewer
-    return 0
 
 
 def extend_task_leases(records: Records, job_id: str, owner: str, lease_seconds: float) -> None:

@@ -62,8 +62,21 @@ def studio(environment: dict[str, str]) -> Iterator[Services]:
     built.close()
 
 
+_started: list[subprocess.Popen[str]] = []
+
+
+@pytest.fixture(autouse=True)
+def no_worker_outlives_its_test() -> Iterator[None]:
+    yield
+    while _started:
+        process = _started.pop()
+        if process.poll() is None:
+            process.kill()
+        process.wait(10)
+
+
 def start_worker(environment: dict[str, str]) -> subprocess.Popen[str]:
-    return subprocess.Popen(
+    process = subprocess.Popen(
         [sys.executable, "-m", "studio", "worker", "--once", "--poll", "0.1"],
         cwd=ROOT,
         env={**os.environ, **environment},
@@ -71,6 +84,8 @@ def start_worker(environment: dict[str, str]) -> subprocess.Popen[str]:
         stderr=subprocess.PIPE,
         text=True,
     )
+    _started.append(process)
+    return process
 
 
 def wait_for(condition, timeout: float = 60, what: str = "") -> None:  # type: ignore[no-untyped-def]
