@@ -18,6 +18,7 @@ EXIT_UNAPPROVED = 4
 COMMAND_MODULES = (
     "studio.cli.generate",
     "studio.cli.characters",
+    "studio.cli.worker",
     "studio.cli.interrogate",
     "studio.cli.review",
     "studio.cli.costs",

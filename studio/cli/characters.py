@@ -1,4 +1,4 @@
-"""`templates`, `character upload|template|generate|resolve|consistency` and `worker`."""
+"""`templates` and `character upload|template|generate|resolve|consistency`."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from typing import Any
 from studio.characters.images import MAX_UPLOAD_BYTES
 from studio.cli import output
 from studio.errors import InvalidInput
-from studio.services import Services
 
 
 def register(commands: Any) -> None:
@@ -41,13 +40,6 @@ def register(commands: Any) -> None:
                          (resolve, run_resolve), (consistency, run_consistency)):  # fmt: skip
         sub.add_argument("--json", action="store_true", help="print one JSON document on stdout")
         sub.set_defaults(handler=handler)
-
-    worker = commands.add_parser(
-        "worker", help="run queued jobs (reference generation, character consistency)"
-    )
-    worker.add_argument("--once", action="store_true", help="run what is queued, then exit")
-    worker.add_argument("--poll", type=float, default=2.0, help="seconds between polls of an empty queue")
-    worker.set_defaults(handler=run_worker)
 
 
 def run_templates(args: argparse.Namespace) -> int:
@@ -184,32 +176,4 @@ def run_consistency(args: argparse.Namespace) -> int:
         output.emit_json({"song_id": args.song, "character_consistency_enabled": args.state == "on"})
     else:
         output.line(f"{args.song}: character consistency {args.state}")
-    return 0
-
-
-async def _work(services: Services, once: bool, poll: float) -> int:
-    from studio.worker import drain
-
-    total = 0
-    while True:
-        ran = await drain(services)
-        total += ran
-        if ran:
-            output.info(f"worker: ran {ran} queued job(s)")
-        if once:
-            return total
-        await asyncio.sleep(poll)
-
-
-def run_worker(args: argparse.Namespace) -> int:
-    if args.poll <= 0:
-        raise InvalidInput("--poll", "must be a positive number of seconds")
-    services = output.services()
-    try:
-        total = asyncio.run(_work(services, args.once, args.poll))
-        output.info(f"worker: {total} job(s) run, queue empty")
-    except KeyboardInterrupt:
-        output.info("worker stopped")
-    finally:
-        services.close()
     return 0
