@@ -10,19 +10,18 @@ usage, or with queued failures (429 with Retry-After, 500, ...). By hand:
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import secrets
-import socket
 import threading
 import time
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Self
+from typing import Any
 
 import pytest
+
+from tests.servers.http import LocalServer, TrackedHandler
 
 VALID_ANSWER: dict[str, str] = {
     "character_description": (
@@ -86,8 +85,10 @@ class Failure:
     message: str = "injected failure"
 
 
-class OpenAIServer:
+class OpenAIServer(LocalServer):
     """The server and its state. `answer` is used for every completion unless a failure is queued."""
+
+    thread_name = "openai-server"
 
     def __init__(
         self,
@@ -102,16 +103,13 @@ class OpenAIServer:
         self.answer = Answer()
         self.failures: deque[Failure] = deque()
         self.requests: list[Seen] = []
-        self._lock = threading.Lock()
-        self._connections: set[socket.socket] = set()
-        self._httpd = ThreadingHTTPServer((host, port), _handler_for(self))
-        self._thread: threading.Thread | None = None
+        self._listen(host, port, _handler_for(self))
 
     @property
     def url(self) -> str:
         """What OPENAI_BASE_URL should be."""
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host!s}:{port}/v1"
+        host, port = self.address
+        return f"http://{host}:{port}/v1"
 
     def fail(self, status: int, *, retry_after: float | None = None, times: int = 1) -> None:
         """Answer the next `times` completions with `status` (and a Retry-After header when given)."""
@@ -121,33 +119,6 @@ class OpenAIServer:
     def completions(self) -> list[Seen]:
         with self._lock:
             return [s for s in self.requests if s.path == "/v1/chat/completions"]
-
-    def start(self) -> Self:
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name="openai-server",
-            daemon=True,
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._httpd.shutdown()
-        with self._lock:
-            connections = list(self._connections)
-        for connection in connections:
-            with contextlib.suppress(OSError):
-                connection.shutdown(socket.SHUT_RDWR)
-        self._httpd.server_close()
-        if self._thread:
-            self._thread.join(timeout=5)
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     def handle(self, seen: Seen) -> tuple[int, dict[str, str], Any]:
         if seen.headers.get("authorization") != f"Bearer {self.api_key}":
@@ -196,23 +167,8 @@ def _model(name: str) -> dict[str, Any]:
     return {"id": name, "object": "model", "created": 1_700_000_000, "owned_by": "test-server"}
 
 
-def _handler_for(server: OpenAIServer) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def setup(self) -> None:
-            super().setup()
-            with server._lock:
-                server._connections.add(self.connection)
-
-        def finish(self) -> None:
-            with server._lock:
-                server._connections.discard(self.connection)
-            super().finish()
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
+def _handler_for(server: OpenAIServer) -> type[TrackedHandler]:
+    class Handler(TrackedHandler):
         def _serve(self) -> None:
             raw = self.rfile.read(int(self.headers.get("content-length") or 0))
             try:

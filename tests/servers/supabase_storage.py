@@ -12,23 +12,22 @@ from __future__ import annotations
 
 import argparse
 import base64
-import contextlib
 import hashlib
 import hmac
 import json
 import secrets
-import socket
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Self
+from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 import pytest
+
+from tests.servers.http import LocalServer, TrackedHandler
 
 PREFIX = "/storage/v1"
 _STAMPS = ("updated_at", "created_at", "last_accessed_at")
@@ -97,12 +96,14 @@ def _multipart(content_type: str, body: bytes) -> dict[str, tuple[str, bytes]]:
     return fields
 
 
-class SupabaseStorageServer:
+class SupabaseStorageServer(LocalServer):
     """The server and its state; tests read `objects`, `buckets`, `bucket_creations` and `requests`.
 
     `latency` (seconds) delays every request; `fault(Seen) -> status | None` may answer a request with an
     error status instead (e.g. 503); `clock` is the time signed URLs are checked against.
     """
+
+    thread_name = "supabase-storage"
 
     def __init__(
         self,
@@ -122,17 +123,13 @@ class SupabaseStorageServer:
         self.objects: dict[tuple[str, str], StoredObject] = {}
         self.requests: list[Seen] = []
         self._jwt_secret = secrets.token_bytes(32)
-        self._lock = threading.Lock()
-        self._connections: set[socket.socket] = set()
-        self._httpd = ThreadingHTTPServer((host, port), _handler_for(self))
-        self._httpd.daemon_threads = False
-        self._thread: threading.Thread | None = None
+        self._listen(host, port, _handler_for(self))
 
     @property
     def url(self) -> str:
         """What SUPABASE_URL should be: the client appends /storage/v1/ itself."""
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host!s}:{port}"
+        host, port = self.address
+        return f"http://{host}:{port}"
 
     def count(self, method: str | None = None, path_prefix: str = "") -> int:
         """How many requests matched `method` (any when None) and began with `path_prefix`."""
@@ -142,30 +139,6 @@ class SupabaseStorageServer:
                 for s in self.requests
                 if (method is None or s.method == method) and s.path.startswith(path_prefix)
             )
-
-    def start(self) -> Self:
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, args=(0.05,), name="supabase-storage", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._httpd.shutdown()
-        with self._lock:
-            connections = list(self._connections)
-        for connection in connections:
-            with contextlib.suppress(OSError):
-                connection.shutdown(socket.SHUT_RDWR)
-        self._httpd.server_close()  # joins the handler threads
-        if self._thread:
-            self._thread.join(timeout=5)
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     def add_bucket(self, bucket: str, *, public: bool = False, name: str | None = None) -> dict[str, Any]:
         """Create a bucket directly, as if made earlier in the dashboard."""
@@ -325,23 +298,9 @@ class SupabaseStorageServer:
         return Reply(200, [entries[n] for n in names[offset : offset + limit]])
 
 
-def _handler_for(server: SupabaseStorageServer) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
+def _handler_for(server: SupabaseStorageServer) -> type[TrackedHandler]:
+    class Handler(TrackedHandler):
         disable_nagle_algorithm = True
-
-        def setup(self) -> None:
-            super().setup()
-            with server._lock:
-                server._connections.add(self.connection)
-
-        def finish(self) -> None:
-            with server._lock:
-                server._connections.discard(self.connection)
-            super().finish()
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
 
         def _serve(self) -> None:
             body = self.rfile.read(int(self.headers.get("content-length") or 0))
