@@ -49,6 +49,17 @@ class LocalServer:
         if self._thread:
             self._thread.join(timeout=5)
 
+    def serve_until_interrupted(self, announcement: str) -> None:
+        """For a server started by hand: print how to point the studio at it, then serve until Ctrl-C."""
+        self.start()
+        print(f"{announcement}\n(test server; Ctrl-C stops it)", flush=True)
+        try:
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            self.stop()
+
     def __enter__(self) -> Self:
         return self.start()
 

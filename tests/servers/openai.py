@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import secrets
-import threading
 import time
 from collections import deque
 from collections.abc import Iterator
@@ -217,15 +216,8 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--key", default=None, help="the key clients must send (default: a random one)")
     args = parser.parse_args()
-    server = OpenAIServer(args.key, host=args.host, port=args.port).start()
-    print(
-        f"OPENAI_BASE_URL={server.url}\nOPENAI_API_KEY={server.api_key}\n(test server; Ctrl-C stops it)",
-        flush=True,
-    )
-    try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        server.stop()
+    server = OpenAIServer(args.key, host=args.host, port=args.port)
+    server.serve_until_interrupted(f"OPENAI_BASE_URL={server.url}\nOPENAI_API_KEY={server.api_key}")
 
 
 if __name__ == "__main__":

@@ -357,15 +357,8 @@ def main() -> None:
     parser.add_argument("--key", default=None, help="the key clients must send (default: a random one)")
     parser.add_argument("--latency", type=float, default=0.0, help="seconds added to every request")
     args = parser.parse_args()
-    server = SupabaseStorageServer(args.key, host=args.host, port=args.port, latency=args.latency).start()
-    print(
-        f"SUPABASE_URL={server.url}\nSUPABASE_KEY={server.key}\n(test server, in memory; Ctrl-C stops it)",
-        flush=True,
-    )
-    try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        server.stop()
+    server = SupabaseStorageServer(args.key, host=args.host, port=args.port, latency=args.latency)
+    server.serve_until_interrupted(f"SUPABASE_URL={server.url}\nSUPABASE_KEY={server.key}")
 
 
 if __name__ == "__main__":
