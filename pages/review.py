@@ -10,7 +10,6 @@ from components.review_panel import audit_trail, compare_versions, large_view
 from components.setup import page_setup
 from studio.errors import StudioError
 from studio.review import (
-    NotApproved,
     ReviewBoard,
     approve,
     default_reviewer,
@@ -115,19 +114,18 @@ else:
 
 st.divider()
 st.subheader("Export for clip generation")
-try:
-    manifest = export_manifest(studio, job_id)
-except NotApproved as refused:
-    listed = ", ".join(f"{ref} ({status})" for ref, status in refused.refs.items())
+if board.unapproved:
+    listed = ", ".join(f"{ref} ({status})" for ref, status in board.unapproved.items())
     st.error(f"Export refused: every reference must be approved first. Not approved: {listed}")
 else:
     st.download_button(
         "Download the manifest (JSON)",
-        data=manifest.model_dump_json(indent=2),
+        data=lambda: export_manifest(studio, job_id).model_dump_json(indent=2),
         file_name=f"manifest-{job_id}.json",
         mime="application/json",
         type="primary",
         key="export-manifest",
         icon=":material/download:",
+        on_click="ignore",
     )
-    st.caption(f"{len(manifest.references)} approved references, URLs signed just now.")
+    st.caption(f"{len(board.references)} approved references; URLs are signed when you download.")
