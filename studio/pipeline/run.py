@@ -26,7 +26,7 @@ from studio.pipeline.task import Run, generate_one
 from studio.plan import ScenePlan
 from studio.planning import PlannedReference, ReferenceOverride, budget_for, plan_references
 from studio.records import leases
-from studio.records.schema import ReferenceRow, as_utc
+from studio.records.schema import ReferenceRow, as_utc, utcnow
 from studio.records.store import LedgerEntry
 from studio.references import ReferenceImages
 from studio.services import Services
@@ -61,9 +61,13 @@ async def generate_references(
     owner = owner or leases.new_owner()
     planned = plan_references(plan, services.generator, overrides)
     refs = [p.ref for p in planned]
-    joining = leases.live_tasks_of_others(services.records, job_id, owner, refs) > 0
-    if not joining:
-        services.records.start_job(
+    existing = services.records.references(job_id)
+    now = utcnow()
+    joining = any(leases.held_by_another(existing[ref], owner, now) for ref in refs if ref in existing)
+    job = (
+        services.records.get_job(job_id)
+        if joining
+        else services.records.start_job(
             job_id,
             plan.model_dump_json(),
             budget_for(settings, duration_seconds),
@@ -72,14 +76,17 @@ async def generate_references(
             provider=services.generator.name,
             model_version=services.generator.model_version,
         )
-    job = services.records.get_job(job_id)
+    )
     assert job is not None and job.started_at is not None
     emit = EventSink(services.records, job_id, on_event)
     wall_start = time.perf_counter()
     if not joining:
         emit("stage_update", stage="reference_generation", status="started", total_images=len(planned))
-    existing = services.records.references(job_id)
-    done = await asyncio.to_thread(_already_stored, services, planned, existing)
+    done = (
+        await asyncio.to_thread(_already_stored, services, planned, existing)
+        if any(row.status == STORED for row in existing.values())
+        else set()
+    )
     reused = [p for p in planned if p.ref in done and _stored_before(existing[p.ref], job.started_at)]
     run = Run(services, job_id, emit, owner, total=len(planned) - len(done))
     outcomes = {o.planned.ref: o for o in _reuse(run, reused, existing)}
@@ -256,7 +263,7 @@ def _finish(
 ) -> ReferenceImages | None:
     """Judge the whole job from the records (other processes may have made some of its images)."""
     services = run.services
-    rows = services.records.references(run.job_id)
+    rows = {} if all(p.ref in mine for p in planned) else services.records.references(run.job_id)
     outcomes = []
     for p in planned:
         if p.ref in mine:

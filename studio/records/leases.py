@@ -20,7 +20,7 @@ from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.orm import InstrumentedAttribute, Session
 from sqlalchemy.sql.selectable import GenerativeSelect
 
-from studio.records.schema import JobRow, ReferenceRow, utcnow
+from studio.records.schema import JobRow, ReferenceRow, as_utc, utcnow
 from studio.records.store import Records
 
 HOST = socket.gethostname()
@@ -161,6 +161,17 @@ def extend_task_leases(records: Records, job_id: str, owner: str, lease_seconds:
             )
             .values(lease_expires_at=utcnow() + timedelta(seconds=lease_seconds))
         )
+
+
+def held_by_another(row: ReferenceRow, owner: str, now: datetime) -> bool:
+    """Whether another live process is generating this reference right now."""
+    return (
+        row.status == "generating"
+        and row.lease_owner not in (None, owner)
+        and row.lease_expires_at is not None
+        and as_utc(row.lease_expires_at) >= now
+        and not owner_gone(row.lease_owner)
+    )
 
 
 def live_tasks_of_others(records: Records, job_id: str, owner: str, refs: Collection[str]) -> int:
