@@ -100,7 +100,7 @@ def _kill_and_resume() -> tuple[int, int, int, int]:
         second = _worker(env)
         second.wait(600)
         assert _stored(services, job_id) == 48
-        created = Counter(c.input["prompt"] for c in server.creates if c.answered == 201)
+        created = Counter((c.input["prompt"], c.input["seed"]) for c in server.creates if c.answered == 201)
         ledger = [e for e in services.records.ledger(job_id=job_id) if not e.cache_hit]
         charged = Counter(e.ref for e in ledger)
         services.close()

@@ -99,8 +99,11 @@ def statuses(studio: Services, job_id: str) -> Counter[str]:
     return Counter(row.status for row in studio.records.references(job_id).values())
 
 
-def prompts_created(server: ReplicateServer) -> Counter[str]:
-    return Counter(create.input["prompt"] for create in server.creates if create.answered == 201)
+def prompts_created(server: ReplicateServer) -> Counter[tuple[str, int]]:
+    """Predictions created per reference: its prompt and its seed (two references may share a prompt)."""
+    return Counter(
+        (create.input["prompt"], create.input["seed"]) for create in server.creates if create.answered == 201
+    )
 
 
 def test_a_worker_killed_mid_job_loses_nothing(
@@ -128,7 +131,7 @@ def test_a_worker_killed_mid_job_loses_nothing(
     assert not unfinished and len(rows) == 32
     for row in rows.values():
         assert studio.storage.exists(REFERENCE_BUCKET, row.storage_key)
-    requested_twice = {prompt for prompt, count in prompts_created(server).items() if count > 1}
+    requested_twice = {prompt for (prompt, _), count in prompts_created(server).items() if count > 1}
     assert len(requested_twice) <= len(in_flight), "only the images in flight (generating or storing) again"
     assert requested_twice <= {rows[ref].prompt for ref in in_flight}
     ledger = [e for e in studio.records.ledger(job_id=job_id) if not e.cache_hit]
