@@ -41,13 +41,11 @@ class Run:
     total: int
     started: int = 0
     committer: Batcher[StoredImage, int | None] = field(init=False)
-    reserver: Batcher[tuple[Decimal, str | None], bool] = field(init=False)
     _cancel_checked: float = 0.0
     _cancelled: bool = False
 
     def __post_init__(self) -> None:
         self.committer = Batcher(partial(store_versions, self.services.records, self.job_id, self.owner))
-        self.reserver = Batcher(partial(self.services.records.reserve_many, self.job_id))
 
     def cancel_requested(self, every: float = 0.25) -> bool:
         """Whether the job was asked to stop; read from the records at most every `every` seconds."""
@@ -182,7 +180,7 @@ async def _reserve(run: Run, planned: PlannedReference, amount: Decimal) -> None
     BudgetExceeded only when what is already spent leaves no room, so concurrency never turns into refusals.
     """
     records = run.services.records
-    while not await run.reserver.submit((amount, planned.ref)):
+    while not records.reserve(run.job_id, amount, planned.ref):
         job = records.get_job(run.job_id)
         if job is None or job.reserved_nanos <= 0 or job.spent_nanos + to_nanos(amount) > job.budget_nanos:
             raise BudgetExceeded(f"{planned.ref}: reserving {amount} would exceed the job's budget")

@@ -211,27 +211,21 @@ class Records:
 
         The reference's own share is recorded too, so a takeover can release what a dead owner held.
         """
-        return self.reserve_many(job_id, [(amount, ref)])[0]
-
-    def reserve_many(self, job_id: str, wanted: list[tuple[Decimal, str | None]]) -> list[bool]:
-        """Several reservations in one transaction, each its own conditional UPDATE, granted in order."""
-        granted = []
+        nanos = to_nanos(amount)
         with self.session() as s:
-            for amount, ref in wanted:
-                nanos = to_nanos(amount)
-                result = s.execute(
-                    update(JobRow)
-                    .where(
-                        JobRow.id == job_id,
-                        JobRow.spent_nanos + JobRow.reserved_nanos + nanos <= JobRow.budget_nanos,
-                    )
-                    .values(reserved_nanos=JobRow.reserved_nanos + nanos)
+            result = s.execute(
+                update(JobRow)
+                .where(
+                    JobRow.id == job_id,
+                    JobRow.spent_nanos + JobRow.reserved_nanos + nanos <= JobRow.budget_nanos,
                 )
-                ok = bool(result.rowcount)  # type: ignore[attr-defined]
-                if ok and ref is not None:
-                    s.execute(_task_reservation(job_id, ref, nanos))
-                granted.append(ok)
-        return granted
+                .values(reserved_nanos=JobRow.reserved_nanos + nanos)
+            )
+            if not result.rowcount:  # type: ignore[attr-defined]
+                return False
+            if ref is not None:
+                s.execute(_task_reservation(job_id, ref, nanos))
+            return True
 
     def settle(self, job_id: str, reserved: Decimal, actual: Decimal, ref: str | None = None) -> None:
         """Release a reservation and record what the call really cost."""
