@@ -80,11 +80,8 @@ def run_upload(args: argparse.Namespace) -> int:
     check_id("song_id", args.song)
     check_pose(args.pose)
     data = _read_image(args.image)
-    services = output.services()
-    try:
+    with output.open_services() as services:
         result = upload_character_image(services, args.song, data, args.pose)
-    finally:
-        services.close()
     if args.json:
         output.emit_json(result)
     else:
@@ -105,11 +102,8 @@ def run_upload(args: argparse.Namespace) -> int:
 def run_template(args: argparse.Namespace) -> int:
     from studio.characters.songs import apply_template
 
-    services = output.services()
-    try:
+    with output.open_services() as services:
         result = apply_template(services, args.song, args.template_id)
-    finally:
-        services.close()
     if args.json:
         output.emit_json(result)
     else:
@@ -123,11 +117,8 @@ def run_generate(args: argparse.Namespace) -> int:
     from studio.keys import check_id
 
     check_id("song_id", args.song)
-    services = output.services()
-    try:
+    with output.open_services() as services:
         result = asyncio.run(generate_now(services, args.song))
-    finally:
-        services.close()
     if args.json:
         output.emit_json(result)
     else:
@@ -146,11 +137,8 @@ def run_generate(args: argparse.Namespace) -> int:
 def run_resolve(args: argparse.Namespace) -> int:
     from studio.characters.priority import resolve
 
-    services = output.services()
-    try:
+    with output.open_services() as services:
         result = resolve(services, args.song)
-    finally:
-        services.close()
     if args.json:
         output.emit_json(result)
         return 0
@@ -167,11 +155,8 @@ def run_consistency(args: argparse.Namespace) -> int:
     from studio.keys import check_id
 
     check_id("song_id", args.song)
-    services = output.services()
-    try:
+    with output.open_services() as services:
         set_consistency_enabled(services, args.song, args.state == "on")
-    finally:
-        services.close()
     if args.json:
         output.emit_json({"song_id": args.song, "character_consistency_enabled": args.state == "on"})
     else:

@@ -19,11 +19,8 @@ def register(commands: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from studio.costs import cost_report
 
-    services = output.services()
-    try:
+    with output.open_services() as services:
         report = cost_report(services, args.job_id)
-    finally:
-        services.close()
     if args.json:
         output.emit_json(report)
         return 0

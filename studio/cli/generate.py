@@ -55,8 +55,7 @@ def run(args: argparse.Namespace) -> int:
         raise InvalidInput("--concurrency", "must be at least 1")
     if args.duration_seconds is not None and args.duration_seconds <= 0:
         raise InvalidInput("--duration-seconds", "must be a positive number of seconds")
-    services = output.services()
-    try:
+    with output.open_services() as services:
         result = asyncio.run(
             generate_references(
                 services,
@@ -68,8 +67,6 @@ def run(args: argparse.Namespace) -> int:
             )
         )
         job = services.records.get_job(str(plan.job_id))
-    finally:
-        services.close()
     assert job is not None
     if result is None:
         output.error(

@@ -25,11 +25,8 @@ def register(commands: Any) -> None:
 def run_retention(args: argparse.Namespace) -> int:
     from studio.retention import apply_retention
 
-    services = output.services()
-    try:
+    with output.open_services() as services:
         report = apply_retention(services, dry_run=args.dry_run)
-    finally:
-        services.close()
     if args.json:
         output.emit_json(report)
     else:

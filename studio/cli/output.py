@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from pydantic import BaseModel
@@ -47,5 +49,11 @@ def line(text: str = "") -> None:
     print(text)
 
 
-def services() -> Services:
-    return build_services(Settings())
+@contextmanager
+def open_services() -> Iterator[Services]:
+    """The services a command works with, built from the environment and closed when it is done."""
+    built = build_services(Settings())
+    try:
+        yield built
+    finally:
+        built.close()

@@ -36,14 +36,11 @@ def run_review(args: argparse.Namespace) -> int:
         raise InvalidInput("--reason", "only goes with --reject")
     if args.reject is not None and not (args.reason or "").strip():
         raise InvalidInput("--reason", "a rejection needs a reason (what is wrong with the image)")
-    services = output.services()
-    try:
+    with output.open_services() as services:
         if args.approve is not None:
             decision = approve(services, args.job_id, args.approve, args.reviewer)
         else:
             decision = reject(services, args.job_id, args.reject, args.reason, args.reviewer)
-    finally:
-        services.close()
     if args.json:
         output.emit_json(decision)
     else:
@@ -56,16 +53,14 @@ def run_export(args: argparse.Namespace) -> int:
     from studio.cli import EXIT_OK, EXIT_UNAPPROVED
     from studio.review import NotApproved, export_manifest
 
-    services = output.services()
     try:
-        manifest = export_manifest(services, args.job_id)
+        with output.open_services() as services:
+            manifest = export_manifest(services, args.job_id)
     except NotApproved as exc:
         output.error(f"export refused: job {exc.job_id} has references that are not approved:")
         for name, status in exc.refs.items():
             output.error(f"  {name}: {status}")
         return EXIT_UNAPPROVED
-    finally:
-        services.close()
     if args.json:
         output.emit_json(manifest)
         return EXIT_OK

@@ -34,14 +34,11 @@ async def _serve_until_signalled(services: Any, poll: float) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.poll <= 0:
         raise InvalidInput("--poll", "must be a positive number of seconds")
-    services = output.services()
-    try:
+    with output.open_services() as services:
         if args.once:
             ran = asyncio.run(drain(services))
             output.info(f"worker: {ran} job(s) run, queue empty")
         else:
             asyncio.run(_serve_until_signalled(services, args.poll))
             output.info("worker stopped")
-    finally:
-        services.close()
     return 0
