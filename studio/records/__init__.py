@@ -1,9 +1,10 @@
-"""Durable records (jobs, references, the cost ledger, events) through SQLAlchemy."""
+"""Durable records (jobs, references, the cost ledger, events, songs) through SQLAlchemy."""
 
 from studio.records import prompt_edits as prompt_edits  # registers plan_drafts and prompt_edits on Base
 from studio.records import reviews as reviews  # registers the reviews table on Base
 from studio.records import songs as songs  # registers the songs and character_jobs tables on Base
+from studio.records.ledger import LedgerEntry
 from studio.records.schema import Base
 from studio.records.store import Records
 
-__all__ = ["Base", "Records"]
+__all__ = ["Base", "LedgerEntry", "Records"]

@@ -1,267 +1,125 @@
-"""Leases: how several studio processes share jobs and per-reference tasks without doing work twice.
+"""Leases on work rows (reference jobs, character jobs): claim, renew and release, all as compare-and-set.
 
-An owner is `host:pid:token`. A lease is taken with a compare-and-set UPDATE (after `FOR UPDATE SKIP LOCKED`
-on PostgreSQL), renewed by a heartbeat, and taken over by any live process once it expires, or at once when
-its owner ran on this host and that process is gone.
+A row is claimable when it is queued, or running under a lease that expired: its holder stopped renewing it,
+whatever the reason (crash, SIGKILL, another host). Every claim raises `lease_epoch`; writes made for a lease
+test owner and epoch (`held`), so a process that lost its lease can change nothing any more. PostgreSQL skips
+rows another claimer has locked (`FOR UPDATE SKIP LOCKED`); SQLite serialises writers (BEGIN IMMEDIATE).
 """
 
 from __future__ import annotations
 
-import os
-import socket
-import uuid
-from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import ColumnElement, and_, or_, select, update
-from sqlalchemy.orm import InstrumentedAttribute, Session
-from sqlalchemy.sql.selectable import GenerativeSelect
+from sqlalchemy.orm import Session
 
-from studio.records.schema import JobRow, ReferenceRow, as_utc, utcnow
-from studio.records.store import Records
+from studio.records.schema import Leased, as_utc, utcnow
 
-HOST = socket.gethostname()
-Q = TypeVar("Q", bound=GenerativeSelect)
-
-
-def new_owner() -> str:
-    return f"{HOST}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
-
-
-def owner_gone(owner: str | None) -> bool:
-    """True when `owner` ran on this host and its process no longer exists (or is a zombie)."""
-    if not owner:
-        return False
-    host, _, rest = owner.partition(":")
-    pid_text = rest.partition(":")[0]
-    if host != HOST or not pid_text.isdigit():
-        return False
-    pid = int(pid_text)
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state in ("Z", "X")
-
-
-def _gone_owners(
-    session: Session, column: InstrumentedAttribute[str | None], *where: ColumnElement[bool]
-) -> list[str]:
-    owners = session.scalars(select(column).where(column.like(f"{HOST}:%"), *where).distinct())
-    return [owner for owner in owners if owner and owner_gone(owner)]
-
-
-def _locking(records: Records, query: Q) -> Q:
-    return query.with_for_update(skip_locked=True) if records.is_postgres else query
+RUNNING = "running"
+QUEUED = "queued"
 
 
 @dataclass(frozen=True)
-class ClaimedTask:
-    ref: str
-    version: int
-    """The reference's latest stored version before this claim (0: none yet)."""
+class Lease:
+    """This process's hold on one row: its epoch is the fencing token of every write made for it."""
+
+    table: type[Leased]
+    id: str
+    owner: str
+    epoch: int
+    expires_at: datetime
+    claimed_at: datetime
+    taken_over_from: str | None = None
+    """The previous holder, when the row was running under an expired lease (a takeover)."""
 
 
-def claim_tasks(
-    records: Records, job_id: str, owner: str, lease_seconds: float, limit: int = 1
-) -> list[ClaimedTask]:
-    """Take up to `limit` references of the job in one transaction.
-
-    Claimable: queued, or generating under an expired lease; failing those, generating under an owner that
-    is gone. References a re-synthesized plan no longer has were marked `dropped` when the run was prepared.
-    """
-    now = utcnow()
-    expires = now + timedelta(seconds=lease_seconds)
-    with records.session() as s:
-        queued = select(ReferenceRow.id).where(ReferenceRow.job_id == job_id, ReferenceRow.status == "queued")
-        ids = list(s.scalars(_locking(records, queued.order_by(ReferenceRow.id).limit(limit))))
-        taken = _take_queued(s, ids, owner, expires)
-        if len(taken) < limit:
-            expired = and_(ReferenceRow.status == "generating", ReferenceRow.lease_expires_at < now)
-            taken += _take_each(s, records, job_id, expired, owner, expires, limit - len(taken))
-        if not taken:  # nothing else is left: look for dead local owners
-            gone = _gone_owners(s, ReferenceRow.lease_owner, ReferenceRow.job_id == job_id)
-            if gone:
-                orphaned = and_(ReferenceRow.status == "generating", ReferenceRow.lease_owner.in_(gone))
-                taken = _take_each(s, records, job_id, orphaned, owner, expires, limit)
-        return [ClaimedTask(ref, version) for _, ref, version in taken]
-
-
-def _take_queued(s: Session, ids: list[int], owner: str, expires: datetime) -> list[tuple[int, str, int]]:
-    """Queued references in one UPDATE ... RETURNING; rows another process took meanwhile drop out."""
-    if not ids:
-        return []
-    rows = s.execute(
-        update(ReferenceRow)
-        .where(ReferenceRow.id.in_(ids), ReferenceRow.status == "queued")
-        .values(
-            status="generating", lease_owner=owner, lease_expires_at=expires, reserved_nanos=0, attempts=1
-        )
-        .returning(ReferenceRow.id, ReferenceRow.ref, ReferenceRow.version)
-    )
-    return sorted((row.id, row.ref, row.version) for row in rows)
-
-
-def _take_each(
-    s: Session, records: Records, job_id: str, claimable: Any, owner: str, expires: datetime, limit: int
-) -> list[tuple[int, str, int]]:
-    query = select(
-        ReferenceRow.id, ReferenceRow.ref, ReferenceRow.version, ReferenceRow.status,
-        ReferenceRow.lease_owner, ReferenceRow.reserved_nanos,
-    ).where(ReferenceRow.job_id == job_id, claimable)  # fmt: skip
-    taken = []
-    for row in s.execute(_locking(records, query.order_by(ReferenceRow.id).limit(limit))):
-        if _take(s, job_id, row, owner, expires):
-            taken.append((row.id, row.ref, row.version))
-    return taken
-
-
-def _take(s: Session, job_id: str, row: Any, owner: str, expires: datetime) -> bool:
-    """Compare-and-set one reference to this owner; release what a dead previous owner had reserved."""
-    same_owner = (
-        ReferenceRow.lease_owner.is_(None)
-        if row.lease_owner is None
-        else ReferenceRow.lease_owner == row.lease_owner
-    )
-    taken = s.execute(
-        update(ReferenceRow)
-        .where(ReferenceRow.id == row.id, ReferenceRow.status == row.status, same_owner)
-        .values(
-            status="generating", lease_owner=owner, lease_expires_at=expires, reserved_nanos=0, attempts=1
-        )
-    )
-    if not taken.rowcount:  # type: ignore[attr-defined]
-        return False
-    if row.reserved_nanos:
-        s.execute(
-            update(JobRow)
-            .where(JobRow.id == job_id)
-            .values(reserved_nanos=JobRow.reserved_nanos - row.reserved_nanos)
-        )
-    return True
-
-
-def extend_task_leases(records: Records, job_id: str, owner: str, lease_seconds: float) -> None:
-    with records.session() as s:
-        s.execute(
-            update(ReferenceRow)
-            .where(
-                ReferenceRow.job_id == job_id,
-                ReferenceRow.lease_owner == owner,
-                ReferenceRow.status == "generating",
-            )
-            .values(lease_expires_at=utcnow() + timedelta(seconds=lease_seconds))
-        )
-
-
-def held_by_another(row: ReferenceRow, owner: str, now: datetime) -> bool:
-    """Whether another live process is generating this reference right now."""
-    return (
-        row.status == "generating"
-        and row.lease_owner not in (None, owner)
-        and row.lease_expires_at is not None
-        and as_utc(row.lease_expires_at) >= now
-        and not owner_gone(row.lease_owner)
+def held(lease: Lease) -> ColumnElement[bool]:
+    """WHERE clause of a write that only counts while `lease` is still the row's current lease."""
+    table: Any = lease.table
+    return and_(
+        table.id == lease.id,
+        table.lease_owner == lease.owner,
+        table.lease_epoch == lease.epoch,
+        table.status == RUNNING,
     )
 
 
-def live_tasks_of_others(records: Records, job_id: str, owner: str, refs: Collection[str]) -> int:
-    """References of the job that another live process is generating right now."""
-    now = utcnow()
-    with records.session() as s:
-        rows = s.execute(
-            select(ReferenceRow.lease_owner).where(
-                ReferenceRow.job_id == job_id,
-                ReferenceRow.ref.in_(list(refs)),
-                ReferenceRow.status == "generating",
-                ReferenceRow.lease_owner != owner,
-                ReferenceRow.lease_expires_at >= now,
-            )
-        ).scalars()
-        return sum(1 for other in rows if not owner_gone(other))
+def claimable(table: Any, now: datetime) -> ColumnElement[bool]:
+    return or_(table.status == QUEUED, and_(table.status == RUNNING, table.lease_expires_at < now))
 
 
-def claim_job(
-    records: Records,
+def claim(
+    s: Session,
+    table: Any,
     owner: str,
     lease_seconds: float,
-    job_id: str | None = None,
-    exclude: Collection[str] = (),
-) -> tuple[str, bool] | None:
-    """Take the oldest claimable job: (job_id, True) when this owner now holds its lease.
-
-    Claimable: queued, or running with an expired lease or a gone owner. Failing that, a running job that
-    still has queued references can be joined: (job_id, False), the lease stays with its holder.
-    """
+    *,
+    id: str | None = None,
+    where: tuple[ColumnElement[bool], ...] = (),
+    values: dict[str, Any] | None = None,
+) -> Lease | None:
+    """Take the oldest claimable row (or row `id`), setting `values` too; None when there is none."""
     now = utcnow()
-    with records.session() as s:
-        gone = _gone_owners(s, JobRow.lease_owner, JobRow.status == "running")
-        claimable = or_(
-            JobRow.status == "queued",
-            and_(
-                JobRow.status == "running", or_(JobRow.lease_expires_at < now, JobRow.lease_owner.in_(gone))
-            ),
+    query = select(table.id, table.status, table.lease_owner, table.lease_epoch).where(
+        claimable(table, now), *where
+    )
+    if id is not None:
+        query = query.where(table.id == id)
+    query = query.order_by(table.created_at, table.id).limit(1)
+    if s.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    row = s.execute(query).first()
+    if row is None:
+        return None
+    expires = now + timedelta(seconds=lease_seconds)
+    taken = s.execute(
+        update(table)
+        .where(table.id == row.id, table.lease_epoch == row.lease_epoch, claimable(table, now))
+        .values(
+            status=RUNNING,
+            lease_owner=owner,
+            lease_epoch=row.lease_epoch + 1,
+            lease_expires_at=expires,
+            claimed_at=now,
+            attempts=table.attempts + 1,
+            **(values or {}),
         )
-        query = select(JobRow).where(claimable, JobRow.id.not_in(list(exclude)))
-        if job_id is not None:
-            query = query.where(JobRow.id == job_id)
-        for job in s.scalars(_locking(records, query.order_by(JobRow.created_at).limit(5))):
-            taken = s.execute(
-                update(JobRow)
-                .where(
-                    JobRow.id == job.id,
-                    JobRow.status == job.status,
-                    JobRow.lease_expires_at == job.lease_expires_at
-                    if job.lease_expires_at is not None
-                    else JobRow.lease_expires_at.is_(None),
-                )
-                .values(
-                    status="running",
-                    lease_owner=owner,
-                    lease_expires_at=now + timedelta(seconds=lease_seconds),
-                )
-            )
-            if taken.rowcount:  # type: ignore[attr-defined]
-                return job.id, True
-        joinable = (
-            select(ReferenceRow.job_id)
-            .join(JobRow, JobRow.id == ReferenceRow.job_id)
-            .where(
-                JobRow.status == "running",
-                JobRow.lease_owner.not_like(f"{HOST}:{os.getpid()}:%"),  # never join a job this process runs
-                ReferenceRow.status == "queued",
-            )
-        )
-        joinable = joinable.where(JobRow.id.not_in(list(exclude)))
-        if job_id is not None:
-            joinable = joinable.where(JobRow.id == job_id)
-        joined = s.scalar(joinable.limit(1))
-        return (joined, False) if joined else None
+        .execution_options(synchronize_session=False)
+    )
+    if not taken.rowcount:  # type: ignore[attr-defined]
+        return None
+    previous = row.lease_owner if row.status == RUNNING else None
+    return Lease(table, row.id, owner, row.lease_epoch + 1, expires, now, previous)
 
 
-def extend_job_lease(records: Records, job_id: str, owner: str, lease_seconds: float) -> bool:
-    with records.session() as s:
-        result = s.execute(
-            update(JobRow)
-            .where(JobRow.id == job_id, JobRow.lease_owner == owner)
-            .values(lease_expires_at=utcnow() + timedelta(seconds=lease_seconds))
-        )
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+def renew(s: Session, lease: Lease, lease_seconds: float) -> bool:
+    """Push the expiry forward while the lease is still ours; False once it was lost."""
+    result = s.execute(
+        update(lease.table)
+        .where(held(lease))
+        .values(lease_expires_at=utcnow() + timedelta(seconds=lease_seconds))
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
-def release_job(records: Records, job_id: str, owner: str) -> None:
-    with records.session() as s:
-        s.execute(
-            update(JobRow)
-            .where(JobRow.id == job_id, JobRow.lease_owner == owner)
-            .values(lease_owner=None, lease_expires_at=None)
-        )
+def release(s: Session, lease: Lease, **values: Any) -> bool:
+    """End the lease, setting `values` (a final status, or `queued` to hand the work back)."""
+    result = s.execute(
+        update(lease.table)
+        .where(held(lease))
+        .values(lease_owner=None, lease_expires_at=None, **values)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def live(row: Leased, now: datetime | None = None) -> bool:
+    """Whether a row is running under a lease that has not expired: someone is working on it."""
+    return (
+        row.status == RUNNING
+        and row.lease_expires_at is not None
+        and as_utc(row.lease_expires_at) >= (now or utcnow())
+    )

@@ -1,4 +1,9 @@
-"""Schema migrations (Alembic): a new database is created at head, an existing one upgraded in place."""
+"""Schema migrations (Alembic): a new database is created at head, an existing one upgraded in place.
+
+Many processes may open a new data dir at the same moment: they take turns (a file lock beside a SQLite
+database, an advisory lock on PostgreSQL), and each looks at the schema only once it holds the turn, so the
+schema is created or upgraded exactly once.
+"""
 
 from __future__ import annotations
 
@@ -10,12 +15,14 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, inspect, text
 
+from studio.records.database import first_use_lock
 from studio.records.schema import Base
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 BASELINE = "0001"
 """The schema of databases created before migrations existed."""
 _LOCK_KEY = 7_302_651_944  # pg_advisory_xact_lock key: one migrator at a time per database
+_HEAD: str | None = None
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
@@ -27,9 +34,11 @@ def alembic_config(connection: Connection | None = None) -> Config:
 
 
 def head_revision() -> str:
-    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
-    assert head is not None
-    return head
+    global _HEAD
+    if _HEAD is None:
+        _HEAD = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert _HEAD is not None
+    return _HEAD
 
 
 def current_revision(engine: Engine) -> str | None:
@@ -39,15 +48,18 @@ def current_revision(engine: Engine) -> str | None:
 
 def upgrade(engine: Engine) -> None:
     """Bring the database to the newest schema; safe to call from several processes at once."""
-    with engine.begin() as connection:
-        if connection.dialect.name == "postgresql":
-            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
-        tables = set(inspect(connection).get_table_names())
-        config = alembic_config(connection)
-        if "alembic_version" not in tables and not tables & set(Base.metadata.tables):
-            Base.metadata.create_all(connection)  # a new database: create at head, no replay needed
-            command.stamp(config, "head")
+    with first_use_lock(engine.url.render_as_string(hide_password=False)):
+        if current_revision(engine) == head_revision():
             return
-        if "alembic_version" not in tables:  # tables made before migrations existed: they are the baseline
-            command.stamp(config, BASELINE)
-        command.upgrade(config, "head")
+        with engine.execution_options(sqlite_begin="EXCLUSIVE").begin() as connection:
+            if connection.dialect.name == "postgresql":
+                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
+            tables = set(inspect(connection).get_table_names())
+            config = alembic_config(connection)
+            if "alembic_version" not in tables and not tables & set(Base.metadata.tables):
+                Base.metadata.create_all(connection)  # a new database: create at head, no replay needed
+                command.stamp(config, "head")
+                return
+            if "alembic_version" not in tables:  # tables made before migrations existed: the baseline
+                command.stamp(config, BASELINE)
+            command.upgrade(config, "head")

@@ -7,11 +7,13 @@ re-synthesis after a plan change never loses them.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, DateTime, String, Text
+from sqlalchemy import BigInteger, Boolean, DateTime, String, Text, select
 from sqlalchemy.orm import Mapped, mapped_column
 
-from studio.records.schema import Base, utcnow
+from studio.records.database import Database
+from studio.records.schema import Base, JobRow, utcnow
 
 
 class PlanDraftRow(Base):
@@ -40,3 +42,51 @@ class PromptEditRow(Base):
     seed_locked: Mapped[bool] = mapped_column(Boolean, default=False)
     """A locked seed is kept by "reroll unlocked seeds"."""
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
+class DraftRecords:
+    """Plan drafts and prompt edits: what a creator is working on."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def save_plan(self, job_id: str, plan_json: str, source: str) -> None:
+        with self.db.write() as s:
+            row = s.get(PlanDraftRow, job_id)
+            if row is None:
+                row = PlanDraftRow(job_id=job_id)
+                s.add(row)
+            row.plan_json = plan_json
+            row.source = source[:160]
+
+    def plan_json(self, job_id: str) -> str | None:
+        """The job's draft, else the plan it was submitted with, else None."""
+        with self.db.read() as s:
+            draft = s.get(PlanDraftRow, job_id)
+            if draft is not None:
+                return draft.plan_json
+            job = s.get(JobRow, job_id)
+            return job.plan_json if job is not None else None
+
+    def drafts(self, limit: int = 50) -> list[PlanDraftRow]:
+        """Saved drafts, most recently changed first."""
+        with self.db.read() as s:
+            return list(s.scalars(select(PlanDraftRow).order_by(PlanDraftRow.updated_at.desc()).limit(limit)))
+
+    def edits(self, job_id: str) -> list[PromptEditRow]:
+        with self.db.read() as s:
+            return list(s.scalars(select(PromptEditRow).where(PromptEditRow.job_id == job_id)))
+
+    def store_edit(self, job_id: str, ref: str, values: dict[str, Any] | None) -> None:
+        """Set one reference's edit columns, or delete its edit when `values` is None."""
+        with self.db.write() as s:
+            row = s.get(PromptEditRow, (job_id, ref))
+            if values is None:
+                if row is not None:
+                    s.delete(row)
+                return
+            if row is None:
+                row = PromptEditRow(job_id=job_id, ref=ref)
+                s.add(row)
+            for name, value in values.items():
+                setattr(row, name, value)

@@ -7,8 +7,8 @@ from datetime import datetime
 from sqlalchemy import DateTime, ForeignKey, Integer, String, Text, select
 from sqlalchemy.orm import Mapped, mapped_column
 
+from studio.records.database import Database
 from studio.records.schema import Base, utcnow
-from studio.records.store import Records
 
 
 class ReviewRow(Base):
@@ -27,15 +27,15 @@ class ReviewRow(Base):
 
 
 class ReviewRecords:
-    """Adds and reads decisions through the shared Records engine; there is no update or delete."""
+    """Adds and reads decisions; there is no update or delete."""
 
-    def __init__(self, records: Records) -> None:
-        self.records = records
+    def __init__(self, db: Database) -> None:
+        self.db = db
 
     def add(
         self, job_id: str, ref: str, version: int, decision: str, reason: str | None, reviewer: str
     ) -> ReviewRow:
-        with self.records.session() as s:
+        with self.db.write() as s:
             row = ReviewRow(
                 job_id=job_id,
                 ref=ref,
@@ -51,7 +51,7 @@ class ReviewRecords:
 
     def decisions(self, job_id: str, ref: str | None = None) -> list[ReviewRow]:
         """Oldest first, so the last decision on a version is the one that counts."""
-        with self.records.session() as s:
+        with self.db.read() as s:
             query = select(ReviewRow).where(ReviewRow.job_id == job_id)
             if ref is not None:
                 query = query.where(ReviewRow.ref == ref)

@@ -31,14 +31,32 @@ class Base(DeclarativeBase):
     pass
 
 
-class JobRow(Base):
+class Leased:
+    """Columns of work claimed under a lease (studio.records.leases): reference jobs and character jobs.
+
+    `lease_epoch` grows by one at every claim; writes made for a lease name its owner and epoch, so a process
+    whose lease was taken over can no longer change the work, whatever it still believes.
+    """
+
+    status: Mapped[str] = mapped_column(String(16), default="queued", index=True)
+    lease_owner: Mapped[str | None] = mapped_column(String(120), nullable=True)
+    """The claiming process, `host:pid:token` (a label for people; liveness is only the expiry)."""
+    lease_epoch: Mapped[int] = mapped_column(Integer, default=0)
+    lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    """When the current epoch began."""
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    """How many times the work was claimed."""
+
+
+class JobRow(Leased, Base):
     __tablename__ = "jobs"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     plan_json: Mapped[str] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(16), default="queued")
     budget_nanos: Mapped[int] = mapped_column(BigInteger, default=0)
     reserved_nanos: Mapped[int] = mapped_column(BigInteger, default=0)
+    """What the lease holder's calls in flight may still cost; voided when the job is taken over."""
     spent_nanos: Mapped[int] = mapped_column(BigInteger, default=0)
     duration_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
     concurrency: Mapped[int] = mapped_column(Integer, default=6)
@@ -51,11 +69,9 @@ class JobRow(Base):
     """The song whose character images clip generation uses with this job's references."""
     overrides_json: Mapped[str | None] = mapped_column(Text, nullable=True)
     """A creator's per-reference edits (prompt, negative prompt, seed) for queued runs."""
-    lease_owner: Mapped[str | None] = mapped_column(String(120), nullable=True)
-    """`host:pid:token` of the process running the job (see studio.records.leases)."""
-    lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    """When the current request was submitted: images stored before it are reused, later ones made for it."""
     completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
@@ -84,10 +100,9 @@ class ReferenceRow(Base):
     provider: Mapped[str] = mapped_column(String(32), default="")
     model_version: Mapped[str] = mapped_column(String(128), default="")
     version: Mapped[int] = mapped_column(Integer, default=0)
-    lease_owner: Mapped[str | None] = mapped_column(String(120), nullable=True)
-    lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-    reserved_nanos: Mapped[int] = mapped_column(BigInteger, default=0)
-    """This task's share of the job's budget reservation, released if its owner dies."""
+    started_epoch: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    """The job's lease epoch that last made a paid call for this reference (written before the call)."""
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 
@@ -137,7 +152,27 @@ class LedgerRow(Base):
     amount_nanos: Mapped[int] = mapped_column(BigInteger, default=0)
     cache_hit: Mapped[bool] = mapped_column(Boolean, default=False)
     saved_nanos: Mapped[int] = mapped_column(BigInteger, default=0)
-    prediction_id: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    prediction_id: Mapped[str | None] = mapped_column(String(80), nullable=True, index=True, unique=True)
+    """A provider's prediction is charged once: the unique index makes a second charge impossible."""
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class PredictionRow(Base):
+    """A paid call at a provider, recorded as soon as its id is known, so a takeover adopts it.
+
+    `charged` once its cost is in the ledger; `used` once its image is stored (or it failed for good).
+    """
+
+    __tablename__ = "predictions"
+
+    id: Mapped[str] = mapped_column(String(80), primary_key=True)
+    provider: Mapped[str] = mapped_column(String(32))
+    job_id: Mapped[str | None] = mapped_column(String(36), index=True, nullable=True)
+    song_id: Mapped[str | None] = mapped_column(String(64), index=True, nullable=True)
+    ref: Mapped[str] = mapped_column(String(80))
+    epoch: Mapped[int] = mapped_column(Integer, default=0)
+    charged: Mapped[bool] = mapped_column(Boolean, default=False)
+    used: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 

@@ -1,27 +1,38 @@
 """Songs (who owns a character setup) and their consistency jobs: tables and the queries on them.
 
-Jobs are claimed with one conditional UPDATE and a lease, so a job left `running` by a crashed worker is
-picked up again once its lease expires; completing a job and publishing its image happen in one transaction
-that first checks the claim is still ours, so a superseded job can never publish a stale image.
+Consistency jobs are leased work (studio.records.leases): a job left `running` by a crashed worker is claimed
+again once its lease expires. Publishing a job's image checks the lease in the same transaction, so a
+superseded or taken-over job can never publish a stale image.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from datetime import datetime, timedelta
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, DateTime, Integer, String, Text, or_, select, update
+from sqlalchemy import Boolean, DateTime, String, Text, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from studio.records import leases
-from studio.records.schema import Base, utcnow
-from studio.records.store import Records
+from studio.records.database import Database
+from studio.records.leases import Lease
+from studio.records.schema import Base, Leased, utcnow
 
 JOB_STATUSES = ("queued", "running", "completed", "failed", "skipped", "superseded")
 OPEN_STATUSES = ("queued", "running")
+_CHARACTER_FIELDS = (
+    "character_reference_key",
+    "character_reference_source",
+    "character_template_id",
+    "character_pose_b_key",
+    "character_pose_b_source",
+    "character_generated_key",
+    "character_generated_at",
+    "character_interrogation_json",
+)
 
 
 class SongRow(Base):
@@ -44,67 +55,142 @@ class SongRow(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 
 
-class CharacterJobRow(Base):
+class CharacterJobRow(Leased, Base):
     """One run of the consistency job for a song."""
 
     __tablename__ = "character_jobs"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     song_id: Mapped[str] = mapped_column(String(64), index=True)
-    status: Mapped[str] = mapped_column(String(16), default="queued", index=True)
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
-    claim_token: Mapped[str | None] = mapped_column(String(120), nullable=True)
-    """The claiming process as `host:pid:token` (studio.records.leases), unique per claim."""
-    lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 
 
+@dataclass
+class CharacterChange:
+    """What replacing a song's character did: jobs superseded, old keys to delete, the job queued."""
+
+    song: SongRow
+    superseded: int = 0
+    had_generated: bool = False
+    old_keys: list[str] = field(default_factory=list)
+    job_id: str | None = None
+
+
+def _song_in(s: Session, song_id: str) -> SongRow:
+    """The song row in session `s`, created when missing; writes first, so SQLite locks early."""
+    s.execute(update(SongRow).where(SongRow.id == song_id).values(updated_at=utcnow()))
+    row = s.get(SongRow, song_id)
+    if row is None:
+        row = SongRow(id=song_id, character_consistency_enabled=True)
+        s.add(row)
+        s.flush()
+    return row
+
+
+def _supersede(s: Session, song_id: str, reason: str) -> int:
+    """Mark the song's queued and running jobs `superseded`; their leases stop being valid."""
+    result = s.execute(
+        update(CharacterJobRow)
+        .where(CharacterJobRow.song_id == song_id, CharacterJobRow.status.in_(OPEN_STATUSES))
+        .values(
+            status="superseded", error=reason, lease_owner=None, lease_expires_at=None, finished_at=utcnow()
+        )
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def _enqueue(s: Session, song_id: str) -> str:
+    job = CharacterJobRow(id=str(uuid.uuid4()), song_id=song_id, status="queued", attempts=0)
+    s.add(job)
+    s.flush()
+    return job.id
+
+
 class SongRecords:
-    """Reads and writes songs and character jobs through the shared Records engine."""
+    """Songs and character jobs through the records database."""
 
-    def __init__(self, records: Records) -> None:
-        self.records = records
-
-    @contextmanager
-    def session(self) -> Iterator[Session]:
-        with self.records.session() as s:
-            yield s
+    def __init__(self, db: Database) -> None:
+        self.db = db
 
     # songs ------------------------------------------------------------------------------------
     def song(self, song_id: str) -> SongRow | None:
-        with self.session() as s:
+        with self.db.read() as s:
             return s.get(SongRow, song_id)
 
-    @staticmethod
-    def song_in(s: Session, song_id: str) -> SongRow:
-        """The song row in session `s`, created when missing; writes first, so SQLite locks early."""
-        s.execute(update(SongRow).where(SongRow.id == song_id).values(updated_at=utcnow()))
-        row = s.get(SongRow, song_id)
-        if row is None:
-            row = SongRow(id=song_id, character_consistency_enabled=True)
-            s.add(row)
-            s.flush()
-        return row
+    def recent(self, limit: int = 50) -> list[SongRow]:
+        with self.db.read() as s:
+            return list(s.scalars(select(SongRow).order_by(SongRow.updated_at.desc()).limit(limit)))
+
+    def all(self) -> list[SongRow]:
+        with self.db.read() as s:
+            return list(s.scalars(select(SongRow).order_by(SongRow.id)))
 
     def update_song(self, song_id: str, **values: Any) -> SongRow:
-        with self.session() as s:
-            row = self.song_in(s, song_id)
+        with self.db.write() as s:
+            row = _song_in(s, song_id)
             for name, value in values.items():
                 setattr(row, name, value)
             return row
 
+    def set_pose_b(self, song_id: str, key: str, source: str) -> list[str]:
+        """Store pose B's key; returns the earlier pose-B key to delete, if it was another one."""
+        with self.db.write() as s:
+            song = _song_in(s, song_id)
+            stale = [song.character_pose_b_key] if song.character_pose_b_key not in (None, key) else []
+            song.character_pose_b_key = key
+            song.character_pose_b_source = source
+            return [k for k in stale if k]
+
+    def replace_character(
+        self, song_id: str, reason: str, queue_job: bool, **character: Any
+    ) -> CharacterChange:
+        """A new reference (upload or template): supersede open jobs, clear the generated image, set
+        `character` fields, and queue a consistency job when asked; all in one transaction."""
+        unknown = set(character) - set(_CHARACTER_FIELDS)
+        assert not unknown, unknown
+        with self.db.write() as s:
+            superseded = _supersede(s, song_id, reason)
+            song = _song_in(s, song_id)
+            change = CharacterChange(song, superseded, song.character_generated_key is not None)
+            before = {name: getattr(song, name) for name in _CHARACTER_FIELDS}
+            values: dict[str, Any] = {
+                "character_generated_key": None,
+                "character_generated_at": None,
+                "character_interrogation_json": None,
+                **character,
+            }
+            if song.character_pose_b_source == "template" and "character_pose_b_key" not in character:
+                values.update(character_pose_b_key=None, character_pose_b_source=None)
+            for name, value in values.items():
+                setattr(song, name, value)
+            kept = {song.character_reference_key, song.character_pose_b_key}
+            change.old_keys = [
+                before[name]
+                for name in ("character_reference_key", "character_pose_b_key", "character_generated_key")
+                if before[name] and before[name] not in kept
+            ]
+            if queue_job:
+                change.job_id = _enqueue(s, song_id)
+            return change
+
+    def requeue(self, song_id: str, reason: str) -> str:
+        """Supersede the song's open jobs and queue a fresh one."""
+        with self.db.write() as s:
+            _supersede(s, song_id, reason)
+            return _enqueue(s, song_id)
+
     # jobs -------------------------------------------------------------------------------------
     def job(self, job_id: str) -> CharacterJobRow | None:
-        with self.session() as s:
+        with self.db.read() as s:
             return s.get(CharacterJobRow, job_id)
 
     def latest_job(self, song_id: str) -> CharacterJobRow | None:
         """The song's newest job that was not superseded."""
-        with self.session() as s:
+        with self.db.read() as s:
             query = (
                 select(CharacterJobRow)
                 .where(CharacterJobRow.song_id == song_id, CharacterJobRow.status != "superseded")
@@ -114,117 +200,60 @@ class SongRecords:
             return s.scalar(query)
 
     def jobs(self, song_id: str | None = None) -> list[CharacterJobRow]:
-        with self.session() as s:
+        with self.db.read() as s:
             query = select(CharacterJobRow).order_by(CharacterJobRow.created_at, CharacterJobRow.id)
             if song_id is not None:
                 query = query.where(CharacterJobRow.song_id == song_id)
             return list(s.scalars(query))
 
-    @staticmethod
-    def supersede_in(s: Session, song_id: str, reason: str) -> int:
-        """Mark the song's queued and running jobs `superseded`; their claims stop being valid."""
-        result = s.execute(
-            update(CharacterJobRow)
-            .where(CharacterJobRow.song_id == song_id, CharacterJobRow.status.in_(OPEN_STATUSES))
-            .values(
-                status="superseded",
-                error=reason,
-                claim_token=None,
-                lease_expires_at=None,
-                finished_at=utcnow(),
-            )
-        )
-        return int(result.rowcount)  # type: ignore[attr-defined]
-
-    @staticmethod
-    def enqueue_in(s: Session, song_id: str) -> CharacterJobRow:
-        job = CharacterJobRow(id=str(uuid.uuid4()), song_id=song_id, status="queued", attempts=0)
-        s.add(job)
-        s.flush()
-        return job
-
     def claim(
-        self, lease_seconds: float, *, song_id: str | None = None, job_id: str | None = None
-    ) -> CharacterJobRow | None:
-        """Atomically take the oldest queued job (or one whose lease expired or whose owner died).
-
-        One UPDATE whose WHERE repeats the claimable test, so two workers can never both win a job.
-        """
-        now = utcnow()
-        with self.session() as s:
-            running = s.scalars(
-                select(CharacterJobRow.claim_token).where(CharacterJobRow.status == "running").distinct()
+        self, owner: str, lease_seconds: float, *, song_id: str | None = None, job_id: str | None = None
+    ) -> tuple[Lease, CharacterJobRow] | None:
+        """Take the oldest runnable job (of a song, or one job); its lease and row, or None."""
+        where = (CharacterJobRow.song_id == song_id,) if song_id is not None else ()
+        with self.db.write() as s:
+            lease = leases.claim(
+                s,
+                CharacterJobRow,
+                owner,
+                lease_seconds,
+                id=job_id,
+                where=where,
+                values={"started_at": utcnow(), "finished_at": None},
             )
-            gone = [owner for owner in running if owner and leases.owner_gone(owner)]
-        claimable = or_(
-            CharacterJobRow.status == "queued",
-            (CharacterJobRow.status == "running")
-            & or_(CharacterJobRow.lease_expires_at < now, CharacterJobRow.claim_token.in_(gone)),
-        )
-        candidates = select(CharacterJobRow.id).where(claimable)
-        if song_id is not None:
-            candidates = candidates.where(CharacterJobRow.song_id == song_id)
-        if job_id is not None:
-            candidates = candidates.where(CharacterJobRow.id == job_id)
-        oldest = (
-            candidates.order_by(CharacterJobRow.created_at, CharacterJobRow.id).limit(1).scalar_subquery()
-        )
-        token = leases.new_owner()
-        with self.session() as s:
-            s.execute(
-                update(CharacterJobRow)
-                .where(CharacterJobRow.id == oldest, claimable)
-                .values(
-                    status="running",
-                    claim_token=token,
-                    lease_expires_at=now + timedelta(seconds=lease_seconds),
-                    attempts=CharacterJobRow.attempts + 1,
-                    started_at=now,
-                    finished_at=None,
-                )
-                .execution_options(synchronize_session=False)
-            )
-            return s.scalar(select(CharacterJobRow).where(CharacterJobRow.claim_token == token))
-
-    def extend_lease(self, job_id: str, token: str, lease_seconds: float) -> bool:
-        """Heartbeat: push the lease forward while the claim is still ours."""
-        with self.session() as s:
-            result = s.execute(
-                update(CharacterJobRow)
-                .where(
-                    CharacterJobRow.id == job_id,
-                    CharacterJobRow.claim_token == token,
-                    CharacterJobRow.status == "running",
-                )
-                .values(lease_expires_at=utcnow() + timedelta(seconds=lease_seconds))
-            )
-            return bool(result.rowcount)  # type: ignore[attr-defined]
+            if lease is None:
+                return None
+            row = s.get(CharacterJobRow, lease.id)
+            assert row is not None
+            return lease, row
 
     def finish(
         self,
-        job_id: str,
-        token: str,
+        lease: Lease,
         status: str,
         *,
         error: str | None = None,
-        publish: Callable[[Session], None] | None = None,
+        publish: Callable[[SongRow], None] | None = None,
     ) -> bool:
-        """End a claimed job; `publish` runs in the same transaction, only while the claim is still ours.
+        """End a job; `publish` changes its song in the same transaction, only while the lease is held.
 
-        Returns False (and changes nothing) when the job was superseded or reclaimed meanwhile.
+        Returns False (and changes nothing) when the job was superseded or taken over meanwhile.
         """
-        with self.session() as s:
-            result = s.execute(
-                update(CharacterJobRow)
-                .where(
-                    CharacterJobRow.id == job_id,
-                    CharacterJobRow.claim_token == token,
-                    CharacterJobRow.status == "running",
-                )
-                .values(status=status, error=error, lease_expires_at=None, finished_at=utcnow())
-            )
-            if not result.rowcount:  # type: ignore[attr-defined]
+        with self.db.write() as s:
+            job = s.get(CharacterJobRow, lease.id)
+            ended = leases.release(s, lease, status=status, error=error, finished_at=utcnow())
+            if not ended or job is None:
                 return False
             if publish is not None:
-                publish(s)
+                publish(_song_in(s, job.song_id))
             return True
+
+    async def beat(self, lease: Lease, lease_seconds: float | None) -> tuple[bool, bool]:
+        """(still held, False): a consistency job has no cancel; renews when `lease_seconds` is given."""
+
+        def op(s: Session) -> tuple[bool, bool]:
+            if lease_seconds is not None:
+                return leases.renew(s, lease, lease_seconds), False
+            return bool(s.scalar(select(CharacterJobRow.id).where(leases.held(lease)))), False
+
+        return await self.db.run(op)

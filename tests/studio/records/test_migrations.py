@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import create_engine, inspect
+from sqlalchemy import Connection, create_engine, inspect, text
 
 from studio.records import Base, Records
-from studio.records.migrate import alembic_config, current_revision, head_revision
-from studio.records.store import make_engine
+from studio.records.database import make_engine
+from studio.records.jobs import JobRequest
+from studio.records.migrate import BASELINE, alembic_config, current_revision, head_revision
 from studio.settings import Settings
 
 
@@ -45,28 +44,59 @@ def test_a_new_database_is_created_at_head(database_url: str) -> None:
     assert _diff(_url(database_url)) == []
 
 
+def _old_job(connection: Connection) -> None:
+    """A job as the first schema stored it (with a per-job lease owner and no epoch)."""
+    connection.execute(
+        text(
+            "INSERT INTO jobs (id, plan_json, status, budget_nanos, reserved_nanos, spent_nanos, "
+            "concurrency, provider, model_version, cancel_requested, lease_owner, created_at) VALUES "
+            "('j', '{}', 'running', 1000000000, 5, 0, 1, 'p', 'm', false, 'host:1:x', CURRENT_TIMESTAMP)"
+        )
+    )
+
+
 def test_a_database_made_before_migrations_is_adopted_and_keeps_its_data(database_url: str) -> None:
     engine = make_engine(_url(database_url))
-    Base.metadata.create_all(engine)
+    with engine.begin() as connection:  # the first schema, from before migrations were recorded
+        command.upgrade(alembic_config(connection), BASELINE)
+        connection.execute(text("DROP TABLE alembic_version"))
+        _old_job(connection)
     engine.dispose()
-    old = Records(_url(database_url), create=False)
-    old.start_job(
-        "j", "{}", Decimal(1), duration_seconds=None, concurrency=1, provider="p", model_version="m"
-    )
-    old.close()
     records = Records(_url(database_url))
     assert current_revision(records.engine) == head_revision()
-    assert records.get_job("j") is not None
+    job = records.jobs.get("j")
+    assert job is not None and job.lease_owner == "host:1:x" and job.lease_epoch == 0
     assert "alembic_version" in inspect(records.engine).get_table_names()
     records.close()
+    assert _diff(_url(database_url)) == []
 
 
 def test_opening_a_migrated_database_again_changes_nothing(database_url: str) -> None:
     first = Records(_url(database_url))
-    first.start_job(
-        "j", "{}", Decimal(1), duration_seconds=None, concurrency=1, provider="p", model_version="m"
-    )
+    first.jobs.submit(JobRequest("j", "{}", 10**9, None, 1, "{}"))
     first.close()
     again = Records(_url(database_url))
-    assert again.get_job("j") is not None and current_revision(again.engine) == head_revision()
+    assert again.jobs.get("j") is not None and current_revision(again.engine) == head_revision()
     again.close()
+
+
+def test_six_processes_opening_an_empty_data_dir_create_the_schema_once(database_url: str) -> None:
+    """The first use of a data dir by many processes at once: each opens it, none fails."""
+    import subprocess
+    import sys
+
+    url = _url(database_url)
+    code = (
+        "import sys; from studio.records import Records; "
+        "r = Records(sys.argv[1]); r.jobs.recent(); r.close(); print('ok')"
+    )
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, url], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(6)
+    ]
+    outcomes = [process.communicate(timeout=120) for process in processes]
+    assert [out.strip() for out, _ in outcomes] == ["ok"] * 6, [err for _, err in outcomes]
+    assert current_revision(create_engine(url)) == head_revision()
+    assert _diff(url) == []

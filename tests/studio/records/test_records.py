@@ -1,30 +1,49 @@
-"""The records repository, the budget reservation and the leases, on SQLite and PostgreSQL."""
+"""The records: jobs, leases, budget reservations, charges and events, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
+import asyncio
 import threading
+from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
 
+import pytest
 from sqlalchemy import update
 
-from studio.records import Records, leases
-from studio.records.schema import JobRow, ReferenceRow, utcnow
-from studio.records.store import LedgerEntry
+from studio.records import Records
+from studio.records.jobs import JobRequest
+from studio.records.leases import Lease
+from studio.records.ledger import LedgerEntry
+from studio.records.schema import JobRow, utcnow
 
 JOB = "00000000-0000-4000-8000-0000000000aa"
 
 
-def start(records: Records, budget: str = "1.00") -> None:
-    records.start_job(
-        JOB, "{}", Decimal(budget), duration_seconds=None, concurrency=4, provider="test", model_version="m"
+def request(budget: str = "1.00", plan: str = "{}") -> JobRequest:
+    return JobRequest(
+        job_id=JOB,
+        plan_json=plan,
+        budget_nanos=int(Decimal(budget) * 10**9),
+        duration_seconds=None,
+        concurrency=4,
+        overrides_json="{}",
     )
 
 
-def queue(records: Records, *refs: str) -> None:
+def claimed(records: Records, budget: str = "1.00", owner: str = "me:1:a") -> Lease:
+    records.jobs.submit(request(budget))
+    lease = records.jobs.claim(owner, 30, JOB)
+    assert lease is not None
+    return lease
+
+
+def expire(records: Records) -> None:
+    with records.db.write() as s:
+        s.execute(update(JobRow).values(lease_expires_at=utcnow() - timedelta(seconds=1)))
+
+
+def queue(records: Records, lease: Lease, *refs: str) -> None:
     rows = [
         {
             "ref": ref,
@@ -40,44 +59,91 @@ def queue(records: Records, *refs: str) -> None:
         }
         for ref in refs
     ]
-    records.prepare_references(JOB, rows, keep=list(refs))
+    assert asyncio.run(records.references.prepare(lease, rows, keep=list(refs)))
 
 
 def test_job_lifecycle(records: Records) -> None:
-    start(records)
-    job = records.get_job(JOB)
-    assert job is not None and job.status == "running" and job.budget_nanos == 10**9
-    records.finish_job(JOB, "success", '{"ok": true}', None)
-    job = records.get_job(JOB)
+    job, queued = records.jobs.submit(request())
+    assert queued and job.status == "queued" and job.budget_nanos == 10**9
+    lease = records.jobs.claim("me:1:a", 30)
+    assert lease is not None and lease.id == JOB and lease.epoch == 1 and lease.taken_over_from is None
+    assert asyncio.run(records.jobs.finish(lease, "success", '{"ok": true}', None))
+    job = records.jobs.get(JOB)
     assert job is not None and job.status == "success" and job.completed_at is not None
-    assert [j.id for j in records.list_jobs()] == [JOB]
+    assert job.lease_owner is None and [j.id for j in records.jobs.recent()] == [JOB]
 
 
-def test_reservations_from_many_threads_never_overshoot(records: Records) -> None:
-    start(records, budget="0.10")
-    granted: list[bool] = []
-    lock = threading.Lock()
+def test_submitting_one_new_job_from_many_threads_makes_one_row(records: Records) -> None:
+    outcomes: list[bool] = []
+    barrier = threading.Barrier(6)
 
-    def hammer() -> None:
-        for _ in range(10):
-            ok = records.reserve(JOB, Decimal("0.007"))
-            with lock:
-                granted.append(ok)
+    def submit() -> None:
+        barrier.wait()
+        outcomes.append(records.jobs.submit(request())[1])
 
-    threads = [threading.Thread(target=hammer) for _ in range(8)]
+    threads = [threading.Thread(target=submit) for _ in range(6)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    assert granted.count(True) == 14  # floor(0.10 / 0.007)
-    job = records.get_job(JOB)
+    assert outcomes == [True] * 6, "insert-or-get: every submitter sees the queued job"
+    assert len(records.jobs.recent()) == 1
+
+
+def test_a_job_is_claimed_by_one_process_and_a_live_lease_is_respected(records: Records) -> None:
+    records.jobs.submit(request())
+    won: list[Lease] = []
+    barrier = threading.Barrier(4)
+
+    def claim(n: int) -> None:
+        barrier.wait()
+        lease = records.jobs.claim(f"p:{n}:x", 30, JOB)
+        if lease is not None:
+            won.append(lease)
+
+    threads = [threading.Thread(target=claim, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(won) == 1
+    job, queued = records.jobs.submit(request(plan='{"changed": true}'))
+    assert not queued and job.plan_json == "{}", "a live job keeps its request"
+
+
+def test_a_takeover_voids_reservations_and_fences_the_old_holder(records: Records) -> None:
+    first = claimed(records, "0.10")
+    queue(records, first, "scene_a")
+    assert asyncio.run(records.ledger.reserve(first, Decimal("0.06"), "scene_a"))
+    assert records.jobs.claim("other:2:b", 30, JOB) is None
+    expire(records)
+    second = records.jobs.claim("other:2:b", 30, JOB)
+    assert second is not None and second.epoch == first.epoch + 1 and second.taken_over_from == "me:1:a"
+    job = records.jobs.get(JOB)
+    assert job is not None and job.reserved_nanos == 0, "the dead holder's reservation is void"
+    assert not asyncio.run(records.ledger.reserve(first, Decimal("0.01"))), "the old lease reserves nothing"
+    assert not asyncio.run(records.jobs.finish(first, "success", None, None)), "nor finishes the job"
+    assert asyncio.run(records.jobs.beat(first, 30)) == (False, False)
+    assert asyncio.run(records.ledger.reserve(second, Decimal("0.10"), "scene_a")), "the whole budget is free"
+    assert records.references.of_job(JOB)["scene_a"].started_epoch == second.epoch
+
+
+def test_reservations_from_many_coroutines_never_overshoot(records: Records) -> None:
+    lease = claimed(records, "0.10")
+
+    async def hammer() -> list[bool]:
+        return list(
+            await asyncio.gather(*(records.ledger.reserve(lease, Decimal("0.007")) for _ in range(80)))
+        )
+
+    assert asyncio.run(hammer()).count(True) == 14  # floor(0.10 / 0.007)
+    job = records.jobs.get(JOB)
     assert job is not None and job.reserved_nanos == 14 * 7_000_000 <= job.budget_nanos
 
 
-def test_charge_settles_and_ledgers_in_exact_decimals(records: Records) -> None:
-    start(records)
-    queue(records, "scene_a")
-    assert records.reserve(JOB, Decimal("0.087"), "scene_a")
+def test_a_charge_settles_once_per_prediction_in_exact_decimals(records: Records) -> None:
+    lease = claimed(records)
+    assert asyncio.run(records.ledger.reserve(lease, Decimal("0.087")))
     entry = LedgerEntry(
         stage="generation",
         provider="replicate",
@@ -85,94 +151,63 @@ def test_charge_settles_and_ledgers_in_exact_decimals(records: Records) -> None:
         amount=Decimal("0.005292500"),
         job_id=JOB,
         ref="scene_a",
+        prediction_id="p-1",
     )
-    records.charge(JOB, Decimal("0.087"), entry)
-    records.add_ledger(*[entry] * 3)
-    job = records.get_job(JOB)
-    assert job is not None and job.reserved_nanos == 0 and job.spent_nanos == 5_292_500
-    assert records.ledger_total(JOB) == Decimal("0.021170000")
-    assert records.references(JOB)["scene_a"].reserved_nanos == 0
+    ops = [records.ledger.charge_op(entry, lease, Decimal("0.087")), records.ledger.charge_op(entry)]
+    for op in ops:
+        records.db.submit(op).result()
+    records.ledger.add(replace(entry, prediction_id=None), replace(entry, prediction_id="p-2"))
+    job = records.jobs.get(JOB)
+    assert job is not None and job.reserved_nanos == 0
+    assert job.spent_nanos == 3 * 5_292_500, "p-1 counts once however often it is charged"
+    assert records.ledger.total(JOB) == Decimal("0.015877500")
+    assert [e.prediction_id for e in records.ledger.entries(job_id=JOB)] == ["p-1", None, "p-2"]
+
+
+def test_predictions_are_recorded_then_adopted_until_used(records: Records) -> None:
+    lease = claimed(records)
+    for n in (1, 2):
+        records.db.submit(
+            records.ledger.record_prediction_op(
+                f"p-{n}", "replicate", "scene_a", job_id=JOB, epoch=lease.epoch
+            )
+        ).result()
+    records.db.submit(records.ledger.record_prediction_op("p-1", "replicate", "scene_a", job_id=JOB)).result()
+    assert [p.id for p in asyncio.run(records.ledger.open_predictions(job_id=JOB))] == ["p-1", "p-2"]
+    records.db.submit(records.ledger.mark_used_op(["p-1"])).result()
+    assert [p.id for p in asyncio.run(records.ledger.open_predictions(job_id=JOB))] == ["p-2"]
+    assert asyncio.run(records.ledger.known_predictions(["p-2", "p-9"])) == {"p-2"}
 
 
 def test_events_keep_their_order(records: Records) -> None:
-    records.add_events(JOB, [("stage_update", {"n": i}) for i in range(5)])
-    records.add_event(JOB, "stage_update", {"n": 5})
-    events = records.events(JOB)
+    records.db.submit(records.events.add_op(JOB, [("stage_update", {"n": i}) for i in range(5)]))
+    records.db.flush()
+    records.events.add(JOB, "stage_update", {"n": 5})
+    events = records.events.after(JOB)
     assert [e.payload_json for e in events] == [f'{{"n": {i}}}' for i in range(6)]
-    assert records.events(JOB, after_id=events[2].id)[0].payload_json == '{"n": 3}'
+    assert records.events.after(JOB, after_id=events[2].id)[0].payload_json == '{"n": 3}'
 
 
 def test_prepare_drops_references_the_plan_no_longer_has(records: Records) -> None:
-    start(records)
-    queue(records, "scene_a", "scene_b")
-    queue(records, "scene_a")
-    assert {r.ref: r.status for r in records.references(JOB).values()} == {
+    lease = claimed(records)
+    queue(records, lease, "scene_a", "scene_b")
+    queue(records, lease, "scene_a")
+    assert {r.ref: r.status for r in records.references.of_job(JOB).values()} == {
         "scene_a": "queued",
         "scene_b": "dropped",
     }
 
 
-def test_a_task_is_claimed_by_one_owner_only(records: Records) -> None:
-    start(records)
-    queue(records, *(f"scene_{i}" for i in range(20)))
-    claimed: list[str] = []
-    lock = threading.Lock()
+def test_one_failing_op_in_a_batch_fails_alone(records: Records) -> None:
+    def broken(_s: object) -> None:
+        raise ValueError("broken op")
 
-    def worker(owner: str) -> None:
-        while tasks := leases.claim_tasks(records, JOB, owner, 30, limit=3):
-            with lock:
-                claimed.extend(task.ref for task in tasks)
-
-    threads = [threading.Thread(target=worker, args=(leases.new_owner(),)) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert sorted(claimed) == sorted(f"scene_{i}" for i in range(20))
-
-
-def test_an_expired_task_is_taken_over_and_its_reservation_released(records: Records) -> None:
-    start(records)
-    queue(records, "scene_a")
-    first = leases.new_owner()
-    assert leases.claim_tasks(records, JOB, first, 30)
-    assert records.reserve(JOB, Decimal("0.05"), "scene_a")
-    assert not leases.claim_tasks(records, JOB, leases.new_owner(), 30), "a live lease is respected"
-    with records.session() as s:
-        s.execute(update(ReferenceRow).values(lease_expires_at=utcnow() - timedelta(seconds=1)))
-    second = leases.new_owner()
-    assert leases.claim_tasks(records, JOB, second, 30)
-    assert records.references(JOB)["scene_a"].lease_owner == second
-    job = records.get_job(JOB)
-    assert job is not None and job.reserved_nanos == 0
-
-
-def test_a_task_of_a_dead_local_process_is_taken_over_at_once(records: Records) -> None:
-    start(records)
-    queue(records, "scene_a")
-    dead = subprocess.run(
-        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
-    )
-    gone_owner = f"{leases.HOST}:{dead.stdout.strip()}:cafe"
-    assert leases.owner_gone(gone_owner)
-    assert not leases.owner_gone(f"{leases.HOST}:{os.getpid()}:beef")
-    assert not leases.owner_gone(f"another-host:{dead.stdout.strip()}:cafe"), (
-        "only this host's pids are known"
-    )
-    assert leases.claim_tasks(records, JOB, gone_owner, 300)
-    assert leases.claim_tasks(records, JOB, leases.new_owner(), 300), "long lease, owner gone"
-
-
-def test_jobs_are_claimed_once_and_joined_by_other_processes(records: Records) -> None:
-    start(records)
-    records.finish_job(JOB, "queued", None, None)
-    with records.session() as s:
-        s.execute(update(JobRow).values(status="queued", completed_at=None))
-    mine = leases.new_owner()
-    assert leases.claim_job(records, mine, 30) == (JOB, True)
-    assert leases.claim_job(records, leases.new_owner(), 30) is None, "no queued references to join yet"
-    queue(records, "scene_a")
-    assert leases.claim_job(records, leases.new_owner(), 30) is None, "never join a job of this same process"
-    with records.session() as s:  # the holder is another process (on another host)
-        s.execute(update(JobRow).values(lease_owner="elsewhere:1:x"))
-    assert leases.claim_job(records, mine, 30) == (JOB, False)
+    futures = [
+        records.db.submit(records.events.add_op(JOB, [("stage_update", {"n": 1})])),
+        records.db.submit(broken),
+        records.db.submit(records.events.add_op(JOB, [("stage_update", {"n": 2})])),
+    ]
+    with pytest.raises(ValueError, match="broken op"):
+        futures[1].result(10)
+    assert futures[0].result(10) is None and futures[2].result(10) is None
+    assert [e.payload_json for e in records.events.after(JOB)] == ['{"n": 1}', '{"n": 2}']

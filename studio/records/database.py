@@ -1,0 +1,226 @@
+"""The records database: one engine, read and write transactions, and the thread coroutines hand SQL to.
+
+Coroutines never run SQL on the event loop: they give a function of a session to this process's database
+thread (`run` / `submit`), which runs everything that has queued up in one transaction (group commit) and
+answers each caller. On SQLite a write transaction begins IMMEDIATE, so writers queue on the database lock
+instead of failing on a lock upgrade, and this process's writers take turns on an in-process lock first;
+reads begin DEFERRED and never wait (WAL).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import fcntl
+import logging
+import os
+import queue
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.orm import Session, sessionmaker
+
+log = logging.getLogger("studio.records")
+
+T = TypeVar("T")
+Op = Callable[[Session], T]
+"""A unit of database work. It may run twice (its batch failed and is replayed alone), so it only touches
+the session: no side effects outside the database."""
+
+MAX_BATCH = 512
+
+
+def sqlite_path(url: str) -> Path | None:
+    return Path(url.removeprefix("sqlite:///")) if url.startswith("sqlite:///") else None
+
+
+def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.isolation_level = None  # SQLAlchemy's "begin" event below issues BEGIN itself
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def _sqlite_begin(connection: Any) -> None:
+    mode = connection.get_execution_options().get("sqlite_begin", "DEFERRED")
+    connection.exec_driver_sql(f"BEGIN {mode}")
+
+
+def make_engine(url: str) -> Engine:
+    path = sqlite_path(url)
+    if path is None:
+        return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+    event.listen(engine, "connect", _sqlite_connect)
+    event.listen(engine, "begin", _sqlite_begin)
+    return engine
+
+
+@contextmanager
+def first_use_lock(url: str) -> Iterator[None]:
+    """Processes opening one SQLite file for the first time take turns (creation, WAL switch, migration)."""
+    path = sqlite_path(url)
+    if path is None:
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        if not path.exists():
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+class Database:
+    """Sessions on one engine, and the database thread (started on first use, stopped by `close`)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = make_engine(url)
+        self.dialect = self.engine.dialect.name
+        writes = self.engine.execution_options(sqlite_begin="IMMEDIATE")
+        self._write_sessions = sessionmaker(writes, expire_on_commit=False)
+        self._read_sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._write_turn: AbstractContextManager[Any] = (
+            threading.Lock() if self.dialect == "sqlite" else nullcontext()
+        )
+        self._thread: _DatabaseThread | None = None
+        self._thread_lock = threading.Lock()
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.dialect == "postgresql"
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """One write transaction in the calling thread (pages, the CLI); coroutines use `run`."""
+        with self._write_turn, self._write_sessions.begin() as session:
+            yield session
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """One read-only transaction in the calling thread."""
+        with self._read_sessions.begin() as session:
+            yield session
+
+    def submit(self, op: Op[T]) -> concurrent.futures.Future[T]:
+        """Queue `op` for the database thread; the future holds its result once its batch committed."""
+        return self._database_thread().submit(op)
+
+    def post(self, op: Op[Any]) -> concurrent.futures.Future[Any]:
+        """Queue `op` without waiting for it (ordered before anything queued later); a failure is logged."""
+        future = self.submit(op)
+        future.add_done_callback(_log_failure)
+        return future
+
+    async def run(self, op: Op[T]) -> T:
+        """Run `op` on the database thread without blocking the event loop."""
+        return await asyncio.wrap_future(self.submit(op))
+
+    def flush(self, timeout: float = 30) -> None:
+        """Wait until everything queued so far is committed (before reading it back from another session)."""
+        if self._thread is not None:
+            self.submit(lambda _s: None).result(timeout)
+
+    def _database_thread(self) -> _DatabaseThread:
+        thread = self._thread
+        if thread is None or not thread.is_alive():
+            with self._thread_lock:
+                if self._thread is None or not self._thread.is_alive():
+                    self._thread = _DatabaseThread(self)
+                    self._thread.start()
+                thread = self._thread
+        return thread
+
+    def close(self) -> None:
+        with self._thread_lock:
+            thread, self._thread = self._thread, None
+        if thread is not None:
+            thread.stop()
+        self.engine.dispose()
+
+
+def _log_failure(future: concurrent.futures.Future[Any]) -> None:
+    if not future.cancelled() and future.exception() is not None:
+        log.error("a queued database write failed", exc_info=future.exception())
+
+
+class _DatabaseThread(threading.Thread):
+    """Runs queued ops in batches: everything waiting goes into one transaction, committed once."""
+
+    _STOP = object()
+
+    def __init__(self, database: Database) -> None:
+        super().__init__(name="studio-records", daemon=True)
+        self.database = database
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+
+    def submit(self, op: Op[T]) -> concurrent.futures.Future[T]:
+        if threading.current_thread() is self:
+            raise RuntimeError("a database op must not queue another op: it would wait for itself")
+        future: concurrent.futures.Future[T] = concurrent.futures.Future()
+        self._queue.put((op, future))
+        return future
+
+    def stop(self, timeout: float = 30) -> None:
+        self._queue.put(self._STOP)
+        self.join(timeout)
+
+    def run(self) -> None:
+        while True:
+            item = self._queue.get()
+            batch = []
+            stopping = item is self._STOP
+            if not stopping:
+                batch.append(item)
+            while len(batch) < MAX_BATCH:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is self._STOP:
+                    stopping = True
+                    continue
+                batch.append(item)
+            if batch:
+                self._run(batch)
+            if stopping:
+                return
+
+    def _run(self, batch: list[tuple[Op[Any], concurrent.futures.Future[Any]]]) -> None:
+        live = [(op, future) for op, future in batch if future.set_running_or_notify_cancel()]
+        if not live:
+            return
+        try:
+            with self.database.write() as session:
+                results = [op(session) for op, _ in live]
+        except Exception as error:
+            if len(live) > 1:
+                for op, future in live:  # replay one by one, so one failing op fails alone
+                    self._run_one(op, future)
+            else:
+                live[0][1].set_exception(error)
+            return
+        for (_, future), result in zip(live, results, strict=True):
+            future.set_result(result)
+
+    def _run_one(self, op: Op[Any], future: concurrent.futures.Future[Any]) -> None:
+        try:
+            with self.database.write() as session:
+                result = op(session)
+        except Exception as error:
+            future.set_exception(error)
+            return
+        future.set_result(result)

@@ -1,0 +1,105 @@
+"""The queries retention needs: what exists and when it last changed, and deleting a job's records."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, NamedTuple
+
+from sqlalchemy import delete, func, select, update
+
+from studio.records.database import Database
+from studio.records.prompt_edits import PlanDraftRow, PromptEditRow
+from studio.records.reviews import ReviewRow
+from studio.records.schema import EventRow, JobRow, PredictionRow, ReferenceRow, ReferenceVersionRow
+from studio.records.songs import OPEN_STATUSES, CharacterJobRow, SongRow
+
+JOB_TABLES: tuple[Any, ...] = (
+    ReferenceVersionRow,
+    ReferenceRow,
+    ReviewRow,
+    EventRow,
+    PromptEditRow,
+    PlanDraftRow,
+    PredictionRow,
+)
+"""Tables whose rows belong to one job (the ledger is kept: it is the cost history)."""
+
+
+class JobState(NamedTuple):
+    """The columns of a job that retention decides on (plans and results stay in the database)."""
+
+    id: str
+    status: str
+    completed_at: datetime | None
+    song_id: str | None
+
+
+class RetentionState(NamedTuple):
+    jobs: list[JobState]
+    songs: list[SongRow]
+    character_activity: dict[str, datetime]
+    """Per song, when its consistency jobs last did anything."""
+    open_songs: set[str]
+    """Songs with a queued or running consistency job."""
+
+
+class RetentionRecords:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def state(self) -> RetentionState:
+        with self.db.read() as s:
+            columns = select(JobRow.id, JobRow.status, JobRow.completed_at, JobRow.song_id)
+            jobs = [JobState(*row) for row in s.execute(columns.order_by(JobRow.completed_at, JobRow.id))]
+            songs = list(s.scalars(select(SongRow).order_by(SongRow.id)))
+            activity = select(
+                CharacterJobRow.song_id,
+                func.max(func.coalesce(CharacterJobRow.finished_at, CharacterJobRow.created_at)),
+            ).group_by(CharacterJobRow.song_id)
+            character_activity = {song_id: moment for song_id, moment in s.execute(activity) if moment}
+            open_songs = set(
+                s.scalars(select(CharacterJobRow.song_id).where(CharacterJobRow.status.in_(OPEN_STATUSES)))
+            )
+        return RetentionState(jobs, songs, character_activity, open_songs)
+
+    def count_job_records(self, job_id: str) -> dict[str, int]:
+        with self.db.read() as s:
+            counts = {JobRow.__tablename__: 1}
+            for table in JOB_TABLES:
+                query = select(func.count()).select_from(table).where(table.job_id == job_id)
+                counts[table.__tablename__] = int(s.scalar(query) or 0)
+        return counts
+
+    def delete_job(self, job_id: str, finished: tuple[str, ...], cutoff: datetime) -> int | None:
+        """Delete the job's records if it is still finished before `cutoff`; None when it was resumed."""
+        with self.db.write() as s:
+            still_expired = s.scalar(
+                select(JobRow.id).where(
+                    JobRow.id == job_id,
+                    JobRow.status.in_(finished),
+                    JobRow.completed_at.is_not(None),
+                    JobRow.completed_at <= cutoff,
+                )
+            )
+            if still_expired is None:
+                return None
+            removed = 0
+            for table in JOB_TABLES:
+                removed += int(s.execute(delete(table).where(table.job_id == job_id)).rowcount)  # type: ignore[attr-defined]
+            removed += int(s.execute(delete(JobRow).where(JobRow.id == job_id)).rowcount)  # type: ignore[attr-defined]
+            return removed
+
+    def delete_missing_references(self, job_id: str, remaining: set[str]) -> int:
+        """After a failed deletion: remove the version and reference rows whose object is gone."""
+        removed = 0
+        with self.db.write() as s:
+            for table in (ReferenceVersionRow, ReferenceRow):
+                result = s.execute(
+                    delete(table).where(table.job_id == job_id, table.storage_key.not_in(sorted(remaining)))
+                )
+                removed += int(result.rowcount)  # type: ignore[attr-defined]
+        return removed
+
+    def clear_song(self, song_id: str, values: dict[str, Any]) -> None:
+        with self.db.write() as s:
+            s.execute(update(SongRow).where(SongRow.id == song_id).values(**values))
