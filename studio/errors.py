@@ -34,7 +34,8 @@ class GenerationError(StudioError):
     """A failed call to an image or text model, classified by the backend that made it.
 
     `retryable` comes from the client's exception type and HTTP status, never from message text;
-    `retry_after` is the provider's Retry-After in seconds; `charged` is what the failed call cost.
+    `retry_after` is the provider's Retry-After in seconds; `charged` is what the failed call cost, for
+    `units` of billing (seconds of predict time) of prediction `prediction_id`.
     """
 
     def __init__(
@@ -45,9 +46,13 @@ class GenerationError(StudioError):
         retry_after: float | None = None,
         charged: Decimal = Decimal("0"),
         reason: str = "error",
+        prediction_id: str | None = None,
+        units: Decimal = Decimal("0"),
     ) -> None:
         super().__init__(message)
         self.retryable = retryable
         self.retry_after = retry_after
         self.charged = charged
         self.reason = reason
+        self.prediction_id = prediction_id
+        self.units = units

@@ -12,8 +12,8 @@ from pydantic import BaseModel
 from studio.characters.images import MAX_UPLOAD_BYTES, prepare_character_image
 from studio.cli import output
 from studio.errors import GenerationError, InvalidInput
-from studio.interrogation.base import Interrogator
-from studio.interrogation.chain import build_interrogators, interrogate_with_fallback
+from studio.interrogation.base import Interrogation, Interrogator
+from studio.interrogation.chain import interrogate_with_fallback
 from studio.money import usd
 from studio.settings import Settings
 
@@ -58,9 +58,21 @@ def run(args: argparse.Namespace) -> int:
     from studio.cli import EXIT_OK
 
     data, content_type = read_image(args.image)
-    interrogators, choice = build_interrogators(Settings())
+    from studio.backends import build_interrogators
+    from studio.clients import Clients
+
+    settings = Settings()
+    clients = Clients(settings)
+    interrogators, choice = build_interrogators(settings, clients)
     output.info(f"interrogators: {choice.backend} ({choice.reason})")
-    result = asyncio.run(interrogate_with_fallback(interrogators, data, content_type, _fell_back))
+
+    async def ask() -> Interrogation:
+        try:
+            return await interrogate_with_fallback(interrogators, data, content_type, _fell_back)
+        finally:
+            await clients.aclose()
+
+    result = asyncio.run(ask())
     if args.json:
         output.emit_json(InterrogationOutput.model_validate(result.model_dump()))
         return EXIT_OK

@@ -10,36 +10,19 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel
 
-from studio.doctor.probes import (
-    Failed,
-    database,
-    openai_model,
-    replicate_account,
-    replicate_version,
-    shown_url,
-    supabase_bucket,
-    writable,
-)
+from studio.backends import BACKENDS, BackendChoice, Concern, choose, chosen
+from studio.clients import Clients
+from studio.doctor.probes import Failed, shown_url
 from studio.errors import StudioError
-from studio.keys import CHARACTER_BUCKET, REFERENCE_BUCKET
 from studio.logs import Redactor, secret_values
-from studio.services import (
-    BackendChoice,
-    choose_image_generator,
-    choose_interrogation,
-    choose_records,
-    choose_storage,
-)
 from studio.settings import Settings
 
 CHECK_DEADLINE = 5.0
 """Seconds a whole check may take, retries of the client included."""
-SDXL_MODEL = "stability-ai/sdxl"
 
 CheckStatus = Literal["ok", "failed", "skipped"]
 
@@ -77,29 +60,33 @@ class DoctorReport(BaseModel):
         return [c for c in self.checks if c.status == "failed"]
 
 
-Probe = Callable[[], Awaitable[str]]
+CONCERNS: tuple[Concern, ...] = ("image generation", "interrogation", "storage", "records")
 
 
-def diagnose(settings: Settings | None = None) -> DoctorReport:
-    """Run every check for `settings` (the environment when None); blocks for at most a few seconds."""
-    return asyncio.run(diagnose_async(settings or Settings()))
+def diagnose(settings: Settings | None = None, clients: Clients | None = None) -> DoctorReport:
+    """Run every check for `settings` (the environment when None); blocks for at most a few seconds.
+
+    `clients` are the process's clients (the app passes its own); the CLI's doctor builds them.
+    """
+    settings = settings or Settings()
+    return asyncio.run(diagnose_async(settings, clients or Clients(settings)))
 
 
-async def diagnose_async(settings: Settings) -> DoctorReport:
+async def diagnose_async(settings: Settings, clients: Clients) -> DoctorReport:
     choices: dict[str, BackendChoice | StudioError] = {}
-    for concern, choose in (
-        ("image generation", choose_image_generator),
-        ("interrogation", choose_interrogation),
-        ("storage", choose_storage),
-        ("records", choose_records),
-    ):
+    for concern in CONCERNS:
         try:
-            choices[concern] = choose(settings)
+            choices[concern] = choose(settings, concern)
         except StudioError as exc:
             choices[concern] = exc
-    planned = _plan(settings, choices)
+    planned = _plan(settings, clients, choices)
     redactor = Redactor(secret_values(settings))
-    checks = await asyncio.gather(*(_run(concern, name, probe, redactor) for concern, name, probe in planned))
+    try:
+        checks = await asyncio.gather(
+            *(_run(concern, name, probe, redactor) for concern, name, probe in planned)
+        )
+    finally:
+        await clients.aclose()
     skipped = _skipped(settings, choices)
     order = list(choices)
     all_checks = sorted([*_refused(choices), *checks, *skipped], key=lambda c: order.index(c.concern))
@@ -125,53 +112,24 @@ def _backend(choices: dict[str, BackendChoice | StudioError], concern: str) -> s
 
 
 def _plan(
-    settings: Settings, choices: dict[str, BackendChoice | StudioError]
-) -> list[tuple[str, str, Probe]]:
-    interrogators = _backend(choices, "interrogation").split(",")
-    image = _backend(choices, "image generation")
-    storage = _backend(choices, "storage")
-    planned: list[tuple[str, str, Probe]] = []
-
-    def add(concern: str, name: str, probe: Callable[..., Any], *args: Any) -> None:
-        planned.append((concern, name, lambda: asyncio.to_thread(probe, *args)))
-
-    if image == "replicate" or "replicate" in interrogators:
-        concern = "image generation" if image == "replicate" else "interrogation"
-        planned.append((concern, "replicate account", lambda: replicate_account(settings)))
-    if image == "replicate":
-        version, setting = settings.model_version, "REFERENCE_MODEL_VERSION"
-        planned.append(
-            (
-                "image generation",
-                f"replicate model {SDXL_MODEL}",
-                lambda: replicate_version(settings, SDXL_MODEL, version, setting),
-            )
-        )
-    if "replicate" in interrogators:
-        from studio.interrogation.replicate import IMG2PROMPT_MODEL, IMG2PROMPT_VERSION
-
-        planned.append(
-            (
-                "interrogation",
-                f"replicate model {IMG2PROMPT_MODEL}",
-                lambda: replicate_version(settings, IMG2PROMPT_MODEL, IMG2PROMPT_VERSION, None),
-            )
-        )
-    if "openai" in interrogators:
-        planned.append(
-            ("interrogation", f"openai model {settings.openai_model}", lambda: openai_model(settings))
-        )
-    if storage == "supabase":
-        for bucket in (REFERENCE_BUCKET, CHARACTER_BUCKET):
-            add("storage", f"supabase bucket {bucket}", supabase_bucket, settings, bucket)
-    if storage == "local":
-        add("storage", "local storage writable", writable, Path(settings.data_dir) / "storage")
-    add("records", "database", database, settings)
-    add("records", "data directory writable", writable, Path(settings.data_dir))
+    settings: Settings, clients: Clients, choices: dict[str, BackendChoice | StudioError]
+) -> list[tuple[str, str, Callable[[], Awaitable[str]]]]:
+    """Each chosen backend's probes, once per name (the Replicate account is asked once)."""
+    planned: list[tuple[str, str, Callable[[], Awaitable[str]]]] = []
+    seen: set[str] = set()
+    for concern in CONCERNS:
+        choice = choices[concern]
+        if isinstance(choice, StudioError):
+            continue
+        for backend in chosen(settings, concern, choice):
+            for name, probe in backend.probes(settings, clients):
+                if name not in seen:
+                    seen.add(name)
+                    planned.append((concern, name, probe))
     return planned
 
 
-async def _run(concern: str, name: str, probe: Probe, redactor: Redactor) -> Check:
+async def _run(concern: str, name: str, probe: Callable[[], Awaitable[str]], redactor: Redactor) -> Check:
     started = time.perf_counter()
 
     def check(status: CheckStatus, detail: str, fix: str | None = None) -> Check:
@@ -215,21 +173,27 @@ def _refused(choices: dict[str, BackendChoice | StudioError]) -> list[Check]:
     ]
 
 
+_UNUSED = {
+    "image generation": "the local renderer is used",
+    "interrogation": "not asked",
+    "storage": "objects stay in the data dir",
+}
+
+
 def _skipped(settings: Settings, choices: dict[str, BackendChoice | StudioError]) -> list[Check]:
-    """Services that are not in use: said once each, so the report shows what was not asked."""
-    interrogators = _backend(choices, "interrogation").split(",")
-    image = _backend(choices, "image generation")
+    """Services no chosen backend uses: said once each, so the report shows what was not asked."""
+    used = {name for concern in CONCERNS for name in _backend(choices, concern).split(",")}
     skipped: list[Check] = []
-    if image != "replicate" and "replicate" not in interrogators:
-        why = "REPLICATE_API_TOKEN not set" if not settings.replicate_api_token else "not selected"
-        skipped.append(_skip("image generation", "replicate", f"{why}; the local renderer is used"))
-    if "openai" not in interrogators:
-        why = "OPENAI_API_KEY not set" if not settings.openai_api_key else "not in STUDIO_INTERROGATOR"
-        skipped.append(_skip("interrogation", "openai", f"{why}; not asked"))
-    if _backend(choices, "storage") != "supabase":
-        configured = settings.supabase_url and settings.supabase_key
-        why = "SUPABASE_URL and SUPABASE_KEY not set" if not configured else "STUDIO_STORAGE is 'local'"
-        skipped.append(_skip("storage", "supabase", f"{why}; objects stay in the data dir"))
+    for concern, what in _UNUSED.items():
+        for backend in BACKENDS[concern].values():  # type: ignore[index]
+            if not backend.requires or backend.name in used or backend.name in {c.name for c in skipped}:
+                continue
+            why = (
+                "not selected"
+                if backend.configured(settings)
+                else f"{' and '.join(backend.requires)} not set"
+            )
+            skipped.append(_skip(concern, backend.name, f"{why}; {what}"))
     return skipped
 
 

@@ -49,18 +49,6 @@ def _unreachable(error: httpx.HTTPError, service: str, url_setting: str, url: st
     )
 
 
-def _replicate_client(settings: Settings, transport: httpx.AsyncBaseTransport) -> Any:
-    from replicate.client import Client
-
-    token = settings.replicate_api_token.get_secret_value() if settings.replicate_api_token else ""
-    return Client(
-        api_token=token,
-        base_url=settings.replicate_base_url or None,
-        timeout=httpx.Timeout(REQUEST_TIMEOUT),
-        transport=transport,
-    )
-
-
 def _replicate_refusal(error: Any, what: str, fix_404: str) -> Failed:
     status = getattr(error, "status", None)
     if status in (401, 403):
@@ -73,22 +61,23 @@ def _replicate_refusal(error: Any, what: str, fix_404: str) -> Failed:
     return Failed(f"Replicate answered HTTP {status} for {what}", "retry later; see status.replicate.com")
 
 
-async def replicate_account(settings: Settings) -> str:
-    """`GET /v1/account` with the configured token."""
+async def replicate_account(settings: Settings, client: Any) -> str:
+    """`GET /v1/account` with the configured token, through the process's Replicate client."""
     from replicate.exceptions import ReplicateError
 
     url = settings.replicate_base_url or "https://api.replicate.com"
-    async with httpx.AsyncHTTPTransport() as transport:
-        try:
-            account = await _replicate_client(settings, transport).accounts.async_current()
-        except ReplicateError as exc:
-            raise _replicate_refusal(exc, "account", "check REPLICATE_BASE_URL") from None
-        except httpx.HTTPError as exc:
-            raise _unreachable(exc, "Replicate", "REPLICATE_BASE_URL", url) from None
+    try:
+        account = await client.accounts.async_current()
+    except ReplicateError as exc:
+        raise _replicate_refusal(exc, "account", "check REPLICATE_BASE_URL") from None
+    except httpx.HTTPError as exc:
+        raise _unreachable(exc, "Replicate", "REPLICATE_BASE_URL", url) from None
     return f"token accepted for account {account.username!r} at {url}"
 
 
-async def replicate_version(settings: Settings, model: str, version: str, setting: str | None) -> str:
+async def replicate_version(
+    settings: Settings, client: Any, model: str, version: str, setting: str | None
+) -> str:
     """`GET /v1/models/<owner>/<name>/versions/<hash>`: the pinned version still exists."""
     from replicate.exceptions import ReplicateError
     from replicate.version import Versions
@@ -99,39 +88,34 @@ async def replicate_version(settings: Settings, model: str, version: str, settin
         if setting
         else f"the pinned {model} version is gone: update it in the studio, or use another interrogator"
     )
-    async with httpx.AsyncHTTPTransport() as transport:
-        client = _replicate_client(settings, transport)
-        try:
-            found = await Versions(client, model).async_get(version)
-        except ReplicateError as exc:
-            raise _replicate_refusal(exc, f"version {version[:12]}… of {model}", fix) from None
-        except httpx.HTTPError as exc:
-            raise _unreachable(exc, "Replicate", "REPLICATE_BASE_URL", url) from None
+    try:
+        found = await Versions(client, model).async_get(version)
+    except ReplicateError as exc:
+        raise _replicate_refusal(exc, f"version {version[:12]}… of {model}", fix) from None
+    except httpx.HTTPError as exc:
+        raise _unreachable(exc, "Replicate", "REPLICATE_BASE_URL", url) from None
     return f"version {found.id[:12]}… of {model} is available"
 
 
-async def openai_model(settings: Settings) -> str:
-    """The configured vision model is among the models the key may use."""
+async def openai_model(settings: Settings, shared: Any) -> str:
+    """The configured vision model is among the models the key may use (the process's OpenAI client)."""
     import openai
 
-    key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else ""
     url = settings.openai_base_url or "https://api.openai.com/v1"
-    async with openai.AsyncOpenAI(
-        api_key=key, base_url=settings.openai_base_url, timeout=REQUEST_TIMEOUT, max_retries=0
-    ) as client:
-        try:
-            names = [model.id async for model in client.models.list()]
-        except openai.AuthenticationError:
-            raise Failed("OpenAI refused the key (HTTP 401)", "set OPENAI_API_KEY to a valid key") from None
-        except openai.APIStatusError as exc:
-            raise Failed(
-                f"OpenAI answered HTTP {exc.status_code} listing models", "retry later; see status.openai.com"
-            ) from None
-        except openai.APIConnectionError:
-            raise Failed(
-                f"OpenAI at {url} did not answer",
-                "check that OpenAI is reachable, or set OPENAI_BASE_URL to where it runs",
-            ) from None
+    client = shared.with_options(timeout=REQUEST_TIMEOUT, max_retries=0)
+    try:
+        names = [model.id async for model in client.models.list()]
+    except openai.AuthenticationError:
+        raise Failed("OpenAI refused the key (HTTP 401)", "set OPENAI_API_KEY to a valid key") from None
+    except openai.APIStatusError as exc:
+        raise Failed(
+            f"OpenAI answered HTTP {exc.status_code} listing models", "retry later; see status.openai.com"
+        ) from None
+    except openai.APIConnectionError:
+        raise Failed(
+            f"OpenAI at {url} did not answer",
+            "check that OpenAI is reachable, or set OPENAI_BASE_URL to where it runs",
+        ) from None
     if settings.openai_model not in names:
         shown = ", ".join(sorted(names)[:8]) or "none"
         raise Failed(

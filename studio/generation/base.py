@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 from typing import Literal, Protocol, runtime_checkable
 
 ImageKind = Literal["scene", "character"]
+PredictionListener = Callable[[str], None]
+"""Told a paid call's prediction id the moment the provider gives it, so it is recorded before the result."""
 
 
 @dataclass(frozen=True)
@@ -63,10 +67,45 @@ class ImageGenerator(Protocol):
         """What one call usually costs, for estimates shown before a job starts."""
         ...
 
-    async def generate(self, request: GenerationRequest) -> GeneratedImage:
-        """Make one image; raise GenerationError on failure."""
+    async def generate(
+        self, request: GenerationRequest, on_prediction: PredictionListener | None = None
+    ) -> GeneratedImage:
+        """Make one image; raise GenerationError on failure. Cancelling the caller abandons the call: the
+        provider finishes it, and whoever runs the work next adopts it."""
+        ...
+
+    async def adopt(self, prediction_id: str, request: GenerationRequest) -> GeneratedImage:
+        """Wait for a prediction another process started for `request` and return its image."""
+        ...
+
+    async def find(self, request: GenerationRequest, since: datetime) -> list[str]:
+        """Ids of predictions made for exactly `request` since `since`, oldest first (for adoption)."""
+        ...
+
+    async def cancel(self, prediction_id: str) -> None:
+        """Ask the provider to stop a prediction (a cancelled job); errors are ignored."""
         ...
 
     async def aclose(self) -> None:
         """Release connections."""
         ...
+
+
+class WithoutPredictions:
+    """For generators whose calls have no provider-side life of their own (offline renderers, fakes):
+    nothing is left running to adopt, find or cancel."""
+
+    async def adopt(self, prediction_id: str, request: GenerationRequest) -> GeneratedImage:
+        from studio.errors import GenerationError
+
+        raise GenerationError(
+            f"prediction {prediction_id} cannot be adopted: this generator makes no predictions",
+            retryable=True,
+            reason="not_adoptable",
+        )
+
+    async def find(self, request: GenerationRequest, since: datetime) -> list[str]:
+        return []
+
+    async def cancel(self, prediction_id: str) -> None:
+        return None

@@ -14,7 +14,7 @@ import regex
 from PIL import Image, ImageFont, UnidentifiedImageError
 
 from studio.errors import GenerationError
-from studio.generation.base import GeneratedImage, GenerationRequest
+from studio.generation.base import GeneratedImage, GenerationRequest, PredictionListener, WithoutPredictions
 from studio.generation.local_sketches import SIZE, Canvas, draw_character, draw_scene
 
 MAX_INIT_PIXELS = 50_000_000
@@ -111,7 +111,7 @@ def render_preview(request: GenerationRequest, model: str = "local-preview-1") -
     return out.getvalue()
 
 
-class LocalImageGenerator:
+class LocalImageGenerator(WithoutPredictions):
     """The `local` image provider: free, offline, deterministic previews."""
 
     name = "local"
@@ -123,7 +123,9 @@ class LocalImageGenerator:
     def estimated_cost(self, request: GenerationRequest) -> Decimal:
         return Decimal("0")
 
-    async def generate(self, request: GenerationRequest) -> GeneratedImage:
+    async def generate(
+        self, request: GenerationRequest, on_prediction: PredictionListener | None = None
+    ) -> GeneratedImage:
         if not (64 <= request.width <= 2048 and 64 <= request.height <= 2048):
             raise GenerationError(
                 f"size {request.width}x{request.height} is outside 64..2048",

@@ -1,4 +1,9 @@
-"""SDXL on Replicate (official client): one prediction a call, cancelled at the timeout, priced by metrics."""
+"""SDXL on Replicate (official client): one prediction a call, cancelled at the timeout, priced by metrics.
+
+A call is created with `Prefer: wait`, so the answer arrives the moment the prediction ends; its id is told
+to the caller as soon as it is known. A call whose caller went away is abandoned, not cancelled: the process
+that runs the work next adopts it (by id, or found by version, prompt and seed) instead of paying again.
+"""
 
 from __future__ import annotations
 
@@ -6,72 +11,34 @@ import asyncio
 import base64
 import binascii
 import contextlib
-import contextvars
-import email.utils
 import time
+from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
 import httpx
-from replicate.client import Client as ReplicateClient
 from replicate.exceptions import ReplicateError
 from replicate.prediction import Prediction
 
-from studio.errors import ConfigurationError, GenerationError
-from studio.generation.base import GeneratedImage, GenerationRequest
+from studio.clients import PREFER_WAIT_SECONDS, LoopLocalTransport, replicate_error, with_retry_after
+from studio.errors import GenerationError
+from studio.generation.base import GeneratedImage, GenerationRequest, PredictionListener
 from studio.generation.pricing import ESTIMATE_PER_IMAGE, hardware_for, prediction_cost, price_per_second
 from studio.settings import DEFAULT_SDXL_VERSION, Settings
+
+if TYPE_CHECKING:
+    from replicate.client import Client as ReplicateClient
 
 SDXL_MODEL = "stability-ai/sdxl"
 PROMPT_STRENGTH = 0.8
 """How far SDXL img2img may move away from an init image (1.0 ignores it)."""
 CANCEL_GRACE_SECONDS = 2.0
 """Predict time a cancelled prediction may still bill past the timeout (poll gap + the cancel round trip)."""
+ABANDON_GRACE_SECONDS = 2.0
+"""How long closing waits for abandoned calls to report their prediction ids."""
+FIND_PAGES = 20
 TERMINAL = frozenset({"succeeded", "failed", "canceled"})
-
-_retry_after: contextvars.ContextVar[float | None] = contextvars.ContextVar(
-    "replicate_retry_after", default=None
-)
-
-
-def _parse_retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
-
-
-async def _remember_retry_after(response: httpx.Response) -> None:
-    """ReplicateError keeps only status and body, so a 429's Retry-After header is kept here for this task."""
-    if response.status_code == 429:
-        _retry_after.set(_parse_retry_after(response.headers.get("Retry-After")))
-
-
-def connection_pool() -> httpx.AsyncHTTPTransport:
-    """One kept-alive connection per concurrent prediction (httpx keeps 20; more reconnect each call)."""
-    return httpx.AsyncHTTPTransport(limits=httpx.Limits(max_connections=256, max_keepalive_connections=256))
-
-
-def build_client(
-    api_token: str, base_url: str | None = None, transport: httpx.AsyncBaseTransport | None = None
-) -> ReplicateClient:
-    """The official client (async API), pointed at `base_url` when given, with the hook keeping Retry-After.
-
-    Whoever passes `transport` closes it; the client itself has no close method.
-    """
-    return ReplicateClient(
-        api_token=api_token,
-        base_url=base_url or None,
-        transport=transport or connection_pool(),
-        event_hooks={"response": [_remember_retry_after]},
-    )
 
 
 def image_type(data: bytes) -> str | None:
@@ -96,6 +63,14 @@ def _predict_time(prediction: Prediction) -> Decimal | None:
     return Decimal(str(value))
 
 
+def _created_at(prediction: Prediction) -> datetime | None:
+    try:
+        moment = datetime.fromisoformat(str(prediction.created_at).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 class ReplicateImageGenerator:
     """Text-to-image (img2img given an init image) on Replicate SDXL; each generate() is one attempt."""
 
@@ -103,23 +78,13 @@ class ReplicateImageGenerator:
 
     def __init__(
         self,
-        client: ReplicateClient | None = None,
+        client: ReplicateClient,
         *,
-        api_token: str | None = None,
-        base_url: str | None = None,
         version: str = DEFAULT_SDXL_VERSION,
         timeout: float = 120.0,
         poll_interval: float = 0.5,
         downloader: httpx.AsyncClient | None = None,
     ) -> None:
-        self._transport: httpx.AsyncBaseTransport | None = None
-        if client is None:
-            if not api_token:
-                raise ConfigurationError(
-                    "Replicate needs REPLICATE_API_TOKEN; set it or use STUDIO_IMAGE_PROVIDER=local"
-                )
-            self._transport = connection_pool()
-            client = build_client(api_token, base_url, self._transport)
         self.client = client
         self.model_version = _full_version(version)
         self.version_id = self.model_version.rpartition(":")[2]
@@ -132,14 +97,8 @@ class ReplicateImageGenerator:
         self._background: set[asyncio.Future[Any]] = set()
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> ReplicateImageGenerator:
-        token = settings.replicate_api_token.get_secret_value() if settings.replicate_api_token else ""
-        return cls(
-            api_token=token,
-            base_url=settings.replicate_base_url,
-            version=settings.model_version,
-            timeout=settings.reference_gen_timeout,
-        )
+    def from_settings(cls, settings: Settings, client: ReplicateClient) -> ReplicateImageGenerator:
+        return cls(client, version=settings.model_version, timeout=settings.reference_gen_timeout)
 
     def max_cost(self, request: GenerationRequest) -> Decimal:
         return prediction_cost(
@@ -172,48 +131,126 @@ class ReplicateImageGenerator:
             inputs["prompt_strength"] = PROMPT_STRENGTH
         return inputs
 
-    async def generate(self, request: GenerationRequest) -> GeneratedImage:
+    async def generate(
+        self, request: GenerationRequest, on_prediction: PredictionListener | None = None
+    ) -> GeneratedImage:
         inputs = self.inputs(request)
         started = time.monotonic()
-        prediction = await self._create(inputs)
-        try:
-            prediction = await self._settle(prediction, started + self.timeout, started)
-        except asyncio.CancelledError:
-            await asyncio.shield(self._cancel_quietly(prediction.id))
-            raise
+        since = datetime.now(UTC)
+        prediction = await self._create(inputs, request, on_prediction, since)
+        prediction = await self._settle(prediction, started + self.timeout, started)
         return await self._finish(prediction, request)
 
-    async def _create(self, inputs: dict[str, Any]) -> Prediction:
-        """Create with `Prefer: wait`; if our caller is cancelled mid-call, cancel the prediction later."""
-        hold = min(60, int(self.timeout))
-        context = contextvars.copy_context()
-        context.run(_retry_after.set, None)
-        call = self.client.predictions.async_create(
-            version=self.version_id, input=inputs, wait=hold if hold >= 1 else False
-        )
-        task = asyncio.get_running_loop().create_task(call, context=context)
+    async def adopt(self, prediction_id: str, request: GenerationRequest) -> GeneratedImage:
+        started = time.monotonic()
+        deadline = started + self.timeout
+        while True:
+            try:
+                prediction = await self.client.predictions.async_get(prediction_id)
+                break
+            except ReplicateError as exc:
+                if exc.status is not None and exc.status < 500 and exc.status != 429:
+                    raise replicate_error(exc, f"reading prediction {prediction_id}") from exc
+            except httpx.TransportError:
+                pass
+            if time.monotonic() >= deadline:
+                raise GenerationError(
+                    f"prediction {prediction_id} could not be read within {self.timeout:g} s",
+                    retryable=True,
+                    reason="network",
+                    prediction_id=prediction_id,
+                )
+            await asyncio.sleep(self.poll_interval)
+        prediction = await self._settle(prediction, deadline, started)
+        return await self._finish(prediction, request)
+
+    async def find(self, request: GenerationRequest, since: datetime) -> list[str]:
+        """Predictions of this version with this request's prompt, negative prompt and seed, since `since`."""
+        wanted = self.inputs(request)
+        keys = ("prompt", "negative_prompt", "seed")
+        found: list[tuple[datetime, str]] = []
+        cursor: Any = ...
+        for _ in range(FIND_PAGES):
+            page, error, _ = await with_retry_after(partial(self.client.predictions.async_list, cursor))
+            if page is None:
+                raise GenerationError(
+                    f"listing predictions failed ({type(error).__name__})", retryable=True, reason="network"
+                )
+            older = False
+            for prediction in page.results:
+                created = _created_at(prediction)
+                if created is not None and created < since:
+                    older = True
+                    continue
+                if prediction.version != self.version_id:
+                    continue
+                given = prediction.input or {}
+                if all(given.get(key) == wanted[key] for key in keys):
+                    found.append((created or since, prediction.id))
+            if older or not page.next:
+                break
+            cursor = page.next
+        return [prediction_id for _, prediction_id in sorted(found)]
+
+    async def cancel(self, prediction_id: str) -> None:
+        with contextlib.suppress(ReplicateError, httpx.TransportError):
+            await self.client.predictions.async_cancel(prediction_id)
+
+    async def _create(
+        self,
+        inputs: dict[str, Any],
+        request: GenerationRequest,
+        on_prediction: PredictionListener | None,
+        since: datetime,
+    ) -> Prediction:
+        """Create with `Prefer: wait`. The request runs in a task of its own, so a caller that goes away
+        leaves it to finish and report its id; a create whose answer was lost is looked for, not repeated."""
+        hold = min(PREFER_WAIT_SECONDS, int(self.timeout))
+
+        async def call() -> tuple[Prediction | None, BaseException | None, float | None]:
+            outcome = await with_retry_after(
+                lambda: self.client.predictions.async_create(
+                    version=self.version_id, input=inputs, wait=hold if hold >= 1 else False
+                )
+            )
+            if outcome[0] is not None and on_prediction is not None:
+                on_prediction(outcome[0].id)
+            return outcome
+
+        task = asyncio.get_running_loop().create_task(call())
         try:
-            return await asyncio.shield(task)
+            prediction, error, retry_after = await asyncio.shield(task)
         except asyncio.CancelledError:
             self._track(task)
-            task.add_done_callback(self._cancel_orphan)
             raise
-        except ReplicateError as exc:
-            raise self._api_error(exc, "creating a prediction", context.get(_retry_after)) from exc
-        except httpx.TransportError as exc:
+        if prediction is not None:
+            return prediction
+        if isinstance(error, ReplicateError):
+            raise replicate_error(error, "creating a prediction", retry_after) from error
+        if isinstance(error, httpx.ConnectError | httpx.ConnectTimeout):
             raise GenerationError(
-                f"Replicate unreachable while creating a prediction: {type(exc).__name__}",
+                f"Replicate unreachable while creating a prediction: {type(error).__name__}",
                 retryable=True,
                 reason="network",
-            ) from exc
+            ) from error
+        if isinstance(error, httpx.TransportError):  # the request may have reached Replicate: look for it
+            with contextlib.suppress(GenerationError):
+                for prediction_id in await self.find(request, since):
+                    if on_prediction is not None:
+                        on_prediction(prediction_id)
+                    read = await self.client.predictions.async_get(prediction_id)
+                    return read
+            raise GenerationError(
+                f"the answer to creating a prediction was lost ({type(error).__name__}) and none was found",
+                retryable=True,
+                reason="network",
+            ) from error
+        assert error is not None
+        raise error
 
     def _track(self, task: asyncio.Future[Any]) -> None:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
-
-    def _cancel_orphan(self, task: asyncio.Task[Prediction]) -> None:
-        if not task.cancelled() and task.exception() is None:
-            self._track(asyncio.ensure_future(self._cancel_quietly(task.result().id)))
 
     async def _settle(self, prediction: Prediction, deadline: float, started: float) -> Prediction:
         """Poll until the prediction ends; past the deadline cancel it and raise a timeout."""
@@ -229,8 +266,8 @@ class ReplicateImageGenerator:
             except ReplicateError as exc:
                 if exc.status is not None and (exc.status == 429 or exc.status >= 500):
                     continue
-                await self._cancel_quietly(prediction.id)
-                raise self._api_error(exc, f"reading prediction {prediction.id}") from exc
+                await self.cancel(prediction.id)
+                raise replicate_error(exc, f"reading prediction {prediction.id}") from exc
         return prediction
 
     async def _cancel_for_timeout(self, prediction: Prediction, started: float) -> Prediction:
@@ -244,33 +281,42 @@ class ReplicateImageGenerator:
                 retryable=False,
                 charged=prediction_cost(elapsed, self.unit_price),
                 reason="timeout",
+                prediction_id=prediction.id,
+                units=elapsed,
             ) from exc
         if cancelled.status == "succeeded":
             return cancelled
         seconds = _predict_time(cancelled)
+        billed = elapsed if seconds is None else seconds
         raise GenerationError(
             f"prediction {prediction.id} passed the {self.timeout:g} s timeout and was cancelled",
             retryable=False,
-            charged=prediction_cost(elapsed if seconds is None else seconds, self.unit_price),
+            charged=prediction_cost(billed, self.unit_price),
             reason="timeout",
+            prediction_id=prediction.id,
+            units=billed,
         )
-
-    async def _cancel_quietly(self, prediction_id: str) -> None:
-        with contextlib.suppress(ReplicateError, httpx.TransportError):
-            await self.client.predictions.async_cancel(prediction_id)
 
     async def _finish(self, prediction: Prediction, request: GenerationRequest) -> GeneratedImage:
         seconds = _predict_time(prediction)
         cost = ESTIMATE_PER_IMAGE if seconds is None else prediction_cost(seconds, self.unit_price)
+        units = seconds or Decimal("0")
         if prediction.status != "succeeded":
-            charged = Decimal("0") if seconds is None else cost
             raise GenerationError(
                 f"prediction {prediction.id} {prediction.status}: {prediction.error or 'no error given'}",
                 retryable=prediction.status == "failed",
-                charged=charged,
+                charged=Decimal("0") if seconds is None else cost,
                 reason="prediction_failed" if prediction.status == "failed" else "canceled",
+                prediction_id=prediction.id,
+                units=units,
             )
-        data = await self._download(prediction, cost)
+        try:
+            data = await self._download(prediction)
+        except GenerationError as exc:
+            raise GenerationError(
+                str(exc), retryable=exc.retryable, charged=cost, reason=exc.reason,
+                prediction_id=prediction.id, units=units,
+            ) from exc  # fmt: skip
         content_type = image_type(data)
         if content_type is None:
             raise GenerationError(
@@ -278,6 +324,8 @@ class ReplicateImageGenerator:
                 retryable=False,
                 charged=cost,
                 reason="bad_output",
+                prediction_id=prediction.id,
+                units=units,
             )
         return GeneratedImage(
             data=data,
@@ -285,13 +333,13 @@ class ReplicateImageGenerator:
             provider=self.name,
             model=self.model_version,
             cost=cost,
-            units=seconds or Decimal("0"),
+            units=units,
             unit_price=self.unit_price if seconds is not None else Decimal("0"),
             prediction_id=prediction.id,
             details={"hardware": self.hardware, "label": request.label},
         )
 
-    async def _download(self, prediction: Prediction, cost: Decimal) -> bytes:
+    async def _download(self, prediction: Prediction) -> bytes:
         """Fetch the first output now: Replicate deletes API outputs after an hour."""
         output = prediction.output
         url = output[0] if isinstance(output, list) and output else output
@@ -299,7 +347,6 @@ class ReplicateImageGenerator:
             raise GenerationError(
                 f"prediction {prediction.id} succeeded without an output URL",
                 retryable=False,
-                charged=cost,
                 reason="bad_output",
             )
         if url.startswith("data:"):
@@ -314,12 +361,13 @@ class ReplicateImageGenerator:
                 raise GenerationError(
                     f"prediction {prediction.id}: output data URL is not valid base64",
                     retryable=False,
-                    charged=cost,
                     reason="bad_output",
                 ) from exc
         if self._downloader is None:
             self._downloader = httpx.AsyncClient(
-                timeout=httpx.Timeout(30.0, connect=5.0), follow_redirects=True
+                timeout=httpx.Timeout(30.0, connect=5.0),
+                follow_redirects=True,
+                transport=LoopLocalTransport(),
             )
         try:
             response = await self._downloader.get(url)
@@ -329,53 +377,22 @@ class ReplicateImageGenerator:
             raise GenerationError(
                 f"downloading the output of prediction {prediction.id} failed with HTTP {status}",
                 retryable=status >= 500 or status == 429,
-                charged=cost,
                 reason="download",
             ) from exc
         except httpx.TransportError as exc:
             raise GenerationError(
                 f"downloading the output of prediction {prediction.id} failed: {type(exc).__name__}",
                 retryable=True,
-                charged=cost,
                 reason="download",
             ) from exc
         return response.content
 
-    def _api_error(
-        self, exc: ReplicateError, doing: str, retry_after: float | None = None
-    ) -> GenerationError:
-        """Classify by HTTP status: 429 and 5xx retryable, every other 4xx final."""
-        status = exc.status
-        said = exc.detail or exc.title or "no detail"
-        if status == 429:
-            return GenerationError(
-                f"Replicate rate-limited {doing} (HTTP 429)",
-                retryable=True,
-                retry_after=retry_after,
-                reason="rate_limited",
-            )
-        if status is not None and status >= 500:
-            return GenerationError(
-                f"Replicate failed {doing} (HTTP {status}): {said}", retryable=True, reason="unavailable"
-            )
-        if status in (401, 403):
-            return GenerationError(
-                f"Replicate refused the API token (HTTP {status}) {doing}: check REPLICATE_API_TOKEN",
-                retryable=False,
-                reason="unauthorized",
-            )
-        return GenerationError(
-            f"Replicate rejected {doing} (HTTP {status}): {said}",
-            retryable=False,
-            reason="invalid_input" if status == 422 else "rejected",
-        )
-
     async def aclose(self) -> None:
-        while self._background:
-            await asyncio.gather(*self._background, return_exceptions=True)
+        """Give abandoned calls a moment to report their ids, then let them go (they are adopted later)."""
+        if self._background:
+            _, pending = await asyncio.wait(set(self._background), timeout=ABANDON_GRACE_SECONDS)
+            for task in pending:
+                task.cancel()
         if self._downloader is not None and self._owns_downloader:
             await self._downloader.aclose()
             self._downloader = None
-        if self._transport is not None:
-            await self._transport.aclose()
-            self._transport = None

@@ -18,6 +18,8 @@ class Interrogation(BaseModel):
     cost: Decimal = Decimal("0")
     units: Decimal = Decimal("0")
     """Tokens (openai) or seconds (replicate) billed."""
+    prediction_id: str | None = None
+    """The provider's id of the paid call, where it has one (Replicate), so the ledger can match it."""
 
 
 @runtime_checkable

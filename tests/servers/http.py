@@ -71,6 +71,8 @@ class TrackedHandler(BaseHTTPRequestHandler):
     """HTTP/1.1 keep-alive handler whose connection its server can close; quiet in the test output."""
 
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+    """Headers and body go out in separate writes: without TCP_NODELAY each reply waits on a delayed ACK."""
     owner: LocalServer
 
     def setup(self) -> None:

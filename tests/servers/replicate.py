@@ -64,6 +64,8 @@ class ReplicateServer:
         self.token = token or "r8_test_" + secrets.token_hex(12)
         self.faults = faults or Faults()
         self.output_scale = output_scale
+        self.page_size = 100
+        """Predictions per page of `GET /v1/predictions` (Replicate's is 100)."""
         self.versions: dict[str, Version] = {}
         self.add_version(DEFAULT_SDXL_VERSION, validate=sdxl_problems)
         self._port = port
@@ -359,6 +361,17 @@ class ReplicateServer:
                 p.cancelled_at = now
                 self._lock.notify_all()
             return 200, self._json(p, now), {}
+
+    def list(self, cursor: str | None) -> tuple[int, dict[str, Any], dict[str, str]]:
+        """`GET /v1/predictions`: newest first, `page_size` a page, `next` an absolute URL with a cursor."""
+        start = int(cursor) if cursor and cursor.isdigit() else 0
+        now = time.monotonic()
+        with self._lock:
+            newest = sorted(self.predictions.values(), key=lambda p: p.created, reverse=True)
+            page = [self._json(p, now) for p in newest[start : start + self.page_size]]
+            more = start + self.page_size < len(newest)
+        following = f"{self.base_url}/v1/predictions?cursor={start + self.page_size}" if more else None
+        return 200, {"next": following, "previous": None, "results": page}, {}
 
     def version(self, model: str, version_id: str) -> tuple[int, dict[str, Any], dict[str, str]]:
         version = self.versions.get(version_id)

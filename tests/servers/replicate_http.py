@@ -68,7 +68,8 @@ class _Handler(BaseHTTPRequestHandler):
         owner = self.server.owner
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
-        path = self.path.split("?", 1)[0].rstrip("/")
+        path, _, query = self.path.partition("?")
+        path = path.rstrip("/")
         if method == "GET" and path.startswith("/files/"):
             self._file(path.removeprefix("/files/"))
             return
@@ -83,6 +84,9 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if method == "POST" and path == "/v1/predictions":
             self._reply(*owner.create(body.get("version"), body.get("input"), self.headers.get("Prefer")))
+        elif method == "GET" and path == "/v1/predictions":
+            cursor = dict(part.partition("=")[::2] for part in query.split("&") if part).get("cursor")
+            self._reply(*owner.list(cursor))
         elif method == "GET" and (m := re.fullmatch(r"/v1/predictions/([\w-]+)", path)):
             self._reply(*owner.get(m.group(1)))
         elif method == "POST" and (m := re.fullmatch(r"/v1/predictions/([\w-]+)/cancel", path)):

@@ -14,6 +14,7 @@ from studio.doctor import CHECK_DEADLINE, Check, DoctorReport, diagnose
 from studio.doctor import probes as doctor_probes
 from studio.interrogation.replicate import IMG2PROMPT_MODEL, IMG2PROMPT_VERSION
 from studio.keys import CHARACTER_BUCKET, REFERENCE_BUCKET
+from studio.records.migrate import head_revision
 from studio.services import build_services
 from studio.settings import Settings
 from tests.servers.openai import OpenAIServer
@@ -187,7 +188,7 @@ def test_database_reachable_and_migrated(settings: Settings) -> None:
     assert database.status == "failed" and "missing tables" in database.detail and "jobs" in database.detail
     build_services(settings).close()
     database = check(diagnose(settings), "database")
-    assert database.status == "ok" and "migrated to 0001" in database.detail
+    assert database.status == "ok" and f"migrated to {head_revision()}" in database.detail
 
 
 def test_unreachable_database_fails_fast_without_its_password(data_dir: Path) -> None:

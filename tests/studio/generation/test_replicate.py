@@ -7,16 +7,18 @@ import base64
 import io
 import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import httpx
 import pytest
 from PIL import Image
 
+from studio.clients import Clients, replicate_client
 from studio.errors import ConfigurationError, GenerationError
 from studio.generation.base import GenerationRequest, ImageGenerator
 from studio.generation.pricing import ESTIMATE_PER_IMAGE, PRICE_PER_SECOND, prediction_cost
-from studio.generation.replicate import ReplicateImageGenerator, build_client
+from studio.generation.replicate import ReplicateImageGenerator
 from studio.settings import DEFAULT_SDXL_VERSION, Settings
 from tests.servers.replicate import Faults, ReplicateServer
 
@@ -45,7 +47,7 @@ def image_bytes(fmt: str) -> bytes:
 @pytest.fixture
 async def generator(replicate_server: ReplicateServer) -> AsyncIterator[ReplicateImageGenerator]:
     made = ReplicateImageGenerator(
-        api_token=replicate_server.token, base_url=replicate_server.base_url, timeout=5, poll_interval=0.02
+        replicate_client(replicate_server.token, replicate_server.base_url), timeout=5, poll_interval=0.02
     )
     yield made
     await made.aclose()
@@ -98,7 +100,7 @@ async def test_output_url_is_downloaded_and_typed_by_its_bytes(replicate_server:
     url = replicate_server.add_file("out-0.png", webp, "image/png")
     replicate_server.add_version("a" * 64, lambda _inputs: [url])
     generator = ReplicateImageGenerator(
-        api_token=replicate_server.token, base_url=replicate_server.base_url, version="a" * 64, timeout=5
+        replicate_client(replicate_server.token, replicate_server.base_url), version="a" * 64, timeout=5
     )
     try:
         image = await generator.generate(request())
@@ -160,7 +162,7 @@ async def test_invalid_input_is_final(
 
 async def test_unknown_version_is_final(replicate_server: ReplicateServer) -> None:
     generator = ReplicateImageGenerator(
-        api_token=replicate_server.token, base_url=replicate_server.base_url, version="f" * 64
+        replicate_client(replicate_server.token, replicate_server.base_url), version="f" * 64
     )
     try:
         with pytest.raises(GenerationError) as caught:
@@ -187,7 +189,7 @@ async def test_failed_prediction_is_retryable_and_charged(
 async def test_timeout_cancels_the_prediction_and_is_final(replicate_server: ReplicateServer) -> None:
     replicate_server.faults = Faults(hung=1.0)
     generator = ReplicateImageGenerator(
-        api_token=replicate_server.token, base_url=replicate_server.base_url, timeout=1.2, poll_interval=0.05
+        replicate_client(replicate_server.token, replicate_server.base_url), timeout=1.2, poll_interval=0.05
     )
     started = time.monotonic()
     try:
@@ -208,7 +210,7 @@ async def test_timeout_cancels_the_prediction_and_is_final(replicate_server: Rep
 
 async def test_short_timeout_polls_without_holding_the_create(replicate_server: ReplicateServer) -> None:
     generator = ReplicateImageGenerator(
-        api_token=replicate_server.token, base_url=replicate_server.base_url, timeout=0.9, poll_interval=0.02
+        replicate_client(replicate_server.token, replicate_server.base_url), timeout=0.9, poll_interval=0.02
     )
     try:
         image = await generator.generate(request())
@@ -219,17 +221,16 @@ async def test_short_timeout_polls_without_holding_the_create(replicate_server: 
 
 
 @pytest.mark.parametrize("limit", [0.9, 1.5], ids=["while polling", "while the create is held"])
-async def test_cancelling_the_task_cancels_the_prediction(
+async def test_cancelling_the_task_abandons_the_prediction_and_still_reports_its_id(
     replicate_server: ReplicateServer, limit: float
 ) -> None:
+    """A caller that goes away (a worker handing its job back) leaves the call to whoever adopts it."""
     replicate_server.faults = Faults(hung=1.0)
     generator = ReplicateImageGenerator(
-        api_token=replicate_server.token,
-        base_url=replicate_server.base_url,
-        timeout=limit,
-        poll_interval=0.02,
+        replicate_client(replicate_server.token, replicate_server.base_url), timeout=limit, poll_interval=0.02
     )
-    task = asyncio.create_task(generator.generate(request()))
+    reported: list[str] = []
+    task = asyncio.create_task(generator.generate(request(), reported.append))
     for _ in range(200):
         if replicate_server.created:
             break
@@ -238,11 +239,66 @@ async def test_cancelling_the_task_cancels_the_prediction(
     with pytest.raises(asyncio.CancelledError):
         await task
     await generator.aclose()
-    assert replicate_server.cancelled == 1
+    assert replicate_server.cancelled == 0
+    assert reported == list(replicate_server.predictions)
+
+
+async def test_an_abandoned_prediction_is_found_and_adopted_not_paid_again(
+    replicate_server: ReplicateServer,
+) -> None:
+    replicate_server.latency = 0.3
+    replicate_server.page_size = 2  # the search pages through the list
+    client = replicate_client(replicate_server.token, replicate_server.base_url)
+    since = datetime.now(UTC) - timedelta(seconds=5)
+    first = ReplicateImageGenerator(client, timeout=5, poll_interval=0.02)
+    others = [first.generate(request(seed=2)), first.generate(request(prompt="another place"))]
+    task = asyncio.create_task(first.generate(request()))
+    await asyncio.gather(*others)
+    for _ in range(500):
+        if replicate_server.created >= 3:
+            break
+        await asyncio.sleep(0.01)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    taker = ReplicateImageGenerator(client, timeout=5, poll_interval=0.02)
+    found = await taker.find(request(), since)
+    assert len(found) == 1
+    image = await taker.adopt(found[0], request())
+    await first.aclose()
+    await taker.aclose()
+    assert image.prediction_id == found[0] and image.content_type == "image/png"
+    assert replicate_server.created == 3, "nothing was requested again"
+    charge = next(c for c in replicate_server.charges() if c.prediction_id == found[0])
+    assert image.cost == charge.cost
+    assert await taker.find(request(), datetime.now(UTC)) == [], "only predictions since the given moment"
+
+
+async def test_cancel_stops_a_running_prediction_which_then_reports_its_cost(
+    replicate_server: ReplicateServer,
+) -> None:
+    replicate_server.faults = Faults(hung=1.0)
+    generator = ReplicateImageGenerator(
+        replicate_client(replicate_server.token, replicate_server.base_url), timeout=30, poll_interval=0.02
+    )
+    reported: list[str] = []
+    task = asyncio.create_task(generator.generate(request(), reported.append))
+    for _ in range(500):
+        if replicate_server.created:
+            break
+        await asyncio.sleep(0.01)
+    (prediction_id,) = list(replicate_server.predictions)
+    await generator.cancel(prediction_id)
+    with pytest.raises(GenerationError) as caught:
+        await task
+    await generator.aclose()
+    assert caught.value.reason == "canceled" and not caught.value.retryable
+    assert caught.value.prediction_id == prediction_id == reported[0]
+    (charge,) = replicate_server.charges()
+    assert caught.value.charged == charge.cost > 0 and caught.value.units == Decimal(str(charge.predict_time))
 
 
 async def test_wrong_token_is_a_clear_final_error(replicate_server: ReplicateServer) -> None:
-    generator = ReplicateImageGenerator(api_token="r8_wrong_token", base_url=replicate_server.base_url)
+    generator = ReplicateImageGenerator(replicate_client("r8_wrong_token", replicate_server.base_url))
     try:
         with pytest.raises(GenerationError) as caught:
             await generator.generate(request())
@@ -258,7 +314,7 @@ async def test_unreachable_server_is_a_retryable_network_error() -> None:
     with ReplicateServer() as server:
         base_url = server.base_url
     transport = httpx.AsyncHTTPTransport()
-    generator = ReplicateImageGenerator(build_client("r8_token", base_url, transport))
+    generator = ReplicateImageGenerator(replicate_client("r8_token", base_url, transport))
     try:
         with pytest.raises(GenerationError) as caught:
             await generator.generate(request())
@@ -269,14 +325,14 @@ async def test_unreachable_server_is_a_retryable_network_error() -> None:
 
 
 def test_costs_come_from_the_timeout_and_the_estimate() -> None:
-    generator = ReplicateImageGenerator(api_token="r8_token", timeout=120)
+    generator = ReplicateImageGenerator(replicate_client("r8_token"), timeout=120)
     assert generator.max_cost(request()) == prediction_cost(Decimal("122"), L40S)
     assert generator.estimated_cost(request()) == ESTIMATE_PER_IMAGE
 
 
 def test_missing_token_says_what_to_set() -> None:
     with pytest.raises(ConfigurationError, match="REPLICATE_API_TOKEN"):
-        ReplicateImageGenerator.from_settings(Settings())
+        ReplicateImageGenerator.from_settings(Settings(), Clients(Settings()).replicate)
 
 
 @pytest.mark.parametrize(
@@ -294,7 +350,8 @@ async def test_model_version_follows_the_settings(
     monkeypatch.setenv("REFERENCE_MODEL_DEV", "c" * 64)
     monkeypatch.setenv("ENVIRONMENT", environment)
     monkeypatch.setenv("REFERENCE_GEN_TIMEOUT", "7")
-    generator = ReplicateImageGenerator.from_settings(Settings())
+    settings = Settings()
+    generator = ReplicateImageGenerator.from_settings(settings, Clients(settings).replicate)
     try:
         await generator.generate(request())
     finally:
@@ -305,5 +362,6 @@ async def test_model_version_follows_the_settings(
 
 
 def test_pinned_version_by_default() -> None:
-    generator = ReplicateImageGenerator.from_settings(Settings(replicate_api_token="r8_token"))
+    settings = Settings(replicate_api_token="r8_token")
+    generator = ReplicateImageGenerator.from_settings(settings, Clients(settings).replicate)
     assert generator.model_version == f"stability-ai/sdxl:{DEFAULT_SDXL_VERSION}"

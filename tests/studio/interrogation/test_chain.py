@@ -7,9 +7,11 @@ from decimal import Decimal
 
 import pytest
 
+from studio.backends import build_interrogators as build_with_clients
+from studio.clients import Clients
 from studio.errors import ConfigurationError, GenerationError, InvalidInput
 from studio.interrogation.base import Interrogation, Interrogator
-from studio.interrogation.chain import build_interrogators, interrogate_with_fallback
+from studio.interrogation.chain import interrogate_with_fallback
 from studio.interrogation.local import LocalInterrogator
 from studio.interrogation.openai import OpenAIInterrogator
 from studio.interrogation.replicate import ReplicateInterrogator
@@ -36,6 +38,10 @@ class Scripted:
         return Interrogation(
             prompt="p", character_description="d", style_notes="s", source=self.name, model="m"
         )
+
+
+def build_interrogators(settings: Settings) -> tuple[list[Interrogator], object]:
+    return build_with_clients(settings, Clients(settings))
 
 
 def kinds(interrogators: list[Interrogator]) -> list[type]:

@@ -10,6 +10,7 @@ import httpx
 import pytest
 from replicate.client import Client
 
+from studio.clients import Clients, replicate_client
 from studio.errors import ConfigurationError, GenerationError
 from studio.generation.pricing import PRICE_PER_SECOND
 from studio.interrogation.replicate import (
@@ -73,7 +74,7 @@ async def test_failed_prediction_is_charged_and_retryable(server: ReplicateServe
 
 async def test_rate_limit_carries_retry_after(server: ReplicateServer) -> None:
     server.faults = Faults(rate_limited=1.0, retry_after=3)
-    built = ReplicateInterrogator(api_token=server.token, base_url=server.base_url, poll_interval=0.01)
+    built = ReplicateInterrogator(replicate_client(server.token, server.base_url), poll_interval=0.01)
     with pytest.raises(GenerationError) as caught:
         await built.interrogate(figure(), "image/png")
     assert (caught.value.reason, caught.value.retryable, caught.value.retry_after) == (
@@ -94,24 +95,39 @@ async def test_hung_prediction_is_cancelled_at_the_timeout(server: ReplicateServ
 async def test_unknown_version_is_rejected(server: ReplicateServer, client: Client) -> None:
     with pytest.raises(GenerationError) as caught:
         await interrogator(client, version="0" * 64).interrogate(figure(), "image/png")
-    assert (caught.value.reason, caught.value.retryable) == ("rejected", False)
+    assert (caught.value.reason, caught.value.retryable) == ("invalid_input", False)
 
 
-async def test_from_settings_honours_base_url_and_token(server: ReplicateServer) -> None:
+async def test_the_process_client_honours_base_url_and_token(server: ReplicateServer) -> None:
     settings = Settings(replicate_api_token=server.token, replicate_base_url=server.base_url)
-    built = ReplicateInterrogator.from_settings(settings)
+    built = ReplicateInterrogator.from_settings(settings, Clients(settings).replicate)
     built.poll_interval = 0.01
     result = await built.interrogate(figure(), "image/png")
     assert result.prompt == ANSWER
-    wrong = ReplicateInterrogator(api_token="r8_wrong", base_url=server.base_url)
+    wrong = ReplicateInterrogator(replicate_client("r8_wrong", server.base_url))
     with pytest.raises(GenerationError) as caught:
         await wrong.interrogate(figure(), "image/png")
-    assert (caught.value.reason, caught.value.retryable) == ("auth", False)
+    assert (caught.value.reason, caught.value.retryable) == ("unauthorized", False)
 
 
 def test_without_a_token_it_says_what_to_set() -> None:
     with pytest.raises(ConfigurationError, match="REPLICATE_API_TOKEN"):
-        ReplicateInterrogator.from_settings(Settings())
+        ReplicateInterrogator.from_settings(Settings(), Clients(Settings()).replicate)
+
+
+def test_one_replicate_client_serves_the_generator_and_the_interrogator(server: ReplicateServer) -> None:
+    from studio.services import build_services
+
+    settings = Settings(
+        replicate_api_token=server.token, replicate_base_url=server.base_url, interrogator="replicate,local"
+    )
+    services = build_services(settings)
+    try:
+        replicate = services.interrogators[0]
+        assert isinstance(replicate, ReplicateInterrogator)
+        assert replicate._client is services.generator.client is services.clients.replicate  # type: ignore[attr-defined]
+    finally:
+        services.close()
 
 
 def test_split_prompt_of_a_single_clause() -> None:
