@@ -87,7 +87,7 @@ def render_seconds() -> tuple[float, list[float]]:
     from studio.prompt_edits import save_plan
     from studio.services import build_services
     from studio.settings import Settings
-    from studio.worker import drain
+    from studio.work.runner import drain
 
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["STUDIO_DATA_DIR"] = tmp
@@ -96,7 +96,7 @@ def render_seconds() -> tuple[float, list[float]]:
         save_plan(services, plan, "benchmark")
         job_id = jobs.submit(services, plan)
         asyncio.run(drain(services))
-        references = len(services.records.references(job_id))
+        references = len(services.records.references.of_job(job_id))
         assert references == N, f"{references} references stored, expected {N}"
         at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=60)
         at.switch_page("pages/generate.py")

@@ -18,13 +18,13 @@ from decimal import Decimal
 from pathlib import Path
 
 from benchmarks.plans import synthetic_plan
-from studio.generation.base import GeneratedImage, GenerationRequest
+from studio.generation.base import GeneratedImage, GenerationRequest, PredictionListener, WithoutPredictions
 from studio.generation.local import LocalImageGenerator
 
 N = 200
 
 
-class PrerenderedGenerator:
+class PrerenderedGenerator(WithoutPredictions):
     """Returns one rendered PNG for every request: the pipeline's cost without the renderer's."""
 
     name = "prerendered"
@@ -39,7 +39,9 @@ class PrerenderedGenerator:
     def estimated_cost(self, request: GenerationRequest) -> Decimal:
         return Decimal("0")
 
-    async def generate(self, request: GenerationRequest) -> GeneratedImage:
+    async def generate(
+        self, request: GenerationRequest, on_prediction: PredictionListener | None = None
+    ) -> GeneratedImage:
         return GeneratedImage(self.png, "image/png", self.name, self.model_version, Decimal("0"))
 
     async def aclose(self) -> None:

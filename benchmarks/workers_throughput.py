@@ -50,7 +50,7 @@ def _worker(env: dict[str, str]) -> subprocess.Popen[bytes]:
 
 
 def _stored(services, job_id: str) -> int:  # type: ignore[no-untyped-def]
-    return sum(1 for row in services.records.references(job_id).values() if row.status == "stored")
+    return sum(1 for row in services.records.references.of_job(job_id).values() if row.status == "stored")
 
 
 def _throughput(workers: int, base_url: str, token: str) -> float:
@@ -64,7 +64,9 @@ def _throughput(workers: int, base_url: str, token: str) -> float:
         job_id = jobs.submit(services, plan)
         started = time.perf_counter()
         processes = [_worker(env)]
-        while workers > 1 and _stored(services, job_id) == 0 and not services.records.references(job_id):
+        while (
+            workers > 1 and _stored(services, job_id) == 0 and not services.records.references.of_job(job_id)
+        ):
             time.sleep(0.02)
         processes += [_worker(env) for _ in range(workers - 1)]
         for process in processes:
@@ -96,12 +98,12 @@ def _kill_and_resume() -> tuple[int, int, int, int]:
             time.sleep(0.02)
         first.send_signal(signal.SIGKILL)
         first.wait()
-        held = sum(1 for r in services.records.references(job_id).values() if r.status == "generating")
+        held = sum(1 for r in services.records.references.of_job(job_id).values() if r.status == "generating")
         second = _worker(env)
         second.wait(600)
         assert _stored(services, job_id) == 48
         created = Counter((c.input["prompt"], c.input["seed"]) for c in server.creates if c.answered == 201)
-        ledger = [e for e in services.records.ledger(job_id=job_id) if not e.cache_hit]
+        ledger = [e for e in services.records.ledger.entries(job_id=job_id) if not e.cache_hit]
         charged = Counter(e.ref for e in ledger)
         services.close()
     again = sum(count - 1 for count in created.values())

@@ -10,7 +10,7 @@ from studio.services import Services
 
 def job_picker(studio: Services, key: str) -> str | None:
     """A select box over the newest jobs; None when there are none."""
-    jobs = {job.id: job for job in studio.records.list_jobs(50)}
+    jobs = {job.id: job for job in studio.records.jobs.recent(50)}
     if not jobs:
         return None
     ids = list(jobs)

@@ -29,7 +29,7 @@ def status_label(status: str) -> str:
 
 
 def recent_jobs_table(studio: Services, limit: int = 10) -> None:
-    jobs = studio.records.list_jobs(limit)
+    jobs = studio.records.jobs.recent(limit)
     if not jobs:
         st.caption("No jobs yet: load a plan on **Scene plan & prompts**, or run the demo.")
         return

@@ -9,14 +9,14 @@ from studio.characters.priority import resolve
 from studio.errors import NotFound
 from studio.gallery import thumbnail
 from studio.keys import CHARACTER_BUCKET
-from studio.records.songs import OPEN_STATUSES, SongRecords
+from studio.records.songs import OPEN_STATUSES
 from studio.services import Services
 
 POLL_SECONDS = 1.0
 
 
 def _job_status(studio: Services, song_id: str) -> str | None:
-    job = SongRecords(studio.records).latest_job(song_id)
+    job = studio.records.songs.latest_job(song_id)
     if job is None:
         st.caption("Consistency job: none yet.")
         return None
@@ -59,6 +59,6 @@ def _live(studio: Services, song_id: str, live: bool) -> None:
 
 def character_status(studio: Services, song_id: str) -> None:
     """Job status and resolution, refreshed every second while the song's consistency job is open."""
-    job = SongRecords(studio.records).latest_job(song_id)
+    job = studio.records.songs.latest_job(song_id)
     live = job is not None and job.status in OPEN_STATUSES
     st.fragment(_live, run_every=POLL_SECONDS if live else None)(studio, song_id, live)

@@ -16,7 +16,7 @@ from studio.errors import ConfigurationError
 from studio.logs import configure_logging
 from studio.services import Services, build_services
 from studio.settings import Settings
-from studio.worker import BackgroundRunner
+from studio.work.runner import BackgroundRunner
 
 JOB_KEY = "current_job_id"
 SONG_KEY = "current_song_id"

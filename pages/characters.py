@@ -7,7 +7,6 @@ from components.characters import interrogation_panel, pose_upload, song_picker,
 from components.priority_table import character_status
 from components.setup import page_setup
 from studio.characters.songs import set_consistency_enabled
-from studio.records.songs import SongRecords
 
 studio = page_setup()
 st.title("Characters")
@@ -19,7 +18,7 @@ song_id = song_picker(studio)
 if song_id is None:
     st.stop()
 
-song = SongRecords(studio.records).song(song_id)
+song = studio.records.songs.song(song_id)
 offline_notice(studio)
 templates, uploads = st.tabs(["Template characters", "Upload your own"])
 with templates:

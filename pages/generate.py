@@ -48,7 +48,7 @@ st.caption(
     "Stored images with identical parameters are reused at $0."
 )
 
-existing = studio.records.get_job(job_id)
+existing = studio.records.jobs.get(job_id)
 running = existing is not None and existing.status in ACTIVE
 label = "Start generation" if existing is None else "Generate again (reuses stored images)"
 if st.button(label, type="primary", icon=":material/play_arrow:", disabled=running, key=f"start-{job_id}"):

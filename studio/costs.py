@@ -13,14 +13,10 @@ from datetime import datetime
 from decimal import Decimal
 
 from pydantic import BaseModel
-from sqlalchemy import func, or_, select
 
 from studio.errors import NotFound
 from studio.money import from_nanos
 from studio.planning import budget_for
-from studio.records.schema import JobRow, LedgerRow, ReferenceVersionRow
-from studio.records.songs import CharacterJobRow
-from studio.records.store import ledger_entry
 from studio.services import Services
 
 ZERO = Decimal("0")
@@ -94,10 +90,6 @@ class JobCost(BaseModel):
     created_at: datetime
 
 
-def _entry(row: LedgerRow) -> CostEntry:
-    return CostEntry.model_validate(asdict(ledger_entry(row)))
-
-
 def _by_stage_provider(entries: list[CostEntry]) -> list[StageProviderCost]:
     groups: dict[tuple[str, str], list[CostEntry]] = defaultdict(list)
     for entry in entries:
@@ -136,29 +128,16 @@ def _savings(entries: list[CostEntry]) -> Savings:
 
 def cost_report(services: Services, job_id: str) -> CostReport:
     """The job's ledger and its linked song's, with totals against the budget and the summaries."""
-    with services.records.session() as s:
-        job = s.get(JobRow, job_id)
-        if job is None:
-            raise NotFound(f"job {job_id}")
-        mine = LedgerRow.job_id == job_id
-        linked = mine if job.song_id is None else or_(mine, LedgerRow.song_id == job.song_id)
-        rows = s.scalars(select(LedgerRow).where(linked).order_by(LedgerRow.created_at, LedgerRow.id))
-        entries = [_entry(row) for row in rows]
-        versions = s.scalar(
-            select(func.count()).select_from(ReferenceVersionRow).where(ReferenceVersionRow.job_id == job_id)
-        )
-        generated: int | None = 0
-        if job.song_id is not None:
-            generated = s.scalar(
-                select(func.count())
-                .select_from(CharacterJobRow)
-                .where(CharacterJobRow.song_id == job.song_id, CharacterJobRow.status == "completed")
-            )
-        budget = from_nanos(job.budget_nanos) or budget_for(services.settings, job.duration_seconds)
-        job_spent = from_nanos(job.spent_nanos)
-        song_id = job.song_id
+    found = services.records.ledger.job_report(job_id)
+    if found is None:
+        raise NotFound(f"job {job_id}")
+    job, ledger, versions, generated = found
+    entries = [CostEntry.model_validate(asdict(entry)) for entry in ledger]
+    budget = from_nanos(job.budget_nanos) or budget_for(services.settings, job.duration_seconds)
+    job_spent = from_nanos(job.spent_nanos)
+    song_id = job.song_id
     total = sum((e.amount for e in entries), ZERO)
-    images = int(versions or 0) + int(generated or 0)
+    images = versions + generated
     return CostReport(
         job_id=job_id,
         song_id=song_id,
@@ -185,7 +164,7 @@ def job_costs(services: Services, limit: int = 50) -> list[JobCost]:
             spent=from_nanos(job.spent_nanos),
             created_at=job.created_at,
         )
-        for job in services.records.list_jobs(limit)
+        for job in services.records.jobs.recent(limit)
     ]
 
 

@@ -1,4 +1,5 @@
-"""Progress events of a job, in the seed's vocabulary, persisted so every browser tab sees the same run."""
+"""Progress events of a job, in the seed's vocabulary: each emitted once, then recorded (so every browser
+tab and a follower process see the run), handed to the caller, and logged (logging subscribes to events)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from studio.logs import log_step
 from studio.records import Records
 
 log = logging.getLogger("studio.events")
+pipeline_log = logging.getLogger("studio.pipeline")
 
 EventType = Literal[
     "stage_update",
@@ -39,30 +42,57 @@ class Event(BaseModel):
 EventHandler = Callable[[Event], None]
 
 
-class EventSink:
-    """Hands each event to the caller's handler at once and records them in batches (`flush`).
+_STAGE_MESSAGES = {
+    "completed": "reference generation finished",
+    "failed": "reference generation fell back to text-only",
+}
 
-    A failing handler never stops a job. Batching keeps the records off the per-image hot path; the
-    pipeline flushes a few times a second and at the end, so pages polling the records lag by that much.
-    """
+
+def log_event(event: Event) -> None:
+    """The log line of an event: one structured step line, a warning for failures and retries."""
+    data = event.data
+    fields: dict[str, Any] = {"job_id": event.job_id, "reference": data.get("ref")}
+    if event.type == "stage_update":
+        status = data.get("status")
+        message = _STAGE_MESSAGES.get(str(status), f"reference generation {status}")
+        level = logging.WARNING if status == "failed" else logging.INFO
+        outcome = data.get("reason") if status == "failed" else data.get("result") or status
+        log_step(pipeline_log, message, level=level, stage=data.get("stage"), outcome=outcome,
+                 duration=data.get("wall_seconds"), stored=data.get("stored"), total=data.get("total_images"),
+                 **fields)  # fmt: skip
+    elif event.type == "reference_generation_complete":
+        outcome = "reused" if data.get("reused") else "stored"
+        message = "reference reused" if data.get("reused") else "reference generated"
+        log_step(pipeline_log, message, stage="generation", outcome=outcome,
+                 attempt=data.get("attempts"), duration=data.get("generation_time"), cost=data.get("cost"),
+                 **fields)  # fmt: skip
+    elif event.type == "reference_generation_failed":
+        log_step(pipeline_log, "reference failed", level=logging.WARNING, stage="generation",
+                 outcome=data.get("reason"), attempt=data.get("attempts"), error=data.get("error"),
+                 **fields)  # fmt: skip
+    elif event.type == "reference_generation_retry":
+        log_step(pipeline_log, "reference retry", level=logging.WARNING, stage="generation",
+                 outcome=data.get("reason"), attempt=data.get("attempt"), wait=data.get("wait_seconds"),
+                 **fields)  # fmt: skip
+
+
+class EventSink:
+    """Emits a job's events: queued for the records (the database thread commits them with the next
+    batch), handed to the caller's handler and to the log. A failing handler never stops a job."""
 
     def __init__(self, records: Records, job_id: str, handler: EventHandler | None) -> None:
         self.records = records
         self.job_id = job_id
         self.handler = handler
-        self._pending: list[tuple[str, dict[str, Any]]] = []
-
-    def flush(self) -> None:
-        pending, self._pending = self._pending, []
-        if pending:
-            self.records.add_events(self.job_id, pending)
 
     def __call__(self, type_: EventType, **data: Any) -> Event:
         event = Event(type=type_, job_id=self.job_id, data=data)
-        self._pending.append((type_, data))
-        if self.handler is not None:
+        self.records.db.post(self.records.events.add_op(self.job_id, [(type_, data)]))
+        for subscriber in (self.handler, log_event):
+            if subscriber is None:
+                continue
             try:
-                self.handler(event)
+                subscriber(event)
             except Exception:
                 log.exception("event handler failed on %s for job %s", type_, self.job_id)
         return event

@@ -108,10 +108,10 @@ def _status_of(row: ReferenceRow) -> ReferenceStatus:
 
 def job_progress(services: Services, job_id: str) -> JobProgress | None:
     """The job and its references, or None when no job has this id yet."""
-    job: JobRow | None = services.records.get_job(job_id)
+    job: JobRow | None = services.records.jobs.get(job_id)
     if job is None:
         return None
-    rows = [_status_of(row) for row in services.records.references(job_id).values()]
+    rows = [_status_of(row) for row in services.records.references.of_job(job_id).values()]
     plan = ScenePlan.model_validate_json(job.plan_json)
     total = max(len(plan.scenes) + len(plan.characters), len(rows))
     counts = Counter(row.status for row in rows)
@@ -234,7 +234,7 @@ def retry_failed(services: Services, job_id: str) -> str:
     failed, cancelled or missing ones are generated."""
     from studio import jobs
 
-    job = services.records.get_job(job_id)
+    job = services.records.jobs.get(job_id)
     if job is None:
         raise NotFound(f"job {job_id}")
     plan = ScenePlan.model_validate_json(job.plan_json)

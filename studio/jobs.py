@@ -1,7 +1,8 @@
-"""Reference generation as durable, claimable work: submitted by the app or CLI, run by any runner.
+"""Reference generation as durable work: submitted by the app or the CLI, run by whoever claims it.
 
-A job is claimed under a lease its runner keeps renewing (studio.records.leases), so a job left `running` by a
-crashed process is picked up again; other processes may join a running job and share its references.
+The job is the unit of work (studio.work): one live lease holder runs it. `generate` is what a user's command
+does: it submits the plan, runs the job if it can claim it, and otherwise follows the process that holds it
+and returns that run's result, paying nothing; when the holder stops renewing its lease, it takes over.
 """
 
 from __future__ import annotations
@@ -9,26 +10,73 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any, TypeVar, cast
 
 from pydantic import TypeAdapter
 
 from studio.errors import InvalidInput, NotFound, StudioError
-from studio.events import EventHandler
+from studio.events import Event, EventHandler
 from studio.keys import check_id
 from studio.logs import log_step
-from studio.pipeline import generate_references
+from studio.money import to_nanos
+from studio.pipeline.run import RunEnd, run_job
 from studio.plan import ScenePlan
 from studio.planning import ReferenceOverride, budget_for
-from studio.records import leases
-from studio.records.schema import JobRow, as_utc, utcnow
+from studio.records.jobs import ACTIVE, FINISHED, JobRequest
+from studio.records.leases import live
+from studio.records.schema import JobRow
 from studio.references import ReferenceImages
 from studio.services import Services
+from studio.work import follow, process_owner
 
-FINISHED = ("success", "partial", "failed", "cancelled")
+__all__ = ["ACTIVE", "FINISHED", "Generated", "cancel", "generate", "run_next", "submit"]
+
 log = logging.getLogger("studio.jobs")
+T = TypeVar("T")
 _OVERRIDES = TypeAdapter(dict[str, ReferenceOverride])
+MAX_ROUNDS = 5
+"""Follow-then-claim rounds before `generate` gives up on a job others keep changing."""
+FOLLOW_POLL_SECONDS = 0.25
+
+
+@dataclass(frozen=True)
+class Generated:
+    """How `generate` ended: the job's final status and its result (None when it fell back to text-only)."""
+
+    job_id: str
+    status: str
+    result: ReferenceImages | None
+    followed: bool = False
+    """True when another process ran the job and this one followed it."""
+
+
+def _request(
+    services: Services,
+    plan: ScenePlan,
+    duration_seconds: float | None,
+    overrides: dict[str, ReferenceOverride] | None,
+    concurrency: int | None,
+    song_id: str | None,
+) -> JobRequest:
+    if duration_seconds is not None and (not math.isfinite(duration_seconds) or duration_seconds <= 0):
+        raise InvalidInput("duration_seconds", "must be a positive, finite number of seconds")
+    if concurrency is not None and concurrency < 1:
+        raise InvalidInput("concurrency", "must be at least 1")
+    if song_id is not None:
+        check_id("song_id", song_id)
+    return JobRequest(
+        job_id=str(plan.job_id),
+        plan_json=plan.model_dump_json(),
+        budget_nanos=to_nanos(budget_for(services.settings, duration_seconds)),
+        duration_seconds=duration_seconds,
+        concurrency=concurrency or services.settings.reference_gen_concurrency,
+        overrides_json=_OVERRIDES.dump_json(overrides or {}).decode(),
+        song_id=song_id,
+    )
 
 
 def submit(
@@ -40,130 +88,145 @@ def submit(
     song_id: str | None = None,
 ) -> str:
     """Queue a plan's generation (a new job, or a resume of an existing one) and return its job id."""
-    if duration_seconds is not None and duration_seconds <= 0:
-        raise InvalidInput("duration_seconds", "must be a positive number of seconds")
-    job_id = str(plan.job_id)
-    if song_id is not None:
-        check_id("song_id", song_id)
-    with services.records.session() as s:
-        job = s.get(JobRow, job_id)
-        if (
-            job is not None
-            and job.status in ("queued", "running")
-            and job.lease_expires_at is not None
-            and not leases.owner_gone(job.lease_owner)
-            and as_utc(job.lease_expires_at) > utcnow()
-        ):
-            raise StudioError(f"job {job_id} is already {job.status}; cancel it or wait for it to finish")
-        if job is None:
-            job = JobRow(id=job_id, spent_nanos=0)
-            s.add(job)
-        job.plan_json = plan.model_dump_json()
-        job.song_id = song_id or job.song_id
-        job.overrides_json = _OVERRIDES.dump_json(overrides or {}).decode()
-        job.duration_seconds = duration_seconds
-        job.budget_nanos = 0
-        job.concurrency = concurrency or services.settings.reference_gen_concurrency
-        job.status = "queued"
-        job.cancel_requested = False
-        job.lease_owner = None
-        job.lease_expires_at = None
-        job.failure_reason = None
-        job.created_at = job.created_at or utcnow()
-    services.records.add_event(job_id, "stage_update", {"stage": "reference_generation", "status": "queued"})
-    log_step(log, "reference job queued", job_id=job_id, song_id=song_id, stage="queue", outcome="queued")
-    return job_id
+    request = _request(services, plan, duration_seconds, overrides, concurrency, song_id)
+    job, queued = services.records.jobs.submit(request)
+    if not queued:
+        raise StudioError(f"job {job.id} is already {job.status}; cancel it or wait for it to finish")
+    services.records.events.add(job.id, "stage_update", {"stage": "reference_generation", "status": "queued"})
+    log_step(log, "reference job queued", job_id=job.id, song_id=song_id, stage="queue", outcome="queued")
+    return job.id
 
 
-@dataclass(frozen=True)
-class Claim:
-    """A job this process will work on; `holds_lease` when it owns the job's lease (else it joined)."""
+async def generate(
+    services: Services,
+    plan: ScenePlan,
+    duration_seconds: float | None = None,
+    on_event: EventHandler | None = None,
+    *,
+    concurrency: int | None = None,
+    overrides: dict[str, ReferenceOverride] | None = None,
+    song_id: str | None = None,
+    stop: asyncio.Event | None = None,
+) -> Generated:
+    """Generate (or resume) a plan's references: run the job, or follow the process that runs it.
 
-    job_id: str
-    owner: str
-    holds_lease: bool
-
-
-def claim(services: Services, job_id: str | None = None, owner: str | None = None) -> Claim | None:
-    """Take the oldest claimable job, or join a running one that still has queued references.
-
-    The job counts as running in this process until `run_claimed` ends.
+    `stop` (a signal) hands a job this process runs back to the queue: status `interrupted`.
     """
-    owner = owner or leases.new_owner()
+    request = _request(services, plan, duration_seconds, overrides, concurrency, song_id)
     records = services.records
-    with records.running_lock:
-        taken = leases.claim_job(
-            records, owner, services.settings.lease_seconds, job_id, exclude=records.running
+    followed = False
+    for _ in range(MAX_ROUNDS):
+        job, _queued = await asyncio.to_thread(records.jobs.submit, request)
+        lease = await asyncio.to_thread(
+            records.jobs.claim, process_owner(), services.settings.lease_seconds, job.id
         )
-        if taken is None:
-            return None
-        records.running.add(taken[0])
+        if lease is not None:
+            if lease.taken_over_from:
+                log.warning("job %s: taking over from %s, whose lease expired", job.id, lease.taken_over_from)
+            end = await run_job(services, lease, on_event, stop)
+            if end.how == "finished":
+                assert end.status is not None
+                return Generated(job.id, end.status, end.result, followed)
+            if end.how == "handed_back":
+                return Generated(job.id, "interrupted", None, followed)
+            continue
+        followed = True
+        final = await _until_stopped(_follow(services, job.id, on_event), stop)
+        if final is _STOPPED:
+            return Generated(job.id, "interrupted", None, followed)
+        if final is None:
+            raise NotFound(f"job {job.id} was deleted while it ran")
+        if final.status in FINISHED and _same_request(final, request):
+            return Generated(job.id, final.status, result_of_row(final), followed)
+    raise StudioError(f"job {request.job_id} keeps being changed by other processes; try again later")
+
+
+_STOPPED: Any = object()
+
+
+async def _until_stopped(work: Awaitable[T], stop: asyncio.Event | None) -> T:
+    """`work`'s result, or _STOPPED when `stop` is set first (the work is then cancelled)."""
+    task = asyncio.ensure_future(work)
+    if stop is None:
+        return await task
+    stopped = asyncio.ensure_future(stop.wait())
+    await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    stopped.cancel()
+    if task.done():
+        return task.result()
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    return cast(T, _STOPPED)
+
+
+def _same_request(job: JobRow, request: JobRequest) -> bool:
+    return (job.plan_json, job.overrides_json or "{}", job.concurrency) == (
+        request.plan_json,
+        request.overrides_json,
+        request.concurrency,
+    )
+
+
+async def _follow(services: Services, job_id: str, on_event: EventHandler | None) -> JobRow | None:
+    """Show another process's run of the job as it goes (its recorded events) until it ends or its holder
+    stops renewing the lease; returns the job row then."""
+    records = services.records
+    seen = max((row.id for row in await asyncio.to_thread(records.events.after, job_id)), default=0)
+    holder = await records.jobs.aget(job_id)
+    if holder is not None and live(holder):
+        log.info("job %s is being generated by %s; following it", job_id, holder.lease_owner)
+
+    async def show(_row: JobRow) -> None:
+        nonlocal seen
+        if on_event is None:
+            return
+        for row in await asyncio.to_thread(records.events.after, job_id, seen):
+            seen = row.id
+            try:
+                on_event(Event(type=row.type, job_id=job_id, data=json.loads(row.payload_json)))
+            except Exception:
+                log.exception("event handler failed while following job %s", job_id)
+
+    final = await follow(
+        lambda: records.jobs.aget(job_id),
+        lambda row: row.status in FINISHED,
+        poll_seconds=FOLLOW_POLL_SECONDS,
+        on_poll=show,
+    )
+    if final is not None:
+        await show(final)
+    return final
+
+
+async def run_next(services: Services, stop: asyncio.Event | None = None) -> RunEnd | None:
+    """Claim the oldest claimable job and run it (a worker's step); None when there is none."""
+    lease = await asyncio.to_thread(
+        services.records.jobs.claim, process_owner(), services.settings.lease_seconds
+    )
+    if lease is None:
+        return None
     log_step(
         log,
         "reference job claimed",
-        job_id=taken[0],
+        job_id=lease.id,
         stage="queue",
-        outcome="claimed" if taken[1] else "joined",
+        outcome="taken over" if lease.taken_over_from else "claimed",
     )
-    return Claim(taken[0], owner, taken[1])
-
-
-async def run_claimed(
-    services: Services, claimed: Claim, on_event: EventHandler | None = None
-) -> ReferenceImages | None:
-    """Run a claimed job to the end, renewing its lease; the lease is released when it finishes."""
     try:
-        return await _run(services, claimed, on_event)
-    finally:
-        with services.records.running_lock:
-            services.records.running.discard(claimed.job_id)
-
-
-async def _run(services: Services, claimed: Claim, on_event: EventHandler | None) -> ReferenceImages | None:
-    job = services.records.get_job(claimed.job_id)
-    if job is None:
-        raise NotFound(f"job {claimed.job_id}")
-    plan = ScenePlan.model_validate_json(job.plan_json)
-    overrides = _OVERRIDES.validate_json(job.overrides_json or "{}")
-    lease_seconds = services.settings.lease_seconds
-
-    async def heartbeat() -> None:
-        while True:
-            await asyncio.sleep(lease_seconds / 3)
-            await asyncio.to_thread(
-                leases.extend_job_lease, services.records, claimed.job_id, claimed.owner, lease_seconds
-            )
-
-    beating = asyncio.create_task(heartbeat()) if claimed.holds_lease else None
-    try:
-        return await generate_references(
-            services,
-            claimed.job_id,
-            plan,
-            job.duration_seconds,
-            on_event,
-            concurrency=job.concurrency,
-            overrides=overrides,
-            owner=claimed.owner,
-        )
-    finally:
-        if beating is not None:
-            beating.cancel()
-            leases.release_job(services.records, claimed.job_id, claimed.owner)
+        return await run_job(services, lease, stop=stop)
+    except Exception:
+        log.exception("reference job %s failed unexpectedly", lease.id)
+        await services.records.jobs.finish(lease, "failed", None, "unexpected_error")
+        return RunEnd("finished", None, "failed")
 
 
 def cancel(services: Services, job_id: str) -> str:
-    """Stop a job: a queued one ends at once, a running one starts no new image. Returns the new status."""
-    job = services.records.get_job(job_id)
+    """Stop a job: a queued one ends `cancelled` at once; a running one starts no new image, its calls in
+    flight are cancelled at the provider, and its holder ends it `cancelled`. Returns the status now."""
+    job = services.records.jobs.request_cancel(job_id)
     if job is None:
         raise NotFound(f"job {job_id}")
-    if job.status == "queued":
-        services.records.finish_job(job_id, "cancelled", job.result_json, None)
-        return "cancelled"
-    if job.status == "running":
-        services.records.request_cancel(job_id)
-        return "cancelling"
-    return job.status
+    return "cancelling" if job.status == "running" else job.status
 
 
 def estimate_cost(
@@ -177,12 +240,16 @@ def estimate_cost(
 
 
 def job_overrides(services: Services, job_id: str) -> dict[str, ReferenceOverride]:
-    job = services.records.get_job(job_id)
+    job = services.records.jobs.get(job_id)
     return _OVERRIDES.validate_json(job.overrides_json or "{}") if job else {}
 
 
-def result_of(services: Services, job_id: str) -> ReferenceImages | None:
-    job = services.records.get_job(job_id)
-    if job is None or not job.result_json:
+def result_of_row(job: JobRow) -> ReferenceImages | None:
+    if not job.result_json or job.status == "failed":
         return None
     return ReferenceImages.model_validate(json.loads(job.result_json))
+
+
+def result_of(services: Services, job_id: str) -> ReferenceImages | None:
+    job = services.records.jobs.get(job_id)
+    return result_of_row(job) if job is not None else None

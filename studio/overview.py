@@ -6,11 +6,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from pydantic import BaseModel
-from sqlalchemy import select
 
 from studio.errors import InvalidInput
 from studio.keys import check_id
-from studio.records.songs import SongRecords, SongRow
 from studio.services import Services
 
 
@@ -27,9 +25,8 @@ class SongSummary(BaseModel):
 
 def recent_songs(services: Services, limit: int = 50) -> list[SongSummary]:
     """Songs, most recently changed first, with their latest consistency job's status."""
-    store = SongRecords(services.records)
-    with services.records.session() as s:
-        rows = list(s.scalars(select(SongRow).order_by(SongRow.updated_at.desc()).limit(limit)))
+    store = services.records.songs
+    rows = store.recent(limit)
     summaries = []
     for row in rows:
         if row.character_reference_source == "template":
@@ -57,11 +54,8 @@ def requeue_consistency(services: Services, song_id: str) -> str:
     Open jobs of the song are superseded; templates have no job, so they are refused.
     """
     check_id("song_id", song_id)
-    store = SongRecords(services.records)
+    store = services.records.songs
     song = store.song(song_id)
     if song is None or song.character_reference_source != "upload" or not song.character_reference_key:
         raise InvalidInput("song_id", f"{song_id!r} has no uploaded pose-A reference to interrogate")
-    with store.session() as s:
-        store.supersede_in(s, song_id, "re-run requested in the studio")
-        job = store.enqueue_in(s, song_id)
-        return job.id
+    return store.requeue(song_id, "re-run requested in the studio")

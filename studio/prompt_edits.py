@@ -11,14 +11,11 @@ import secrets
 from datetime import datetime
 
 from pydantic import BaseModel
-from sqlalchemy import delete, select
 
 from studio.errors import InvalidInput
 from studio.plan import ScenePlan, parse_plan
 from studio.planning import ReferenceOverride
 from studio.prompts import CLIP_USABLE_TOKENS, count_tokens, synthesize
-from studio.records.prompt_edits import PlanDraftRow, PromptEditRow
-from studio.records.schema import JobRow
 from studio.seeding import MAX_SEED, check_seed, reference_seed
 from studio.services import Services
 
@@ -82,31 +79,19 @@ class PromptChange(BaseModel):
 def save_plan(services: Services, plan: ScenePlan, source: str = "") -> str:
     """Keep `plan` as the draft of its job (replacing an earlier draft) and return the job id."""
     job_id = str(plan.job_id)
-    with services.records.session() as s:
-        row = s.get(PlanDraftRow, job_id)
-        if row is None:
-            row = PlanDraftRow(job_id=job_id)
-            s.add(row)
-        row.plan_json = plan.model_dump_json()
-        row.source = source[:160]
+    services.records.drafts.save_plan(job_id, plan.model_dump_json(), source)
     return job_id
 
 
 def get_plan(services: Services, job_id: str) -> ScenePlan | None:
     """The job's draft, else the plan it was submitted with, else None."""
-    with services.records.session() as s:
-        draft = s.get(PlanDraftRow, job_id)
-        raw = draft.plan_json if draft is not None else None
-        if raw is None:
-            job = s.get(JobRow, job_id)
-            raw = job.plan_json if job is not None else None
+    raw = services.records.drafts.plan_json(job_id)
     return parse_plan(raw) if raw else None
 
 
 def list_plans(services: Services, limit: int = 50) -> list[PlanSummary]:
     """Saved drafts, most recently changed first."""
-    with services.records.session() as s:
-        rows = list(s.scalars(select(PlanDraftRow).order_by(PlanDraftRow.updated_at.desc()).limit(limit)))
+    rows = services.records.drafts.drafts(limit)
     summaries = []
     for row in rows:
         data = json.loads(row.plan_json)
@@ -125,17 +110,12 @@ def list_plans(services: Services, limit: int = 50) -> list[PlanSummary]:
 
 # edits ------------------------------------------------------------------------------------------
 def edits(services: Services, job_id: str) -> dict[str, PromptEdit]:
-    with services.records.session() as s:
-        rows = s.scalars(select(PromptEditRow).where(PromptEditRow.job_id == job_id))
-        return {
-            row.ref: PromptEdit(
-                prompt=row.prompt,
-                negative_prompt=row.negative_prompt,
-                seed=row.seed,
-                seed_locked=row.seed_locked,
-            )
-            for row in rows
-        }
+    return {
+        row.ref: PromptEdit(
+            prompt=row.prompt, negative_prompt=row.negative_prompt, seed=row.seed, seed_locked=row.seed_locked
+        )
+        for row in services.records.drafts.edits(job_id)
+    }
 
 
 def overrides(services: Services, plan: ScenePlan) -> dict[str, ReferenceOverride]:
@@ -187,19 +167,7 @@ def _row(services: Services, plan: ScenePlan, ref: str) -> PromptRow:
 
 
 def _store(services: Services, job_id: str, ref: str, edit: PromptEdit) -> None:
-    with services.records.session() as s:
-        row = s.get(PromptEditRow, (job_id, ref))
-        if edit.empty:
-            if row is not None:
-                s.delete(row)
-            return
-        if row is None:
-            row = PromptEditRow(job_id=job_id, ref=ref)
-            s.add(row)
-        row.prompt = edit.prompt
-        row.negative_prompt = edit.negative_prompt
-        row.seed = edit.seed
-        row.seed_locked = edit.seed_locked
+    services.records.drafts.store_edit(job_id, ref, None if edit.empty else edit.model_dump())
 
 
 def edit_reference(services: Services, plan: ScenePlan, ref: str, change: PromptChange) -> PromptRow:
@@ -229,10 +197,7 @@ def edit_reference(services: Services, plan: ScenePlan, ref: str, change: Prompt
 def reset_reference(services: Services, plan: ScenePlan, ref: str) -> PromptRow:
     """Drop every edit of one reference: back to the synthesized prompt, negative prompt and seed."""
     _row(services, plan, ref)
-    with services.records.session() as s:
-        s.execute(
-            delete(PromptEditRow).where(PromptEditRow.job_id == str(plan.job_id), PromptEditRow.ref == ref)
-        )
+    services.records.drafts.store_edit(str(plan.job_id), ref, None)
     return _row(services, plan, ref)
 
 

@@ -18,33 +18,22 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime, timedelta
-from typing import Any, NamedTuple
+from typing import Any
 
 from pydantic import BaseModel, Field
-from sqlalchemy import delete, func, select, update
 
 from studio.errors import StudioError
 from studio.gallery import forget_thumbnails
 from studio.keys import CHARACTER_BUCKET, REFERENCE_BUCKET
 from studio.logs import log_step
-from studio.records.prompt_edits import PlanDraftRow, PromptEditRow
-from studio.records.reviews import ReviewRow
-from studio.records.schema import EventRow, JobRow, ReferenceRow, ReferenceVersionRow, utcnow
-from studio.records.songs import OPEN_STATUSES, CharacterJobRow, SongRow
+from studio.records.jobs import FINISHED
+from studio.records.retention import JobState
+from studio.records.schema import utcnow
+from studio.records.songs import SongRow
 from studio.services import Services
 
 log = logging.getLogger("studio.retention")
 
-FINISHED = ("success", "partial", "failed", "cancelled")
-"""Job statuses that can expire (the statuses `studio.jobs` treats as finished)."""
-_JOB_TABLES: tuple[Any, ...] = (
-    ReferenceVersionRow,
-    ReferenceRow,
-    ReviewRow,
-    EventRow,
-    PromptEditRow,
-    PlanDraftRow,
-)
 _SONG_KEYS = {
     "character_reference_key": ("character_reference_source", "character_template_id"),
     "character_pose_b_key": ("character_pose_b_source",),
@@ -153,35 +142,16 @@ def apply_retention(services: Services, *, dry_run: bool, now: datetime | None =
     return report
 
 
-class _Job(NamedTuple):
-    """The columns of a job that retention decides on (plans and results stay in the database)."""
-
-    id: str
-    status: str
-    completed_at: datetime | None
-    song_id: str | None
-
-
-def _read_state(services: Services) -> tuple[list[_Job], list[SongRow], dict[str, datetime], set[str]]:
-    with services.records.session() as s:
-        columns = select(JobRow.id, JobRow.status, JobRow.completed_at, JobRow.song_id)
-        jobs = [_Job(*row) for row in s.execute(columns.order_by(JobRow.completed_at, JobRow.id))]
-        songs = list(s.scalars(select(SongRow).order_by(SongRow.id)))
-        activity = select(
-            CharacterJobRow.song_id,
-            func.max(func.coalesce(CharacterJobRow.finished_at, CharacterJobRow.created_at)),
-        ).group_by(CharacterJobRow.song_id)
-        character_activity = {song_id: _utc(moment) for song_id, moment in s.execute(activity) if moment}
-        open_songs = set(
-            s.scalars(select(CharacterJobRow.song_id).where(CharacterJobRow.status.in_(OPEN_STATUSES)))
-        )
-    return jobs, songs, character_activity, open_songs
+def _read_state(services: Services) -> tuple[list[JobState], list[SongRow], dict[str, datetime], set[str]]:
+    state = services.records.retention.state()
+    activity = {song_id: _utc(moment) for song_id, moment in state.character_activity.items()}
+    return state.jobs, state.songs, activity, state.open_songs
 
 
 def _judge_song(
     report: RetentionReport,
     song: SongRow,
-    jobs: list[_Job],
+    jobs: list[JobState],
     expired_ids: set[str],
     character_activity: dict[str, datetime],
     open_songs: set[str],
@@ -245,27 +215,19 @@ def _expire_job(
     except StudioError as exc:
         job.error = f"listing {REFERENCE_BUCKET}/{prefix} failed: {exc}"
         return
-    job.records = _count_job_records(services, job.job_id)
+    job.records = services.records.retention.count_job_records(job.job_id)
     if dry_run:
         return
     remaining, job.error = _delete_objects(services, REFERENCE_BUCKET, prefix, job.objects)
     report.objects_deleted += len(job.objects) - len(remaining)
-    with services.records.session() as s:
-        if remaining:
-            removed = _delete_missing_references(s, job.job_id, remaining)
-        else:
-            still_expired = s.scalar(
-                select(JobRow.id).where(
-                    JobRow.id == job.job_id,
-                    JobRow.status.in_(FINISHED),
-                    JobRow.completed_at.is_not(None),
-                    JobRow.completed_at <= cutoff,
-                )
-            )
-            if still_expired is None:
-                job.error = f"job {job.job_id} was resumed during retention; its records are kept"
-                return
-            removed = _delete_job_records(s, job.job_id)
+    if remaining:
+        removed = services.records.retention.delete_missing_references(job.job_id, remaining)
+    else:
+        deleted = services.records.retention.delete_job(job.job_id, FINISHED, cutoff)
+        if deleted is None:
+            job.error = f"job {job.job_id} was resumed during retention; its records are kept"
+            return
+        removed = deleted
     report.records_deleted += removed
     job.deleted = not remaining
     log_step(
@@ -279,34 +241,6 @@ def _expire_job(
     )
 
 
-def _count_job_records(services: Services, job_id: str) -> dict[str, int]:
-    with services.records.session() as s:
-        counts = {JobRow.__tablename__: 1}
-        for table in _JOB_TABLES:
-            query = select(func.count()).select_from(table).where(table.job_id == job_id)
-            counts[table.__tablename__] = int(s.scalar(query) or 0)
-    return counts
-
-
-def _delete_job_records(s: Any, job_id: str) -> int:
-    removed = 0
-    for table in _JOB_TABLES:
-        removed += int(s.execute(delete(table).where(table.job_id == job_id)).rowcount)
-    removed += int(s.execute(delete(JobRow).where(JobRow.id == job_id)).rowcount)
-    return removed
-
-
-def _delete_missing_references(s: Any, job_id: str, remaining: set[str]) -> int:
-    """After a failed deletion: remove the version and reference rows whose object is gone, keep the rest."""
-    removed = 0
-    for table in (ReferenceVersionRow, ReferenceRow):
-        result = s.execute(
-            delete(table).where(table.job_id == job_id, table.storage_key.not_in(sorted(remaining)))
-        )
-        removed += int(result.rowcount)
-    return removed
-
-
 def _expire_song(services: Services, report: RetentionReport, song: ExpiredSong, dry_run: bool) -> None:
     prefix = f"songs/{song.song_id}/"
     try:
@@ -314,9 +248,8 @@ def _expire_song(services: Services, report: RetentionReport, song: ExpiredSong,
     except StudioError as exc:
         song.error = f"listing {CHARACTER_BUCKET}/{prefix} failed: {exc}"
         return
-    with services.records.session() as s:
-        row = s.get(SongRow, song.song_id)
-        keys = {name: getattr(row, name) for name in _SONG_KEYS} if row is not None else {}
+    row = services.records.songs.song(song.song_id)
+    keys = {name: getattr(row, name) for name in _SONG_KEYS} if row is not None else {}
     song.cleared = [name for name, key in keys.items() if key]
     if dry_run:
         return
@@ -330,8 +263,7 @@ def _expire_song(services: Services, report: RetentionReport, song: ExpiredSong,
     if "character_reference_key" in cleared:
         values["character_interrogation_json"] = None  # it described the deleted image
     if values:
-        with services.records.session() as s:
-            s.execute(update(SongRow).where(SongRow.id == song.song_id).values(**values))
+        services.records.retention.clear_song(song.song_id, values)
     song.cleared = cleared
     song.deleted = not remaining
     log_step(

@@ -24,7 +24,7 @@ from studio.planning import ReferenceOverride
 from studio.prompts import count_tokens
 from studio.prompts.synthesis import cut_to_limit
 from studio.prompts.tokens import CLIP_USABLE_TOKENS
-from studio.records.reviews import ReviewRecords, ReviewRow
+from studio.records.reviews import ReviewRow
 from studio.records.schema import JobRow, ReferenceVersionRow
 from studio.seeding import check_seed, reference_seed
 from studio.services import Services
@@ -145,7 +145,7 @@ def default_reviewer() -> str:
 
 
 def _job(services: Services, job_id: str) -> JobRow:
-    job = services.records.get_job(job_id)
+    job = services.records.jobs.get(job_id)
     if job is None:
         raise NotFound(f"job {job_id}")
     return job
@@ -206,9 +206,9 @@ def review_board(services: Services, job_id: str) -> ReviewBoard:
     """Every reference the job's plan asks for, in plan order, with its versions, decisions and status."""
     job = _job(services, job_id)
     plan = ScenePlan.model_validate_json(job.plan_json)
-    rows = services.records.references(job_id)
-    all_versions = services.records.versions(job_id)
-    all_decisions = [_decision(r) for r in ReviewRecords(services.records).decisions(job_id)]
+    rows = services.records.references.of_job(job_id)
+    all_versions = services.records.references.versions(job_id)
+    all_decisions = [_decision(r) for r in services.records.reviews.decisions(job_id)]
     subjects: list[tuple[ReferenceKind, str]] = [("scene", s.id) for s in plan.scenes]
     subjects += [("character", c.id) for c in plan.characters]
     references = []
@@ -277,7 +277,7 @@ def record_decision(
     target = reference.version if version is None else version
     if target not in {v.version for v in reference.versions}:
         raise InvalidInput("version", f"{ref} has no version {target}")
-    row = ReviewRecords(services.records).add(job_id, ref, target, decision, reason or None, name)
+    row = services.records.reviews.add(job_id, ref, target, decision, reason or None, name)
     return _decision(row)
 
 

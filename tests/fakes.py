@@ -11,7 +11,12 @@ from decimal import Decimal
 from PIL import Image
 
 from studio.errors import GenerationError
-from studio.generation.base import GeneratedImage, GenerationRequest
+from studio.generation.base import (
+    GeneratedImage,
+    GenerationRequest,
+    PredictionListener,
+    WithoutPredictions,
+)
 
 Outcome = GenerationError | BaseException | None
 
@@ -23,7 +28,7 @@ def tiny_png(colour: tuple[int, int, int] = (200, 80, 40)) -> bytes:
 
 
 @dataclass
-class ScriptedGenerator:
+class ScriptedGenerator(WithoutPredictions):
     """An ImageGenerator whose outcome per reference and attempt is scripted (None means success)."""
 
     cost: Decimal = Decimal("0.01")
@@ -44,7 +49,9 @@ class ScriptedGenerator:
     def estimated_cost(self, request: GenerationRequest) -> Decimal:
         return self.cost
 
-    async def generate(self, request: GenerationRequest) -> GeneratedImage:
+    async def generate(
+        self, request: GenerationRequest, on_prediction: PredictionListener | None = None
+    ) -> GeneratedImage:
         self.history.append(request)
         self.called.set()
         self.in_flight += 1

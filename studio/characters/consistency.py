@@ -10,11 +10,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Literal
 
 from pydantic import BaseModel
-from sqlalchemy.orm import Session
 
 from studio.characters.images import sniff_content_type
 from studio.characters.songs import GENERATED, generated_key
@@ -26,11 +26,13 @@ from studio.interrogation.chain import interrogate_with_fallback
 from studio.keys import CHARACTER_BUCKET
 from studio.logs import log_step
 from studio.png_parameters import embed_parameters, ensure_png, format_parameters
+from studio.records.leases import Lease
+from studio.records.ledger import LedgerEntry
 from studio.records.schema import utcnow
-from studio.records.songs import CharacterJobRow, SongRecords, SongRow
-from studio.records.store import LedgerEntry
+from studio.records.songs import CharacterJobRow, SongRow
 from studio.seeding import reference_seed
 from studio.services import Services
+from studio.work import Heartbeat
 
 log = logging.getLogger("studio.characters")
 
@@ -89,14 +91,12 @@ def _unit_name(source: str) -> str:
 
 
 class _Run:
-    """One claimed job: its claim token, the ledger entries it writes, its heartbeat."""
+    """One claimed job: its lease, the ledger entries it writes."""
 
-    def __init__(self, services: Services, job: CharacterJobRow, lease_seconds: float) -> None:
+    def __init__(self, services: Services, lease: Lease, job: CharacterJobRow) -> None:
         self.services = services
-        self.store = SongRecords(services.records)
+        self.lease = lease
         self.job = job
-        self.token = job.claim_token or ""
-        self.lease_seconds = lease_seconds
         self.cost = Decimal("0")
 
     def charge(
@@ -110,33 +110,58 @@ class _Run:
         unit_price: Decimal = Decimal("0"),
         prediction_id: str | None = None,
     ) -> None:
+        """Queue the ledger line (the records' thread writes it; one charge per prediction id)."""
         self.cost += amount
-        self.services.records.add_ledger(
-            LedgerEntry(
-                stage=stage,
-                provider=provider,
-                model=model,
-                amount=amount,
-                song_id=self.job.song_id,
-                ref=GENERATED,
-                units=units,
-                unit_name=unit_name,
-                unit_price=unit_price,
-                prediction_id=prediction_id,
+        records = self.services.records
+        records.db.post(
+            records.ledger.add_op(
+                LedgerEntry(
+                    stage=stage,
+                    provider=provider,
+                    model=model,
+                    amount=amount,
+                    song_id=self.job.song_id,
+                    ref=GENERATED,
+                    units=units,
+                    unit_name=unit_name,
+                    unit_price=unit_price,
+                    prediction_id=prediction_id,
+                )
             )
         )
 
     def charge_failure(self, stage: str, provider: str, error: GenerationError) -> None:
-        if error.charged:
-            self.charge(stage, provider, "failed call", error.charged, Decimal("0"), "call")
+        if error.charged or error.prediction_id:
+            unit = "second" if error.units else "call"
+            self.charge(
+                stage,
+                provider,
+                "failed call",
+                error.charged,
+                error.units,
+                unit,
+                prediction_id=error.prediction_id,
+            )
 
-    async def heartbeat(self) -> None:
-        while True:
-            await asyncio.sleep(self.lease_seconds / 3)
-            if not await asyncio.to_thread(
-                self.store.extend_lease, self.job.id, self.token, self.lease_seconds
-            ):
-                return
+    def record_prediction(self, prediction_id: str) -> None:
+        records = self.services.records
+        records.db.post(
+            records.ledger.record_prediction_op(
+                prediction_id,
+                self.services.generator.name,
+                GENERATED,
+                song_id=self.job.song_id,
+                epoch=self.lease.epoch,
+            )
+        )
+
+    async def finish(
+        self, status: str, error: str | None = None, publish: Callable[[SongRow], None] | None = None
+    ) -> bool:
+        await self.services.records.db.run(lambda _s: None)  # queued charges first
+        return await asyncio.to_thread(
+            self.services.records.songs.finish, self.lease, status, error=error, publish=publish
+        )
 
     def result(self, status: JobOutcome, reason: str, **values: object) -> ConsistencyResult:
         return ConsistencyResult(
@@ -150,25 +175,31 @@ class _Run:
         )
 
 
-async def run_consistency_job(
-    services: Services, job: CharacterJobRow, lease_seconds: float
-) -> ConsistencyResult:
-    """Run a job this worker has claimed (`job.claim_token`) to completed, skipped or failed."""
-    run = _Run(services, job, lease_seconds)
-    song = run.store.song(job.song_id)
+async def run_consistency_job(services: Services, lease: Lease, job: CharacterJobRow) -> ConsistencyResult:
+    """Run a job this process holds the lease of to completed, skipped or failed."""
+    run = _Run(services, lease, job)
+    song = await asyncio.to_thread(services.records.songs.song, job.song_id)
     reason = skip_reason(song)
     if reason is not None or song is None or song.character_reference_key is None:
         reason = reason or "no reference image"
-        if not run.store.finish(job.id, run.token, "skipped", error=reason):
+        if not await run.finish("skipped", error=reason):
             return run.result("superseded", "the job was superseded before it ran")
         return run.result("skipped", reason)
-    heartbeat = asyncio.create_task(run.heartbeat())
-    try:
-        return await _generate(run, song.character_reference_key)
-    finally:
-        heartbeat.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await heartbeat
+    heartbeat = Heartbeat(
+        lambda renew: services.records.songs.beat(lease, services.settings.lease_seconds if renew else None),
+        services.settings.lease_seconds,
+    )
+    async with heartbeat:
+        work = asyncio.ensure_future(_generate(run, song.character_reference_key))
+        lost = asyncio.ensure_future(heartbeat.lost.wait())
+        await asyncio.wait({work, lost}, return_when=asyncio.FIRST_COMPLETED)
+        lost.cancel()
+        if not work.done():
+            work.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await work
+            return run.result("superseded", "the job was superseded or taken over while it ran")
+        return work.result()
 
 
 async def _generate(run: _Run, reference_key: str) -> ConsistencyResult:
@@ -204,6 +235,7 @@ async def _generate(run: _Run, reference_key: str) -> ConsistencyResult:
             interrogation.cost,
             interrogation.units,
             _unit_name(interrogation.source),
+            prediction_id=interrogation.prediction_id,
         )
         request = GenerationRequest(
             prompt=consistent_prompt(interrogation),
@@ -217,9 +249,16 @@ async def _generate(run: _Run, reference_key: str) -> ConsistencyResult:
             label=f"song:{song_id}",
         )
         generator = services.generator
+        adopted = [
+            p.id
+            for p in await services.records.ledger.open_predictions(song_id=song_id)
+            if p.ref == GENERATED
+        ]
 
         async def attempt() -> GeneratedImage:
-            return await generator.generate(request)
+            if adopted:
+                return await generator.adopt(adopted.pop(0), request)
+            return await generator.generate(request, run.record_prediction)
 
         try:
             image = await with_retries(
@@ -240,6 +279,8 @@ async def _generate(run: _Run, reference_key: str) -> ConsistencyResult:
             image.unit_price,
             image.prediction_id,
         )
+        if image.prediction_id:
+            services.records.db.post(services.records.ledger.mark_used_op([image.prediction_id]))
         parameters = format_parameters(
             request.prompt,
             request.negative_prompt,
@@ -255,21 +296,20 @@ async def _generate(run: _Run, reference_key: str) -> ConsistencyResult:
             await asyncio.to_thread(ensure_png, image.data, image.content_type), parameters
         )
     except (StudioError, OSError) as exc:
-        return _fail(run, exc, interrogation)
+        return await _fail(run, exc, interrogation)
     except Exception as exc:  # a bug must fail the job, not kill the worker
         log.exception("consistency job %s crashed", run.job.id)
-        return _fail(run, exc, interrogation)
+        return await _fail(run, exc, interrogation)
 
     key = generated_key(song_id)
 
-    def publish(s: Session) -> None:
+    def publish(song: SongRow) -> None:
         services.storage.put(CHARACTER_BUCKET, key, png, "image/png")
-        song = run.store.song_in(s, song_id)
         song.character_generated_key = key
         song.character_generated_at = utcnow()
         song.character_interrogation_json = interrogation.model_dump_json() if interrogation else None
 
-    if not run.store.finish(run.job.id, run.token, "completed", publish=publish):
+    if not await run.finish("completed", publish=publish):
         return run.result("superseded", "a newer upload or template replaced the reference while the job ran")
     log.info("Consistency job %s completed for song %s", run.job.id, song_id)
     return run.result(
@@ -290,16 +330,14 @@ def _describe(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}"
 
 
-def _fail(run: _Run, error: BaseException, interrogation: Interrogation | None) -> ConsistencyResult:
+async def _fail(run: _Run, error: BaseException, interrogation: Interrogation | None) -> ConsistencyResult:
     reason = _describe(error)
 
-    def keep_interrogation(s: Session) -> None:
+    def keep_interrogation(song: SongRow) -> None:
         if interrogation is not None:
-            run.store.song_in(
-                s, run.job.song_id
-            ).character_interrogation_json = interrogation.model_dump_json()
+            song.character_interrogation_json = interrogation.model_dump_json()
 
-    if not run.store.finish(run.job.id, run.token, "failed", error=reason, publish=keep_interrogation):
+    if not await run.finish("failed", error=reason, publish=keep_interrogation):
         return run.result("superseded", "the job was superseded while it ran")
     log.warning("Consistency job %s failed for song %s: %s", run.job.id, run.job.song_id, reason)
     return run.result("failed", reason, interrogation=interrogation)

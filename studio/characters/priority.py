@@ -16,7 +16,7 @@ from pydantic import BaseModel
 
 from studio.keys import CHARACTER_BUCKET, check_id
 from studio.logs import log_step
-from studio.records.songs import CharacterJobRow, SongRecords, SongRow
+from studio.records.songs import CharacterJobRow, SongRow
 from studio.services import Services
 
 Source = Literal["generated", "reference", "template pose-a", "pose-b"]
@@ -68,7 +68,7 @@ def _reference_source(song: SongRow) -> Source:
 def resolve(services: Services, song_id: str) -> CharacterImages:
     """The song's character images for clip generation, ranked, with signed URLs and reasons."""
     check_id("song_id", song_id)
-    store = SongRecords(services.records)
+    store = services.records.songs
     song = store.song(song_id)
     if song is None:
         return CharacterImages(

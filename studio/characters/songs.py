@@ -18,7 +18,6 @@ from studio.errors import InvalidInput
 from studio.interrogation.base import Interrogation
 from studio.keys import CHARACTER_BUCKET, check_id, song_key
 from studio.logs import log_step
-from studio.records.songs import SongRecords
 from studio.services import Services
 
 log = logging.getLogger("studio.characters")
@@ -79,7 +78,7 @@ def upload_character_image(services: Services, song_id: str, data: bytes, pose: 
     check_id("song_id", song_id)
     which = check_pose(pose)
     image = prepare_character_image(data)
-    store = SongRecords(services.records)
+    store = services.records.songs
     key = song_key(song_id, REFERENCE if which == "A" else POSE_B, image.extension)
     services.storage.put(CHARACTER_BUCKET, key, image.data, image.content_type)
     result = CharacterUpload(
@@ -92,40 +91,31 @@ def upload_character_image(services: Services, song_id: str, data: bytes, pose: 
         size_bytes=len(image.data),
     )
     if which == "B":
-        with store.session() as s:
-            song = store.song_in(s, song_id)
-            stale = [song.character_pose_b_key] if song.character_pose_b_key not in (None, key) else []
-            song.character_pose_b_key = key
-            song.character_pose_b_source = "upload"
-        _delete(services, [k for k in stale if k])
+        _delete(services, store.set_pose_b(song_id, key, "upload"))
         return result
-    with store.session() as s:
-        superseded = store.supersede_in(s, song_id, "a new pose-A image was uploaded")
-        song = store.song_in(s, song_id)
-        had_generated = song.character_generated_key is not None
-        old = [song.character_reference_key, song.character_generated_key]
-        if song.character_pose_b_source == "template":
-            old.append(song.character_pose_b_key)
-            song.character_pose_b_key = None
-            song.character_pose_b_source = None
-        song.character_reference_key = key
-        song.character_reference_source = "upload"
-        song.character_template_id = None
-        song.character_generated_key = None
-        song.character_generated_at = None
-        song.character_interrogation_json = None
-        job = store.enqueue_in(s, song_id)
-    _delete(services, [k for k in old if k and k != key] + [generated_key(song_id)])
+    change = store.replace_character(
+        song_id,
+        "a new pose-A image was uploaded",
+        True,
+        character_reference_key=key,
+        character_reference_source="upload",
+        character_template_id=None,
+    )
+    _delete(services, [*change.old_keys, generated_key(song_id)])
     log_step(
         log,
         "character image generation job enqueued",
-        job_id=job.id,
+        job_id=change.job_id,
         song_id=song_id,
         stage="consistency",
         outcome="queued",
     )
     return result.model_copy(
-        update={"job_id": job.id, "superseded_jobs": superseded, "cleared_generated": had_generated}
+        update={
+            "job_id": change.job_id,
+            "superseded_jobs": change.superseded,
+            "cleared_generated": change.had_generated,
+        }
     )
 
 
@@ -133,47 +123,41 @@ def apply_template(services: Services, song_id: str, template_id: str) -> Templa
     """Copy a template's poses into the song's own keys; no interrogation and no job."""
     check_id("song_id", song_id)
     template = get_template(template_id)
-    store = SongRecords(services.records)
     reference_key = song_key(song_id, REFERENCE, "png")
     pose_b_key = song_key(song_id, POSE_B, "png")
     services.storage.put(CHARACTER_BUCKET, reference_key, template_image(template.id, "pose-a"), "image/png")
     services.storage.put(CHARACTER_BUCKET, pose_b_key, template_image(template.id, "pose-b"), "image/png")
-    with store.session() as s:
-        superseded = store.supersede_in(s, song_id, f"template {template.id} was applied")
-        song = store.song_in(s, song_id)
-        had_generated = song.character_generated_key is not None
-        old = [song.character_reference_key, song.character_pose_b_key, song.character_generated_key]
-        song.character_reference_key = reference_key
-        song.character_reference_source = "template"
-        song.character_template_id = template.id
-        song.character_pose_b_key = pose_b_key
-        song.character_pose_b_source = "template"
-        song.character_generated_key = None
-        song.character_generated_at = None
-        song.character_interrogation_json = None
-    _delete(
-        services, [k for k in old if k and k not in (reference_key, pose_b_key)] + [generated_key(song_id)]
+    change = services.records.songs.replace_character(
+        song_id,
+        f"template {template.id} was applied",
+        False,
+        character_reference_key=reference_key,
+        character_reference_source="template",
+        character_template_id=template.id,
+        character_pose_b_key=pose_b_key,
+        character_pose_b_source="template",
     )
+    _delete(services, [*change.old_keys, generated_key(song_id)])
     return TemplateApplied(
         song_id=song_id,
         template_id=template.id,
         reference_key=reference_key,
         pose_b_key=pose_b_key,
-        superseded_jobs=superseded,
-        cleared_generated=had_generated,
+        superseded_jobs=change.superseded,
+        cleared_generated=change.had_generated,
     )
 
 
 def set_consistency_enabled(services: Services, song_id: str, enabled: bool) -> None:
     """Turn character consistency on or off; off means priority resolution returns no images."""
     check_id("song_id", song_id)
-    SongRecords(services.records).update_song(song_id, character_consistency_enabled=enabled)
+    services.records.songs.update_song(song_id, character_consistency_enabled=enabled)
 
 
 def song_interrogation(services: Services, song_id: str) -> Interrogation | None:
     """The interrogation the last consistency job made of the song's reference, if any."""
     check_id("song_id", song_id)
-    song = SongRecords(services.records).song(song_id)
+    song = services.records.songs.song(song_id)
     if song is None or not song.character_interrogation_json:
         return None
     return Interrogation.model_validate_json(song.character_interrogation_json)

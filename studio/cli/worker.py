@@ -9,7 +9,8 @@ from typing import Any
 
 from studio.cli import output
 from studio.errors import InvalidInput
-from studio.worker import drain, serve
+from studio.services import Services
+from studio.work.runner import drain, serve
 
 
 def register(commands: Any) -> None:
@@ -21,24 +22,28 @@ def register(commands: Any) -> None:
     worker.set_defaults(handler=run)
 
 
-async def _serve_until_signalled(services: Any, poll: float) -> None:
-    """SIGTERM or SIGINT stops taking new work; what is running finishes (its leases stay valid meanwhile)."""
+async def _work(services: Services, once: bool, poll: float) -> int:
+    """SIGTERM or SIGINT stops taking work; a reference job in hand goes back to the queue at once."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    output.info("worker: waiting for queued work (SIGTERM or Ctrl-C stops after the work in hand)")
-    await serve(services, stop, poll)
+    try:
+        if once:
+            return await drain(services, stop=stop)
+        output.info(
+            "worker: waiting for queued work (SIGTERM or Ctrl-C stops it; work in hand is handed back)"
+        )
+        await serve(services, stop, poll)
+        return 0
+    finally:
+        await services.aclose()
 
 
 def run(args: argparse.Namespace) -> int:
     if args.poll <= 0:
         raise InvalidInput("--poll", "must be a positive number of seconds")
     with output.open_services() as services:
-        if args.once:
-            ran = asyncio.run(drain(services))
-            output.info(f"worker: {ran} job(s) run, queue empty")
-        else:
-            asyncio.run(_serve_until_signalled(services, args.poll))
-            output.info("worker stopped")
+        ran = asyncio.run(_work(services, args.once, args.poll))
+    output.info(f"worker: {ran} job(s) run, queue empty" if args.once else "worker stopped")
     return 0

@@ -1,194 +1,243 @@
-"""Reference generation: every scene and character of a plan, concurrently, stored the moment each arrives.
+"""Reference generation of one job by the process holding its lease: every scene and character,
+concurrently, each stored the moment it arrives.
 
 Fixes the seed's defects: atomic budget reservation, classified retries with backoff, per-image upload,
-seeded and resumable requests, wall-clock totals. Each reference is a task claimed under a lease, so any
-number of processes can work on one job, and a crashed one's images are taken over.
+seeded and resumable requests, wall-clock totals. A takeover adopts the predictions its dead predecessor
+paid for (recorded ids, else found by version, prompt and seed) instead of paying for them again.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
-from datetime import datetime
+from collections import deque
+from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
-from uuid import UUID
+from typing import Literal
 
-from studio.errors import InvalidInput
+from pydantic import TypeAdapter
+
 from studio.events import EventHandler, EventSink, FailureReason
 from studio.keys import REFERENCE_BUCKET
-from studio.logs import log_step
 from studio.money import from_nanos
-from studio.pipeline.batching import Batcher
+from studio.pipeline.budget import Budget
 from studio.pipeline.result import CANCELLED, STORED, Outcome, build_result, partial_success
 from studio.pipeline.task import Run, generate_one
 from studio.plan import ScenePlan
-from studio.planning import PlannedReference, ReferenceOverride, budget_for, plan_references
-from studio.records import leases
-from studio.records.schema import ReferenceRow, as_utc, utcnow
-from studio.records.store import LedgerEntry
+from studio.planning import PlannedReference, ReferenceOverride, plan_references
+from studio.records.leases import Lease
+from studio.records.ledger import LedgerEntry
+from studio.records.schema import ReferenceRow, as_utc
 from studio.references import ReferenceImages
 from studio.services import Services
+from studio.work import Heartbeat, LeaseLost
 
 log = logging.getLogger("studio.pipeline")
+OVERRIDES = TypeAdapter(dict[str, ReferenceOverride])
+FIND_SLACK = timedelta(seconds=60)
+"""How long before a reference was marked started its call may have been created (clock skew)."""
+CANCEL_GRACE_SECONDS = 15.0
+"""How long a cancelled job waits for its cancelled calls to report what they cost."""
 
 
-async def generate_references(
-    services: Services,
-    job_id: str | UUID,
-    plan: ScenePlan,
-    duration_seconds: float | None = None,
-    on_event: EventHandler | None = None,
-    *,
-    concurrency: int | None = None,
-    overrides: dict[str, ReferenceOverride] | None = None,
-    owner: str | None = None,
-) -> ReferenceImages | None:
-    """Generate, or resume, a job's references.
+@dataclass(frozen=True)
+class RunEnd:
+    """How a run ended: `finished` (the job has its final status), `lost` (taken over), `handed_back`."""
 
-    Returns None when the partial-success rule fails: clip generation then falls back to text-only prompts.
-    """
-    job_id = str(job_id)
-    if job_id != str(plan.job_id):
-        raise InvalidInput("job_id", f"{job_id} does not match the plan's job_id {plan.job_id}")
-    if duration_seconds is not None and duration_seconds <= 0:
-        raise InvalidInput("duration_seconds", "must be a positive number of seconds")
-    settings = services.settings
-    concurrency = concurrency or settings.reference_gen_concurrency
-    if concurrency < 1:
-        raise InvalidInput("concurrency", "must be at least 1")
-    owner = owner or leases.new_owner()
-    planned = plan_references(plan, services.generator, overrides)
-    refs = [p.ref for p in planned]
-    existing = services.records.references(job_id)
-    now = utcnow()
-    joining = any(leases.held_by_another(existing[ref], owner, now) for ref in refs if ref in existing)
-    job = (
-        services.records.get_job(job_id)
-        if joining
-        else services.records.start_job(
-            job_id,
-            plan.model_dump_json(),
-            budget_for(settings, duration_seconds),
-            duration_seconds=duration_seconds,
-            concurrency=concurrency,
-            provider=services.generator.name,
-            model_version=services.generator.model_version,
-        )
-    )
-    assert job is not None and job.started_at is not None
-    emit = EventSink(services.records, job_id, on_event)
+    how: Literal["finished", "lost", "handed_back"]
+    result: ReferenceImages | None = None
+    status: str | None = None
+
+
+async def run_job(
+    services: Services, lease: Lease, on_event: EventHandler | None = None, stop: asyncio.Event | None = None
+) -> RunEnd:
+    """Run a claimed job to its end. `stop` hands it back to the queue (a worker shutting down)."""
+    records = services.records
+    job = await records.jobs.aget(lease.id)
+    if job is None:
+        return RunEnd("lost")
+    plan = ScenePlan.model_validate_json(job.plan_json)
+    planned = plan_references(plan, services.generator, OVERRIDES.validate_json(job.overrides_json or "{}"))
+    emit = EventSink(records, lease.id, on_event)
     wall_start = time.perf_counter()
-    if not joining:
-        emit("stage_update", stage="reference_generation", status="started", total_images=len(planned))
-    done = (
-        await asyncio.to_thread(_already_stored, services, planned, existing)
-        if any(row.status == STORED for row in existing.values())
-        else set()
+    existing = await records.references.aof_job(lease.id)
+    done = await asyncio.to_thread(_already_stored, services, planned, existing)
+    submitted = as_utc(job.started_at) if job.started_at else None
+    reused = [
+        p
+        for p in planned
+        if p.ref in done and (submitted is None or as_utc(existing[p.ref].updated_at) < submitted)
+    ]
+    earlier = [p for p in planned if p.ref in done and p not in reused]
+    todo = [p for p in planned if p.ref not in done]
+    if not await records.references.prepare(
+        lease, [_queued_row(services, p) for p in todo], [p.ref for p in planned]
+    ):
+        return RunEnd("lost")
+    await records.jobs.describe(lease, services.generator.name, services.generator.model_version)
+    emit(
+        "stage_update",
+        stage="reference_generation",
+        status="started",
+        total_images=len(planned),
+        taken_over=lease.taken_over_from is not None,
     )
-    reused = [p for p in planned if p.ref in done and _stored_before(existing[p.ref], job.started_at)]
-    run = Run(services, job_id, emit, owner, total=len(planned) - len(done))
+    run = Run(
+        services,
+        lease,
+        emit,
+        await Budget.load(records, lease),
+        total=len(todo),
+        versions={ref: row.version for ref, row in existing.items()},
+    )
     outcomes = {o.planned.ref: o for o in _reuse(run, reused, existing)}
-    if not joining:
-        services.records.prepare_references(
-            job_id,
-            [_queued_row(services, p) for p in planned if p.ref not in done],
-            keep=refs,
-            seen={ref: row.status for ref, row in existing.items()},
-        )
-    flusher = asyncio.create_task(_background(run, services.settings.lease_seconds))
+    outcomes.update({p.ref: _made_earlier(p, existing[p.ref]) for p in earlier})
     try:
-        outcomes.update(await _work(run, planned, concurrency))
-    except BaseException:
-        services.records.finish_job(job_id, "failed", None, "unexpected_error")
-        emit("stage_update", stage="reference_generation", status="failed", reason="unexpected_error")
-        raise
-    finally:
-        flusher.cancel()
-        emit.flush()
-    result = _finish(run, planned, outcomes, time.perf_counter() - wall_start)
-    emit.flush()
-    return result
-
-
-async def _work(run: Run, planned: list[PlannedReference], concurrency: int) -> dict[str, Outcome]:
-    """Claim and generate references until none is left for anyone; wait out other processes' images."""
-    by_ref = {p.ref: p for p in planned}
-    records = run.services.records
-    lease = run.services.settings.lease_seconds
-    outcomes: dict[str, Outcome] = {}
-
-    def claim(requests: list[None]) -> list[leases.ClaimedTask | None]:
-        claimed = leases.claim_tasks(records, run.job_id, run.owner, lease, len(requests))
-        return [*claimed, *[None] * (len(requests) - len(claimed))]
-
-    claimer: Batcher[None, leases.ClaimedTask | None] = Batcher(claim)
-
-    storing: set[asyncio.Task[None]] = set()
-
-    async def finish(planned: PlannedReference, task: leases.ClaimedTask, generated: asyncio.Event) -> None:
-        outcome = await generate_one(run, planned, task, generated)
-        if outcome is not None:
-            outcomes[task.ref] = outcome
-
-    def give_back(task: leases.ClaimedTask) -> None:
-        """A claimed reference the cancelled job will not start."""
-        records.update_reference(
-            run.job_id,
-            task.ref,
-            status=CANCELLED,
-            error="job cancelled",
-            lease_owner=None,
-            lease_expires_at=None,
+        await _adopt(run, todo, existing)
+        heartbeat = Heartbeat(
+            lambda renew: records.jobs.beat(lease, services.settings.lease_seconds if renew else None),
+            services.settings.lease_seconds,
         )
+        async with heartbeat:
+            ended = await _work(run, todo, job.concurrency, heartbeat, stop)
+    except LeaseLost:
+        return RunEnd("lost")
+    if ended == "lost":
+        return RunEnd("lost")
+    if ended == "stopped":
+        await records.jobs.hand_back(lease)
+        log.info("job %s handed back: this process is stopping", lease.id)
+        return RunEnd("handed_back")
+    outcomes.update(run.outcomes)
+    return await _finish(run, planned, outcomes, time.perf_counter() - wall_start)
 
-    async def worker() -> None:
-        """Claims its next reference while the current one is generating, so rounds follow without a gap.
 
-        A reference claimed ahead holds no budget: reservations belong to calls in flight only, so waiting
-        for budget can never wait on a reference that is itself waiting.
-        """
-        upcoming = await claimer.submit(None)
-        while upcoming is not None:
-            if run.cancel_requested():
-                give_back(upcoming)
-                return
-            task = upcoming
-            run.started += 1
-            run.emit(
-                "reference_generation_start", ref=task.ref, current_image=run.started, total_images=run.total
-            )
+async def _work(
+    run: Run, todo: list[PlannedReference], concurrency: int, heartbeat: Heartbeat, stop: asyncio.Event | None
+) -> Literal["done", "lost", "stopped", "cancelled"]:
+    """Keep `concurrency` calls in flight until every reference is done, or the run must end early."""
+    queue = deque(sorted(todo, key=lambda p: p.ref not in run.adopt))
+    tasks: set[asyncio.Task[None]] = set()
+
+    async def one(planned: PlannedReference, generated: asyncio.Event) -> None:
+        outcome = await generate_one(run, planned, generated)
+        if outcome is not None:
+            run.outcomes[planned.ref] = outcome
+
+    async def slot() -> None:
+        while queue and not run.cancelling:
+            planned = queue.popleft()
             generated = asyncio.Event()
-            one = asyncio.create_task(finish(by_ref[task.ref], task, generated))
-            storing.add(one)
-            one.add_done_callback(storing.discard)
-            upcoming = await claimer.submit(None)
+            task = asyncio.create_task(one(planned, generated))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
             await generated.wait()
 
-    while True:
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        await asyncio.gather(*storing)
-        if run.cancel_requested():
-            records.cancel_queued(run.job_id)
-            break
-        if not leases.live_tasks_of_others(records, run.job_id, run.owner, by_ref):
-            break
-        await asyncio.sleep(min(0.25, lease / 10))
-    return outcomes
+    async def everything() -> None:
+        await asyncio.gather(*(slot() for _ in range(concurrency)))
+        await asyncio.gather(*list(tasks))
+
+    work = asyncio.ensure_future(everything())
+    watched = {
+        asyncio.ensure_future(heartbeat.lost.wait()): "lost",
+        asyncio.ensure_future(heartbeat.cancelled.wait()): "cancelled",
+    }
+    if stop is not None:
+        watched[asyncio.ensure_future(stop.wait())] = "stopped"
+    try:
+        done, _ = await asyncio.wait({work, *watched}, return_when=asyncio.FIRST_COMPLETED)
+        if work in done:
+            work.result()
+            return "done"
+        reason = next(why for waiter, why in watched.items() if waiter in done)
+        if reason == "cancelled":
+            await _cancel(run, queue, work, tasks)
+            return "cancelled"
+        work.cancel()
+        for task in list(tasks):
+            task.cancel()
+        await asyncio.gather(work, *tasks, return_exceptions=True)
+        return reason  # type: ignore[return-value]
+    finally:
+        for waiter in watched:
+            waiter.cancel()
 
 
-async def _background(run: Run, lease_seconds: float) -> None:
-    """Flush events a few times a second and keep this process's task leases alive."""
-    beat = time.monotonic()
-    while True:
-        await asyncio.sleep(0.2)
-        await asyncio.to_thread(run.emit.flush)
-        if time.monotonic() - beat >= lease_seconds / 3:
-            beat = time.monotonic()
-            await asyncio.to_thread(
-                leases.extend_task_leases, run.services.records, run.job_id, run.owner, lease_seconds
-            )
+async def _cancel(
+    run: Run, queue: deque[PlannedReference], work: asyncio.Future[None], tasks: set[asyncio.Task[None]]
+) -> None:
+    """Start nothing more; ask the provider to stop what is in flight, so each call ends `canceled` and
+    its cost is ledgered; what never started is marked cancelled. Stored images are kept."""
+    run.cancelling = True
+    generator = run.services.generator
+    for ref, flight in list(run.in_flight.items()):
+        ids = [flight.prediction_id] if flight.prediction_id else []
+        if not ids:
+            try:
+                ids = await generator.find(flight.request, flight.since - FIND_SLACK)
+            except Exception:
+                log.warning("could not look up the call in flight for %s", ref, exc_info=True)
+        for prediction_id in ids:
+            await generator.cancel(prediction_id)
+    try:
+        await asyncio.wait_for(asyncio.shield(work), CANCEL_GRACE_SECONDS)
+    except TimeoutError:
+        work.cancel()
+        for task in list(tasks):
+            task.cancel()
+        await asyncio.gather(work, *tasks, return_exceptions=True)
+    records = run.services.records
+    for planned in queue:
+        run.post(
+            records.references.update_for(run.lease, planned.ref, status=CANCELLED, error="cancelled by you")
+        )
+        run.outcomes[planned.ref] = Outcome(planned, CANCELLED, error="cancelled by you")
+    queue.clear()
+
+
+async def _adopt(run: Run, todo: list[PlannedReference], existing: dict[str, ReferenceRow]) -> None:
+    """Predictions an earlier holder of the job paid for and never stored: by recorded id, else looked up."""
+    records, generator = run.services.records, run.services.generator
+    wanted = {p.ref: p for p in todo}
+    for prediction in await records.ledger.open_predictions(job_id=run.job_id):
+        if prediction.ref in wanted:
+            run.adopt.setdefault(prediction.ref, []).append((prediction.id, Decimal(0)))
+    unknown = [
+        p
+        for p in todo
+        if p.ref not in run.adopt
+        and (row := existing.get(p.ref)) is not None
+        and row.started_epoch is not None
+        and row.started_epoch < run.lease.epoch
+        and row.started_at is not None
+        and row.status == "generating"
+    ]
+    for planned in unknown:
+        since = as_utc(existing[planned.ref].started_at) - FIND_SLACK  # type: ignore[arg-type]
+        found = await generator.find(planned.request, since)
+        known = await records.ledger.known_predictions(found)
+        for prediction_id in found:
+            if prediction_id not in known:
+                records.db.post(
+                    records.ledger.record_prediction_op(
+                        prediction_id, generator.name, planned.ref, job_id=run.job_id, epoch=run.lease.epoch
+                    )
+                )
+                run.adopt.setdefault(planned.ref, []).append((prediction_id, Decimal(0)))
+    for ref, predictions in run.adopt.items():
+        reserved = generator.max_cost(wanted[ref].request)
+        for index, (prediction_id, _) in enumerate(predictions):
+            await run.budget.reserve_paid(reserved)
+            predictions[index] = (prediction_id, reserved)
+    if run.adopt:
+        log.info(
+            "job %s: adopting %d prediction(s) an earlier holder paid for",
+            run.job_id,
+            sum(len(found) for found in run.adopt.values()),
+        )
 
 
 def _already_stored(
@@ -205,12 +254,9 @@ def _already_stored(
     }
 
 
-def _stored_before(row: ReferenceRow, started_at: datetime) -> bool:
-    """Stored by an earlier run (a reuse), rather than by another process during this one."""
-    return as_utc(row.updated_at) < as_utc(started_at)
-
-
 def _queued_row(services: Services, planned: PlannedReference) -> dict[str, object]:
+    import json
+
     return {
         "ref": planned.ref,
         "kind": planned.kind,
@@ -224,11 +270,15 @@ def _queued_row(services: Services, planned: PlannedReference) -> dict[str, obje
         "status": "queued",
         "attempts": 0,
         "error": None,
+        "failure_reason": None,
         "provider": services.generator.name,
         "model_version": services.generator.model_version,
-        "lease_owner": None,
-        "lease_expires_at": None,
     }
+
+
+def _made_earlier(planned: PlannedReference, row: ReferenceRow) -> Outcome:
+    """Stored for this request by an earlier holder of the job (which then stopped): it counts as made."""
+    return Outcome(planned, STORED, generation_time=row.generation_time, cost=from_nanos(row.cost_nanos))
 
 
 def _reuse(run: Run, planned: list[PlannedReference], existing: dict[str, ReferenceRow]) -> list[Outcome]:
@@ -249,93 +299,45 @@ def _reuse(run: Run, planned: list[PlannedReference], existing: dict[str, Refere
                 saved=saved,
             )
         )
-        log_step(
-            log, "reference reused", job_id=run.job_id, stage="generation", reference=p.ref, outcome="reused"
-        )
         run.emit("reference_generation_complete", ref=p.ref, reused=True, cost="0", generation_time=0.0)
     if entries:
-        run.services.records.add_ledger(*entries)
+        run.post(run.services.records.ledger.add_op(*entries))
     return [Outcome(p, STORED, reused=True) for p in planned]
 
 
-def _finish(
-    run: Run, planned: list[PlannedReference], mine: dict[str, Outcome], wall: float
-) -> ReferenceImages | None:
-    """Judge the whole job from the records (other processes may have made some of its images)."""
+async def _finish(
+    run: Run, planned: list[PlannedReference], outcomes: dict[str, Outcome], wall: float
+) -> RunEnd:
+    """Judge the whole job, record its final status for this lease, and report it."""
     services = run.services
-    rows = {} if all(p.ref in mine for p in planned) else services.records.references(run.job_id)
-    outcomes = []
-    for p in planned:
-        if p.ref in mine:
-            outcomes.append(mine[p.ref])
-            continue
-        row = rows.get(p.ref)
-        if row is None or row.params_hash != p.params_hash:
-            outcomes.append(Outcome(p, "failed", error="not generated"))
-            continue
-        outcomes.append(
-            Outcome(
-                p,
-                row.status,
-                cost=from_nanos(row.cost_nanos),
-                error=row.error,
-                budget_refused=row.failure_reason == "budget_exceeded",
-            )
-        )
-    stored = [o for o in outcomes if o.status == STORED]
-    result = build_result(services, run.job_id, outcomes, wall)
-    cancelled = any(o.status == CANCELLED for o in outcomes)
-    if partial_success(outcomes):
-        status = "success" if len(stored) == len(outcomes) else "partial"
-        log_step(
-            log,
-            "reference generation finished",
-            job_id=run.job_id,
-            stage="reference_generation",
-            duration=round(wall, 3),
-            outcome=status,
-            stored=len(stored),
-            total=len(outcomes),
-        )
-        services.records.finish_job(
-            run.job_id, CANCELLED if cancelled else status, result.model_dump_json(), None
-        )
-        run.emit(
-            "stage_update",
-            stage="reference_generation",
-            status="completed",
-            result=status,
-            stored=len(stored),
-            total_images=len(outcomes),
-            total_cost=str(result.total_cost),
-            wall_seconds=round(wall, 3),
-        )
-        return result
-    budget = any(o.budget_refused for o in outcomes)
-    reason: FailureReason = (
-        "budget_exceeded" if budget else "threshold_not_met" if stored else "no_generation_results"
-    )
-    result = result.model_copy(update={"status": "failed"})
-    services.records.finish_job(
-        run.job_id, CANCELLED if cancelled else "failed", result.model_dump_json(), reason
-    )
+    ordered = [outcomes.get(p.ref) or Outcome(p, "failed", error="not generated") for p in planned]
+    stored = [o for o in ordered if o.status == STORED]
+    result = await asyncio.to_thread(build_result, services, run.job_id, ordered, wall)  # signs URLs
+    cancelled = run.cancelling
+    reason: FailureReason | None = None
+    if partial_success(ordered):
+        status = CANCELLED if cancelled else "success" if len(stored) == len(ordered) else "partial"
+    else:
+        budget = any(o.budget_refused for o in ordered)
+        reason = "budget_exceeded" if budget else "threshold_not_met" if stored else "no_generation_results"
+        status = CANCELLED if cancelled else "failed"
+        result = result.model_copy(update={"status": "failed"})
+    if not await services.records.jobs.finish(
+        run.lease, status, result.model_dump_json(), None if cancelled else reason
+    ):
+        return RunEnd("lost")
     run.emit(
         "stage_update",
         stage="reference_generation",
-        status="failed",
+        status="failed" if reason and not cancelled else "completed",
+        result=status,
         reason=reason,
         stored=len(stored),
-        total_images=len(outcomes),
+        total_images=len(ordered),
+        total_cost=str(result.total_cost),
+        wall_seconds=round(wall, 3),
     )
-    log_step(
-        log,
-        "reference generation fell back to text-only",
-        level=logging.WARNING,
-        job_id=run.job_id,
-        stage="reference_generation",
-        duration=round(wall, 3),
-        outcome=reason,
-        stored=len(stored),
-        total=len(outcomes),
-    )
-    return None
+    await services.records.db.run(lambda _s: None)  # what was queued (events, charges) is committed
+    if status == "failed":
+        return RunEnd("finished", None, status)
+    return RunEnd("finished", result, status)

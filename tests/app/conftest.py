@@ -47,7 +47,7 @@ def wait_for_job(services: Services, job_id: str, timeout: float = 30) -> str:
     """Wait until the app's background runner has finished the job; returns its status."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        job = services.records.get_job(job_id)
+        job = services.records.jobs.get(job_id)
         if job is not None and job.status not in ("queued", "running"):
             return job.status
         time.sleep(0.05)

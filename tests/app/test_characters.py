@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 from components.setup import SONG_KEY
 from studio.characters.priority import resolve
-from studio.records.songs import OPEN_STATUSES, SongRecords
+from studio.records.songs import OPEN_STATUSES
 from studio.services import Services
 from tests.app.conftest import OpenPage
 
@@ -34,7 +34,7 @@ def _resolution(at: AppTest) -> list[str]:
 def _wait_for_consistency(services: Services, song_id: str, timeout: float = 30) -> str:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        job = SongRecords(services.records).latest_job(song_id)
+        job = services.records.songs.latest_job(song_id)
         if job is not None and job.status not in OPEN_STATUSES:
             return job.status
         time.sleep(0.05)
@@ -83,4 +83,4 @@ def test_an_invalid_upload_shows_the_service_message(open_page: OpenPage, servic
     at.run()
     at.button(key="store-A-midnight-drive").click().run()
     assert any("image" in e.value and "PNG, JPEG or WebP" in e.value for e in at.error)
-    assert SongRecords(services.records).song("midnight-drive") is None
+    assert services.records.songs.song("midnight-drive") is None

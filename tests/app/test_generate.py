@@ -44,4 +44,4 @@ def test_a_generation_on_the_local_backends_fills_the_gallery(
     assert any("success" in s.value for s in at.success)
     parameters = [parse_parameters(code.value) for code in at.code]
     assert {"prompt": "a rooftop drawn in charcoal"}.items() <= parameters[0].items()
-    assert services.records.references(job_id)["scene_rooftop"].prompt == "a rooftop drawn in charcoal"
+    assert services.records.references.of_job(job_id)["scene_rooftop"].prompt == "a rooftop drawn in charcoal"

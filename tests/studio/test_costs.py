@@ -12,9 +12,9 @@ from studio import jobs
 from studio.costs import cost_report, entries_csv, job_costs
 from studio.errors import GenerationError, NotFound
 from studio.plan import load_plan
-from studio.records.store import LedgerEntry
+from studio.records.ledger import LedgerEntry
 from studio.services import Services
-from studio.worker import drain
+from studio.work.runner import drain
 from tests.conftest import PLANS_DIR
 from tests.fakes import ScriptedGenerator, fatal
 
@@ -37,7 +37,7 @@ def test_report_total_is_the_sum_of_entries_and_the_job_spend(services: Services
     report = cost_report(scripted, job_id)
     assert report.job_id == job_id and report.budget == Decimal("300")
     assert report.total == sum((e.amount for e in report.entries), Decimal("0"))
-    assert report.total == report.job_spent == services.records.ledger_total(job_id)
+    assert report.total == report.job_spent == services.records.ledger.total(job_id)
     assert report.total == Decimal("0.0123") * 5 + Decimal("0.004"), "five images and a paid timeout"
     assert report.remaining == report.budget - report.total
     assert report.images == 5 and report.cost_per_image == (report.total / 5).quantize(Decimal("1e-9"))
@@ -67,7 +67,7 @@ def test_resumes_count_as_savings(services: Services) -> None:
 def test_the_linked_songs_calls_are_included(services: Services) -> None:
     scripted = dataclasses.replace(services, generator=ScriptedGenerator(cost=Decimal("0.01")))
     job_id = _run(scripted, song_id="song-9")
-    scripted.records.add_ledger(
+    scripted.records.ledger.add(
         LedgerEntry(
             stage="interrogation",
             provider="openai",

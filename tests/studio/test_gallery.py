@@ -14,7 +14,7 @@ from studio.keys import REFERENCE_BUCKET
 from studio.png_parameters import parse_parameters
 from studio.samples import load_sample
 from studio.services import Services
-from studio.worker import drain
+from studio.work.runner import drain
 from tests.fakes import ScriptedGenerator, fatal
 
 

@@ -5,20 +5,15 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
-from datetime import timedelta
 
 import pytest
-from sqlalchemy import update
 
 from studio import jobs
 from studio.errors import InvalidInput, StudioError
-from studio.pipeline.run import _queued_row
 from studio.plan import ScenePlan, load_plan
 from studio.planning import ReferenceOverride, plan_references
-from studio.records import leases
-from studio.records.schema import JobRow, utcnow
 from studio.services import Services
-from studio.worker import BackgroundRunner, drain
+from studio.work.runner import BackgroundRunner, drain
 from tests.conftest import PLANS_DIR
 from tests.fakes import ScriptedGenerator
 
@@ -30,9 +25,9 @@ def plan() -> ScenePlan:
 
 def test_submitted_job_is_run_by_drain(services: Services, plan: ScenePlan) -> None:
     job_id = jobs.submit(services, plan, duration_seconds=120)
-    assert services.records.get_job(job_id).status == "queued"  # type: ignore[union-attr]
+    assert services.records.jobs.get(job_id).status == "queued"  # type: ignore[union-attr]
     assert asyncio.run(drain(services)) == 1
-    job = services.records.get_job(job_id)
+    job = services.records.jobs.get(job_id)
     assert job is not None and job.status == "success" and job.lease_owner is None
     result = jobs.result_of(services, job_id)
     assert result is not None and result.total_references == 6
@@ -51,45 +46,63 @@ def test_overrides_reach_the_generator(services: Services, plan: ScenePlan) -> N
 
 def test_a_job_is_claimed_once(services: Services, plan: ScenePlan) -> None:
     jobs.submit(services, plan)
-    first = jobs.claim(services)
-    assert first is not None and first.job_id == str(plan.job_id) and first.holds_lease
-    assert jobs.claim(services) is None
+    first = services.records.jobs.claim("me:1:a", 30)
+    assert first is not None and first.id == str(plan.job_id)
+    assert services.records.jobs.claim("other:2:b", 30) is None
 
 
-def test_a_process_joins_another_process_job_once(services: Services, plan: ScenePlan) -> None:
-    jobs.submit(services, plan)
-    holder = jobs.claim(services)
-    assert holder is not None and holder.holds_lease
-    planned = plan_references(plan, services.generator)
-    services.records.prepare_references(
-        holder.job_id, [_queued_row(services, p) for p in planned], keep=[p.ref for p in planned]
-    )
-    assert jobs.claim(services) is None, "this process already runs the job"
-    with services.records.session() as s:  # the holder was another process; this one may join it, once
-        s.execute(update(JobRow).values(lease_owner="elsewhere:1:x"))
-    services.records.running.discard(holder.job_id)  # as if this were a fresh process
-    joined = jobs.claim(services)
-    assert joined is not None and joined.job_id == holder.job_id and not joined.holds_lease
-    assert jobs.claim(services) is None
-    asyncio.run(jobs.run_claimed(services, joined))
-    assert jobs.claim(services) is None, "finished: nothing left to join"
+def test_a_second_generate_follows_the_first_and_pays_nothing(services: Services, plan: ScenePlan) -> None:
+    fake = ScriptedGenerator(latency=0.05)
+    services = dataclasses.replace(services, generator=fake)
+    seen: list[str] = []
+
+    async def both() -> list[jobs.Generated]:
+        first = asyncio.create_task(jobs.generate(services, plan))
+        await asyncio.wait_for(fake.called.wait(), 10)
+        second = asyncio.create_task(jobs.generate(services, plan, on_event=lambda e: seen.append(e.type)))
+        return list(await asyncio.gather(first, second))
+
+    ran, followed = asyncio.run(both())
+    assert not ran.followed and followed.followed
+    assert (ran.status, followed.status) == ("success", "success")
+    assert followed.result == ran.result, "the follower returns the run's own result"
+    assert sorted(r.label for r in fake.history) == sorted(p.ref for p in plan_references(plan, fake))
+    assert "reference_generation_complete" in seen, "the follower shows the run's progress"
 
 
-def test_a_job_whose_lease_expired_is_taken_over_and_resumed(services: Services, plan: ScenePlan) -> None:
+def test_a_follower_with_another_plan_runs_it_after_the_current_run(
+    services: Services, plan: ScenePlan
+) -> None:
+    fake = ScriptedGenerator(latency=0.05)
+    services = dataclasses.replace(services, generator=fake)
+    edited = plan.model_copy(deep=True)
+    edited.scenes[0].description = "a different alley at noon"
+
+    async def both() -> list[jobs.Generated]:
+        first = asyncio.create_task(jobs.generate(services, plan))
+        await asyncio.wait_for(fake.called.wait(), 10)
+        return list(await asyncio.gather(first, jobs.generate(services, edited)))
+
+    first, second = asyncio.run(both())
+    assert first.status == second.status == "success"
+    assert second.result is not None and second.result != first.result
+    alley = [r.prompt for r in fake.history if r.label == f"scene_{plan.scenes[0].id}"]
+    assert len(alley) == 2 and "different alley" in alley[1]
+    reused = [r for r in second.result.scene_references + second.result.character_references if r.reused]
+    assert len(reused) == 5, "the rest of the plan is unchanged: reused at $0"
+
+
+def test_a_job_whose_holder_stopped_renewing_is_taken_over(services: Services, plan: ScenePlan) -> None:
     fake = ScriptedGenerator()
     services = dataclasses.replace(services, generator=fake)
     jobs.submit(services, plan)
-    claimed = jobs.claim(services)
-    assert claimed is not None
-    assert jobs.claim(services) is None, "a live lease is respected"
-    with services.records.session() as s:  # the owner crashed: its lease runs out
-        s.execute(update(JobRow).values(lease_expires_at=utcnow() - timedelta(seconds=1)))
-    services.records.running.clear()  # the claim below is another, live process's
-    taken = jobs.claim(services)
-    assert taken is not None and taken.owner != claimed.owner and taken.holds_lease
-    asyncio.run(jobs.run_claimed(services, taken))
-    assert services.records.get_job(str(plan.job_id)).status == "success"  # type: ignore[union-attr]
-    assert not leases.extend_job_lease(services.records, taken.job_id, claimed.owner, 30), "old owner lost it"
+    dead = services.records.jobs.claim("gone-host:7:x", 0.3, str(plan.job_id))
+    assert dead is not None
+    generated = asyncio.run(jobs.generate(services, plan))
+    assert generated.status == "success" and generated.followed, "it waited for the lease, then took over"
+    job = services.records.jobs.get(str(plan.job_id))
+    assert job is not None and job.status == "success" and job.lease_epoch == dead.epoch + 1
+    assert asyncio.run(services.records.jobs.beat(dead, 30)) == (False, False), "the old holder lost it"
 
 
 def test_cancel_a_queued_job(services: Services, plan: ScenePlan) -> None:
@@ -111,15 +124,15 @@ def test_cancel_a_running_job_stops_new_images(services: Services, plan: ScenePl
 
     asyncio.run(scenario())
     assert len(fake.history) < 6
-    job = services.records.get_job(job_id)
+    job = services.records.jobs.get(job_id)
     assert job is not None and job.status == "cancelled"
-    statuses = {row.status for row in services.records.references(job_id).values()}
+    statuses = {row.status for row in services.records.references.of_job(job_id).values()}
     assert "cancelled" in statuses
 
 
 def test_a_running_job_cannot_be_submitted_again(services: Services, plan: ScenePlan) -> None:
     jobs.submit(services, plan)
-    assert jobs.claim(services) is not None
+    assert services.records.jobs.claim("me:1:a", 30) is not None
     with pytest.raises(StudioError, match="already running"):
         jobs.submit(services, plan)
 
@@ -134,7 +147,7 @@ def test_background_runner_runs_jobs_and_stops(services: Services, plan: ScenePl
     try:
         job_id = jobs.submit(services, plan)
         deadline = time.monotonic() + 30
-        while services.records.get_job(job_id).status != "success":  # type: ignore[union-attr]
+        while services.records.jobs.get(job_id).status != "success":  # type: ignore[union-attr]
             assert time.monotonic() < deadline, "the runner did not finish the job"
             time.sleep(0.05)
     finally:

@@ -213,7 +213,7 @@ def test_full_run_logs_no_key_token_or_signed_url_token(
         assert result is not None and outcome.status == "completed", outcome
         urls = [r.image_url for r in [*result.scene_references, *result.character_references]]
         log.info("references ready: %s", urls, extra={"job_id": str(plan.job_id), "urls": urls})
-        with services.records.session() as s:
+        with services.records.db.write() as s:
             errors = [row.error or "" for row in s.query(ReferenceRow)]
     finally:
         services.close()

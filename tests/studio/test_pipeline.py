@@ -56,7 +56,7 @@ def test_local_run_stores_every_reference_with_parameters(services: Services, mu
         parameters = image.text["parameters"]
         assert parameters.startswith(ref.prompt_used + "\nNegative prompt: " + ref.negative_prompt)
         assert f"Seed: {ref.seed}," in parameters and "Size: 1024x1024" in parameters
-    rows = services.records.references(str(music_video.job_id))
+    rows = services.records.references.of_job(str(music_video.job_id))
     assert {row.status for row in rows.values()} == {"stored"}
     assert rows["scene_alley"].storage_key == f"{music_video.job_id}/scene_alley.png"
 
@@ -86,7 +86,7 @@ def test_retryable_error_is_retried_once_and_recovers(services: Services, music_
     retries = [e for e in events if e.type == "reference_generation_retry"]
     assert len(retries) == 1 and retries[0].data["ref"] == "scene_alley"
     assert retries[0].data["wait_seconds"] >= 0.05
-    assert services.records.references(str(music_video.job_id))["scene_alley"].attempts == 2
+    assert services.records.references.of_job(str(music_video.job_id))["scene_alley"].attempts == 2
 
 
 def test_non_retryable_error_fails_at_once_without_stopping_others(
@@ -97,7 +97,7 @@ def test_non_retryable_error_fails_at_once_without_stopping_others(
     assert result is not None and result.status == "partial"
     assert fake.calls_for("scene_subway") == 1
     assert len(fake.history) == 6
-    row = services.records.references(str(music_video.job_id))["scene_subway"]
+    row = services.records.references.of_job(str(music_video.job_id))["scene_subway"]
     assert row.status == "failed" and "invalid_input" in (row.error or "")
 
 
@@ -117,10 +117,10 @@ def test_budget_is_never_overshot_by_32_concurrent_workers(
     fake = ScriptedGenerator(cost=Decimal("0.004"), ceiling=Decimal("0.01"), latency=0.01)
     events: list[Event] = []
     run(with_generator(tight, fake), road_trip, concurrency=32, on_event=events.append)
-    job = services.records.get_job(str(road_trip.job_id))
+    job = services.records.jobs.get(str(road_trip.job_id))
     assert job is not None
     assert job.spent_nanos <= job.budget_nanos
-    assert services.records.ledger_total(str(road_trip.job_id)) == Decimal(job.spent_nanos) / 10**9
+    assert services.records.ledger.total(str(road_trip.job_id)) == Decimal(job.spent_nanos) / 10**9
     assert len(fake.history) >= 5
     refused = [e for e in events if e.type == "reference_generation_failed"]
     assert refused and all(e.data["reason"] == "budget_exceeded" for e in refused)
@@ -129,7 +129,7 @@ def test_budget_is_never_overshot_by_32_concurrent_workers(
 
 def test_budget_from_duration_is_200_dollars_a_minute(services: Services, music_video: ScenePlan) -> None:
     run(services, music_video, duration_seconds=90)
-    job = services.records.get_job(str(music_video.job_id))
+    job = services.records.jobs.get(str(music_video.job_id))
     assert job is not None and job.budget_nanos == 300 * 10**9
 
 
@@ -160,7 +160,7 @@ def test_partial_success_rule(
 ) -> None:
     fake = ScriptedGenerator(fail_when=lambda request: fatal() if request.label in failing else None)
     result = run(with_generator(services, fake), music_video)
-    job = services.records.get_job(str(music_video.job_id))
+    job = services.records.jobs.get(str(music_video.job_id))
     assert job is not None
     if expected is None:
         assert result is None
@@ -185,7 +185,7 @@ def test_resume_reuses_identical_references_at_no_cost(services: Services, music
     assert second.total_cost == Decimal("0.01")
     reused = [r for r in [*second.scene_references, *second.character_references] if r.reused]
     assert len(reused) == 5 and all(r.cost == 0 for r in reused)
-    hits = [e for e in services.records.ledger(job_id=str(music_video.job_id)) if e.cache_hit]
+    hits = [e for e in services.records.ledger.entries(job_id=str(music_video.job_id)) if e.cache_hit]
     assert len(hits) == 5 and all(e.amount == 0 and e.saved == Decimal("0.01") for e in hits)
     third = run(with_generator(services, fake), music_video)
     assert third is not None and third.total_cost == 0 and len(fake.history) == 7
@@ -246,7 +246,7 @@ def test_events_arrive_in_order(services: Services, music_video: ScenePlan) -> N
         assert start < done
     starts = [e.data["current_image"] for e in events if e.type == "reference_generation_start"]
     assert starts == list(range(1, 7))
-    stored = services.records.events(str(music_video.job_id))
+    stored = services.records.events.after(str(music_video.job_id))
     assert [e.type for e in stored] == types
     assert json.loads(stored[0].payload_json)["total_images"] == 6
 
@@ -274,11 +274,11 @@ def test_regeneration_keeps_earlier_versions(services: Services, music_video: Sc
         music_video,
         overrides={"scene_alley": ReferenceOverride(seed=99, note=note)},
     )
-    versions = services.records.versions(job_id, "scene_alley")
+    versions = services.records.references.versions(job_id, "scene_alley")
     assert [(v.version, v.seed) for v in versions] == [(1, versions[0].seed), (2, 99)]
     assert versions[0].storage_key == f"{job_id}/versions/scene_alley_v1.png"
     assert versions[1].storage_key == f"{job_id}/scene_alley.png" and versions[1].note == note
     assert services.storage.get(REFERENCE_BUCKET, versions[0].storage_key) == first_png
     assert b"Seed: 99," in services.storage.get(REFERENCE_BUCKET, versions[1].storage_key)
-    assert services.records.references(job_id)["scene_alley"].version == 2
-    assert len(services.records.versions(job_id)) == 7
+    assert services.records.references.of_job(job_id)["scene_alley"].version == 2
+    assert len(services.records.references.versions(job_id)) == 7

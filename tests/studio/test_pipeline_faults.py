@@ -68,7 +68,7 @@ async def test_200_references_at_16_survive_rate_limits_outages_failures_and_han
     assert failed_predictions, "the seed must exercise failed predictions"
     assert len(hung) == sum("observatory" in s.description for s in plan.scenes) > 0
 
-    rows = services.records.references(job_id)
+    rows = services.records.references.of_job(job_id)
     stored = {ref for ref, row in rows.items() if row.status == "stored"}
     lost = {ref: row.error for ref, row in rows.items() if row.status != "stored"}
     assert len(stored) == 200 - len(hung)
@@ -79,8 +79,8 @@ async def test_200_references_at_16_survive_rate_limits_outages_failures_and_han
         png = services.storage.get(REFERENCE_BUCKET, rows[ref].storage_key)
         assert Image.open(io.BytesIO(png)).format == "PNG"
 
-    assert services.records.ledger_total(job_id) == faulty_server.charged_total() > 0
-    job = services.records.get_job(job_id)
+    assert services.records.ledger.total(job_id) == faulty_server.charged_total() > 0
+    job = services.records.jobs.get(job_id)
     assert job is not None and job.reserved_nanos == 0
     assert from_nanos(job.spent_nanos) == faulty_server.charged_total() <= from_nanos(job.budget_nanos)
     assert faulty_server.max_in_flight() == CONCURRENCY
@@ -96,9 +96,9 @@ async def test_a_tight_budget_is_never_overshot(data_dir: Path, replicate_server
     finally:
         await services.generator.aclose()
 
-    rows = services.records.references(job_id)
+    rows = services.records.references.of_job(job_id)
     refused = [row for row in rows.values() if row.status == "failed"]
     assert refused and all("BudgetExceeded" in (row.error or "") for row in refused)
-    total = services.records.ledger_total(job_id)
+    total = services.records.ledger.total(job_id)
     assert total == replicate_server.charged_total() <= Decimal("0.0035")
     services.close()

@@ -19,9 +19,9 @@ from studio.keys import CHARACTER_BUCKET, REFERENCE_BUCKET
 from studio.pipeline import generate_references
 from studio.plan import ScenePlan, load_plan
 from studio.planning import ReferenceOverride
-from studio.records.reviews import ReviewRecords, ReviewRow
+from studio.records.reviews import ReviewRow
 from studio.records.schema import EventRow, JobRow, LedgerRow, ReferenceRow, ReferenceVersionRow, utcnow
-from studio.records.songs import SongRecords, SongRow
+from studio.records.songs import SongRow
 from studio.retention import apply_retention
 from studio.services import Services, build_services
 from studio.settings import Settings
@@ -60,7 +60,7 @@ def generate(services: Services, plan: ScenePlan, **kwargs: object) -> str:
 
 
 def set_job(services: Services, job_id: str, **values: object) -> None:
-    with services.records.session() as s:
+    with services.records.db.write() as s:
         s.execute(update(JobRow).where(JobRow.id == job_id).values(**values))
 
 
@@ -69,19 +69,19 @@ def job_with_versions(services: Services) -> str:
     plan = plan_for()
     job_id = generate(services, plan)
     generate(services, plan, overrides={"character_singer": ReferenceOverride(seed=7, note="new seed")})
-    ReviewRecords(services.records).add(job_id, "scene_rooftop", 1, "approved", None, "qa")
+    services.records.reviews.add(job_id, "scene_rooftop", 1, "approved", None, "qa")
     return job_id
 
 
 def rows(services: Services, table: type, job_id: str) -> int:
-    with services.records.session() as s:
+    with services.records.db.write() as s:
         return int(s.scalar(select(func.count()).select_from(table).where(table.job_id == job_id)) or 0)
 
 
 def assert_consistent(services: Services) -> None:
     """No record points at a missing object."""
     storage = services.storage
-    with services.records.session() as s:
+    with services.records.db.write() as s:
         references = [r.storage_key for r in s.scalars(select(ReferenceRow)) if r.status == "stored"]
         versions = [v.storage_key for v in s.scalars(select(ReferenceVersionRow))]
         songs = list(s.scalars(select(SongRow)))
@@ -107,7 +107,7 @@ def test_expired_job_loses_objects_and_records_but_the_ledger_stays(studio: Serv
     assert sorted(expired.objects) == objects
     assert expired.records["reference_versions"] == 3 and expired.records["reviews"] == 1
     assert studio.storage.list(REFERENCE_BUCKET, f"{job_id}/") == []
-    assert studio.records.get_job(job_id) is None
+    assert studio.records.jobs.get(job_id) is None
     for table in (ReferenceRow, ReferenceVersionRow, EventRow, ReviewRow):
         assert rows(studio, table, job_id) == 0, table.__tablename__
     assert rows(studio, LedgerRow, job_id) == ledger, "the ledger is the cost history"
@@ -125,7 +125,7 @@ def test_dry_run_lists_the_same_and_deletes_nothing(studio: Services) -> None:
     assert sorted(dry.jobs[0].objects) == before and not dry.jobs[0].deleted
     assert dry.objects_deleted == 0 and dry.records_deleted == 0
     assert studio.storage.list(REFERENCE_BUCKET) == before
-    assert studio.records.get_job(job_id) is not None and rows(studio, ReferenceVersionRow, job_id) == 3
+    assert studio.records.jobs.get(job_id) is not None and rows(studio, ReferenceVersionRow, job_id) == 3
     real = apply_retention(studio, dry_run=False, now=later)
     assert real.jobs[0].objects == dry.jobs[0].objects and real.jobs[0].records == dry.jobs[0].records
 
@@ -140,7 +140,7 @@ def test_only_finished_jobs_past_retention_expire(studio: Services) -> None:
     report = apply_retention(studio, dry_run=False, now=now)
     assert [j.job_id for j in report.jobs] == [old]
     for kept in (recent, running, requeued):
-        assert studio.records.get_job(kept) is not None
+        assert studio.records.jobs.get(kept) is not None
         assert len(studio.storage.list(REFERENCE_BUCKET, f"{kept}/")) == 2
     assert_consistent(studio)
 
@@ -153,7 +153,7 @@ def test_retention_days_is_configurable(studio: Services) -> None:
 
 
 def song_keys(services: Services, song_id: str) -> tuple[str | None, str | None, str | None]:
-    song = SongRecords(services.records).song(song_id)
+    song = services.records.songs.song(song_id)
     assert song is not None
     return song.character_reference_key, song.character_pose_b_key, song.character_generated_key
 
@@ -164,7 +164,7 @@ def test_character_images_wait_for_every_linked_job(studio: Services) -> None:
     first, second = generate(studio, plan_for()), generate(studio, plan_for())
     for job_id in (first, second):
         set_job(studio, job_id, song_id="song-1")
-    with studio.records.session() as s:
+    with studio.records.db.write() as s:
         s.execute(update(SongRow).values(updated_at=now - 30 * DAY, created_at=now - 30 * DAY))
     set_job(studio, first, completed_at=now - 20 * DAY)
     report = apply_retention(studio, dry_run=False, now=now)
@@ -181,7 +181,7 @@ def test_character_images_wait_for_every_linked_job(studio: Services) -> None:
     assert sorted(song.cleared) == ["character_pose_b_key", "character_reference_key"]
     assert studio.storage.list(CHARACTER_BUCKET, "songs/song-1/") == []
     assert song_keys(studio, "song-1") == (None, None, None)
-    row = SongRecords(studio.records).song("song-1")
+    row = studio.records.songs.song("song-1")
     assert row is not None and row.character_template_id is None and row.character_reference_source is None
     assert_consistent(studio)
 
@@ -191,7 +191,7 @@ def test_songs_without_jobs_expire_after_their_last_change(studio: Services) -> 
     apply_template(studio, "old-song", "character-2")
     apply_template(studio, "new-song", "character-3")
     upload_character_image(studio, "queued-song", png(), "A")  # queues a consistency job
-    with studio.records.session() as s:
+    with studio.records.db.write() as s:
         s.execute(update(SongRow).values(updated_at=now - 15 * DAY, created_at=now - 15 * DAY))
         s.execute(update(SongRow).where(SongRow.id == "new-song").values(updated_at=now - DAY))
     report = apply_retention(studio, dry_run=False, now=now)
@@ -231,14 +231,14 @@ def test_a_failure_midway_keeps_the_records_of_objects_still_present(studio: Ser
     assert report.errors == [job.error] and report.objects_deleted == 1
     remaining = studio.storage.list(REFERENCE_BUCKET, f"{job_id}/")
     assert len(remaining) == len(keys) - 1
-    assert studio.records.get_job(job_id) is not None, "the job stays while it has objects"
-    with studio.records.session() as s:
+    assert studio.records.jobs.get(job_id) is not None, "the job stays while it has objects"
+    with studio.records.db.write() as s:
         recorded = {v.storage_key for v in s.scalars(select(ReferenceVersionRow))}
     assert recorded == set(remaining), "records exactly for the objects still present"
     assert_consistent(studio)
 
     report = apply_retention(studio, dry_run=False, now=later)
-    assert report.jobs[0].deleted and studio.records.get_job(job_id) is None
+    assert report.jobs[0].deleted and studio.records.jobs.get(job_id) is None
     assert studio.storage.list(REFERENCE_BUCKET, f"{job_id}/") == []
 
 
@@ -257,7 +257,7 @@ def test_a_resumed_job_keeps_its_records(studio: Services) -> None:
         now=now,
     )
     assert report.jobs[0].error and "resumed" in report.jobs[0].error
-    assert studio.records.get_job(job_id) is not None
+    assert studio.records.jobs.get(job_id) is not None
 
 
 def test_nothing_expired_on_an_empty_studio(studio: Services) -> None:

@@ -28,7 +28,7 @@ from studio.review import (
     with_note,
 )
 from studio.services import Services
-from studio.worker import drain
+from studio.work.runner import drain
 from tests.conftest import PLANS_DIR
 from tests.fakes import ScriptedGenerator, fatal
 

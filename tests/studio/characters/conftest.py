@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from studio.keys import CHARACTER_BUCKET
-from studio.records.songs import SongRecords, SongRow
+from studio.records.songs import SongRow
 from studio.services import Services
 
 
 def song(services: Services, song_id: str = "demo-song") -> SongRow:
-    row = SongRecords(services.records).song(song_id)
+    row = services.records.songs.song(song_id)
     assert row is not None
     return row
 

@@ -16,7 +16,6 @@ from studio.errors import GenerationError
 from studio.interrogation.base import Interrogation
 from studio.keys import CHARACTER_BUCKET
 from studio.png_parameters import parse_parameters, read_parameters
-from studio.records.songs import SongRecords
 from studio.services import Services
 from tests.fakes import ScriptedGenerator, fatal
 from tests.studio.characters import samples
@@ -83,13 +82,13 @@ def test_completed_job_stores_a_stamped_png_sets_the_key_and_charges_the_ledger(
     row = song(services)
     assert row.character_generated_key == GENERATED and row.character_generated_at is not None
     assert Interrogation.model_validate_json(row.character_interrogation_json or "").model == "gpt-test"
-    ledger = services.records.ledger(song_id="demo-song")
+    ledger = services.records.ledger.entries(song_id="demo-song")
     assert [(e.stage, e.provider, e.amount, e.units, e.unit_name) for e in ledger] == [
         ("interrogation", "openai", Decimal("0.00042"), Decimal("1200"), "token"),
         ("consistency", "scripted", Decimal("0.0115"), Decimal("0"), "image"),
     ]
     assert result.cost == Decimal("0.01192")
-    assert SongRecords(services.records).job(result.job_id).status == "completed"  # type: ignore[union-attr]
+    assert services.records.songs.job(result.job_id).status == "completed"  # type: ignore[union-attr]
 
 
 def test_default_backends_complete_offline(services: Services) -> None:
@@ -111,7 +110,7 @@ def test_failed_generation_keeps_the_reference_usable(services: Services) -> Non
     upload = upload_character_image(run, "demo-song", samples.png())
     [result] = asyncio.run(run_pending(run))
     assert result.status == "failed" and result.reason == "model refused the image"
-    job = SongRecords(services.records).job(result.job_id)
+    job = services.records.songs.job(result.job_id)
     assert job is not None and job.status == "failed" and job.error == "model refused the image"
     row = song(services)
     assert row.character_generated_key is None and row.character_interrogation_json  # interrogation kept
@@ -122,7 +121,7 @@ def test_failed_generation_keeps_the_reference_usable(services: Services) -> Non
         "generated image missing: the consistency job failed: model refused the image; "
         "falling back to the uploaded reference"
     )
-    stages = [(e.stage, e.amount) for e in services.records.ledger(song_id="demo-song")]
+    stages = [(e.stage, e.amount) for e in services.records.ledger.entries(song_id="demo-song")]
     assert stages == [("interrogation", Decimal("0.00042")), ("consistency", Decimal("0.003"))]
 
 
@@ -143,7 +142,7 @@ def test_failing_interrogators_fall_back_and_charge_each_failure(services: Servi
     run = with_backends(services, interrogators=[broken, ScriptedInterrogator("replicate")])
     upload_character_image(run, "demo-song", samples.png())
     assert asyncio.run(generate_now(run, "demo-song")).status == "completed"
-    assert [(e.stage, e.provider) for e in services.records.ledger(song_id="demo-song")][:2] == [
+    assert [(e.stage, e.provider) for e in services.records.ledger.entries(song_id="demo-song")][:2] == [
         ("interrogation", "openai"),
         ("interrogation", "openai"),
     ]
@@ -176,7 +175,7 @@ def test_skipped_when_there_is_nothing_to_make(services: Services, setup: str) -
         "disabled": "disabled",
     }[setup]
     assert expected in result.reason
-    assert SongRecords(services.records).job(result.job_id).status == "skipped"  # type: ignore[union-attr]
+    assert services.records.songs.job(result.job_id).status == "skipped"  # type: ignore[union-attr]
 
 
 def test_a_job_superseded_while_it_runs_publishes_nothing(services: Services) -> None:
@@ -189,5 +188,5 @@ def test_a_job_superseded_while_it_runs_publishes_nothing(services: Services) ->
     assert result.status == "superseded" and result.job_id == first.job_id
     assert song(services).character_generated_key is None
     assert stored(services) == ["songs/demo-song/character_reference.webp"]
-    statuses = [job.status for job in SongRecords(services.records).jobs("demo-song")]
+    statuses = [job.status for job in services.records.songs.jobs("demo-song")]
     assert statuses == ["superseded", "queued"]

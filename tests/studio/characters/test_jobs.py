@@ -4,20 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import subprocess
-import sys
 import time
 from datetime import timedelta
 
 from sqlalchemy import update
 
-from studio.characters.jobs import MAX_ATTEMPTS, generate_now, run_next_character_job, run_pending
+from studio.characters.jobs import MAX_ATTEMPTS, generate_now, run_next, run_pending
 from studio.characters.songs import upload_character_image
-from studio.records import leases
 from studio.records.schema import utcnow
-from studio.records.songs import CharacterJobRow, SongRecords
+from studio.records.songs import CharacterJobRow
 from studio.services import Services
-from studio.worker import BackgroundRunner, drain
+from studio.work.runner import BackgroundRunner, drain
 from tests.fakes import ScriptedGenerator
 from tests.studio.characters import samples
 from tests.studio.characters.conftest import song
@@ -25,10 +22,10 @@ from tests.studio.characters.conftest import song
 
 def _crash_while_running(services: Services, attempts: int = 1) -> str:
     """A job a worker claimed and then died on: still `running`, its lease run out."""
-    store = SongRecords(services.records)
-    job = store.claim(60)
-    assert job is not None
-    with store.session() as s:
+    claimed = services.records.songs.claim("dead:1:x", 60)
+    assert claimed is not None
+    _, job = claimed
+    with services.records.db.write() as s:
         s.execute(
             update(CharacterJobRow)
             .where(CharacterJobRow.id == job.id)
@@ -39,10 +36,12 @@ def _crash_while_running(services: Services, attempts: int = 1) -> str:
 
 def test_a_claim_is_taken_once(services: Services) -> None:
     upload_character_image(services, "demo-song", samples.png())
-    store = SongRecords(services.records)
-    first = store.claim(60)
-    assert first is not None and first.status == "running" and first.attempts == 1 and first.claim_token
-    assert store.claim(60) is None
+    store = services.records.songs
+    first = store.claim("me:1:a", 60)
+    assert first is not None
+    lease, job = first
+    assert job.status == "running" and job.attempts == 1 and job.lease_owner == "me:1:a" and lease.epoch == 1
+    assert store.claim("other:2:b", 60) is None
 
 
 def test_a_job_left_running_by_a_crash_is_picked_up_again(services: Services) -> None:
@@ -53,23 +52,24 @@ def test_a_job_left_running_by_a_crash_is_picked_up_again(services: Services) ->
     assert song(services).character_generated_key is not None
 
 
-def test_a_job_whose_worker_process_is_gone_is_taken_over_at_once(services: Services) -> None:
+def test_liveness_is_the_lease_expiry_only(services: Services) -> None:
+    """A holder that vanished keeps its job until the lease runs out; then the next claim takes it over."""
     upload_character_image(services, "demo-song", samples.png())
-    store = SongRecords(services.records)
-    job = store.claim(3600)
-    assert job is not None
-    dead = subprocess.run(
-        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
-    )
-    with store.session() as s:  # the claimant was another process on this host, now gone; its lease is long
-        s.execute(update(CharacterJobRow).values(claim_token=f"{leases.HOST}:{dead.stdout.strip()}:gone"))
-    taken = store.claim(3600)
-    assert taken is not None and taken.id == job.id and taken.attempts == 2
+    store = services.records.songs
+    first = store.claim("vanished-host:4242:gone", 3600)
+    assert first is not None
+    assert store.claim("me:1:a", 60) is None
+    with services.records.db.write() as s:
+        s.execute(update(CharacterJobRow).values(lease_expires_at=utcnow() - timedelta(seconds=1)))
+    taken = store.claim("me:1:a", 60)
+    assert taken is not None and taken[1].id == first[1].id and taken[1].attempts == 2
+    assert taken[0].taken_over_from == "vanished-host:4242:gone"
+    assert not store.finish(first[0], "completed"), "the vanished holder can no longer finish it"
 
 
 def test_a_running_job_with_a_live_lease_is_left_alone(services: Services) -> None:
     upload_character_image(services, "demo-song", samples.png())
-    assert SongRecords(services.records).claim(60) is not None
+    assert services.records.songs.claim("other:2:b", 60) is not None
     assert asyncio.run(run_pending(services)) == []
 
 
@@ -78,20 +78,21 @@ def test_a_job_that_keeps_crashing_is_failed_not_retried_forever(services: Servi
     job_id = _crash_while_running(services, attempts=MAX_ATTEMPTS)
     [result] = asyncio.run(run_pending(services))
     assert result.status == "failed" and "gave up after 3 attempts" in result.reason
-    assert SongRecords(services.records).job(job_id).status == "failed"  # type: ignore[union-attr]
+    assert services.records.songs.job(job_id).status == "failed"  # type: ignore[union-attr]
 
 
 def test_the_lease_is_renewed_while_the_job_runs(services: Services) -> None:
-    slow = dataclasses.replace(services, generator=ScriptedGenerator(latency=0.6))
+    short = services.settings.model_copy(update={"lease_seconds": 0.3})
+    slow = dataclasses.replace(services, generator=ScriptedGenerator(latency=0.6), settings=short)
     upload_character_image(slow, "demo-song", samples.png())
-    store = SongRecords(services.records)
+    store = services.records.songs
 
     async def scenario() -> tuple[object, object]:
         async def steal() -> object:
             await asyncio.sleep(0.45)  # past the first lease of 0.3 s
-            return await asyncio.to_thread(store.claim, 0.3)
+            return await asyncio.to_thread(store.claim, "thief:3:c", 0.3)
 
-        return await asyncio.gather(run_pending(slow, lease_seconds=0.3), steal())
+        return await asyncio.gather(run_pending(slow), steal())
 
     results, stolen = asyncio.run(scenario())
     assert stolen is None
@@ -107,11 +108,11 @@ def test_generate_now_runs_the_queued_job_then_fresh_ones(services: Services) ->
 
 
 def test_the_worker_step_and_drain_run_character_jobs(services: Services) -> None:
-    assert asyncio.run(run_next_character_job(services)) is False
+    assert asyncio.run(run_next(services)) is None
     upload_character_image(services, "demo-song", samples.png())
     upload_character_image(services, "other-song", samples.jpeg())
     assert asyncio.run(drain(services)) == 2
-    assert [job.status for job in SongRecords(services.records).jobs()] == ["completed", "completed"]
+    assert [job.status for job in services.records.songs.jobs()] == ["completed", "completed"]
 
 
 def test_the_background_runner_picks_up_an_upload(services: Services) -> None:
@@ -120,7 +121,7 @@ def test_the_background_runner_picks_up_an_upload(services: Services) -> None:
         upload = upload_character_image(services, "demo-song", samples.png())
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
-            job = SongRecords(services.records).job(upload.job_id or "")
+            job = services.records.songs.job(upload.job_id or "")
             if job is not None and job.status == "completed":
                 break
             time.sleep(0.05)

@@ -8,7 +8,6 @@ from studio.characters.songs import apply_template, set_consistency_enabled, upl
 from studio.characters.templates import template_image
 from studio.errors import InvalidInput
 from studio.keys import CHARACTER_BUCKET
-from studio.records.songs import SongRecords
 from studio.services import Services
 from tests.studio.characters import samples
 from tests.studio.characters.conftest import song, stored
@@ -32,7 +31,7 @@ def test_pose_a_is_stored_under_the_design_key_with_matching_type_and_queues_a_j
     assert samples.decode(services.storage.get(CHARACTER_BUCKET, key)).get_format_mimetype() == content_type
     row = song(services)
     assert (row.character_reference_key, row.character_reference_source) == (key, "upload")
-    jobs = SongRecords(services.records).jobs("demo-song")
+    jobs = services.records.songs.jobs("demo-song")
     assert [(job.id, job.status) for job in jobs] == [(result.job_id, "queued")]
 
 
@@ -41,7 +40,7 @@ def test_pose_b_only_stores_pose_b(services: Services) -> None:
     assert result.key == "songs/demo-song/character_pose_b.jpg" and result.job_id is None
     row = song(services)
     assert row.character_pose_b_key == result.key and row.character_reference_key is None
-    assert SongRecords(services.records).jobs("demo-song") == []
+    assert services.records.songs.jobs("demo-song") == []
 
 
 @pytest.mark.parametrize(
@@ -61,8 +60,8 @@ def test_refused_uploads_write_nothing(
         upload_character_image(services, song_id, data, pose)
     assert caught.value.field == field
     assert stored(services) == []
-    assert SongRecords(services.records).jobs() == []
-    assert SongRecords(services.records).song(song_id) is None
+    assert services.records.songs.jobs() == []
+    assert services.records.songs.song(song_id) is None
 
 
 def _with_generated_image(services: Services) -> str:
@@ -70,7 +69,7 @@ def _with_generated_image(services: Services) -> str:
     first = upload_character_image(services, "demo-song", samples.png())
     key = "songs/demo-song/character_generated.png"
     services.storage.put(CHARACTER_BUCKET, key, samples.png(colour=(1, 2, 3)), "image/png")
-    SongRecords(services.records).update_song(
+    services.records.songs.update_song(
         "demo-song", character_generated_key=key, character_interrogation_json='{"x": 1}'
     )
     assert first.job_id
@@ -84,7 +83,7 @@ def test_new_pose_a_clears_the_generated_image_and_supersedes_the_queued_job(ser
     row = song(services)
     assert row.character_generated_key is None and row.character_interrogation_json is None
     assert stored(services) == ["songs/demo-song/character_reference.jpg"]  # old .png reference deleted too
-    jobs = {job.id: job for job in SongRecords(services.records).jobs("demo-song")}
+    jobs = {job.id: job for job in services.records.songs.jobs("demo-song")}
     assert jobs[first_job].status == "superseded" and "new pose-A image" in (jobs[first_job].error or "")
     assert second.job_id is not None and jobs[second.job_id].status == "queued"
 
@@ -102,7 +101,7 @@ def test_template_copies_both_poses_and_queues_nothing(services: Services) -> No
     row = song(services)
     assert (row.character_reference_source, row.character_template_id) == ("template", "character-3")
     assert row.character_pose_b_source == "template"
-    assert SongRecords(services.records).jobs("demo-song") == []
+    assert services.records.songs.jobs("demo-song") == []
 
 
 def test_template_clears_the_generated_image_and_supersedes_jobs(services: Services) -> None:
@@ -115,7 +114,7 @@ def test_template_clears_the_generated_image_and_supersedes_jobs(services: Servi
         "songs/demo-song/character_pose_b.png",
         "songs/demo-song/character_reference.png",
     ]
-    assert SongRecords(services.records).job(first_job).status == "superseded"  # type: ignore[union-attr]
+    assert services.records.songs.job(first_job).status == "superseded"  # type: ignore[union-attr]
 
 
 def test_pose_a_upload_after_a_template_drops_the_template_pose_b(services: Services) -> None:
@@ -142,7 +141,7 @@ def test_unknown_template_writes_nothing(services: Services) -> None:
     with pytest.raises(InvalidInput) as caught:
         apply_template(services, "demo-song", "character-5")
     assert caught.value.field == "template_id"
-    assert stored(services) == [] and SongRecords(services.records).song("demo-song") is None
+    assert stored(services) == [] and services.records.songs.song("demo-song") is None
 
 
 def test_consistency_switch(services: Services) -> None:
@@ -154,4 +153,4 @@ def test_consistency_switch(services: Services) -> None:
 
 
 def song_exists(services: Services) -> bool:
-    return SongRecords(services.records).song("demo-song") is not None
+    return services.records.songs.song("demo-song") is not None

@@ -25,7 +25,7 @@ JOB = json.loads(PLAN.read_text())["job_id"]
 def age_job(data_dir: Path, days: int) -> None:
     services = build_services(Settings(data_dir=data_dir))
     try:
-        with services.records.session() as s:
+        with services.records.db.write() as s:
             s.execute(
                 update(JobRow).values(completed_at=utcnow().replace(microsecond=0) - timedelta(days=days))
             )

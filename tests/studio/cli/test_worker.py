@@ -24,7 +24,7 @@ def test_once_runs_what_is_queued(data_dir: Path) -> None:
         result = studio("worker", "--once")
         assert result.code == 0, result.stderr
         assert "1 job(s) run" in result.stderr
-        job = services.records.get_job(job_id)
+        job = services.records.jobs.get(job_id)
         assert job is not None and job.status == "success"
     finally:
         services.close()

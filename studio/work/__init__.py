@@ -1,0 +1,106 @@
+"""How studio processes share background work: leases on jobs, a heartbeat, following another's work.
+
+The unit of work is a job (a reference job, a consistency job). A process claims it under a lease in the
+database (studio.records.leases) and keeps it alive with a `Heartbeat`; liveness is only ever the lease's
+expiry, never one host's process table. Another process that wants the same job `follow`s it until it ends,
+or takes it over once the lease has expired. Every wait here has a bound and ends with a stated outcome.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from studio.records.leases import live
+from studio.records.schema import Leased
+
+log = logging.getLogger("studio.work")
+
+_owner: tuple[int, str] | None = None
+R = TypeVar("R", bound=Leased)
+
+
+def process_owner() -> str:
+    """This process as a lease owner, `host:pid:token`: a label for people (liveness is the expiry)."""
+    global _owner
+    pid = os.getpid()
+    if _owner is None or _owner[0] != pid:
+        _owner = (pid, f"{socket.gethostname()}:{pid}:{uuid.uuid4().hex[:8]}")
+    return _owner[1]
+
+
+class LeaseLost(Exception):
+    """The lease expired and another process claimed the work: this process must stop changing it."""
+
+
+class Heartbeat:
+    """Renews a lease every third of its length and polls for a cancel request a few times a second.
+
+    `beat(renew)` returns (still held, cancel requested); `renew` says whether to push the expiry now.
+    """
+
+    def __init__(
+        self,
+        beat: Callable[[bool], Awaitable[tuple[bool, bool]]],
+        lease_seconds: float,
+        poll_seconds: float = 0.5,
+    ) -> None:
+        self._beat = beat
+        self.lease_seconds = lease_seconds
+        self.poll_seconds = min(poll_seconds, lease_seconds / 6)
+        self.lost = asyncio.Event()
+        self.cancelled = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> Heartbeat:
+        self._task = asyncio.create_task(self._run())
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        renewed = loop.time()
+        while True:
+            await asyncio.sleep(self.poll_seconds)
+            renew = loop.time() - renewed >= self.lease_seconds / 3
+            try:
+                held, cancel = await self._beat(renew)
+            except Exception:  # the database hiccuped: try again; the lease has two more thirds to go
+                log.warning("could not renew a lease; retrying", exc_info=True)
+                continue
+            if renew:
+                renewed = loop.time()
+            if not held:
+                self.lost.set()
+                return
+            if cancel:
+                self.cancelled.set()
+
+
+async def follow(
+    read: Callable[[], Awaitable[R | None]],
+    ended: Callable[[R], bool],
+    *,
+    poll_seconds: float = 0.25,
+    on_poll: Callable[[R], Awaitable[None]] | None = None,
+) -> R | None:
+    """Wait while another process works on a row: until it `ended`, or until its lease is no longer live
+    (the holder stopped renewing it: the caller may claim it now). None when the row disappeared."""
+    while True:
+        row = await read()
+        if row is None:
+            return None
+        if on_poll is not None:
+            await on_poll(row)
+        if ended(row) or not live(row):
+            return row
+        await asyncio.sleep(poll_seconds)
