@@ -24,7 +24,7 @@ from studio.keys import REFERENCE_BUCKET
 from studio.money import from_nanos
 from studio.pipeline.budget import Budget
 from studio.pipeline.result import CANCELLED, STORED, Outcome, build_result, partial_success
-from studio.pipeline.task import Run, generate_one
+from studio.pipeline.task import Run, generate_one, give_back, reserve_ahead
 from studio.plan import ScenePlan
 from studio.planning import PlannedReference, ReferenceOverride, plan_references
 from studio.records.leases import Lease
@@ -122,19 +122,34 @@ async def _work(
     queue = deque(sorted(todo, key=lambda p: p.ref not in run.adopt))
     tasks: set[asyncio.Task[None]] = set()
 
-    async def one(planned: PlannedReference, generated: asyncio.Event) -> None:
-        outcome = await generate_one(run, planned, generated)
+    async def one(
+        planned: PlannedReference, generated: asyncio.Event, reservation: asyncio.Future[Decimal] | None
+    ) -> None:
+        outcome = await generate_one(run, planned, generated, reservation)
         if outcome is not None:
             run.outcomes[planned.ref] = outcome
 
+    def take() -> tuple[PlannedReference, asyncio.Future[Decimal] | None] | None:
+        if not queue or run.cancelling:
+            return None
+        planned = queue.popleft()
+        return planned, reserve_ahead(run, planned)
+
     async def slot() -> None:
-        while queue and not run.cancelling:
-            planned = queue.popleft()
+        """One call in flight at a time; the next one's reservation is made while this one runs."""
+        upcoming = take()
+        while upcoming is not None:
+            planned, reservation = upcoming
             generated = asyncio.Event()
-            task = asyncio.create_task(one(planned, generated))
+            task = asyncio.create_task(one(planned, generated, reservation))
             tasks.add(task)
             task.add_done_callback(tasks.discard)
+            upcoming = take()
             await generated.wait()
+            if upcoming is not None and run.cancelling:
+                queue.appendleft(upcoming[0])
+                await give_back(run, upcoming[1])
+                upcoming = None
 
     async def everything() -> None:
         await asyncio.gather(*(slot() for _ in range(concurrency)))

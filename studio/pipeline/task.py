@@ -7,6 +7,7 @@ ahead of any later reservation, and the version is awaited (it says whether the 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -77,15 +78,22 @@ class _Attempts:
     count: int = 0
     cost: Decimal = Decimal("0")
     predictions: list[str] = field(default_factory=list)
+    reservation: asyncio.Future[Decimal] | None = None
 
 
-async def generate_one(run: Run, planned: PlannedReference, generated: asyncio.Event) -> Outcome | None:
+async def generate_one(
+    run: Run,
+    planned: PlannedReference,
+    generated: asyncio.Event,
+    reservation: asyncio.Future[Decimal] | None = None,
+) -> Outcome | None:
     """Generate and store one reference; None when the job was taken over meanwhile.
 
     `generated` is set once the paid calls are over, so the caller starts the next image while this one is
-    still being stored: the concurrency limit is on calls in flight, not on storage writes.
+    still being stored: the concurrency limit is on calls in flight, not on storage writes. `reservation`
+    is the first call's reservation, made ahead while the slot's previous call was in flight.
     """
-    state = _Attempts()
+    state = _Attempts(reservation=reservation)
     started = time.perf_counter()
     run.started += 1
     run.emit("reference_generation_start", ref=planned.ref, current_image=run.started, total_images=run.total)
@@ -153,7 +161,10 @@ async def _attempt(run: Run, planned: PlannedReference, state: _Attempts) -> Gen
         call = generator.adopt(prediction_id, request)
     else:
         reserved = generator.max_cost(request)
-        if reserved:
+        if state.reservation is not None:
+            reservation, state.reservation = state.reservation, None
+            reserved = await reservation
+        elif reserved:
             await run.budget.reserve(reserved, planned.ref)
         else:
             run.post(
@@ -188,6 +199,30 @@ async def _attempt(run: Run, planned: PlannedReference, state: _Attempts) -> Gen
     _charge(run, planned, reserved, image.cost, image.units, image.unit_price, image.prediction_id)
     state.cost += image.cost
     return image
+
+
+def reserve_ahead(run: Run, planned: PlannedReference) -> asyncio.Future[Decimal] | None:
+    """Start reserving the first call of `planned` now, so the reservation is made by the time it starts."""
+    amount = run.services.generator.max_cost(planned.request)
+    if not amount or planned.ref in run.adopt:
+        return None
+
+    async def reserve() -> Decimal:
+        await run.budget.reserve(amount, planned.ref)
+        return amount
+
+    return asyncio.ensure_future(reserve())
+
+
+async def give_back(run: Run, reservation: asyncio.Future[Decimal] | None) -> None:
+    """A reservation made ahead for a call that will not start (the job is being cancelled)."""
+    if reservation is None:
+        return
+    reservation.cancel()
+    with contextlib.suppress(asyncio.CancelledError, BudgetExceeded, LeaseLost):
+        amount = await reservation
+        run.post(run.services.records.ledger.release_op(run.lease, amount))
+        run.budget.settle(amount, Decimal(0))
 
 
 def _charge(

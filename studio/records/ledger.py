@@ -165,6 +165,13 @@ class LedgerRecords:
 
         return await self.db.run(op)
 
+    def release_op(self, lease: Lease, reserved: Decimal) -> Any:
+        """A reservation given back unused."""
+        nanos = to_nanos(reserved)
+        return lambda s: s.execute(
+            update(JobRow).where(leases.held(lease)).values(reserved_nanos=JobRow.reserved_nanos - nanos)
+        )
+
     def charge_op(
         self, entry: LedgerEntry, lease: Lease | None = None, reserved: Decimal = Decimal(0)
     ) -> Any:

@@ -74,19 +74,21 @@ def test_two_workers_one_killed_every_job_completed_once(
     environment: dict[str, str],
     processes: Callable[[dict[str, str]], Processes],
 ) -> None:
-    job_ids = queue_jobs(studio, 4, 12)
+    job_ids = queue_jobs(studio, 6, 24)
     group = processes(environment)
-    doomed, survivor = (group.start("worker", "--poll", "0.1") for _ in range(2))
-    wait_for(
-        lambda: any(
-            (job := studio.records.jobs.get(job_id)) is not None
-            and job.lease_owner is not None
-            and job.lease_owner.split(":")[1] == str(doomed.pid)
-            and stored(studio, job_id) >= 3
-            for job_id in job_ids
-        ),
-        what="the doomed worker to be mid-job",
-    )
+
+    def holding(process: object, at_least: int) -> bool:
+        for job_id in job_ids:
+            job = studio.records.jobs.get(job_id)
+            owner = job.lease_owner if job is not None and job.status == "running" else None
+            if owner and owner.split(":")[1] == str(process.pid) and stored(studio, job_id) >= at_least:  # type: ignore[attr-defined]
+                return True
+        return False
+
+    doomed = group.start("worker", "--poll", "0.1")
+    wait_for(lambda: holding(doomed, 1), what="the first worker to be mid-job")
+    survivor = group.start("worker", "--poll", "0.1")
+    wait_for(lambda: holding(survivor, 0) and holding(doomed, 3), what="both workers to be mid-job")
     kill(doomed)
     wait_for(lambda: finished(studio, job_ids), timeout=90, what="every job to finish")
     survivor.send_signal(signal.SIGTERM)
