@@ -1,5 +1,5 @@
-"""Makespan of reference generation on Replicate over the ideal ceil(N/c) x L (target: within 3 %), beside what
-a user would write instead, measured in the same run against the same server:
+"""Makespan of reference generation on Replicate over the ideal ceil(N/c) x L (target: within 3 %), beside
+what a user would write instead, measured in the same run against the same server:
 
 - studio: `jobs.generate` through one long-lived services container (budget, records, storage, events);
 - naive: the official client's `async_run` under an `asyncio.Semaphore`, each output read and written to a
@@ -157,8 +157,9 @@ def run() -> dict[str, float]:
     finally:
         server.terminate()
         server.wait()
-    print(f"Replicate makespan over the ideal ceil(N/c) x L, L = {LATENCY} s, {ROUNDS} runs each (target <= {TARGET})")
-    print(f"  {'N':>4} {'c':>3} {'ideal s':>8}  {'studio (median, range)':>26}  {'naive official client':>26}  {'bare httpx':>22}")
+    print(f"Replicate makespan / ideal ceil(N/c) x L, L = {LATENCY} s, {ROUNDS} runs each (target <= {TARGET})")
+    head = ("studio (median, range)", "naive official client", "bare httpx")
+    print(f"  {'N':>4} {'c':>3} {'ideal s':>8}  {head[0]:>26}  {head[1]:>26}  {head[2]:>22}")
     figures: dict[str, float] = {}
     for (references, concurrency), times in results.items():
         ideal = math.ceil(references / concurrency) * LATENCY
@@ -169,10 +170,12 @@ def run() -> dict[str, float]:
             figures[f"{name} {references}/{concurrency}"] = median
             cells.append(f"{median:.3f} ({min(ratios):.3f}-{max(ratios):.3f})")
         verdict = []
-        studio, naive = figures[f"studio {references}/{concurrency}"], figures[f"naive {references}/{concurrency}"]
+        case = f"{references}/{concurrency}"
+        studio, naive = figures[f"studio {case}"], figures[f"naive {case}"]
         verdict.append("within target" if studio <= TARGET else "OVER TARGET")
         verdict.append("not slower than naive" if studio <= naive else "SLOWER THAN NAIVE")
-        print(f"  {references:>4} {concurrency:>3} {ideal:>8.2f}  {cells[0]:>26}  {cells[1]:>26}  {cells[2]:>22}  {', '.join(verdict)}")
+        row = f"  {references:>4} {concurrency:>3} {ideal:>8.2f}  {cells[0]:>26}  {cells[1]:>26}  {cells[2]:>22}"
+        print(f"{row}  {', '.join(verdict)}")
     return figures
 
 
