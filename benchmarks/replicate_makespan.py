@@ -157,7 +157,9 @@ def run() -> dict[str, float]:
     finally:
         server.terminate()
         server.wait()
-    print(f"Replicate makespan / ideal ceil(N/c) x L, L = {LATENCY} s, {ROUNDS} runs each (target <= {TARGET})")
+    print(
+        f"Replicate makespan / ideal ceil(N/c) x L, L = {LATENCY} s, {ROUNDS} runs each (target <= {TARGET})"
+    )
     head = ("studio (median, range)", "naive official client", "bare httpx")
     print(f"  {'N':>4} {'c':>3} {'ideal s':>8}  {head[0]:>26}  {head[1]:>26}  {head[2]:>22}")
     figures: dict[str, float] = {}
@@ -174,8 +176,8 @@ def run() -> dict[str, float]:
         studio, naive = figures[f"studio {case}"], figures[f"naive {case}"]
         verdict.append("within target" if studio <= TARGET else "OVER TARGET")
         verdict.append("not slower than naive" if studio <= naive else "SLOWER THAN NAIVE")
-        row = f"  {references:>4} {concurrency:>3} {ideal:>8.2f}  {cells[0]:>26}  {cells[1]:>26}  {cells[2]:>22}"
-        print(f"{row}  {', '.join(verdict)}")
+        row = f"  {references:>4} {concurrency:>3} {ideal:>8.2f}"
+        print(f"{row}  {cells[0]:>26}  {cells[1]:>26}  {cells[2]:>22}  {', '.join(verdict)}")
     return figures
 
 
