@@ -8,7 +8,8 @@ import signal
 from typing import Any
 
 from studio.cli import output
-from studio.errors import InvalidInput
+from studio.cli.arguments import number
+from studio.values import POLL_SECONDS
 from studio.worker import drain, serve
 
 
@@ -17,7 +18,9 @@ def register(commands: Any) -> None:
         "worker", help="run queued jobs (reference generation, character consistency)"
     )
     worker.add_argument("--once", action="store_true", help="run what is queued, then exit")
-    worker.add_argument("--poll", type=float, default=2.0, help="seconds between polls of an empty queue")
+    worker.add_argument(
+        "--poll", type=number(POLL_SECONDS), default=2.0, help="seconds between polls of an empty queue"
+    )
     worker.set_defaults(handler=run)
 
 
@@ -32,8 +35,6 @@ async def _serve_until_signalled(services: Any, poll: float) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.poll <= 0:
-        raise InvalidInput("--poll", "must be a positive number of seconds")
     with output.open_services() as services:
         if args.once:
             ran = asyncio.run(drain(services))
