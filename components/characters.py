@@ -92,6 +92,8 @@ def interrogation_panel(studio: Services, song_id: str, uploaded: bool) -> None:
         st.markdown(f"**Detailed prompt**: {found.prompt}")
         st.markdown(f"**Style notes**: {found.style_notes}")
         st.caption(f"Source: {found.source} · model {found.model}")
+        for note in found.notes:
+            st.info(f"Note: {note}.", icon=":material/info:")
     if st.button(
         "Re-run interrogation",
         icon=":material/refresh:",

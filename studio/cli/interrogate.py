@@ -58,6 +58,8 @@ def run(args: argparse.Namespace) -> int:
     interrogators, choice = build_interrogators(Settings())
     output.info(f"interrogators: {choice.backend} ({choice.reason})")
     result = asyncio.run(interrogate_with_fallback(interrogators, data, content_type, _fell_back))
+    for note in result.notes:
+        output.info(f"note: {note}")
     if args.json:
         output.emit_json(InterrogationOutput.model_validate(result.model_dump()))
         return EXIT_OK

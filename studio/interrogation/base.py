@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Protocol, runtime_checkable
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 
 class Interrogation(BaseModel):
@@ -18,6 +18,8 @@ class Interrogation(BaseModel):
     cost: Decimal = Decimal("0")
     units: Decimal = Decimal("0")
     """Tokens (openai) or seconds (replicate) billed."""
+    notes: list[str] = Field(default_factory=list)
+    """What a creator should know about the answer, e.g. that it is shorter than asked."""
 
 
 @runtime_checkable
