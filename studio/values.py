@@ -93,3 +93,11 @@ def text_problem(value: str, max_chars: int, max_word_chars: int = MAX_WORD_CHAR
             f"words may be at most {max_word_chars} characters"
         )
     return None
+
+
+def check_text(field: str, value: str, max_chars: int) -> str:
+    """`value` when `text_problem` finds nothing, else InvalidInput naming `field`."""
+    problem = text_problem(value, max_chars)
+    if problem:
+        raise InvalidInput(field, problem)
+    return value

@@ -318,6 +318,18 @@ ROWS: list[Hostile] = [
     Hostile("review-dash-job", ("review", "-x", "--approve", "scene_alley"), 2, "'-x' is not an option"),
     Hostile("costs-traversal-job", ("costs", "../../etc"), 2, "job"),
     Hostile("review-bad-ref", ("review", SEEDED_JOB, "--approve", "scene_../x"), 2, "reference"),
+    Hostile(
+        "review-reason-control-character",
+        ("review", SEEDED_JOB, "--reject", "scene_rooftop", "--reason", "too dark\u0007"),
+        2,
+        "reason: contains a control character U+0007",
+    ),
+    Hostile(
+        "review-reviewer-too-long",
+        ("review", SEEDED_JOB, "--approve", "scene_rooftop", "--reviewer", "r" * 81),
+        2,
+        "reviewer: is 81 characters long",
+    ),
     Hostile("template-unknown", ("character", "template", SEEDED_SONG, "character-9"), 2, "template_id"),
     # Character images: decided by their bytes, bombs refused before decoding.
     Hostile("upload-bomb", (*UPLOAD, Input("bomb.png")), 2, "image: is larger than 40 megapixels"),
