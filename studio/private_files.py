@@ -20,6 +20,19 @@ PARTIAL = ".partial"
 def private_dir(directory: Path) -> Path:
     """`directory` and every missing parent, created 0700; raises StudioError when one is not a folder."""
     directory = Path(directory)
+    for attempt in (1, 2):  # a concurrent delete may prune a parent while the missing folders are made
+        try:
+            _make_missing(directory)
+            return directory
+        except FileNotFoundError:
+            if attempt == 2:
+                raise StudioError(f"cannot create {directory}: its parent keeps disappearing") from None
+        except OSError as error:
+            raise StudioError(f"cannot create {directory}: {error.strerror or error}") from error
+    return directory
+
+
+def _make_missing(directory: Path) -> None:
     missing = []
     probe = directory
     while not probe.exists():
@@ -32,10 +45,7 @@ def private_dir(directory: Path) -> Path:
             folder.mkdir(mode=0o700)
         except FileExistsError:
             continue  # made by a concurrent writer
-        except OSError as error:
-            raise StudioError(f"cannot create {folder}: {error.strerror or error}") from error
         folder.chmod(0o700)
-    return directory
 
 
 def write_private(path: Path, data: bytes, *, durable: bool = False) -> None:
