@@ -5,9 +5,11 @@ from __future__ import annotations
 import streamlit as st
 
 from components.setup import current_song_id, select_song
+from studio.characters.images import MAX_UPLOAD_BYTES
 from studio.characters.songs import apply_template, song_interrogation, upload_character_image
 from studio.characters.templates import list_templates, template_image
 from studio.errors import InvalidInput
+from studio.input_files import read_stream
 from studio.keys import check_id
 from studio.overview import recent_songs, requeue_consistency
 from studio.services import Services
@@ -67,7 +69,9 @@ def pose_upload(studio: Services, song_id: str, pose: str) -> None:
     file = st.file_uploader(label, type=["png", "jpg", "jpeg", "webp"], key=f"upload-{pose}-{song_id}")
     if file is not None and st.button(f"Store pose {pose}", key=f"store-{pose}-{song_id}"):
         try:
-            stored = upload_character_image(studio, song_id, file.getvalue(), pose)
+            file.seek(0)
+            data = read_stream(file, MAX_UPLOAD_BYTES, "image")
+            stored = upload_character_image(studio, song_id, data, pose)
         except InvalidInput as error:
             st.error(f"**{error.field}**: {error.problem}")
             return
@@ -88,6 +92,8 @@ def interrogation_panel(studio: Services, song_id: str, uploaded: bool) -> None:
         st.markdown(f"**Detailed prompt**: {found.prompt}")
         st.markdown(f"**Style notes**: {found.style_notes}")
         st.caption(f"Source: {found.source} · model {found.model}")
+        for note in found.notes:
+            st.info(f"Note: {note}.", icon=":material/info:")
     if st.button(
         "Re-run interrogation",
         icon=":material/refresh:",

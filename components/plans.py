@@ -10,7 +10,8 @@ import streamlit as st
 from components.jobs import plan_label
 from components.setup import current_job_id, select_job
 from studio.errors import InvalidInput
-from studio.plan import ScenePlan, parse_plan
+from studio.input_files import read_stream
+from studio.plan import MAX_PLAN_BYTES, ScenePlan, parse_plan
 from studio.prompt_edits import get_plan, list_plans, save_plan
 from studio.samples import load_sample, sample_plans
 from studio.services import Services
@@ -45,7 +46,12 @@ def _keep(studio: Services, plan: ScenePlan, source: str) -> None:
 
 
 def show_invalid(error: InvalidInput) -> None:
-    st.error(f"**{error.field}**: {error.problem}")
+    """Every problem of a refused plan, one line each, so a creator can fix them all in one go."""
+    if len(error.problems) == 1:
+        st.error(f"`{error.field}`: {error.problem}")
+        return
+    lines = "\n".join(f"- `{problem.field}`: {problem.problem}" for problem in error.problems)
+    st.error(f"The plan has {len(error.problems)} problems:\n\n{lines}")
 
 
 def plan_loader(studio: Services, plan: ScenePlan | None) -> None:
@@ -61,7 +67,9 @@ def plan_loader(studio: Services, plan: ScenePlan | None) -> None:
         file = st.file_uploader("Plan file (JSON)", type=["json"], key="plan-file")
         if file is not None and st.button("Use this file", key="use-plan-file"):
             try:
-                _keep(studio, parse_plan(file.getvalue()), f"upload {file.name}"[:160])
+                file.seek(0)
+                plan = parse_plan(read_stream(file, MAX_PLAN_BYTES, "plan file"))
+                _keep(studio, plan, f"upload {file.name}"[:160])
                 st.rerun()
             except InvalidInput as error:
                 show_invalid(error)

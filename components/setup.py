@@ -10,12 +10,12 @@ import hashlib
 import os
 
 import streamlit as st
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationError
 
 from studio.errors import ConfigurationError
 from studio.logs import configure_logging
 from studio.services import Services, build_services
-from studio.settings import Settings
+from studio.settings import Settings, settings_problems
 from studio.work.runner import BackgroundRunner
 
 JOB_KEY = "current_job_id"
@@ -38,7 +38,12 @@ def settings() -> Settings:
                 and isinstance(value, str | int | float)
             ):
                 values[name.upper()] = str(value)
-    return Settings(**values)
+    try:
+        return Settings(**values)
+    except ValidationError as error:
+        st.error("Configuration: " + "; ".join(settings_problems(error)))
+        st.stop()
+        raise
 
 
 def _fingerprint(config: Settings) -> str:

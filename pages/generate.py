@@ -11,6 +11,7 @@ from studio.errors import InvalidInput, StudioError
 from studio.gallery import ACTIVE
 from studio.money import usd
 from studio.prompt_edits import overrides
+from studio.values import SONG_SECONDS
 
 studio = page_setup()
 st.title("Generate")
@@ -27,6 +28,7 @@ song_length = max((clip.end for clip in plan.clip_scripts), default=0.0)
 duration = st.number_input(
     "Song duration (seconds)",
     min_value=0.0,
+    max_value=float(SONG_SECONDS.high),
     value=float(song_length),
     step=1.0,
     help="Sets the budget (duration in minutes x $200). 0 means unknown: the default job budget applies.",

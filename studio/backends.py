@@ -97,7 +97,9 @@ def signing_key(settings: Settings) -> bytes:
         return settings.signing_key.get_secret_value().encode()
     path = Path(settings.data_dir) / "signing.key"
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        from studio.private_files import private_dir
+
+        private_dir(path.parent)
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:  # another process made it first

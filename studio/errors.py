@@ -2,20 +2,51 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from decimal import Decimal
+
+LISTED_PROBLEMS = 50
+"""At most this many problems are spelled out in an InvalidInput's message; all stay in `.problems`."""
 
 
 class StudioError(Exception):
     """Base of every error the studio raises on purpose."""
 
 
-class InvalidInput(StudioError):
-    """Input that is refused before anything is written; names the field and the problem."""
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with an input: where (`scenes[2].description`) and what, in a creator's words."""
 
-    def __init__(self, field: str, problem: str) -> None:
+    field: str
+    problem: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.problem}"
+
+
+class InvalidInput(StudioError):
+    """Input that is refused before anything is written; names the field and the problem.
+
+    `problems` lists every problem found (a plan reports all of them at once); `field` and `problem`
+    summarise them, so callers that show one line keep working.
+    """
+
+    def __init__(self, field: str, problem: str, problems: Sequence[Problem] = ()) -> None:
         super().__init__(f"{field}: {problem}")
         self.field = field
         self.problem = problem
+        self.problems = list(problems) or [Problem(field, problem)]
+
+    @classmethod
+    def of(cls, problems: Sequence[Problem], subject: str = "plan") -> InvalidInput:
+        """One error for many problems: the only one as it is, or a count and a line per problem."""
+        if len(problems) == 1:
+            return cls(problems[0].field, problems[0].problem)
+        lines = [f"  {problem}" for problem in problems[:LISTED_PROBLEMS]]
+        if len(problems) > LISTED_PROBLEMS:
+            lines.append(f"  ... and {len(problems) - LISTED_PROBLEMS} more")
+        return cls(subject, f"has {len(problems)} problems:\n" + "\n".join(lines), problems)
 
 
 class NotFound(StudioError):

@@ -25,6 +25,7 @@ from studio.keys import REFERENCE_BUCKET
 from studio.money import from_nanos
 from studio.plan import ScenePlan
 from studio.png_parameters import read_parameters
+from studio.private_files import private_dir, write_private
 from studio.records.schema import JobRow, ReferenceRow
 from studio.services import Services
 
@@ -154,12 +155,6 @@ def render_thumbnail(data: bytes, size: int = THUMBNAIL_PX) -> tuple[bytes, int,
     return out.getvalue(), converted.width, converted.height
 
 
-def _write(path: Path, data: bytes) -> None:
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    temporary.write_bytes(data)
-    os.replace(temporary, path)
-
-
 def thumbnail(
     services: Services,
     key: str,
@@ -194,13 +189,13 @@ def thumbnail(
     except InvalidInput:
         parameters = None
     with _lock:
-        folder.mkdir(parents=True, exist_ok=True)
+        private_dir(folder)
         for old in folder.iterdir():
             if old.stem != stem and not old.name.startswith("."):
                 old.unlink(missing_ok=True)
         if parameters is not None:
-            _write(text_path, parameters.encode("utf-8"))
-        _write(image_path, small)
+            write_private(text_path, parameters.encode("utf-8"))
+        write_private(image_path, small)
     return Thumbnail(small, width, height, parameters)
 
 

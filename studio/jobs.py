@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import math
 from collections.abc import Awaitable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -18,7 +17,7 @@ from typing import Any, TypeVar, cast
 
 from pydantic import TypeAdapter
 
-from studio.errors import InvalidInput, NotFound, StudioError
+from studio.errors import NotFound, StudioError
 from studio.events import Event, EventHandler
 from studio.keys import check_id
 from studio.logs import log_step
@@ -31,6 +30,7 @@ from studio.records.leases import live
 from studio.records.schema import JobRow
 from studio.references import ReferenceImages
 from studio.services import Services
+from studio.values import CONCURRENCY, song_duration
 from studio.work import follow, process_owner
 
 __all__ = ["ACTIVE", "FINISHED", "Generated", "cancel", "generate", "run_next", "submit"]
@@ -62,10 +62,9 @@ def _request(
     concurrency: int | None,
     song_id: str | None,
 ) -> JobRequest:
-    if duration_seconds is not None and (not math.isfinite(duration_seconds) or duration_seconds <= 0):
-        raise InvalidInput("duration_seconds", "must be a positive, finite number of seconds")
-    if concurrency is not None and concurrency < 1:
-        raise InvalidInput("concurrency", "must be at least 1")
+    duration_seconds = song_duration(duration_seconds)
+    if concurrency is not None:
+        CONCURRENCY.check("concurrency", concurrency)
     if song_id is not None:
         check_id("song_id", song_id)
     return JobRequest(

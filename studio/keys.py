@@ -11,12 +11,16 @@ REFERENCE_BUCKET = "reference-images"
 CHARACTER_BUCKET = "character-images"
 
 _SAFE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_ID_START = re.compile(r"[A-Za-z0-9]")
 
 ReferenceKind = Literal["scene", "character"]
 
 
 def safe_id_problem(value: object) -> str | None:
-    """Why `value` cannot be a storage-key segment, or None when it can."""
+    """Why `value` cannot be a storage-key segment, or None when it can.
+
+    Letters, digits, '-' and '_', at most 64, the first a letter or digit: an id is also a CLI argument.
+    """
     if not isinstance(value, str):
         return "must be a string"
     if not value:
@@ -25,6 +29,8 @@ def safe_id_problem(value: object) -> str | None:
         return f"is {len(value)} characters long; at most 64 are allowed"
     if not _SAFE_ID.fullmatch(value):
         return f"{value!r} may only contain letters, digits, '-' and '_'"
+    if not _ID_START.match(value):
+        return f"{value!r} must start with a letter or digit (a leading '-' reads as a command-line option)"
     return None
 
 

@@ -19,6 +19,7 @@ from studio.png_parameters import format_parameters
 from studio.prompts import count_tokens, synthesize
 from studio.seeding import reference_seed
 from studio.settings import Settings
+from studio.values import song_duration
 
 
 class ReferenceOverride(BaseModel):
@@ -60,7 +61,11 @@ class PlannedReference:
 
 
 def budget_for(settings: Settings, duration_seconds: float | None) -> Decimal:
-    """The seed's `duration_minutes x $200`, or the default budget when the song length is unknown."""
+    """The seed's `duration_minutes x $200`, or the default budget when the song length is unknown.
+
+    NaN, infinite, zero or negative lengths are InvalidInput: they make a budget of nothing or of everything.
+    """
+    duration_seconds = song_duration(duration_seconds)
     if duration_seconds is None:
         return settings.default_job_budget
     return (Decimal(str(duration_seconds)) / 60 * settings.budget_per_minute).quantize(Decimal("0.000001"))

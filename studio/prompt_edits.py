@@ -18,6 +18,10 @@ from studio.planning import ReferenceOverride
 from studio.prompts import CLIP_USABLE_TOKENS, count_tokens, synthesize
 from studio.seeding import MAX_SEED, check_seed, reference_seed
 from studio.services import Services
+from studio.values import check_text
+
+MAX_EDITED_PROMPT_CHARS = 2_000
+"""Synthesized prompts stop at 500 characters; an edit may be longer, not endless (CLIP reads 75 tokens)."""
 
 
 class PlanSummary(BaseModel):
@@ -176,14 +180,16 @@ def edit_reference(services: Services, plan: ScenePlan, ref: str, change: Prompt
     job_id = str(plan.job_id)
     edit = edits(services, job_id).get(ref, PromptEdit())
     if change.prompt is not None:
-        prompt = change.prompt.strip()
+        prompt = check_text(f"{ref}.prompt", change.prompt.strip(), MAX_EDITED_PROMPT_CHARS)
         if not prompt:
             raise InvalidInput(
                 f"{ref}.prompt", "must not be empty; use reset to go back to the synthesized one"
             )
         edit.prompt = None if prompt == current.synthesized_prompt else prompt
     if change.negative_prompt is not None:
-        negative = change.negative_prompt.strip()
+        negative = check_text(
+            f"{ref}.negative_prompt", change.negative_prompt.strip(), MAX_EDITED_PROMPT_CHARS
+        )
         edit.negative_prompt = None if negative == current.synthesized_negative_prompt else negative
     if change.seed is not None:
         seed = check_seed(change.seed, f"{ref}.seed")

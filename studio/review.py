@@ -28,6 +28,7 @@ from studio.records.reviews import ReviewRow
 from studio.records.schema import JobRow, ReferenceVersionRow
 from studio.seeding import check_seed, reference_seed
 from studio.services import Services
+from studio.values import check_text
 
 Decision = Literal["approved", "rejected"]
 ReviewStatus = Literal["pending", "approved", "rejected", "missing"]
@@ -250,9 +251,7 @@ def _clean_reviewer(reviewer: str | None) -> str:
     name = " ".join((reviewer if reviewer is not None else default_reviewer()).split())
     if not name:
         raise InvalidInput("reviewer", "must not be empty")
-    if len(name) > MAX_REVIEWER_CHARS:
-        raise InvalidInput("reviewer", f"is {len(name)} characters long; at most {MAX_REVIEWER_CHARS}")
-    return name
+    return check_text("reviewer", name, MAX_REVIEWER_CHARS)
 
 
 def record_decision(
@@ -270,8 +269,8 @@ def record_decision(
     reason = " ".join(reason.split()) if reason is not None else None
     if decision == "rejected" and not reason:
         raise InvalidInput("reason", "a rejection needs a reason (what is wrong with the image)")
-    if reason is not None and len(reason) > MAX_REASON_CHARS:
-        raise InvalidInput("reason", f"is {len(reason)} characters long; at most {MAX_REASON_CHARS}")
+    if reason is not None:
+        check_text("reason", reason, MAX_REASON_CHARS)
     name = _clean_reviewer(reviewer)
     reference = _reviewed(review_board(services, job_id), ref)
     target = reference.version if version is None else version

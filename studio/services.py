@@ -8,6 +8,7 @@ from studio.backends import BackendChoice, build, choose
 from studio.clients import Clients
 from studio.generation.base import ImageGenerator
 from studio.interrogation.base import Interrogator
+from studio.private_files import private_dir
 from studio.records import Records
 from studio.settings import Settings
 from studio.storage.base import Storage
@@ -46,7 +47,7 @@ class Services:
 def build_services(settings: Settings | None = None) -> Services:
     """Build every backend the settings ask for (`auto`: real when its credentials are set)."""
     settings = settings or Settings()
-    settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    private_dir(settings.data_dir)
     clients = Clients(settings)
     image = choose(settings, "image generation")
     interrogation = choose(settings, "interrogation")

@@ -6,7 +6,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_SDXL_VERSION = "7762fd07cf82c948538e41f63f77d685e02b063e37e496e96eefd46c929f9bdc"
@@ -16,10 +17,40 @@ def _env(name: str) -> AliasChoices:
     return AliasChoices(name, name.lower())
 
 
+def _printable_ascii(value: SecretStr | None) -> SecretStr | None:
+    """A key or token as HTTP headers and HMAC need it: printable ASCII, surrounding whitespace dropped.
+
+    The problem names the position, never the character or the value.
+    """
+    if value is None:
+        return None
+    text = value.get_secret_value().strip()
+    bad = next((index for index, char in enumerate(text) if not "!" <= char <= "~"), None)
+    if bad is not None:
+        raise PydanticCustomError(
+            "secret_not_ascii",
+            "must be printable ASCII (no spaces, accents or invisible characters), but character {position} "
+            "is not; copy it again from the provider",
+            {"position": bad + 1},
+        )
+    return SecretStr(text)
+
+
+def settings_problems(error: ValidationError) -> list[str]:
+    """Each problem of a configuration as `VARIABLE: problem`, never with the value that was given."""
+    return [
+        f"{str(detail['loc'][0]).upper() if detail['loc'] else 'settings'}: "
+        + str(detail["msg"]).removeprefix("Value error, ")
+        for detail in error.errors(include_input=False)
+    ]
+
+
 class Settings(BaseSettings):
     """Configuration. Field names are the Python names; each reads the environment variable shown."""
 
-    model_config = SettingsConfigDict(populate_by_name=True, extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(
+        populate_by_name=True, extra="ignore", frozen=True, hide_input_in_errors=True
+    )
 
     data_dir: Path = Field(Path(".studio"), validation_alias=_env("STUDIO_DATA_DIR"))
     """Where local storage, the SQLite database and the signing key live."""
@@ -45,7 +76,9 @@ class Settings(BaseSettings):
     reference_gen_concurrency: int = Field(
         6, ge=1, le=256, validation_alias=_env("REFERENCE_GEN_CONCURRENCY")
     )
-    reference_gen_timeout: float = Field(120.0, gt=0, validation_alias=_env("REFERENCE_GEN_TIMEOUT"))
+    reference_gen_timeout: float = Field(
+        120.0, gt=0, le=3600, allow_inf_nan=False, validation_alias=_env("REFERENCE_GEN_TIMEOUT")
+    )
     """Seconds one image may take; a Replicate prediction past it is cancelled."""
     reference_model_version: str | None = Field(None, validation_alias=_env("REFERENCE_MODEL_VERSION"))
     reference_model_dev: str | None = Field(None, validation_alias=_env("REFERENCE_MODEL_DEV"))
@@ -55,7 +88,9 @@ class Settings(BaseSettings):
 
     retry_attempts: int = Field(2, ge=1, le=10, validation_alias=_env("REFERENCE_RETRY_ATTEMPTS"))
     """Attempts per image in total (the seed's one retry)."""
-    retry_backoff: float = Field(2.0, ge=0, validation_alias=_env("REFERENCE_RETRY_BACKOFF"))
+    retry_backoff: float = Field(
+        2.0, ge=0, le=600, allow_inf_nan=False, validation_alias=_env("REFERENCE_RETRY_BACKOFF")
+    )
     """First backoff in seconds; doubles per attempt, never shorter than a provider's Retry-After."""
     budget_per_minute: Decimal = Field(
         Decimal("200"), ge=0, validation_alias=_env("STUDIO_BUDGET_PER_MINUTE")
@@ -64,11 +99,17 @@ class Settings(BaseSettings):
         Decimal("5.00"), ge=0, validation_alias=_env("STUDIO_DEFAULT_JOB_BUDGET")
     )
     """Budget of a job whose song duration is unknown."""
-    lease_seconds: float = Field(30.0, gt=0, validation_alias=_env("STUDIO_LEASE_SECONDS"))
+    lease_seconds: float = Field(
+        30.0, gt=0, le=3600, allow_inf_nan=False, validation_alias=_env("STUDIO_LEASE_SECONDS")
+    )
     """How long a claimed job or reference stays with a process that stopped renewing it."""
     signed_url_ttl: int = Field(1_209_600, gt=0, validation_alias=_env("STUDIO_SIGNED_URL_TTL"))
     retention_days: int = Field(14, ge=1, validation_alias=_env("STUDIO_RETENTION_DAYS"))
     log_format: Literal["text", "json"] = Field("text", validation_alias=_env("STUDIO_LOG_FORMAT"))
+
+    _check_secrets = field_validator("replicate_api_token", "openai_api_key", "supabase_key", "signing_key")(
+        _printable_ascii
+    )
 
     @property
     def model_version(self) -> str:

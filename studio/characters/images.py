@@ -22,6 +22,8 @@ _FORMATS = {
     "JPEG": ("jpg", "image/jpeg"),
     "WEBP": ("webp", "image/webp"),
 }
+_READ_AS = {"MPO": "JPEG"}
+"""Phone cameras add Multi-Picture data to their JPEGs (Pillow says MPO): the first picture is the photo."""
 _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, KeyError)
 
 
@@ -54,6 +56,8 @@ def _check_header(data: bytes, field: str) -> tuple[str, tuple[int, int]]:
         raise _refuse(field, "is not a PNG, JPEG or WebP image") from None
     except _DECODE_ERRORS as exc:
         raise _refuse(field, f"could not be read as an image ({exc})") from None
+    if fmt in _READ_AS:
+        fmt, frames = _READ_AS[fmt], 1
     if fmt not in _FORMATS:
         raise _refuse(field, f"is a {fmt or 'unknown'} image; only PNG, JPEG and WebP are accepted")
     width, height = size
@@ -138,6 +142,7 @@ def sniff_content_type(data: bytes) -> str:
     """The content type of stored image bytes, by their header (for bytes this module wrote)."""
     try:
         with Image.open(BytesIO(data)) as probe:
-            return _FORMATS.get(probe.format or "", ("", "application/octet-stream"))[1]
+            fmt = _READ_AS.get(probe.format or "", probe.format or "")
+            return _FORMATS.get(fmt, ("", "application/octet-stream"))[1]
     except (UnidentifiedImageError, *_DECODE_ERRORS):
         return "application/octet-stream"

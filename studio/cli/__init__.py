@@ -30,7 +30,9 @@ COMMAND_MODULES = (
 def build_parser() -> argparse.ArgumentParser:
     import importlib
 
-    parser = argparse.ArgumentParser(prog="python -m studio", description="Reference Studio, headless.")
+    from studio.cli.arguments import CommandLineParser
+
+    parser = CommandLineParser(prog="python -m studio", description="Reference Studio, headless.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(commands)
@@ -41,7 +43,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from pydantic import ValidationError
 
     from studio.logs import configure_logging
-    from studio.settings import Settings
+    from studio.settings import Settings, settings_problems
 
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -50,7 +52,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValidationError as exc:
         settings = None
         configure_logging()
-        output.error(f"configuration: {exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']}")
+        for problem in settings_problems(exc):
+            output.error(f"configuration: {problem}")
         return EXIT_INVALID
     configure_logging(settings)
     output.configure(settings)

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 from pathlib import Path
 from typing import Any
 
 from studio.characters.images import MAX_UPLOAD_BYTES
 from studio.cli import output
-from studio.errors import InvalidInput
+from studio.input_files import read_file
 
 
 def register(commands: Any) -> None:
@@ -56,30 +55,13 @@ def run_templates(args: argparse.Namespace) -> int:
     return 0
 
 
-def _read_image(path: Path) -> bytes:
-    try:
-        size = os.stat(path).st_size
-        if size > MAX_UPLOAD_BYTES:
-            limit = MAX_UPLOAD_BYTES // 1024 // 1024
-            raise InvalidInput(
-                "image", f"{path} is {size / 1024 / 1024:.1f} MB; at most {limit} MB are allowed"
-            )
-        return path.read_bytes()
-    except FileNotFoundError:
-        raise InvalidInput("image", f"{path} does not exist") from None
-    except IsADirectoryError:
-        raise InvalidInput("image", f"{path} is a folder, not an image file") from None
-    except PermissionError:
-        raise InvalidInput("image", f"{path} cannot be read (permission denied)") from None
-
-
 def run_upload(args: argparse.Namespace) -> int:
     from studio.characters.songs import check_pose, upload_character_image
     from studio.keys import check_id
 
     check_id("song_id", args.song)
     check_pose(args.pose)
-    data = _read_image(args.image)
+    data = read_file(args.image, MAX_UPLOAD_BYTES, "image")
     with output.open_services() as services:
         result = upload_character_image(services, args.song, data, args.pose)
     if args.json:

@@ -11,10 +11,11 @@ from pathlib import Path
 from typing import Any
 
 from studio.cli import output
-from studio.errors import InvalidInput
+from studio.cli.arguments import number
 from studio.events import Event
 from studio.money import usd
 from studio.plan import load_plan
+from studio.values import CONCURRENCY, SONG_SECONDS
 
 
 def register(commands: Any) -> None:
@@ -22,8 +23,15 @@ def register(commands: Any) -> None:
         "generate", help="generate (or resume) the reference images of a scene plan"
     )
     parser.add_argument("plan", type=Path, metavar="PLAN.json")
-    parser.add_argument("--concurrency", type=int, default=None, help="images in flight (default 6)")
-    parser.add_argument("--duration-seconds", type=float, default=None, help="song length, sets the budget")
+    parser.add_argument(
+        "--concurrency", type=number(CONCURRENCY), default=None, help="images in flight (default 6, 1-256)"
+    )
+    parser.add_argument(
+        "--duration-seconds",
+        type=number(SONG_SECONDS),
+        default=None,
+        help="song length (at most 6 hours), sets the budget",
+    )
     parser.add_argument("--json", action="store_true", help="print the ReferenceImages document on stdout")
     parser.set_defaults(handler=run)
 
@@ -67,10 +75,6 @@ def run(args: argparse.Namespace) -> int:
     from studio.cli import EXIT_FALLBACK, EXIT_INTERRUPTED, EXIT_OK
 
     plan = load_plan(args.plan)
-    if args.concurrency is not None and args.concurrency < 1:
-        raise InvalidInput("--concurrency", "must be at least 1")
-    if args.duration_seconds is not None and args.duration_seconds <= 0:
-        raise InvalidInput("--duration-seconds", "must be a positive number of seconds")
     with output.open_services() as services:
         generated = asyncio.run(_generate(services, plan, args))
         job = services.records.jobs.get(str(plan.job_id))

@@ -11,7 +11,8 @@ from pydantic import BaseModel
 
 from studio.characters.images import MAX_UPLOAD_BYTES, prepare_character_image
 from studio.cli import output
-from studio.errors import GenerationError, InvalidInput
+from studio.errors import GenerationError
+from studio.input_files import read_file
 from studio.interrogation.base import Interrogation, Interrogator
 from studio.interrogation.chain import interrogate_with_fallback
 from studio.money import usd
@@ -41,12 +42,8 @@ def register(commands: Any) -> None:
 
 def read_image(path: Path) -> tuple[bytes, str]:
     """The file re-encoded clean, and its content type; anything else is InvalidInput naming IMAGE."""
-    field = f"IMAGE {path}"
-    if not path.is_file():
-        raise InvalidInput(field, "no such file")
-    if path.stat().st_size > MAX_UPLOAD_BYTES:
-        raise InvalidInput(field, f"is larger than {MAX_UPLOAD_BYTES // 1024 // 1024} MB")
-    image = prepare_character_image(path.read_bytes(), field=field)
+    data = read_file(path, MAX_UPLOAD_BYTES, "IMAGE")
+    image = prepare_character_image(data, field=f"IMAGE {path}")
     return image.data, image.content_type
 
 
@@ -73,6 +70,8 @@ def run(args: argparse.Namespace) -> int:
             await clients.aclose()
 
     result = asyncio.run(ask())
+    for note in result.notes:
+        output.info(f"note: {note}")
     if args.json:
         output.emit_json(InterrogationOutput.model_validate(result.model_dump()))
         return EXIT_OK

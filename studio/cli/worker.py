@@ -8,8 +8,9 @@ import signal
 from typing import Any
 
 from studio.cli import output
-from studio.errors import InvalidInput
+from studio.cli.arguments import number
 from studio.services import Services
+from studio.values import POLL_SECONDS
 from studio.work.runner import drain, serve
 
 
@@ -18,7 +19,9 @@ def register(commands: Any) -> None:
         "worker", help="run queued jobs (reference generation, character consistency)"
     )
     worker.add_argument("--once", action="store_true", help="run what is queued, then exit")
-    worker.add_argument("--poll", type=float, default=2.0, help="seconds between polls of an empty queue")
+    worker.add_argument(
+        "--poll", type=number(POLL_SECONDS), default=2.0, help="seconds between polls of an empty queue"
+    )
     worker.set_defaults(handler=run)
 
 
@@ -41,8 +44,6 @@ async def _work(services: Services, once: bool, poll: float) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.poll <= 0:
-        raise InvalidInput("--poll", "must be a positive number of seconds")
     with output.open_services() as services:
         ran = asyncio.run(_work(services, args.once, args.poll))
     output.info(f"worker: {ran} job(s) run, queue empty" if args.once else "worker stopped")

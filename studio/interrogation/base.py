@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Protocol, runtime_checkable
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 
 class Interrogation(BaseModel):
@@ -20,6 +20,8 @@ class Interrogation(BaseModel):
     """Tokens (openai) or seconds (replicate) billed."""
     prediction_id: str | None = None
     """The provider's id of the paid call, where it has one (Replicate), so the ledger can match it."""
+    notes: list[str] = Field(default_factory=list)
+    """What a creator should know about the answer, e.g. that it is shorter than asked."""
 
 
 @runtime_checkable

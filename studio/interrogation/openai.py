@@ -1,11 +1,13 @@
 """Interrogation by an OpenAI vision model, its answer held to a pydantic schema and its tokens billed.
 
 The original accepted whatever JSON came back; here the client's structured output sends the schema and an
-answer that fails it is an error, never a half-filled character.
+answer that fails it (wrong JSON, a missing or empty field) is an error, never a half-filled character.
+An answer shorter or longer than asked is still a good answer, paid for: it is kept, with a note saying so.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
@@ -20,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from studio.errors import ConfigurationError, GenerationError
 from studio.interrogation.base import Interrogation
 from studio.interrogation.data_url import data_url
+from studio.logs import log_step
 from studio.money import NANO
 from studio.settings import Settings
 
@@ -58,7 +61,10 @@ INSTRUCTIONS = (
     "lighting and art style; "
     "style_notes, one short line on medium, palette, lighting and rendering."
 )
+ASKED_SENTENCES = (2, 3)
+ASKED_WORDS = (100, 150)
 _SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+")
+log = logging.getLogger("studio.interrogation")
 
 
 class InterrogationAnswer(BaseModel):
@@ -70,29 +76,27 @@ class InterrogationAnswer(BaseModel):
     detailed_prompt: str = Field(description="A 100-150 word SDXL prompt that reproduces the character.")
     style_notes: str = Field(description="One line: medium, palette, lighting, rendering.")
 
-    @field_validator("character_description")
-    @classmethod
-    def _sentences(cls, value: str) -> str:
-        text = value.strip()
-        sentences = len([s for s in _SENTENCE_BREAK.split(text) if s])
-        if len(text.split()) < 6 or not 1 <= sentences <= 5:
-            raise ValueError(f"expected 2-3 sentences, got {sentences} ({len(text.split())} words)")
-        return text
-
-    @field_validator("detailed_prompt")
-    @classmethod
-    def _words(cls, value: str) -> str:
-        words = len(value.split())
-        if not 25 <= words <= 300:
-            raise ValueError(f"expected about 100-150 words, got {words}")
-        return value.strip()
-
-    @field_validator("style_notes")
+    @field_validator("character_description", "detailed_prompt", "style_notes")
     @classmethod
     def _present(cls, value: str) -> str:
         if not value.strip():
             raise ValueError("empty")
         return value.strip()
+
+
+def length_notes(answer: InterrogationAnswer) -> list[str]:
+    """Where an answer is shorter or longer than asked: notes for the creator, not reasons to refuse it."""
+    notes = []
+    sentences = len([s for s in _SENTENCE_BREAK.split(answer.character_description) if s])
+    low, high = ASKED_SENTENCES
+    if not low <= sentences <= high:
+        plural = "" if sentences == 1 else "s"
+        notes.append(f"the description has {sentences} sentence{plural}; {low}-{high} were asked")
+    words = len(answer.detailed_prompt.split())
+    low, high = ASKED_WORDS
+    if not low <= words <= high:
+        notes.append(f"the detailed prompt has {words} words; {low}-{high} were asked")
+    return notes
 
 
 def token_cost(model: str, prompt_tokens: int, completion_tokens: int) -> Decimal:
@@ -244,6 +248,16 @@ class OpenAIInterrogator:
                 charged=cost,
                 reason="refused" if refused else "invalid_answer",
             )
+        notes = length_notes(answer)
+        if notes:
+            log_step(
+                log,
+                "interrogation answer shorter or longer than asked; kept",
+                level=logging.WARNING,
+                model=completion.model or self.model,
+                outcome="length_note",
+                notes="; ".join(notes),
+            )
         return Interrogation(
             prompt=answer.detailed_prompt,
             character_description=answer.character_description,
@@ -252,4 +266,5 @@ class OpenAIInterrogator:
             model=completion.model or self.model,
             cost=cost,
             units=Decimal(usage.total_tokens if usage else prompt_tokens + completion_tokens),
+            notes=notes,
         )

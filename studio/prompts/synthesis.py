@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+import regex
 from pydantic import BaseModel, ConfigDict
 
 from studio.errors import InvalidInput
@@ -54,6 +55,18 @@ class SynthesizedPrompt(BaseModel):
     """More than 75 tokens: SDXL's encoders ignore the tail (style and quality tags, by design)."""
     palette: tuple[str, ...]
     char_count: int
+
+
+_ORDINARY_CAPITALISED = regex.compile(r"\p{Lu}\p{Ll}*(?:[-'\u2019]\p{Ll}+)*\p{P}*")
+
+
+def lower_first_word(text: str) -> str:
+    """`Flat rooftop` reads `flat rooftop` mid-prompt; `NYC subway`, `DJ booth`, `iPhone`, `McQueen's`
+    and `I-95` keep their case: only a capitalised ordinary first word is lower-cased."""
+    first, space, rest = text.partition(" ")
+    if first == "I" or not _ORDINARY_CAPITALISED.fullmatch(first):
+        return text
+    return first.lower() + space + rest
 
 
 def _clause(text: str) -> str:
@@ -144,7 +157,7 @@ def scene_prompt(scene: Scene, style: Style, field: str = "scene") -> Synthesize
     if not subject:
         raise InvalidInput(f"{field}.description", "must not be empty")
     clauses = [
-        f"wide establishing shot of {subject[0].lower() + subject[1:]}",
+        f"wide establishing shot of {lower_first_word(subject)}",
         "no people",
         time_of_day_words(scene.time_of_day),
         *_style_clauses(style, camera=True),
@@ -161,7 +174,7 @@ def character_prompt(character: Character, style: Style, field: str = "character
     subject = _clause(character.description)
     if not subject:
         raise InvalidInput(f"{field}.description", "must not be empty")
-    described = subject[0].lower() + subject[1:]
+    described = lower_first_word(subject)
     if character.name and character.name.strip():
         described = f"{_clause(character.name)}, {described}"
     clauses = [

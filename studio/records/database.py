@@ -24,6 +24,8 @@ from typing import Any, TypeVar
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+from studio.private_files import private_dir, private_file
+
 log = logging.getLogger("studio.records")
 
 T = TypeVar("T")
@@ -57,7 +59,7 @@ def make_engine(url: str) -> Engine:
     path = sqlite_path(url)
     if path is None:
         return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    private_dir(path.parent)
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
     event.listen(engine, "connect", _sqlite_connect)
     event.listen(engine, "begin", _sqlite_begin)
@@ -71,12 +73,11 @@ def first_use_lock(url: str) -> Iterator[None]:
     if path is None:
         yield
         return
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    private_dir(path.parent)
     fd = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
-        if not path.exists():
-            os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+        private_file(path)  # SQLite gives its WAL and shared-memory files the same mode
         yield
     finally:
         fcntl.flock(fd, fcntl.LOCK_UN)

@@ -14,18 +14,17 @@ import hashlib
 import hmac
 import mimetypes
 import os
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
-from studio.errors import InvalidInput, NotFound, StudioError
+from studio.errors import InvalidInput, NotFound
+from studio.private_files import write_private
 from studio.storage.base import check_bucket, check_key, check_prefix
 
 SCHEME = "studio-local"
 _CONTENT_TYPES = ".content-types"
-_PARTIAL = ".partial"
 
 
 class LocalStorage:
@@ -152,36 +151,7 @@ class LocalStorage:
         return self.root / _CONTENT_TYPES / check_bucket(bucket) / check_key(key)
 
     def _write(self, path: Path, data: bytes) -> None:
-        for attempt in (1, 2):  # a concurrent delete may prune the folder between mkdir and mkstemp
-            try:
-                self._make_dirs(path.parent)
-                fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=_PARTIAL)
-                break
-            except FileNotFoundError:
-                if attempt == 2:
-                    raise StudioError(f"could not store {path.name}: its folder keeps disappearing") from None
-            except OSError as error:
-                raise StudioError(f"could not store {path.name}: {error.strerror or error}") from error
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-                if self._durable:  # survives power loss too; rename alone already survives a crashed process
-                    handle.flush()
-                    os.fsync(handle.fileno())
-            os.replace(temp, path)
-        except BaseException as error:
-            Path(temp).unlink(missing_ok=True)
-            if isinstance(error, OSError):
-                raise StudioError(f"could not store {path.name}: {error.strerror or error}") from error
-            raise
-
-    def _make_dirs(self, directory: Path) -> None:
-        missing = []
-        while not directory.exists():
-            missing.append(directory)
-            directory = directory.parent
-        for folder in reversed(missing):
-            folder.mkdir(mode=0o700, exist_ok=True)
+        write_private(path, data, durable=self._durable)
 
     def _prune(self, directory: Path) -> None:
         """Remove folders emptied by a delete, up to the bucket, so listings never show empty folders."""

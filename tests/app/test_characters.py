@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import time
 
+import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
@@ -13,6 +14,7 @@ from studio.characters.priority import resolve
 from studio.records.songs import OPEN_STATUSES
 from studio.services import Services
 from tests.app.conftest import OpenPage
+from tests.servers.openai import SHORT_ANSWER, OpenAIServer
 
 
 def _png(colour: tuple[int, int, int]) -> bytes:
@@ -75,6 +77,27 @@ def test_an_upload_is_interrogated_and_the_generated_image_ranks_first(
     at.button(key="store-B-midnight-drive").click().run()
     assert _resolution(at) == ["generated", "reference", "pose-b"]
     assert any("Description" in m.value for m in at.markdown)
+
+
+def test_a_short_openai_interrogation_is_kept_and_its_note_shown(
+    open_page: OpenPage, services: Services, openai_server: OpenAIServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    openai_server.answer.content = dict(SHORT_ANSWER)
+    monkeypatch.setenv("OPENAI_API_KEY", openai_server.api_key)
+    monkeypatch.setenv("OPENAI_BASE_URL", openai_server.url)
+    at = _song(open_page)
+    at.file_uploader(key="upload-A-midnight-drive").upload("me.png", _png((200, 60, 40)), "image/png")
+    at.run()
+    at.button(key="store-A-midnight-drive").click().run()
+    assert _wait_for_consistency(services, "midnight-drive") == "completed"
+    at.run()
+    assert any(SHORT_ANSWER["detailed_prompt"] in m.value for m in at.markdown)
+    assert any("Source: openai" in c.value for c in at.caption)
+    notes = [i.value for i in at.info if i.value.startswith("Note:")]
+    assert notes == [
+        "Note: the description has 1 sentence; 2-3 were asked.",
+        "Note: the detailed prompt has 18 words; 100-150 were asked.",
+    ]
 
 
 def test_an_invalid_upload_shows_the_service_message(open_page: OpenPage, services: Services) -> None:

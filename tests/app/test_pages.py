@@ -35,6 +35,17 @@ def test_home_shows_which_keys_are_set_but_never_their_values(
     assert any("offline preview" in m.value for m in at.markdown)
 
 
+def test_a_key_that_is_not_ascii_is_named_never_shown(
+    open_page: OpenPage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-s\u00e9cret-value")
+    at = open_page("pages/home.py")
+    assert not at.exception, [e.value for e in at.exception]
+    [error] = [e.value for e in at.error]
+    assert error.startswith("Configuration: OPENAI_API_KEY: must be printable ASCII")
+    assert "s\u00e9cret" not in str(at._tree)
+
+
 def test_the_demo_generates_the_sample_plan(open_page: OpenPage, services: Services) -> None:
     at = open_page("pages/home.py")
     at.button(key="run-demo").click().run()

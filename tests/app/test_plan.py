@@ -40,6 +40,22 @@ def test_an_invalid_plan_is_refused_naming_the_field(open_page: OpenPage, servic
     assert not at.data_editor
 
 
+def test_every_problem_of_a_plan_is_listed_at_once(open_page: OpenPage) -> None:
+    at = open_page("pages/plan.py")
+    plan = json.loads(load_sample("minimal").model_dump_json())
+    plan["scenes"][0]["description"] = "a quiet\u0000street"
+    plan["characters"][0]["description"] = "x" * 400_000
+    plan["clip_scripts"] = [{"clip_index": 0, "start": 5, "end": 2, "visual_description": "a jump"}]
+    at.text_area[0].set_value(json.dumps(plan))
+    at.button(key="save-plan-json").click().run()
+    [error] = [e.value for e in at.error]
+    assert "The plan has 3 problems" in error
+    assert "`scenes[0].description`: contains a control character U+0000" in error
+    assert "`characters[0].description`: is 400,000 characters long" in error
+    assert "`clip_scripts[0].end`: ends at 2 s, before its start at 5 s" in error
+    assert not at.data_editor
+
+
 def test_a_prompt_edit_is_stored_and_survives_a_style_change(open_page: OpenPage, services: Services) -> None:
     plan = load_sample("minimal")
     job_id = save_plan(services, plan, "sample minimal")

@@ -47,6 +47,17 @@ VALID_ANSWER: dict[str, str] = {
 }
 
 
+SHORT_ANSWER: dict[str, str] = {
+    "character_description": "A courier in a red bomber jacket.",
+    "detailed_prompt": (
+        "full-body courier, short silver hair, red bomber jacket, cargo trousers, white sneakers, "
+        "plain background, cel-shaded anime, soft light"
+    ),
+    "style_notes": "Cel-shaded anime; red and grey.",
+}
+"""A good answer, shorter than asked (one sentence, 18 words): kept, with a note about its length."""
+
+
 @dataclass(frozen=True)
 class Seen:
     """One request as the server received it."""
@@ -215,8 +226,11 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=5051)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--key", default=None, help="the key clients must send (default: a random one)")
+    parser.add_argument("--short", action="store_true", help="answer shorter than asked (SHORT_ANSWER)")
     args = parser.parse_args()
     server = OpenAIServer(args.key, host=args.host, port=args.port)
+    if args.short:
+        server.answer = Answer(content=dict(SHORT_ANSWER))
     server.serve_until_interrupted(f"OPENAI_BASE_URL={server.url}\nOPENAI_API_KEY={server.api_key}")
 
 

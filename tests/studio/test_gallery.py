@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
 from pathlib import Path
 
 from PIL import Image
@@ -50,6 +51,22 @@ def test_thumbnails_are_cached_in_the_data_dir_not_the_bucket(services: Services
     assert services.storage.list(REFERENCE_BUCKET) == keys_before
     assert first.parameters is not None
     assert parse_parameters(first.parameters)["Seed"] == str(reference.seed)
+
+
+def test_cached_thumbnails_are_private(services: Services, data_dir: Path) -> None:
+    job_id = _generate(services, "minimal")
+    progress = job_progress(services, job_id)
+    assert progress is not None
+    previous = os.umask(0o022)
+    try:
+        thumbnail(services, progress.references[0].storage_key, content_id=progress.references[0].content_id)
+    finally:
+        os.umask(previous)
+    folder = data_dir / "thumbnails"
+    made = [folder, *folder.rglob("*")]
+    assert {path.suffix for path in made} == {"", ".webp", ".txt"}
+    for path in made:
+        assert path.stat().st_mode & 0o777 == (0o700 if path.is_dir() else 0o600), path
 
 
 def test_retry_failed_only_regenerates_what_failed(services: Services) -> None:

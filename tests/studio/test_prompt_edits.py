@@ -97,6 +97,14 @@ def test_bad_edits_are_refused_and_nothing_is_written(services: Services, plan: 
     with pytest.raises(InvalidInput) as unknown:
         edit_reference(services, plan, "scene_nowhere", PromptChange(prompt="x"))
     assert unknown.value.field == "ref"
+    for change, field, words in (
+        (PromptChange(prompt="a\u0000street"), "prompt", "control character U+0000"),
+        (PromptChange(prompt="a" * 400_000), "prompt", "is 400,000 characters long"),
+        (PromptChange(negative_prompt="blur" * 40), "negative_prompt", "160-character word"),
+    ):
+        with pytest.raises(InvalidInput) as hostile:
+            edit_reference(services, plan, ref, change)
+        assert hostile.value.field == f"{ref}.{field}" and words in hostile.value.problem
     assert edits(services, str(plan.job_id)) == {}
 
 

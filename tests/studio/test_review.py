@@ -91,6 +91,16 @@ def test_a_rejection_needs_a_reason(scripted: Services, job_id: str) -> None:
     assert review_board(scripted, job_id).reference(SCENE).versions[0].decisions == []
 
 
+def test_reasons_and_reviewers_that_cannot_be_stored_are_refused(scripted: Services, job_id: str) -> None:
+    with pytest.raises(InvalidInput, match="reason: contains a control character U\\+0007"):
+        reject(scripted, job_id, SCENE, "too dark\u0007")
+    with pytest.raises(InvalidInput, match="reviewer: contains a control character U\\+0000"):
+        approve(scripted, job_id, SCENE, reviewer="ann\u0000")
+    with pytest.raises(InvalidInput, match="reason: is 501 characters long"):
+        reject(scripted, job_id, SCENE, "x " * 250 + "y")
+    assert review_board(scripted, job_id).reference(SCENE).versions[0].decisions == []
+
+
 def test_unknown_jobs_and_references_are_refused(scripted: Services, job_id: str) -> None:
     with pytest.raises(NotFound, match="nope"):
         approve(scripted, "nope", SCENE)

@@ -29,6 +29,12 @@ def webp(size: tuple[int, int] = (60, 80), colour: tuple[int, int, int] = (30, 1
     return encode(Image.new("RGB", size, colour), "WEBP", lossless=True)
 
 
+def mpo(size: tuple[int, int] = (60, 80)) -> bytes:
+    """A phone camera's JPEG with Multi-Picture data: a red first frame, a blue second (Pillow: MPO)."""
+    first, second = Image.new("RGB", size, (220, 30, 30)), Image.new("RGB", size, (30, 30, 220))
+    return encode(first, "MPO", save_all=True, append_images=[second], quality=95)
+
+
 def two_tone(size: tuple[int, int] = (40, 20)) -> Image.Image:
     """Left half red, right half blue: shows which way a rotation went."""
     image = Image.new("RGB", size, (255, 0, 0))

@@ -28,6 +28,19 @@ def test_accepted_formats_keep_their_format_and_say_so(
     assert (image.width, image.height) == (60, 80)
 
 
+def test_a_phone_cameras_multi_picture_jpeg_is_accepted_as_its_first_frame() -> None:
+    data = samples.mpo()
+    assert samples.decode(data).format == "MPO" and samples.decode(data).n_frames == 2  # type: ignore[attr-defined]
+    image = prepare_character_image(data)
+    assert (image.format, image.extension, image.content_type) == ("JPEG", "jpg", "image/jpeg")
+    stored = samples.decode(image.data)
+    assert stored.format == "JPEG" and getattr(stored, "n_frames", 1) == 1
+    assert (image.width, image.height) == (60, 80)
+    red, _, blue = stored.convert("RGB").getpixel((30, 40))  # type: ignore[misc]
+    assert red > 180 and blue < 80, "the first frame is kept"
+    assert sniff_content_type(data) == "image/jpeg"
+
+
 def refusal(data: bytes) -> InvalidInput:
     with pytest.raises(InvalidInput) as caught:
         prepare_character_image(data)

@@ -22,6 +22,7 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
 def images(tmp_path: Path) -> dict[str, Path]:
     files = {
         "reference.jpg": samples.jpeg(),
+        "phone.jpg": samples.mpo(),
         "png-named.jpg": samples.png(),  # wrong extension: the bytes decide
         "animated.gif": samples.animated_gif(),
         "bomb.png": samples.png_claiming(20_000, 20_000),
@@ -84,6 +85,16 @@ def test_bad_song_id_and_pose_exit_2(capsys: pytest.CaptureFixture[str], images:
         capsys, "character", "upload", "demo-song", str(images["reference.jpg"]), "--pose", "C"
     )
     assert code == 2 and "pose" in err
+
+
+def test_a_phone_jpeg_with_multi_picture_data_is_stored_as_jpeg(
+    capsys: pytest.CaptureFixture[str], images: dict[str, Path]
+) -> None:
+    code, out, err = run(capsys, "character", "upload", "demo-song", str(images["phone.jpg"]), "--json")
+    assert code == 0, err
+    upload = json.loads(out)
+    assert upload["key"] == "songs/demo-song/character_reference.jpg"
+    assert upload["content_type"] == "image/jpeg" and (upload["width"], upload["height"]) == (60, 80)
 
 
 def test_pose_b_upload_queues_nothing(capsys: pytest.CaptureFixture[str], images: dict[str, Path]) -> None:

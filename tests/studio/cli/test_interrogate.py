@@ -9,7 +9,7 @@ import pytest
 
 from studio.cli import main
 from tests.cli_runner import studio
-from tests.servers.openai import OpenAIServer
+from tests.servers.openai import SHORT_ANSWER, OpenAIServer
 from tests.studio.interrogation.images import figure
 
 KEYS = {"prompt", "character_description", "style_notes", "source", "model"}
@@ -58,6 +58,19 @@ def test_openai_answer_through_the_cli(
     assert openai_env.api_key not in captured.out + captured.err
 
 
+def test_a_short_openai_answer_is_kept_and_its_length_noted(
+    hero: Path, openai_env: OpenAIServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    openai_env.answer.content = dict(SHORT_ANSWER)
+    assert main(["interrogate", str(hero), "--json"]) == 0
+    captured = capsys.readouterr()
+    document = json.loads(captured.out)
+    assert set(document) == KEYS and document["source"] == "openai"
+    assert document["prompt"] == SHORT_ANSWER["detailed_prompt"]
+    assert "note: the detailed prompt has 18 words; 100-150 were asked" in captured.err
+    assert len(openai_env.completions()) == 1, "asked and paid once, not again elsewhere"
+
+
 def test_failing_openai_falls_back_to_local_with_a_note(
     hero: Path, openai_env: OpenAIServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -78,7 +91,7 @@ def test_invalid_images_exit_2_naming_image(tmp_path: Path, capsys: pytest.Captu
     for path in (text, truncated, gif, tmp_path / "missing.png"):
         assert main(["interrogate", str(path), "--json"]) == 2, path
         captured = capsys.readouterr()
-        assert f"IMAGE {path}" in captured.err
+        assert "IMAGE" in captured.err and str(path) in captured.err
         assert captured.out == ""
 
 

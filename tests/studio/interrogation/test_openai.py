@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import logging
 from collections.abc import AsyncIterator
 from decimal import Decimal
 
@@ -12,7 +13,7 @@ from openai import AsyncOpenAI
 from studio.errors import ConfigurationError, GenerationError
 from studio.interrogation.openai import OpenAIInterrogator, token_cost
 from studio.settings import Settings
-from tests.servers.openai import OpenAIServer
+from tests.servers.openai import SHORT_ANSWER, VALID_ANSWER, OpenAIServer
 from tests.studio.interrogation.images import figure
 
 
@@ -61,11 +62,42 @@ async def test_schema_is_sent_strict(openai_server: OpenAIServer, client: AsyncO
     assert schema["schema"]["additionalProperties"] is False
 
 
+async def test_a_short_answer_is_kept_with_a_note_about_its_length(
+    openai_server: OpenAIServer, client: AsyncOpenAI, caplog: pytest.LogCaptureFixture
+) -> None:
+    openai_server.answer.content = dict(SHORT_ANSWER)
+    with caplog.at_level(logging.WARNING, logger="studio.interrogation"):
+        result = await OpenAIInterrogator(client).interrogate(figure(), "image/png")
+    assert (result.source, result.prompt) == ("openai", SHORT_ANSWER["detailed_prompt"])
+    assert result.cost == token_cost("gpt-4o-mini", 1200, 300) > 0
+    assert result.notes == [
+        "the description has 1 sentence; 2-3 were asked",
+        "the detailed prompt has 18 words; 100-150 were asked",
+    ]
+    [warning] = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert "shorter or longer than asked" in warning.getMessage()
+    assert "18 words" in str(getattr(warning, "notes", ""))
+
+
+async def test_an_answer_of_the_asked_length_has_no_notes(client: AsyncOpenAI) -> None:
+    result = await OpenAIInterrogator(client).interrogate(figure(), "image/png")
+    assert result.notes == []
+
+
+async def test_a_long_answer_is_kept_with_a_note(openai_server: OpenAIServer, client: AsyncOpenAI) -> None:
+    openai_server.answer.content = {**VALID_ANSWER, "detailed_prompt": "word, " * 400}
+    result = await OpenAIInterrogator(client).interrogate(figure(), "image/png")
+    assert result.notes == ["the detailed prompt has 400 words; 100-150 were asked"]
+
+
 @pytest.mark.parametrize(
     "content",
     [
         {"character_description": "A courier in red. She smiles.", "detailed_prompt": "too short"},
         {"character_description": "", "detailed_prompt": "word " * 120, "style_notes": "anime"},
+        {"character_description": "A courier.", "detailed_prompt": "  ", "style_notes": "anime"},
+        {"character_description": "A courier.", "detailed_prompt": "word " * 120, "style_notes": ""},
+        {"character_description": "A courier.", "detailed_prompt": 42, "style_notes": "anime"},
         {
             "character_description": "A courier.",
             "detailed_prompt": "word " * 120,

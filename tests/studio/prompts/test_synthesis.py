@@ -71,6 +71,33 @@ def test_time_of_day_words_and_verbatim_unknowns(time_of_day: str | None, words:
         assert "no people, tense mood" in text
 
 
+@pytest.mark.parametrize(
+    ("description", "subject"),
+    [
+        ("Flat city rooftop", "flat city rooftop"),
+        ("A harbor at low tide", "a harbor at low tide"),
+        ("Neo-noir alley", "neo-noir alley"),
+        ("Empty, wet street", "empty, wet street"),
+        ("\u00c9l\u00e9gant ballroom", "\u00e9l\u00e9gant ballroom"),
+        ("NYC subway platform", "NYC subway platform"),
+        ("DJ booth in a club", "DJ booth in a club"),
+        ("TV studio", "TV studio"),
+        ("iPhone glowing on a desk", "iPhone glowing on a desk"),
+        ("McQueen's garage", "McQueen's garage"),
+        ("O'Brien's pub", "O'Brien's pub"),
+        ("R2D2 workshop", "R2D2 workshop"),
+        ("I-95 at night", "I-95 at night"),
+        ("1950s diner", "1950s diner"),
+        ("quiet field", "quiet field"),
+    ],
+)
+def test_only_a_capitalised_ordinary_first_word_is_lower_cased(description: str, subject: str) -> None:
+    scene = scene_prompt(Scene(id="s", description=description), Style()).prompt
+    assert scene.startswith(f"wide establishing shot of {subject}, no people")
+    character = character_prompt(Character(id="c", description=description), Style()).prompt
+    assert character.startswith(f"full-body character reference of {subject}, single character")
+
+
 def test_character_framing_name_and_features() -> None:
     character = Character(
         id="mara",

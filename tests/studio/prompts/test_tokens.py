@@ -29,6 +29,39 @@ def test_known_counts(text: str, expected: int) -> None:
     assert count_tokens(text) == expected
 
 
+# Counts from openai/CLIP's own simple_tokenizer (ftfy 6.3.1, the same merges file as ours), run once by
+# hand: the reference this port must match, preprocessing included.
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("don\u2019t stop", 3),  # curly apostrophe: ftfy straightens it, then 't is one token
+        ("\u201cneon\u201d lights", 4),
+        ("it\u2019s a \u201cquote\u201d \u2014 dash\u2026", 9),
+        ("\ufb01re escape", 2),  # the ligature 'fi'
+        ("\ufb02oating \ufb01sh", 2),
+        ("\ufb00", 1),
+        ("\uff21\uff22\uff23", 1),  # full-width ABC
+        ("\uff2e\uff39\uff23\u3000subway", 2),  # full-width NYC and an ideographic space
+        ("rock &amp; roll", 3),
+        ("rock &amp;amp; roll", 3),
+        ("&lt;b&gt;bold&lt;/b&gt;", 7),
+        ("\u00e2\u20ac\u2122s mojibake", 4),  # UTF-8 read as Windows-1252, repaired
+        ("cafe\u0301", 1),  # a combining accent
+        ("caf\u00e9 d\u00e9j\u00e0 vu", 5),
+        ("x\u00a0y", 2),
+        ("\u6771\u4eac\u306e\u591c", 6),
+        ("emoji \U0001f3b8 guitar", 3),
+    ],
+)
+def test_counts_match_the_original_clip_tokenizer(text: str, expected: int) -> None:
+    assert count_tokens(text) == expected
+
+
+def test_clip_visible_shows_the_text_as_clip_normalised_it() -> None:
+    assert clip_visible("\ufb01re escape, \uff21\uff22\uff23") == "fire escape , abc"
+    assert clip_visible("don\u2019t stop") == "don 't stop"
+
+
 def test_ids_match_openai_clip() -> None:
     assert clip_tokenizer().encode("a photo of a cat") == [320, 1125, 539, 320, 2368]
     assert clip_tokenizer().encode("Hello, World!") == [3306, 267, 1002, 256]

@@ -1,0 +1,444 @@
+"""Hostile inputs through the real CLI: each is refused with its exit code and a clear message, writes
+nothing, and never prints a traceback.
+
+One row, one `python -m studio` process. Every test starts from a copy of a data dir that already holds a
+job and a song (made once per test worker), so "nothing written" means: the same files with the same bytes,
+and the same rows in every table. To add a case, add a `Hostile` row; an input file it needs is an
+`Input("name")` in its arguments, made by the builder of that name in `INPUTS`.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import os
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import MetaData, create_engine, select
+
+from studio.settings import Settings
+from tests.cli_runner import studio
+from tests.conftest import PLANS_DIR
+from tests.studio.characters import samples
+
+SEEDED_JOB = "00000000-0000-4000-8000-000000000001"
+SEEDED_SONG = "seed-song"
+HOSTILE_JOB = "00000000-0000-4000-8000-0000000000ee"
+_DATABASE_FILES = ("studio.db", "studio.db-journal", "studio.db-wal", "studio.db-shm")
+
+
+@dataclass(frozen=True)
+class Input:
+    """A file a row needs, made in the test's own folder by `INPUTS[name]`."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class Hostile:
+    """One hostile input: the command line, the exit code, what stderr must say and must not say."""
+
+    id: str
+    args: tuple[str | Input, ...]
+    code: int
+    says: str
+    also_says: tuple[str, ...] = ()
+    never_says: tuple[str, ...] = ()
+    env: dict[str, str] = field(default_factory=dict)
+
+
+def _plan(change: Callable[[dict[str, Any]], object] | None = None) -> bytes:
+    """A valid plan (scenes, characters, clips, a transition) with one hostile change applied."""
+    plan: dict[str, Any] = {
+        "job_id": HOSTILE_JOB,
+        "video_summary": "A runner crosses the city at night.",
+        "characters": [{"id": "runner", "description": "Tall man in a black rain jacket"}],
+        "scenes": [
+            {"id": "alley", "description": "Narrow wet alley with neon signs", "time_of_day": "night"},
+            {"id": "subway", "description": "Empty subway platform", "time_of_day": "midnight"},
+        ],
+        "style": {"color_palette": ["#FF2E88"], "visual_style": "neo-noir", "mood": "tense"},
+        "clip_scripts": [
+            {"clip_index": 0, "start": 0.0, "end": 4.5, "visual_description": "Runner bursts in"},
+            {"clip_index": 1, "start": 4.5, "end": 9.0, "visual_description": "Train arrives"},
+        ],
+        "transitions": [{"from_clip": 0, "to_clip": 1, "type": "cut", "duration": 0.0}],
+    }
+    plan = copy.deepcopy(plan)
+    if change is not None:
+        change(plan)
+    return json.dumps(plan, ensure_ascii=False).encode()
+
+
+def _set(path: str, value: object) -> Callable[[dict[str, Any]], None]:
+    """A change that sets `scenes.0.description`-style `path` to `value`."""
+
+    def change(plan: dict[str, Any]) -> None:
+        *parents, last = path.split(".")
+        target: Any = plan
+        for part in parents:
+            target = target[int(part)] if part.isdigit() else target[part]
+        target[int(last) if last.isdigit() else last] = value
+
+    return change
+
+
+def _many(*changes: Callable[[dict[str, Any]], None]) -> Callable[[dict[str, Any]], None]:
+    def change(plan: dict[str, Any]) -> None:
+        for one in changes:
+            one(plan)
+
+    return change
+
+
+def _fifo(path: Path) -> None:
+    os.mkfifo(path)
+
+
+def _write(data: bytes | Callable[[], bytes]) -> Callable[[Path], None]:
+    return lambda path: path.write_bytes(data() if callable(data) else data)
+
+
+def _deep_plan() -> bytes:
+    depth = 100_000
+    return b'{"job_id": "' + HOSTILE_JOB.encode() + b'", "characters": ' + b"[" * depth + b"]" * depth + b"}"
+
+
+INPUTS: dict[str, Callable[[Path], None]] = {
+    "plan.json": _write(_plan()),
+    "fifo": _fifo,
+    "folder": lambda path: path.mkdir(),
+    "huge-plan.json": _write(lambda: b" " * (5 * 1024 * 1024 + 1)),
+    "huge-image.png": _write(lambda: samples.png() + b"\0" * (20 * 1024 * 1024)),
+    "deep.json": _write(_deep_plan),
+    "not-json.json": _write(b"{not json"),
+    "empty.json": _write(b""),
+    "array.json": _write(b"[1, 2, 3]"),
+    "latin1.json": _write(_plan(_set("video_summary", "caf\u00e9")).decode().encode("latin-1")),
+    "nul-description.json": _write(_plan(_set("scenes.0.description", "a quiet\u0000street"))),
+    "raw-nul.json": _write(_plan().replace(b"Narrow wet", b"Narrow\0wet")),
+    "bell-summary.json": _write(_plan(_set("video_summary", "ring \u0007 ring"))),
+    "surrogate.json": _write(_plan().replace(b"Empty subway", b"Empty \\ud800 subway")),
+    "long-word.json": _write(_plan(_set("characters.0.description", "a" * 400_000))),
+    "long-text.json": _write(_plan(_set("scenes.1.description", "word " * 2_000))),
+    "long-name.json": _write(_plan(_set("characters.0.name", "n" * 1_000))),
+    "nul-feature.json": _write(_plan(_set("characters.0.features", {"hair": "silver\u0000"}))),
+    "nested-feature.json": _write(_plan(_set("characters.0.features", {"scar": {"deep": [1, 2]}}))),
+    "negative-start.json": _write(_plan(_set("clip_scripts.0.start", -1.0))),
+    "nan-end.json": _write(_plan().replace(b'"end": 9.0', b'"end": NaN')),
+    "infinite-end.json": _write(_plan().replace(b'"end": 9.0', b'"end": 1e999')),
+    "end-before-start.json": _write(_plan(_set("clip_scripts.1.end", 2.0))),
+    "negative-transition.json": _write(_plan(_set("transitions.0.duration", -0.5))),
+    "nan-transition.json": _write(_plan().replace(b'"duration": 0.0', b'"duration": NaN')),
+    "many-problems.json": _write(
+        _plan(
+            _many(
+                _set("scenes.0.description", " "),
+                _set("scenes.1.id", "../etc"),
+                _set("characters.0.description", "x\u0000"),
+                _set("clip_scripts.0.end", -3),
+            )
+        )
+    ),
+    "traversal-scene.json": _write(_plan(_set("scenes.0.id", "../x"))),
+    "dash-scene.json": _write(_plan(_set("scenes.0.id", "-x"))),
+    "image.png": _write(samples.png),
+    "bomb.png": _write(lambda: samples.png_claiming(20_000, 20_000)),
+    "oversized.png": _write(lambda: samples.png_claiming(10_000, 5_000)),
+    "text.png": _write(b"just some text, not an image"),
+    "animated.gif": _write(samples.animated_gif),
+    "truncated.png": _write(lambda: samples.truncated(samples.noisy_png())),
+}
+
+UPLOAD = ("character", "upload", SEEDED_SONG)
+SECRET = "r8_s\u00e9cret-token"
+
+ROWS: list[Hostile] = [
+    # Reads are bounded: devices and pipes are refused before reading, sizes are checked while reading.
+    Hostile(
+        "generate-dev-zero", ("generate", "/dev/zero"), 2, "PLAN: cannot read /dev/zero: it is not a regular"
+    ),
+    Hostile("generate-fifo", ("generate", Input("fifo")), 2, "not a regular file"),
+    Hostile("generate-folder", ("generate", Input("folder")), 2, "is a folder"),
+    Hostile("generate-missing", ("generate", "/nonexistent/plan.json"), 2, "does not exist"),
+    Hostile("generate-huge-plan", ("generate", Input("huge-plan.json")), 2, "at most 5 MB are allowed"),
+    Hostile(
+        "upload-dev-zero", (*UPLOAD, "/dev/zero"), 2, "image: cannot read /dev/zero: it is not a regular"
+    ),
+    Hostile("upload-fifo", (*UPLOAD, Input("fifo")), 2, "not a regular file"),
+    Hostile("upload-huge-image", (*UPLOAD, Input("huge-image.png")), 2, "at most 20 MB are allowed"),
+    Hostile("interrogate-dev-zero", ("interrogate", "/dev/zero"), 2, "cannot read /dev/zero: it is not a"),
+    Hostile("interrogate-fifo", ("interrogate", Input("fifo")), 2, "not a regular file"),
+    Hostile("interrogate-huge-image", ("interrogate", Input("huge-image.png")), 2, "at most 20 MB"),
+    Hostile("interrogate-missing", ("interrogate", "/nonexistent.png"), 2, "does not exist"),
+    # Numbers are finite and in range, and the message names the flag.
+    *[
+        Hostile(
+            f"duration-{value}",
+            ("generate", Input("plan.json"), "--duration-seconds", value),
+            2,
+            "argument --duration-seconds: must be a number of seconds",
+        )
+        for value in ("nan", "inf", "1e308", "-1", "0", "86400", "ten")
+    ],
+    Hostile(
+        "duration--inf",
+        ("generate", Input("plan.json"), "--duration-seconds", "-inf"),
+        2,
+        "argument --duration-seconds: expected one argument",
+    ),
+    *[
+        Hostile(
+            f"concurrency-{value}",
+            ("generate", Input("plan.json"), "--concurrency", value),
+            2,
+            "argument --concurrency: must be a whole number of images in flight",
+        )
+        for value in ("0", "-1", "1e3", "nan", "1.5", "100000")
+    ],
+    *[
+        Hostile(
+            f"poll-{value}", ("worker", "--poll", value), 2, "argument --poll: must be a number of seconds"
+        )
+        for value in ("nan", "inf", "0", "-1", "1e308")
+    ],
+    # Plans: what cannot be parsed, stored or rendered is refused with the field named.
+    Hostile("plan-deep-nesting", ("generate", Input("deep.json")), 2, "plan: is nested more than"),
+    Hostile("plan-not-json", ("generate", Input("not-json.json")), 2, "plan: is not valid JSON"),
+    Hostile("plan-empty", ("generate", Input("empty.json")), 2, "plan: is not valid JSON"),
+    Hostile("plan-array", ("generate", Input("array.json")), 2, "plan: must be a JSON object"),
+    Hostile("plan-latin1", ("generate", Input("latin1.json")), 2, "plan: is not UTF-8 text"),
+    Hostile(
+        "plan-nul",
+        ("generate", Input("nul-description.json")),
+        2,
+        "scenes[0].description: contains a control character U+0000",
+    ),
+    Hostile("plan-raw-nul", ("generate", Input("raw-nul.json")), 2, "plan: is not valid JSON (Invalid"),
+    Hostile("plan-bell", ("generate", Input("bell-summary.json")), 2, "video_summary: contains a control"),
+    Hostile(
+        "plan-surrogate", ("generate", Input("surrogate.json")), 2, "scenes[1].description: contains a broken"
+    ),
+    Hostile(
+        "plan-long-word",
+        ("generate", Input("long-word.json")),
+        2,
+        "characters[0].description: is 400,000 characters long",
+    ),
+    Hostile("plan-long-text", ("generate", Input("long-text.json")), 2, "scenes[1].description: is 10,000"),
+    Hostile("plan-long-name", ("generate", Input("long-name.json")), 2, "characters[0].name: is 1,000"),
+    Hostile("plan-nul-feature", ("generate", Input("nul-feature.json")), 2, "characters[0].features.hair"),
+    Hostile(
+        "plan-nested-feature",
+        ("generate", Input("nested-feature.json")),
+        2,
+        "characters[0].features.scar: must be text",
+    ),
+    Hostile(
+        "plan-negative-start",
+        ("generate", Input("negative-start.json")),
+        2,
+        "clip_scripts[0].start: must be at least 0",
+    ),
+    Hostile("plan-nan-end", ("generate", Input("nan-end.json")), 2, "clip_scripts[1].end: must be a finite"),
+    Hostile(
+        "plan-infinite-end", ("generate", Input("infinite-end.json")), 2, "clip_scripts[1].end: must be a"
+    ),
+    Hostile(
+        "plan-end-before-start",
+        ("generate", Input("end-before-start.json")),
+        2,
+        "clip_scripts[1].end: ends at 2 s, before its start at 4.5 s",
+    ),
+    Hostile(
+        "plan-negative-transition",
+        ("generate", Input("negative-transition.json")),
+        2,
+        "transitions[0].duration: must be at least 0",
+    ),
+    Hostile(
+        "plan-nan-transition",
+        ("generate", Input("nan-transition.json")),
+        2,
+        "transitions[0].duration: must be a finite",
+    ),
+    Hostile(
+        "plan-every-problem-at-once",
+        ("generate", Input("many-problems.json")),
+        2,
+        "plan: has 4 problems",
+        also_says=(
+            "scenes[0].description: must not be empty",
+            "scenes[1].id:",
+            "characters[0].description: contains a control character",
+            "clip_scripts[0].end: must be at least 0",
+        ),
+    ),
+    Hostile("plan-traversal-id", ("generate", Input("traversal-scene.json")), 2, "scenes[0].id"),
+    Hostile(
+        "plan-dash-id",
+        ("generate", Input("dash-scene.json")),
+        2,
+        "scenes[0].id: not a safe storage-key segment: '-x' must start with a letter or digit",
+    ),
+    # Ids: letters, digits, '-' and '_', starting with a letter or digit, at most 64 characters.
+    Hostile("upload-traversal-song", ("character", "upload", "../x", Input("image.png")), 2, "song_id"),
+    Hostile(
+        "upload-dash-song",
+        ("character", "upload", "-x", Input("image.png")),
+        2,
+        "'-x' is not an option of this command, and not an id",
+    ),
+    Hostile(
+        "upload-dash-song-after-double-dash",
+        ("character", "upload", "--", "-x", Input("image.png")),
+        2,
+        "song_id: '-x' must start with a letter or digit",
+    ),
+    Hostile(
+        "upload-long-song",
+        ("character", "upload", "s" * 65, Input("image.png")),
+        2,
+        "song_id: is 65 characters long",
+    ),
+    Hostile("resolve-dash-song", ("character", "resolve", "-x"), 2, "'-x' is not an option"),
+    Hostile("resolve-traversal-song", ("character", "resolve", "../x"), 2, "song_id"),
+    Hostile("template-dash-song", ("character", "template", "-x", "character-1"), 2, "'-x' is not an option"),
+    Hostile("generate-dash-song", ("character", "generate", "-x"), 2, "'-x' is not an option"),
+    Hostile("consistency-dash-song", ("character", "consistency", "-x", "on"), 2, "'-x' is not an option"),
+    Hostile("consistency-traversal", ("character", "consistency", "..", "off"), 2, "song_id"),
+    Hostile("costs-dash-job", ("costs", "-x"), 2, "'-x' is not an option"),
+    Hostile("export-dash-job", ("export", "-x"), 2, "'-x' is not an option"),
+    Hostile("review-dash-job", ("review", "-x", "--approve", "scene_alley"), 2, "'-x' is not an option"),
+    Hostile("costs-traversal-job", ("costs", "../../etc"), 2, "job"),
+    Hostile("review-bad-ref", ("review", SEEDED_JOB, "--approve", "scene_../x"), 2, "reference"),
+    Hostile(
+        "review-reason-control-character",
+        ("review", SEEDED_JOB, "--reject", "scene_rooftop", "--reason", "too dark\u0007"),
+        2,
+        "reason: contains a control character U+0007",
+    ),
+    Hostile(
+        "review-reviewer-too-long",
+        ("review", SEEDED_JOB, "--approve", "scene_rooftop", "--reviewer", "r" * 81),
+        2,
+        "reviewer: is 81 characters long",
+    ),
+    Hostile("template-unknown", ("character", "template", SEEDED_SONG, "character-9"), 2, "template_id"),
+    # Character images: decided by their bytes, bombs refused before decoding.
+    Hostile("upload-bomb", (*UPLOAD, Input("bomb.png")), 2, "image: is larger than 40 megapixels"),
+    Hostile(
+        "upload-oversized", (*UPLOAD, Input("oversized.png")), 2, "image: is 10000x5000 (50.0 megapixels)"
+    ),
+    Hostile(
+        "upload-not-an-image", (*UPLOAD, Input("text.png")), 2, "image: is not a PNG, JPEG or WebP image"
+    ),
+    Hostile("upload-animated", (*UPLOAD, Input("animated.gif")), 2, "image: is a GIF image"),
+    Hostile("upload-truncated", (*UPLOAD, Input("truncated.png")), 2, "image: is truncated or corrupt"),
+    Hostile("upload-bad-pose", (*UPLOAD, Input("image.png"), "--pose", "C"), 2, "pose: 'C' is not A or B"),
+    Hostile("interrogate-bomb", ("interrogate", Input("bomb.png")), 2, "is larger than 40 megapixels"),
+    Hostile("interrogate-not-an-image", ("interrogate", Input("text.png")), 2, "is not a PNG, JPEG or WebP"),
+    # Secrets: plain printable ASCII, named, never echoed.
+    *[
+        Hostile(
+            f"non-ascii-{name}",
+            ("templates",),
+            2,
+            f"{name}: must be printable ASCII",
+            never_says=(SECRET, "s\u00e9cret"),
+            env={name: SECRET},
+        )
+        for name in ("REPLICATE_API_TOKEN", "OPENAI_API_KEY", "SUPABASE_KEY", "STUDIO_SIGNING_KEY")
+    ],
+    Hostile(
+        "space-in-token",
+        ("templates",),
+        2,
+        "REPLICATE_API_TOKEN: must be printable ASCII",
+        never_says=("r8_abc def",),
+        env={"REPLICATE_API_TOKEN": "r8_abc def"},
+    ),
+    Hostile(
+        "infinite-timeout", ("templates",), 2, "REFERENCE_GEN_TIMEOUT", env={"REFERENCE_GEN_TIMEOUT": "inf"}
+    ),
+    Hostile("nan-lease", ("templates",), 2, "STUDIO_LEASE_SECONDS", env={"STUDIO_LEASE_SECONDS": "nan"}),
+]
+
+
+def _snapshot(data_dir: Path) -> dict[str, Any]:
+    """Every file's bytes (as a hash) and every table's rows: what "nothing written" compares."""
+    files = {
+        str(path.relative_to(data_dir)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(data_dir.rglob("*"))
+        if path.is_file() and path.name not in _DATABASE_FILES
+    }
+    engine = create_engine(Settings(data_dir=data_dir).resolved_database_url())
+    try:
+        metadata = MetaData()
+        metadata.reflect(engine)
+        with engine.connect() as connection:
+            rows = {
+                name: sorted(repr(tuple(row)) for row in connection.execute(select(table)))
+                for name, table in metadata.tables.items()
+            }
+    finally:
+        engine.dispose()
+    return {"files": files, "rows": rows}
+
+
+@pytest.fixture(scope="session")
+def seeded_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data dir holding one generated job and one song with a template character, made once per worker."""
+    data_dir = tmp_path_factory.mktemp("hostile-seed") / "studio-data"
+    env = {"STUDIO_DATA_DIR": str(data_dir), "REFERENCE_RETRY_BACKOFF": "0.01"}
+    for args in (
+        ("generate", str(PLANS_DIR / "minimal.json")),
+        ("character", "template", SEEDED_SONG, "character-1"),
+    ):
+        result = studio(*args, env=env)
+        assert result.code == 0, result.stderr
+    return data_dir
+
+
+@pytest.fixture
+def seeded(seeded_template: Path, data_dir: Path) -> Path:
+    shutil.copytree(seeded_template, data_dir)
+    return data_dir
+
+
+@pytest.mark.parametrize("row", ROWS, ids=[row.id for row in ROWS])
+def test_hostile_input_is_refused_cleanly_and_writes_nothing(
+    row: Hostile, seeded: Path, tmp_path: Path
+) -> None:
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
+    args = []
+    for arg in row.args:
+        if isinstance(arg, Input):
+            path = inputs / arg.name
+            if not path.exists() and not path.is_fifo():
+                INPUTS[arg.name](path)
+            args.append(str(path))
+        else:
+            args.append(arg)
+    before = _snapshot(seeded)
+    result = studio(*args, env=row.env, timeout=60)
+    assert "Traceback" not in result.stderr, result.stderr
+    assert result.code == row.code, result.stderr
+    for words in (row.says, *row.also_says):
+        assert words in result.stderr, result.stderr
+    for words in row.never_says:
+        assert words not in result.stderr + result.stdout
+    assert _snapshot(seeded) == before, "the refused input wrote something"
+
+
+def test_every_input_builder_is_used() -> None:
+    used = {arg.name for row in ROWS for arg in row.args if isinstance(arg, Input)}
+    assert used == set(INPUTS)
+    assert len({row.id for row in ROWS}) == len(ROWS)
