@@ -5,7 +5,6 @@ from __future__ import annotations
 import streamlit as st
 
 from studio.money import from_nanos, usd
-from studio.prompt_edits import PlanSummary
 from studio.services import Services
 
 STATUS_ICONS = {
@@ -49,8 +48,3 @@ def recent_jobs_table(studio: Services, limit: int = 10) -> None:
         hide_index=True,
         width="stretch",
     )
-
-
-def plan_label(plan: PlanSummary) -> str:
-    summary = plan.summary if len(plan.summary) <= 60 else plan.summary[:57] + "..."
-    return f"{summary or plan.job_id} · {plan.scenes} scenes, {plan.characters} characters"

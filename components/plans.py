@@ -7,41 +7,40 @@ import json
 
 import streamlit as st
 
-from components.jobs import plan_label
+from components.pickers import sticky_select
 from components.setup import current_job_id, select_job
+from studio.catalog import PlanSummary, list_plans, title_of
 from studio.errors import InvalidInput
 from studio.plan import ScenePlan, parse_plan
-from studio.prompt_edits import get_plan, list_plans, save_plan
+from studio.prompt_edits import get_plan, save_plan
 from studio.samples import load_sample, sample_plans
 from studio.services import Services
 
 
+def plan_label(plan: PlanSummary) -> str:
+    return f"{plan.title} · {plan.scenes} scenes, {plan.characters} characters"
+
+
 def plan_picker(studio: Services, key: str) -> ScenePlan | None:
-    """A select box over saved plans, defaulting to the current job; None when there are none."""
-    plans = list_plans(studio)
+    """A select box over every plan the studio knows, following the current job; None when there are none."""
+    plans = {p.job_id: p for p in list_plans(studio)}
     if not plans:
         return None
-    ids = [p.job_id for p in plans]
-    current = current_job_id()
-    if current not in ids and current is not None and get_plan(studio, current) is not None:
-        ids.insert(0, current)
-    labels = {p.job_id: plan_label(p) for p in plans}
-    chosen = st.selectbox(
+    chosen = sticky_select(
         "Scene plan",
-        ids,
-        index=ids.index(current) if current in ids else 0,
-        format_func=lambda job_id: labels.get(job_id, job_id),
-        key=f"{key}-{current}",
+        list(plans),
+        key=key,
+        current=current_job_id(),
+        choose=select_job,
+        format_func=lambda job_id: plan_label(plans[job_id]),
     )
-    if chosen != current:
-        select_job(chosen)
     return get_plan(studio, chosen)
 
 
 def _keep(studio: Services, plan: ScenePlan, source: str) -> None:
     save_plan(studio, plan, source)
     select_job(str(plan.job_id))
-    st.toast(f"Plan {plan.job_id} saved ({source}).")
+    st.toast(f"Plan {title_of(plan)} saved ({source}).")
 
 
 def show_invalid(error: InvalidInput) -> None:

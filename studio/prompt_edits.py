@@ -6,9 +6,7 @@ edits become the `ReferenceOverride`s a job is submitted with.
 
 from __future__ import annotations
 
-import json
 import secrets
-from datetime import datetime
 
 from pydantic import BaseModel
 from sqlalchemy import delete, select
@@ -21,17 +19,6 @@ from studio.records.prompt_edits import PlanDraftRow, PromptEditRow
 from studio.records.schema import JobRow
 from studio.seeding import MAX_SEED, check_seed, reference_seed
 from studio.services import Services
-
-
-class PlanSummary(BaseModel):
-    """One saved plan, for pickers: its job id, where it came from and how big it is."""
-
-    job_id: str
-    summary: str
-    source: str
-    scenes: int
-    characters: int
-    updated_at: datetime
 
 
 class PromptEdit(BaseModel):
@@ -101,26 +88,6 @@ def get_plan(services: Services, job_id: str) -> ScenePlan | None:
             job = s.get(JobRow, job_id)
             raw = job.plan_json if job is not None else None
     return parse_plan(raw) if raw else None
-
-
-def list_plans(services: Services, limit: int = 50) -> list[PlanSummary]:
-    """Saved drafts, most recently changed first."""
-    with services.records.session() as s:
-        rows = list(s.scalars(select(PlanDraftRow).order_by(PlanDraftRow.updated_at.desc()).limit(limit)))
-    summaries = []
-    for row in rows:
-        data = json.loads(row.plan_json)
-        summaries.append(
-            PlanSummary(
-                job_id=row.job_id,
-                summary=str(data.get("video_summary") or ""),
-                source=row.source,
-                scenes=len(data.get("scenes") or []),
-                characters=len(data.get("characters") or []),
-                updated_at=row.updated_at,
-            )
-        )
-    return summaries
 
 
 # edits ------------------------------------------------------------------------------------------
