@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import html
 import json
 
 import streamlit as st
@@ -12,7 +13,9 @@ from components.setup import current_job_id, select_job
 from studio.catalog import PlanSummary, list_plans, title_of
 from studio.errors import InvalidInput
 from studio.plan import ScenePlan, parse_plan
+from studio.plan_editing import problem_lines
 from studio.prompt_edits import get_plan, save_plan
+from studio.prompts import colour_name
 from studio.samples import load_sample, sample_plans
 from studio.services import Services
 
@@ -37,30 +40,53 @@ def plan_picker(studio: Services, key: str) -> ScenePlan | None:
     return get_plan(studio, chosen)
 
 
-def _keep(studio: Services, plan: ScenePlan, source: str) -> None:
+def keep_plan(studio: Services, plan: ScenePlan, source: str) -> None:
+    """Save the plan as its job's draft and make it the app's current plan."""
     save_plan(studio, plan, source)
     select_job(str(plan.job_id))
     st.toast(f"Plan {title_of(plan)} saved ({source}).")
 
 
 def show_invalid(error: InvalidInput) -> None:
-    st.error(f"**{error.field}**: {error.problem}")
+    """Every problem of a refused plan at once, one line each, fields named in words."""
+    lines = problem_lines(error)
+    if len(lines) == 1:
+        st.error(lines[0], icon=":material/error:")
+        return
+    listed = "\n".join(f"- {line}" for line in lines)
+    st.error(f"The plan was not saved: {len(lines)} things to fix.\n\n{listed}", icon=":material/error:")
+
+
+def _text_colour(hex_colour: str) -> str:
+    red, green, blue = (int(hex_colour[i : i + 2], 16) for i in (1, 3, 5))
+    return "#111111" if 0.299 * red + 0.587 * green + 0.114 * blue > 150 else "#FFFFFF"
+
+
+def palette_swatches(colours: list[str]) -> None:
+    """Each palette colour as a chip drawn in that colour, labelled with its hex and its name."""
+    chips = "".join(
+        f'<span style="background:{colour};color:{_text_colour(colour)};padding:0.2rem 0.7rem;'
+        f'border-radius:1rem;margin-right:0.4rem;font-size:0.85rem;border:1px solid #ffffff33">'
+        f"{colour} · {html.escape(colour_name(colour))}</span>"
+        for colour in colours
+    )
+    st.html(f'<div class="palette">{chips}</div>')
 
 
 def plan_loader(studio: Services, plan: ScenePlan | None) -> None:
-    """Three ways to a plan: a sample, an uploaded file, or the JSON edited in place."""
-    sample, upload, edit = st.tabs(["Sample plan", "Upload a plan file", "Edit the plan"])
+    """Three ways to a plan: a sample, an uploaded file, or its JSON (pasted, or edited in place)."""
+    sample, upload, edit = st.tabs(["Sample plan", "Upload a plan file", "Plan JSON"])
     with sample:
         names = sample_plans()
         name = st.selectbox("Sample", names, index=names.index("music-video"), key="sample-plan")
         if st.button("Load sample", key="load-sample"):
-            _keep(studio, load_sample(name), f"sample {name}")
+            keep_plan(studio, load_sample(name), f"sample {name}")
             st.rerun()
     with upload:
         file = st.file_uploader("Plan file (JSON)", type=["json"], key="plan-file")
         if file is not None and st.button("Use this file", key="use-plan-file"):
             try:
-                _keep(studio, parse_plan(file.getvalue()), f"upload {file.name}"[:160])
+                keep_plan(studio, parse_plan(file.getvalue()), f"upload {file.name}"[:160])
                 st.rerun()
             except InvalidInput as error:
                 show_invalid(error)
@@ -71,7 +97,7 @@ def plan_loader(studio: Services, plan: ScenePlan | None) -> None:
         )
         if st.button("Save plan", key="save-plan-json"):
             try:
-                _keep(studio, parse_plan(text), "edited in the page")
+                keep_plan(studio, parse_plan(text), "edited in the page")
                 st.rerun()
             except InvalidInput as error:
                 show_invalid(error)
