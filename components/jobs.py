@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from studio.money import from_nanos, usd
+from studio.catalog import list_jobs
+from studio.money import usd
 from studio.services import Services
 
 STATUS_ICONS = {
@@ -28,18 +29,18 @@ def status_label(status: str) -> str:
 
 
 def recent_jobs_table(studio: Services, limit: int = 10) -> None:
-    jobs = studio.records.list_jobs(limit)
+    jobs = list_jobs(studio, limit)
     if not jobs:
         st.caption("No jobs yet: load a plan on **Scene plan & prompts**, or run the demo.")
         return
     st.dataframe(
         [
             {
-                "job": job.id,
+                "plan": job.title,
                 "status": job.status,
                 "provider": job.provider or "—",
-                "spent": usd(from_nanos(job.spent_nanos)),
-                "budget": usd(from_nanos(job.budget_nanos)),
+                "spent": usd(job.spent),
+                "budget": usd(job.budget),
                 "created": job.created_at.strftime("%Y-%m-%d %H:%M"),
                 "note": job.failure_reason or "",
             }

@@ -21,7 +21,7 @@ from studio.services import Services
 
 
 def plan_label(plan: PlanSummary) -> str:
-    return f"{plan.title} · {plan.scenes} scenes, {plan.characters} characters"
+    return f"{plan.title} · {plan.size}"
 
 
 def plan_picker(studio: Services, key: str) -> ScenePlan | None:

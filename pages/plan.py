@@ -7,7 +7,7 @@ from components.plans import palette_swatches, plan_loader, plan_picker
 from components.prompt_editor import prompt_editor
 from components.prompt_table import prompt_table
 from components.setup import page_setup
-from studio.catalog import title_of
+from studio.catalog import counted, title_of
 
 studio = page_setup()
 st.title("Scene plan & prompts")
@@ -27,7 +27,7 @@ if plan is None:
 st.subheader(title_of(plan))
 style = plan.style
 st.caption(
-    f"{len(plan.scenes)} scenes · {len(plan.characters)} characters · "
+    f"{counted(len(plan.scenes), 'scene')} · {counted(len(plan.characters), 'character')} · "
     f"style: {style.visual_style or '—'} · mood: {style.mood or '—'} · lighting: {style.lighting or '—'}"
 )
 if style.color_palette:

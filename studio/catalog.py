@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from decimal import Decimal
 
 from pydantic import BaseModel
 from sqlalchemy import select
 
+from studio.money import from_nanos
 from studio.plan import ScenePlan
 from studio.records.prompt_edits import PlanDraftRow
 from studio.services import Services
@@ -27,6 +29,11 @@ def plan_title(video_summary: str, job_id: str) -> str:
         return sentence
     cut = sentence[: TITLE_CHARS - 1].rsplit(" ", 1)[0].rstrip(",;:-")
     return f"{cut}…"
+
+
+def counted(number: int, noun: str) -> str:
+    """`1 scene`, `4 scenes`."""
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
 
 
 def title_of(plan: ScenePlan) -> str:
@@ -48,13 +55,21 @@ class PlanSummary(BaseModel):
     def images(self) -> int:
         return self.scenes + self.characters
 
+    @property
+    def size(self) -> str:
+        return f"{counted(self.scenes, 'scene')}, {counted(self.characters, 'character')}"
+
 
 class JobSummary(BaseModel):
-    """One job, for pickers: named by its plan's title."""
+    """One job, for pickers and lists: named by its plan's title."""
 
     job_id: str
     title: str
     status: str
+    provider: str
+    spent: Decimal
+    budget: Decimal
+    failure_reason: str | None
     created_at: datetime
 
 
@@ -90,6 +105,10 @@ def list_jobs(services: Services, limit: int = 50) -> list[JobSummary]:
             job_id=job.id,
             title=plan_title(str(json.loads(job.plan_json).get("video_summary") or ""), job.id),
             status=job.status,
+            provider=job.provider,
+            spent=from_nanos(job.spent_nanos),
+            budget=from_nanos(job.budget_nanos),
+            failure_reason=job.failure_reason,
             created_at=job.created_at,
         )
         for job in services.records.list_jobs(limit)
