@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from components.pickers import sticky_select
 from components.setup import current_song_id, select_song
 from studio.characters.images import MAX_UPLOAD_BYTES
 from studio.characters.songs import apply_template, song_interrogation, upload_character_image
@@ -23,12 +24,8 @@ def song_picker(studio: Services) -> str | None:
         songs.insert(0, current)
     pick, new = st.columns([2, 1])
     if songs:
-        chosen = pick.selectbox(
-            "Song", songs, index=songs.index(current) if current in songs else 0, key=f"song-{current}"
-        )
-        if chosen != current:
-            select_song(chosen)
-            current = chosen
+        with pick:
+            current = sticky_select("Song", songs, key="song-picker", current=current, choose=select_song)
     else:
         pick.caption("No songs yet: name one to start.")
     with new.form("new-song", border=False):

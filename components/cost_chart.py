@@ -10,12 +10,19 @@ import pandas as pd
 import streamlit as st
 
 from studio.costs import CostReport, JobCost
+from studio.money import usd
 
 
 def stage_provider_chart(report: CostReport) -> None:
     frame = pd.DataFrame(
         [
-            {"stage": g.stage, "provider": g.provider, "amount": float(g.amount), "calls": g.calls}
+            {
+                "stage": g.stage,
+                "provider": g.provider,
+                "amount": float(g.amount),
+                "spent_text": usd(g.amount, exact=True),
+                "calls": g.calls,
+            }
             for g in report.by_stage_provider
         ]
     )
@@ -29,7 +36,7 @@ def stage_provider_chart(report: CostReport) -> None:
             x=alt.X("stage:N", title="stage"),
             y=alt.Y("sum(amount):Q", title="USD", stack="zero"),
             color=alt.Color("provider:N", title="provider"),
-            tooltip=["stage", "provider", "calls", alt.Tooltip("amount:Q", format="$.4f")],
+            tooltip=["stage", "provider", "calls", alt.Tooltip("spent_text:N", title="spent")],
         )
     )
     st.altair_chart(chart, width="stretch")
@@ -38,7 +45,7 @@ def stage_provider_chart(report: CostReport) -> None:
 def cumulative_chart(report: CostReport) -> None:
     frame = pd.DataFrame(
         [
-            {"at": p.at, "cumulative": float(p.cumulative), "amount": float(p.amount)}
+            {"at": p.at, "cumulative": float(p.cumulative), "spent_text": usd(p.cumulative, exact=True)}
             for p in report.cumulative
         ]
     )
@@ -51,7 +58,10 @@ def cumulative_chart(report: CostReport) -> None:
         .encode(
             x=alt.X("at:T", title="time"),
             y=alt.Y("cumulative:Q", title="USD spent"),
-            tooltip=[alt.Tooltip("at:T", format="%H:%M:%S"), alt.Tooltip("cumulative:Q", format="$.4f")],
+            tooltip=[
+                alt.Tooltip("at:T", format="%H:%M:%S"),
+                alt.Tooltip("spent_text:N", title="spent so far"),
+            ],
         )
     )
     budget = alt.Chart(pd.DataFrame({"budget": [float(report.budget)]})).mark_rule(strokeDash=[4, 4])
@@ -59,11 +69,18 @@ def cumulative_chart(report: CostReport) -> None:
     st.altair_chart(shown, width="stretch")
 
 
-def budget_chart(jobs: list[JobCost]) -> None:
-    """Each job's spend as a share of its budget."""
+def budget_chart(jobs: list[JobCost], titles: dict[str, str]) -> None:
+    """Each job's spend as a share of its budget, the job named by its plan's title."""
     frame = pd.DataFrame(
         [
-            {"job": j.job_id[:8], "spent": float(j.spent), "budget": float(j.budget), "status": j.status}
+            {
+                "plan": f"{titles.get(j.job_id, 'Plan')} · {j.job_id[:4]}",
+                "spent": float(j.spent),
+                "budget": float(j.budget),
+                "status": j.status,
+                "spent_text": usd(j.spent, exact=True),
+                "budget_text": usd(j.budget),
+            }
             for j in jobs
         ]
     )
@@ -75,12 +92,12 @@ def budget_chart(jobs: list[JobCost]) -> None:
         .mark_bar()
         .encode(
             x=alt.X("used:Q", title="share of budget spent", axis=alt.Axis(format="%")),
-            y=alt.Y("job:N", title="job", sort="-x"),
+            y=alt.Y("plan:N", title=None, sort="-x", axis=alt.Axis(labelLimit=320)),
             tooltip=[
-                "job",
+                "plan",
                 "status",
-                alt.Tooltip("spent:Q", format="$.4f"),
-                alt.Tooltip("budget:Q", format="$,.2f"),
+                alt.Tooltip("spent_text:N", title="spent"),
+                alt.Tooltip("budget_text:N", title="budget"),
             ],
         )
     )

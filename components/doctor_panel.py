@@ -1,13 +1,14 @@
-"""The doctor's report on the Home page: does each configured service answer, and what to set if not."""
+"""Backends and health on the Home page: what runs where, and does each configured service answer."""
 
 from __future__ import annotations
 
 import streamlit as st
 
+from components.backends import backend_panel, key_status
+from components.setup import fingerprint
 from studio.doctor import DoctorReport, diagnose
+from studio.services import Services
 from studio.settings import Settings
-
-_ICONS = {"ok": "✅", "failed": "❌", "skipped": "➖"}
 
 
 @st.cache_data(ttl=60, show_spinner="Asking each configured service…")
@@ -28,7 +29,7 @@ def doctor_panel(fingerprint: str, settings: Settings) -> None:
     st.dataframe(
         [
             {
-                "": _ICONS[check.status],
+                "status": check.status,
                 "concern": check.concern,
                 "check": check.name,
                 "detail": check.detail,
@@ -39,3 +40,19 @@ def doctor_panel(fingerprint: str, settings: Settings) -> None:
         hide_index=True,
         width="stretch",
     )
+
+
+def backends_and_health(studio: Services) -> None:
+    """What runs where, which keys are set (never their values), where the data lives, and the doctor."""
+    st.markdown("**Backends**")
+    backend_panel(studio)
+    keys, data = st.columns(2)
+    with keys:
+        st.markdown("**Keys**")
+        key_status(studio)
+    with data:
+        st.markdown("**Data**")
+        st.markdown(f"Data directory: `{studio.settings.data_dir.resolve()}`")
+        st.caption("Set STUDIO_DATA_DIR to keep the studio's files elsewhere.")
+    st.markdown("**Health**")
+    doctor_panel(fingerprint(), studio.settings)

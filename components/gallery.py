@@ -1,9 +1,11 @@
-"""Thumbnails of a job's stored references, each with its parameters and a download of the full PNG."""
+"""A job's references as cards: stored ones as thumbnails with their parameters and a download of the
+full PNG, failed ones with their whole error (the board's table cuts long errors off)."""
 
 from __future__ import annotations
 
 import streamlit as st
 
+from studio.catalog import counted
 from studio.gallery import JobProgress, ReferenceStatus, Thumbnail, full_image, thumbnails
 from studio.money import usd
 from studio.services import Services
@@ -12,7 +14,18 @@ PAGE_SIZE = 32
 COLUMNS = 4
 
 
+def _failed_card(reference: ReferenceStatus) -> None:
+    with st.container(border=True):
+        st.markdown(f":red-badge[:material/error: failed] **{reference.ref}**")
+        st.error(reference.error or "No error was recorded.")
+        tries = counted(reference.attempts, "attempt")
+        st.caption(f"{tries} · {usd(reference.cost)} · *Retry failed only* above tries it again.")
+
+
 def _card(studio: Services, reference: ReferenceStatus, thumb: Thumbnail | None) -> None:
+    if reference.status == "failed":
+        _failed_card(reference)
+        return
     if thumb is None:
         st.caption(f"`{reference.ref}`: image missing from storage")
         return
@@ -32,8 +45,8 @@ def _card(studio: Services, reference: ReferenceStatus, thumb: Thumbnail | None)
 
 
 def reference_gallery(studio: Services, progress: JobProgress) -> None:
-    """Stored references as thumbnails (≤256 px WebP), 32 per page."""
-    stored = [r for r in progress.references if r.status == "stored"]
+    """Stored references as thumbnails (at most 256 px, WebP) and failed ones as cards, 32 per page."""
+    stored = [r for r in progress.references if r.status in ("stored", "failed")]
     if not stored:
         st.caption("No images yet.")
         return
@@ -47,8 +60,8 @@ def reference_gallery(studio: Services, progress: JobProgress) -> None:
             or 1
         )
     shown = stored[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
-    thumbs = thumbnails(studio, [(r.storage_key, r.content_id) for r in shown])
+    thumbs = thumbnails(studio, [(r.storage_key, r.content_id) for r in shown if r.status == "stored"])
     for start in range(0, len(shown), COLUMNS):
         for column, reference in zip(st.columns(COLUMNS), shown[start : start + COLUMNS], strict=False):
             with column:
-                _card(studio, reference, thumbs[reference.storage_key])
+                _card(studio, reference, thumbs.get(reference.storage_key))

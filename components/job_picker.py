@@ -1,29 +1,26 @@
-"""Choosing which generation job a page looks at (Review, Costs), defaulting to the app's current job."""
+"""Choosing which generation job a page looks at (Review, Costs), following the app's current job."""
 
 from __future__ import annotations
 
-import streamlit as st
-
+from components.pickers import sticky_select
 from components.setup import current_job_id, select_job
+from studio.catalog import list_jobs
 from studio.services import Services
 
 
 def job_picker(studio: Services, key: str) -> str | None:
-    """A select box over the newest jobs; None when there are none."""
-    jobs = {job.id: job for job in studio.records.jobs.recent(50)}
+    """A select box over the newest jobs, named by their plans' titles; None when there are none."""
+    jobs = {job.job_id: job for job in list_jobs(studio, 50)}
     if not jobs:
         return None
-    ids = list(jobs)
-    current = current_job_id()
-    chosen = st.selectbox(
+    return sticky_select(
         "Job",
-        ids,
-        index=ids.index(current) if current in ids else 0,
+        list(jobs),
+        key=key,
+        current=current_job_id(),
+        choose=select_job,
         format_func=lambda job_id: (
-            f"{job_id} · {jobs[job_id].status} · {jobs[job_id].created_at:%Y-%m-%d %H:%M}"
+            f"{jobs[job_id].title} · {jobs[job_id].status} · {jobs[job_id].created_at:%Y-%m-%d %H:%M}"
         ),
-        key=f"{key}-{current}",
+        help="Jobs are named by their plan's summary.",
     )
-    if chosen != current:
-        select_job(chosen)
-    return str(chosen)

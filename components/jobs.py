@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from studio.money import from_nanos, usd
-from studio.prompt_edits import PlanSummary
+from studio.catalog import list_jobs
+from studio.money import usd
 from studio.services import Services
 
 STATUS_ICONS = {
@@ -29,18 +29,18 @@ def status_label(status: str) -> str:
 
 
 def recent_jobs_table(studio: Services, limit: int = 10) -> None:
-    jobs = studio.records.jobs.recent(limit)
+    jobs = list_jobs(studio, limit)
     if not jobs:
         st.caption("No jobs yet: load a plan on **Scene plan & prompts**, or run the demo.")
         return
     st.dataframe(
         [
             {
-                "job": job.id,
+                "plan": job.title,
                 "status": job.status,
                 "provider": job.provider or "—",
-                "spent": usd(from_nanos(job.spent_nanos)),
-                "budget": usd(from_nanos(job.budget_nanos)),
+                "spent": usd(job.spent),
+                "budget": usd(job.budget),
                 "created": job.created_at.strftime("%Y-%m-%d %H:%M"),
                 "note": job.failure_reason or "",
             }
@@ -49,8 +49,3 @@ def recent_jobs_table(studio: Services, limit: int = 10) -> None:
         hide_index=True,
         width="stretch",
     )
-
-
-def plan_label(plan: PlanSummary) -> str:
-    summary = plan.summary if len(plan.summary) <= 60 else plan.summary[:57] + "..."
-    return f"{summary or plan.job_id} · {plan.scenes} scenes, {plan.characters} characters"

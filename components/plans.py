@@ -3,65 +3,85 @@
 from __future__ import annotations
 
 import hashlib
+import html
 import json
 
 import streamlit as st
 
-from components.jobs import plan_label
+from components.pickers import sticky_select
 from components.setup import current_job_id, select_job
+from studio.catalog import PlanSummary, list_plans, title_of
 from studio.errors import InvalidInput
 from studio.input_files import read_stream
 from studio.plan import MAX_PLAN_BYTES, ScenePlan, parse_plan
-from studio.prompt_edits import get_plan, list_plans, save_plan
+from studio.plan_editing import problem_lines
+from studio.prompt_edits import get_plan, save_plan
+from studio.prompts import colour_name
 from studio.samples import load_sample, sample_plans
 from studio.services import Services
 
 
+def plan_label(plan: PlanSummary) -> str:
+    return f"{plan.title} · {plan.size}"
+
+
 def plan_picker(studio: Services, key: str) -> ScenePlan | None:
-    """A select box over saved plans, defaulting to the current job; None when there are none."""
-    plans = list_plans(studio)
+    """A select box over every plan the studio knows, following the current job; None when there are none."""
+    plans = {p.job_id: p for p in list_plans(studio)}
     if not plans:
         return None
-    ids = [p.job_id for p in plans]
-    current = current_job_id()
-    if current not in ids and current is not None and get_plan(studio, current) is not None:
-        ids.insert(0, current)
-    labels = {p.job_id: plan_label(p) for p in plans}
-    chosen = st.selectbox(
+    chosen = sticky_select(
         "Scene plan",
-        ids,
-        index=ids.index(current) if current in ids else 0,
-        format_func=lambda job_id: labels.get(job_id, job_id),
-        key=f"{key}-{current}",
+        list(plans),
+        key=key,
+        current=current_job_id(),
+        choose=select_job,
+        format_func=lambda job_id: plan_label(plans[job_id]),
     )
-    if chosen != current:
-        select_job(chosen)
     return get_plan(studio, chosen)
 
 
-def _keep(studio: Services, plan: ScenePlan, source: str) -> None:
+def keep_plan(studio: Services, plan: ScenePlan, source: str) -> None:
+    """Save the plan as its job's draft and make it the app's current plan."""
     save_plan(studio, plan, source)
     select_job(str(plan.job_id))
-    st.toast(f"Plan {plan.job_id} saved ({source}).")
+    st.toast(f"Plan {title_of(plan)} saved ({source}).")
 
 
 def show_invalid(error: InvalidInput) -> None:
-    """Every problem of a refused plan, one line each, so a creator can fix them all in one go."""
-    if len(error.problems) == 1:
-        st.error(f"`{error.field}`: {error.problem}")
+    """Every problem of a refused plan at once, one line each, fields named in words."""
+    lines = problem_lines(error)
+    if len(lines) == 1:
+        st.error(lines[0], icon=":material/error:")
         return
-    lines = "\n".join(f"- `{problem.field}`: {problem.problem}" for problem in error.problems)
-    st.error(f"The plan has {len(error.problems)} problems:\n\n{lines}")
+    listed = "\n".join(f"- {line}" for line in lines)
+    st.error(f"The plan was not saved: {len(lines)} things to fix.\n\n{listed}", icon=":material/error:")
+
+
+def _text_colour(hex_colour: str) -> str:
+    red, green, blue = (int(hex_colour[i : i + 2], 16) for i in (1, 3, 5))
+    return "#111111" if 0.299 * red + 0.587 * green + 0.114 * blue > 150 else "#FFFFFF"
+
+
+def palette_swatches(colours: list[str]) -> None:
+    """Each palette colour as a chip drawn in that colour, labelled with its hex and its name."""
+    chips = "".join(
+        f'<span style="background:{colour};color:{_text_colour(colour)};padding:0.2rem 0.7rem;'
+        f'border-radius:1rem;margin-right:0.4rem;font-size:0.85rem;border:1px solid #ffffff33">'
+        f"{colour} · {html.escape(colour_name(colour))}</span>"
+        for colour in colours
+    )
+    st.html(f'<div class="palette">{chips}</div>')
 
 
 def plan_loader(studio: Services, plan: ScenePlan | None) -> None:
-    """Three ways to a plan: a sample, an uploaded file, or the JSON edited in place."""
-    sample, upload, edit = st.tabs(["Sample plan", "Upload a plan file", "Edit the plan"])
+    """Three ways to a plan: a sample, an uploaded file, or its JSON (pasted, or edited in place)."""
+    sample, upload, edit = st.tabs(["Sample plan", "Upload a plan file", "Plan JSON"])
     with sample:
         names = sample_plans()
         name = st.selectbox("Sample", names, index=names.index("music-video"), key="sample-plan")
         if st.button("Load sample", key="load-sample"):
-            _keep(studio, load_sample(name), f"sample {name}")
+            keep_plan(studio, load_sample(name), f"sample {name}")
             st.rerun()
     with upload:
         file = st.file_uploader("Plan file (JSON)", type=["json"], key="plan-file")
@@ -69,7 +89,7 @@ def plan_loader(studio: Services, plan: ScenePlan | None) -> None:
             try:
                 file.seek(0)
                 plan = parse_plan(read_stream(file, MAX_PLAN_BYTES, "plan file"))
-                _keep(studio, plan, f"upload {file.name}"[:160])
+                keep_plan(studio, plan, f"upload {file.name}"[:160])
                 st.rerun()
             except InvalidInput as error:
                 show_invalid(error)
@@ -80,7 +100,7 @@ def plan_loader(studio: Services, plan: ScenePlan | None) -> None:
         )
         if st.button("Save plan", key="save-plan-json"):
             try:
-                _keep(studio, parse_plan(text), "edited in the page")
+                keep_plan(studio, parse_plan(text), "edited in the page")
                 st.rerun()
             except InvalidInput as error:
                 show_invalid(error)

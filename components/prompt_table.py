@@ -6,6 +6,7 @@ from typing import Any
 
 import pandas as pd
 import streamlit as st
+from pandas.io.formats.style import Styler
 
 from studio.errors import InvalidInput
 from studio.plan import ScenePlan
@@ -23,15 +24,29 @@ from studio.seeding import MAX_SEED
 from studio.services import Services
 
 _MESSAGES = "prompt-table-messages"
+TOKEN_COLOURS = {"fits": "#3DD68C", "over": "#FF6B6B"}
+"""Token counts drawn green within SDXL's 75, red over it."""
+COLUMN_ORDER = (
+    "ref", "tokens", "CLIP", "prompt", "negative prompt", "seed", "lock", "reroll", "reset", "edited"
+)  # fmt: skip
+
+
+def generation(job_id: str) -> int:
+    """Counts the edits applied to the job's prompts; editors' keys carry it so they start clean after one."""
+    return int(st.session_state.get(f"prompts-generation-{job_id}", 0))
 
 
 def editor_key(job_id: str) -> str:
-    """The data editor's widget key; it changes after each applied edit so the table starts clean."""
-    return f"prompts-{job_id}-{st.session_state.get(f'prompts-generation-{job_id}', 0)}"
+    return f"prompts-{job_id}-{generation(job_id)}"
 
 
-def _frame(rows: list[PromptRow]) -> pd.DataFrame:
-    return pd.DataFrame(
+def token_style(count: Any) -> str:
+    fit = "over" if int(count) > CLIP_USABLE_TOKENS else "fits"
+    return f"color: {TOKEN_COLOURS[fit]}; font-weight: 600"
+
+
+def _frame(rows: list[PromptRow]) -> Styler:
+    frame = pd.DataFrame(
         [
             {
                 "ref": row.ref,
@@ -42,12 +57,13 @@ def _frame(rows: list[PromptRow]) -> pd.DataFrame:
                 "reroll": False,
                 "reset": False,
                 "tokens": row.token_count,
-                "CLIP": f"⚠ cut after {CLIP_USABLE_TOKENS}" if row.truncated_by_clip else "ok",
+                "CLIP": "end ignored" if row.truncated_by_clip else "fits",
                 "edited": "yes" if row.edited else "",
             }
             for row in rows
         ]
     )
+    return frame.style.map(token_style, subset=["tokens"])
 
 
 def _apply(
@@ -75,13 +91,13 @@ def _apply(
     return problems
 
 
-def _restart(job_id: str) -> None:
-    generation = f"prompts-generation-{job_id}"
-    st.session_state[generation] = st.session_state.get(generation, 0) + 1
+def restart(job_id: str) -> None:
+    """Rerun with fresh prompt editors, showing the stored values."""
+    st.session_state[f"prompts-generation-{job_id}"] = generation(job_id) + 1
     st.rerun()
 
 
-def prompt_table(studio: Services, plan: ScenePlan) -> None:
+def prompt_table(studio: Services, plan: ScenePlan) -> list[PromptRow]:
     """Show every reference's prompt, negative prompt and seed; store edits apart from synthesis."""
     job_id = str(plan.job_id)
     rows = prompt_rows(studio, plan)
@@ -99,10 +115,11 @@ def prompt_table(studio: Services, plan: ScenePlan) -> None:
         _frame(rows),
         key=key,
         hide_index=True,
+        column_order=COLUMN_ORDER,
         width="stretch",
         disabled=["ref", "tokens", "CLIP", "edited"],
         column_config={
-            "ref": st.column_config.TextColumn("reference", width="small"),
+            "ref": st.column_config.TextColumn("reference", width="medium"),
             "prompt": st.column_config.TextColumn("prompt", width="large"),
             "negative prompt": st.column_config.TextColumn("negative prompt", width="medium"),
             "seed": st.column_config.NumberColumn(
@@ -113,8 +130,12 @@ def prompt_table(studio: Services, plan: ScenePlan) -> None:
             "reset": st.column_config.CheckboxColumn(
                 "reset", help="Reset to the synthesized prompt and seed"
             ),
-            "tokens": st.column_config.NumberColumn("tokens", help="CLIP tokens of the prompt (75 are read)"),
-            "CLIP": st.column_config.TextColumn("CLIP", width="small"),
+            "tokens": st.column_config.NumberColumn(
+                "tokens", help=f"CLIP tokens of the prompt: SDXL reads {CLIP_USABLE_TOKENS}", format="%d"
+            ),
+            "CLIP": st.column_config.TextColumn(
+                "CLIP", width="small", help=f"SDXL ignores everything after {CLIP_USABLE_TOKENS} tokens"
+            ),
             "edited": st.column_config.TextColumn("edited", width="small", help="Edited by you"),
         },
     )
@@ -122,7 +143,7 @@ def prompt_table(studio: Services, plan: ScenePlan) -> None:
     changed = state.get("edited_rows") or {}
     if changed:
         st.session_state[_MESSAGES] = _apply(studio, plan, rows, changed)
-        _restart(job_id)
+        restart(job_id)
     edited = sum(row.edited for row in rows)
     left, right = st.columns([3, 1])
     left.caption(
@@ -131,4 +152,5 @@ def prompt_table(studio: Services, plan: ScenePlan) -> None:
     )
     if right.button("Reroll unlocked seeds", icon=":material/casino:", key=f"reroll-all-{job_id}"):
         reroll_unlocked(studio, plan)
-        _restart(job_id)
+        restart(job_id)
+    return rows

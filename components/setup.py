@@ -12,6 +12,7 @@ import os
 import streamlit as st
 from pydantic import SecretStr, ValidationError
 
+from components.navigation import require_app
 from studio.errors import ConfigurationError
 from studio.logs import configure_logging
 from studio.services import Services, build_services
@@ -91,6 +92,7 @@ def fingerprint() -> str:
 
 def page_setup() -> Services:
     """Every page's first call: the services, with the background runner that executes queued jobs."""
+    require_app()
     config = settings()
     fingerprint = _fingerprint(config)
     try:

@@ -18,8 +18,8 @@ def recent_songs_table(studio: Services, limit: int = 10) -> None:
             {
                 "song": song.song_id,
                 "character": song.character,
-                "pose B": "✓" if song.has_pose_b else "",
-                "generated": "✓" if song.has_generated else "",
+                "pose B": song.has_pose_b,
+                "generated": song.has_generated,
                 "consistency job": song.job_status or "—",
                 "updated": song.updated_at.strftime("%Y-%m-%d %H:%M"),
             }
@@ -27,4 +27,8 @@ def recent_songs_table(studio: Services, limit: int = 10) -> None:
         ],
         hide_index=True,
         width="stretch",
+        column_config={
+            "pose B": st.column_config.CheckboxColumn("pose B"),
+            "generated": st.column_config.CheckboxColumn("generated", help="Consistent character image"),
+        },
     )

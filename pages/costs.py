@@ -5,6 +5,7 @@ import streamlit as st
 from components.cost_chart import budget_chart, cumulative_chart, stage_provider_chart
 from components.job_picker import job_picker
 from components.setup import page_setup
+from studio.catalog import list_jobs
 from studio.costs import cost_report, entries_csv, job_costs
 from studio.money import usd
 
@@ -12,6 +13,7 @@ studio = page_setup()
 st.title("Costs")
 
 overview = job_costs(studio)
+titles = {job.job_id: job.title for job in list_jobs(studio)}
 if not overview:
     st.info("No jobs yet: nothing has been spent.")
     st.page_link("pages/generate.py", label="Generate", icon=":material/movie:")
@@ -21,7 +23,7 @@ st.subheader("Jobs against their budgets")
 st.dataframe(
     [
         {
-            "job": job.job_id,
+            "plan": titles.get(job.job_id, job.job_id),
             "status": job.status,
             "spent": usd(job.spent),
             "budget": usd(job.budget),
@@ -33,22 +35,25 @@ st.dataframe(
     hide_index=True,
     width="stretch",
 )
-budget_chart(overview)
+budget_chart(overview, titles)
 
 st.divider()
 job_id = job_picker(studio, key="costs-job")
 assert job_id is not None
 report = cost_report(studio, job_id)
 metrics = st.columns(5)
-metrics[0].metric("total", usd(report.total), help="The job's calls and its song's consistency job")
+metrics[0].metric(
+    "total", usd(report.total), help=f"{usd(report.total, exact=True)}: the job's calls and its song's"
+)
 metrics[1].metric("budget", usd(report.budget))
-metrics[2].metric("remaining", usd(report.remaining))
+metrics[2].metric("remaining", usd(report.remaining), help=usd(report.remaining, exact=True))
+per_image = report.cost_per_image
 metrics[3].metric(
     "per image",
-    usd(report.cost_per_image) if report.cost_per_image is not None else "—",
-    help=f"{report.images} images stored",
+    usd(per_image) if per_image is not None else "—",
+    help=f"{usd(per_image, exact=True) if per_image is not None else '—'} · {report.images} images stored",
 )
-metrics[4].metric("saved", usd(report.savings.total))
+metrics[4].metric("saved", usd(report.savings.total), help=usd(report.savings.total, exact=True))
 st.caption(
     f"Saved by resumes: {report.savings.resumed_images} stored images reused "
     f"({usd(report.savings.saved_by_resumes)}); other cache hits: {report.savings.cache_hits} "
@@ -74,10 +79,10 @@ st.dataframe(
             "model": e.model,
             "reference": e.ref or "",
             "units": f"{e.units} {e.unit_name}",
-            "unit price": usd(e.unit_price),
-            "amount": usd(e.amount),
+            "unit price": usd(e.unit_price, exact=True),
+            "amount": usd(e.amount, exact=True),
             "cache hit": e.cache_hit,
-            "saved": usd(e.saved),
+            "saved": usd(e.saved, exact=True),
         }
         for e in report.entries
     ],
@@ -88,6 +93,7 @@ st.download_button(
     "Download CSV",
     data=entries_csv(report),
     file_name=f"costs-{job_id}.csv",
+    help="Amounts as plain decimals with every digit",
     mime="text/csv",
     key="costs-csv",
     icon=":material/download:",

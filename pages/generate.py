@@ -40,8 +40,9 @@ images = len(plan.scenes) + len(plan.characters)
 edits = overrides(studio, plan)
 cols = st.columns(4)
 cols[0].metric("images", images, help=f"{len(plan.scenes)} scenes + {len(plan.characters)} characters")
-cols[1].metric("unit cost", usd(estimate / images if images else estimate))
-cols[2].metric("estimate", usd(estimate))
+unit = estimate / images if images else estimate
+cols[1].metric("unit cost", usd(unit), help=usd(unit, exact=True))
+cols[2].metric("estimate", usd(estimate), help=usd(estimate, exact=True))
 cols[3].metric("budget", usd(budget))
 if estimate > budget:
     st.warning(f"The estimate {usd(estimate)} is over the budget {usd(budget)}: some images will be refused.")

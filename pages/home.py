@@ -1,12 +1,14 @@
-"""Home: which backends are active, which keys are set, where the data lives, recent work, the demo."""
+"""Home: where the current song stands (Characters → Plan → Generate → Review), recent work, the demo;
+backends, keys and health in an expander."""
 
 import streamlit as st
 
-from components.backends import backend_panel, key_status
-from components.doctor_panel import doctor_panel
+from components.backends import offline_notice
+from components.doctor_panel import backends_and_health
 from components.jobs import recent_jobs_table
-from components.setup import fingerprint, page_setup, select_job
+from components.setup import current_job_id, current_song_id, page_setup, select_job
 from components.songs import recent_songs_table
+from components.steps import creator_guide
 from studio import jobs
 from studio.errors import StudioError
 from studio.prompt_edits import overrides, save_plan
@@ -15,11 +17,15 @@ from studio.samples import DEMO_PLAN, load_sample
 studio = page_setup()
 st.title("Reference Studio")
 st.caption("Reference images for every scene and character of a music video, before clip generation.")
+offline_notice(studio)
 
-demo, about = st.columns([1, 2])
-with demo:
-    st.subheader("Try it")
-    st.write(f"Generate every reference of the sample plan **{DEMO_PLAN}** on the active backends.")
+st.subheader("Your song, step by step")
+creator_guide(studio, current_song_id(), current_job_id())
+
+with st.container(border=True):
+    st.markdown(
+        f"**Try it**: generate every reference of the sample plan *{DEMO_PLAN}* on the active backends."
+    )
     if st.button("Run the demo", type="primary", icon=":material/play_arrow:", key="run-demo"):
         plan = load_sample(DEMO_PLAN)
         save_plan(studio, plan, f"sample {DEMO_PLAN}")
@@ -30,23 +36,11 @@ with demo:
             job_id = str(plan.job_id)
         select_job(job_id)
         st.switch_page("pages/generate.py")
-with about:
-    st.subheader("Backends")
-    backend_panel(studio)
-
-keys, data = st.columns(2)
-with keys:
-    st.subheader("Keys")
-    key_status(studio)
-with data:
-    st.subheader("Data")
-    st.markdown(f"Data directory: `{studio.settings.data_dir.resolve()}`")
-    st.caption("Set STUDIO_DATA_DIR to keep the studio's files elsewhere.")
-
-st.subheader("Health")
-doctor_panel(fingerprint(), studio.settings)
 
 st.subheader("Recent jobs")
 recent_jobs_table(studio)
 st.subheader("Recent songs")
 recent_songs_table(studio)
+
+with st.expander("Backends, keys and health", icon=":material/settings:"):
+    backends_and_health(studio)

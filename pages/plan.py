@@ -1,10 +1,13 @@
-"""Scene plan & prompts: load or edit a plan, then review and edit every reference's prompt."""
+"""Scene plan & prompts: load a plan, edit its scenes, characters and style, and every reference's prompt."""
 
 import streamlit as st
 
-from components.plans import plan_loader, plan_picker
+from components.plan_form import plan_form
+from components.plans import palette_swatches, plan_loader, plan_picker
+from components.prompt_editor import prompt_editor
 from components.prompt_table import prompt_table
 from components.setup import page_setup
+from studio.catalog import counted, title_of
 
 studio = page_setup()
 st.title("Scene plan & prompts")
@@ -14,22 +17,27 @@ st.caption(
 )
 
 plan = plan_picker(studio, key="plan-page-picker")
-with st.expander("Load or edit a plan", expanded=plan is None):
+with st.expander("Load a sample, upload a plan file, or edit the plan as JSON", expanded=plan is None):
     plan_loader(studio, plan)
 
 if plan is None:
     st.info("No plan yet: load a sample plan above, upload a plan file, or paste one into the editor.")
     st.stop()
 
-st.subheader(plan.video_summary or f"Plan {plan.job_id}")
+st.subheader(title_of(plan))
 style = plan.style
 st.caption(
-    f"Job `{plan.job_id}` · {len(plan.scenes)} scenes · {len(plan.characters)} characters · "
+    f"{counted(len(plan.scenes), 'scene')} · {counted(len(plan.characters), 'character')} · "
     f"style: {style.visual_style or '—'} · mood: {style.mood or '—'} · lighting: {style.lighting or '—'}"
 )
 if style.color_palette:
-    st.markdown(" ".join(f":primary-badge[{colour}]" for colour in style.color_palette))
+    palette_swatches(style.color_palette)
 
-st.subheader("Prompts")
-prompt_table(studio, plan)
+prompts, contents = st.tabs(["Prompts", "Scenes, characters & style"])
+with prompts:
+    rows = prompt_table(studio, plan)
+    st.markdown("**Edit one prompt at full width**")
+    prompt_editor(studio, plan, rows)
+with contents:
+    plan_form(studio, plan)
 st.page_link("pages/generate.py", label="Generate these references", icon=":material/movie:")

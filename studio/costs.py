@@ -15,7 +15,7 @@ from decimal import Decimal
 from pydantic import BaseModel
 
 from studio.errors import NotFound
-from studio.money import from_nanos
+from studio.money import from_nanos, plain_decimal
 from studio.planning import budget_for
 from studio.services import Services
 
@@ -169,11 +169,13 @@ def job_costs(services: Services, limit: int = 50) -> list[JobCost]:
 
 
 def entries_csv(report: CostReport) -> str:
-    """The report's ledger rows as CSV, amounts written exactly as the Decimals they are."""
+    """The report's ledger rows as CSV, amounts as plain decimals with every digit (`0.0105`, not `0E-9`)."""
     buffer = io.StringIO()
     fields = list(CostEntry.model_fields)
     writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
     writer.writeheader()
     for entry in report.entries:
-        writer.writerow(entry.model_dump(mode="json"))
+        row = entry.model_dump(mode="json")
+        row.update({name: plain_decimal(value) for name, value in entry if isinstance(value, Decimal)})
+        writer.writerow(row)
     return buffer.getvalue()

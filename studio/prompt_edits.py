@@ -6,9 +6,7 @@ edits become the `ReferenceOverride`s a job is submitted with.
 
 from __future__ import annotations
 
-import json
 import secrets
-from datetime import datetime
 
 from pydantic import BaseModel
 
@@ -22,17 +20,6 @@ from studio.values import check_text
 
 MAX_EDITED_PROMPT_CHARS = 2_000
 """Synthesized prompts stop at 500 characters; an edit may be longer, not endless (CLIP reads 75 tokens)."""
-
-
-class PlanSummary(BaseModel):
-    """One saved plan, for pickers: its job id, where it came from and how big it is."""
-
-    job_id: str
-    summary: str
-    source: str
-    scenes: int
-    characters: int
-    updated_at: datetime
 
 
 class PromptEdit(BaseModel):
@@ -91,25 +78,6 @@ def get_plan(services: Services, job_id: str) -> ScenePlan | None:
     """The job's draft, else the plan it was submitted with, else None."""
     raw = services.records.drafts.plan_json(job_id)
     return parse_plan(raw) if raw else None
-
-
-def list_plans(services: Services, limit: int = 50) -> list[PlanSummary]:
-    """Saved drafts, most recently changed first."""
-    rows = services.records.drafts.drafts(limit)
-    summaries = []
-    for row in rows:
-        data = json.loads(row.plan_json)
-        summaries.append(
-            PlanSummary(
-                job_id=row.job_id,
-                summary=str(data.get("video_summary") or ""),
-                source=row.source,
-                scenes=len(data.get("scenes") or []),
-                characters=len(data.get("characters") or []),
-                updated_at=row.updated_at,
-            )
-        )
-    return summaries
 
 
 # edits ------------------------------------------------------------------------------------------

@@ -26,12 +26,11 @@ def run(args: argparse.Namespace) -> int:
         return 0
     output.line(f"job {report.job_id}: {usd(report.total)} of a {usd(report.budget)} budget")
     for entry in report.entries:
-        what = (
-            "cache hit" if entry.cache_hit else f"{entry.units} {entry.unit_name} x {usd(entry.unit_price)}"
-        )
+        price = usd(entry.unit_price, exact=True)
+        what = "cache hit" if entry.cache_hit else f"{entry.units} {entry.unit_name} x {price}"
         output.line(
             f"  {entry.created_at:%Y-%m-%d %H:%M:%S}  {entry.stage:<14} {entry.provider:<10} "
-            f"{entry.ref or '-':<28} {usd(entry.amount):>12}  {what}"
+            f"{entry.ref or '-':<28} {usd(entry.amount, exact=True):>12}  {what}"
         )
     for group in report.by_stage_provider:
         output.line(f"{group.stage}/{group.provider}: {group.calls} calls, {usd(group.amount)}")

@@ -10,7 +10,13 @@ from studio.prompts.synthesis import (
     scene_prompt,
     synthesize,
 )
-from studio.prompts.tokens import CLIP_TOKEN_LIMIT, CLIP_USABLE_TOKENS, clip_visible, count_tokens
+from studio.prompts.tokens import (
+    CLIP_TOKEN_LIMIT,
+    CLIP_USABLE_TOKENS,
+    clip_split,
+    clip_visible,
+    count_tokens,
+)
 
 __all__ = [
     "CHARACTER_NEGATIVE",
@@ -20,6 +26,7 @@ __all__ = [
     "SCENE_NEGATIVE",
     "SynthesizedPrompt",
     "character_prompt",
+    "clip_split",
     "clip_visible",
     "colour_name",
     "count_tokens",

@@ -3,11 +3,14 @@
 The seed's structure (description, style, colours, lighting, camera, quality tags) with its defects
 fixed: the subject and its framing come first, so CLIP's 77-token cut loses style, never the subject;
 scenes and characters are framed differently; time of day and mood are used; colours are named in
-words; each image type has its own negative prompt.
+words; each image type has its own negative prompt. A prompt over SDXL's 75 tokens gives up its least
+useful words first (quality tags, camera, the long form of the time of day, lighting, visual style) until
+it fits; subject, framing, time of day, mood and colours stay.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal
 
 import regex
@@ -27,6 +30,7 @@ CHARACTER_NEGATIVE = (
     f"{BASE_NEGATIVE}, identity drift, inconsistent face, face warping, deformed hands, extra limbs, "
     "extra fingers, multiple characters, duplicate figure, cropped, cut-off feet, busy background"
 )
+QUALITY_SHORT = "highly detailed"
 TIME_OF_DAY_WORDS = {
     "dawn": "at dawn, soft pink first light",
     "morning": "in the morning, fresh clear daylight",
@@ -36,6 +40,18 @@ TIME_OF_DAY_WORDS = {
     "night": "at night, dark sky, artificial lights",
     "midnight": "at midnight, deep darkness, moonlight",
 }
+
+
+@dataclass(frozen=True)
+class _Part:
+    """A clause of a prompt and its shorter forms, richest first; an empty form drops the clause."""
+
+    name: str
+    forms: tuple[str, ...]
+
+
+FIT_STEPS = ("quality", "camera", "quality", "time", "lighting", "style")
+"""What a prompt over the CLIP budget gives up, one step at a time: each moves a part to its next form."""
 
 
 class SynthesizedPrompt(BaseModel):
@@ -115,27 +131,52 @@ def _feature_words(features: CharacterFeatures | None) -> list[str]:
     return words
 
 
-def _style_clauses(style: Style, *, camera: bool) -> list[str]:
-    clauses: list[str] = []
+def _style_parts(style: Style, *, camera: bool) -> list[_Part]:
+    parts: list[_Part] = []
     if style.mood.strip():
-        clauses.append(f"{_clause(style.mood)} mood")
+        parts.append(_Part("mood", (f"{_clause(style.mood)} mood",)))
     if style.visual_style.strip():
-        clauses.append(f"{_clause(style.visual_style)} aesthetic")
+        parts.append(_Part("style", (f"{_clause(style.visual_style)} aesthetic", "")))
     colours = palette_words(style.color_palette)
     if colours:
         named = colours[0] if len(colours) == 1 else ", ".join(colours[:-1]) + f" and {colours[-1]}"
-        clauses.append(f"{named} color scheme")
+        parts.append(_Part("colours", (f"{named} color scheme",)))
     if style.lighting.strip():
-        clauses.append(_clause(style.lighting))
+        parts.append(_Part("lighting", (_clause(style.lighting), "")))
     if camera and style.cinematography.strip():
-        clauses.append(_clause(style.cinematography))
-    return clauses
+        parts.append(_Part("camera", (_clause(style.cinematography), "")))
+    parts.append(_Part("quality", (QUALITY_TAGS, QUALITY_SHORT, "")))
+    return parts
+
+
+def _time_part(time_of_day: str | None) -> _Part:
+    words = time_of_day_words(time_of_day)
+    short = words.split(",")[0]
+    return _Part("time", (words, short) if short != words else (words,))
+
+
+def fit_to_clip(parts: list[_Part], budget: int = CLIP_USABLE_TOKENS) -> str:
+    """The parts joined, shortened step by step (`FIT_STEPS`) while the prompt is over `budget` tokens."""
+    chosen = {index: 0 for index in range(len(parts))}
+
+    def text() -> str:
+        return ", ".join(form for i, part in enumerate(parts) if (form := part.forms[chosen[i]]))
+
+    prompt = cut_to_limit(text())
+    for step in FIT_STEPS:
+        if count_tokens(prompt) <= budget:
+            break
+        for index, part in enumerate(parts):
+            if part.name == step and chosen[index] + 1 < len(part.forms):
+                chosen[index] += 1
+        prompt = cut_to_limit(text())
+    return prompt
 
 
 def _finish(
-    *, kind: Literal["scene", "character"], subject_id: str, subject: str, clauses: list[str], style: Style
+    *, kind: Literal["scene", "character"], subject_id: str, subject: str, parts: list[_Part], style: Style
 ) -> SynthesizedPrompt:
-    prompt = cut_to_limit(", ".join(c for c in clauses if c))
+    prompt = fit_to_clip(parts)
     tokens = count_tokens(prompt)
     return SynthesizedPrompt(
         ref=reference_name(kind, subject_id),
@@ -156,14 +197,13 @@ def scene_prompt(scene: Scene, style: Style, field: str = "scene") -> Synthesize
     subject = _clause(scene.description)
     if not subject:
         raise InvalidInput(f"{field}.description", "must not be empty")
-    clauses = [
-        f"wide establishing shot of {lower_first_word(subject)}",
-        "no people",
-        time_of_day_words(scene.time_of_day),
-        *_style_clauses(style, camera=True),
-        QUALITY_TAGS,
+    parts = [
+        _Part("subject", (f"wide establishing shot of {lower_first_word(subject)}",)),
+        _Part("framing", ("no people",)),
+        _time_part(scene.time_of_day),
+        *_style_parts(style, camera=True),
     ]
-    return _finish(kind="scene", subject_id=scene.id, subject=subject, clauses=clauses, style=style)
+    return _finish(kind="scene", subject_id=scene.id, subject=subject, parts=parts, style=style)
 
 
 def character_prompt(character: Character, style: Style, field: str = "character") -> SynthesizedPrompt:
@@ -177,14 +217,13 @@ def character_prompt(character: Character, style: Style, field: str = "character
     described = lower_first_word(subject)
     if character.name and character.name.strip():
         described = f"{_clause(character.name)}, {described}"
-    clauses = [
-        f"full-body character reference of {described}",
-        *_feature_words(character.features),
-        "single character, neutral standing pose, front view, plain background",
-        *_style_clauses(style, camera=False),
-        QUALITY_TAGS,
+    parts = [
+        _Part("subject", (f"full-body character reference of {described}",)),
+        *(_Part("features", (words,)) for words in _feature_words(character.features)),
+        _Part("framing", ("single character, neutral standing pose, front view, plain background",)),
+        *_style_parts(style, camera=False),
     ]
-    return _finish(kind="character", subject_id=character.id, subject=subject, clauses=clauses, style=style)
+    return _finish(kind="character", subject_id=character.id, subject=subject, parts=parts, style=style)
 
 
 def synthesize(plan: ScenePlan) -> list[SynthesizedPrompt]:

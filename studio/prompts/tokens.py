@@ -133,3 +133,16 @@ def clip_visible(text: str, limit: int = CLIP_USABLE_TOKENS) -> str:
     joined = "".join(clip_tokenizer().pieces(text)[:limit]).replace("</w>", " ")
     raw = bytes(32 if char == " " else decoder[char] for char in joined)
     return raw.decode("utf-8", errors="replace").strip()
+
+
+def clip_split(text: str, limit: int = CLIP_USABLE_TOKENS) -> tuple[str, str]:
+    """`text` cut after the last whole word CLIP reads: (what SDXL reads, what it ignores)."""
+    words = text.split(" ")
+    low, high = 0, len(words)
+    while low < high:
+        middle = (low + high + 1) // 2
+        if count_tokens(" ".join(words[:middle])) <= limit:
+            low = middle
+        else:
+            high = middle - 1
+    return " ".join(words[:low]), " ".join(words[low:])

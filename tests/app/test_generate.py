@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 from collections.abc import Callable
 
 from streamlit.testing.v1 import AppTest
 
+from components.setup import JOB_KEY
+from studio import jobs
+from studio.errors import GenerationError
 from studio.png_parameters import parse_parameters
 from studio.prompt_edits import PromptChange, edit_reference, get_plan
+from studio.samples import load_sample
 from studio.services import Services
+from studio.work.runner import drain
 from tests.app.conftest import OpenPage, wait_for_job
+from tests.fakes import Outcome, ScriptedGenerator
 
 SampleJob = Callable[[AppTest, str], str]
 
@@ -45,3 +53,26 @@ def test_a_generation_on_the_local_backends_fills_the_gallery(
     parameters = [parse_parameters(code.value) for code in at.code]
     assert {"prompt": "a rooftop drawn in charcoal"}.items() <= parameters[0].items()
     assert services.records.references.of_job(job_id)["scene_rooftop"].prompt == "a rooftop drawn in charcoal"
+
+
+def test_a_failed_reference_is_a_gallery_card_with_its_whole_error(
+    open_page: OpenPage, services: Services
+) -> None:
+    refusal = (
+        "The model refused the prompt for scene_diner: the request was flagged by the provider's safety "
+        "system (category: violence, score 0.91). Rephrase the description of the diner and try again; "
+        "a retry with the same prompt will be refused the same way. Request id 8c1f0e2a-long-tail-end."
+    )
+    script: dict[str, list[Outcome]] = {
+        "scene_diner": [GenerationError(refusal, retryable=False, reason="content_policy")]
+    }
+    scripted = dataclasses.replace(services, generator=ScriptedGenerator(script=script))
+    job_id = jobs.submit(scripted, load_sample("music-video"))
+    asyncio.run(drain(scripted))
+    at = open_page("pages/generate.py")
+    at.session_state[JOB_KEY] = job_id
+    at.run()
+    assert not at.exception
+    assert len(at.image) == 5, "the five stored references"
+    assert len([e for e in at.error if e.value.endswith(refusal)]) == 1, [e.value for e in at.error]
+    assert any(m.value.endswith("**scene_diner**") and "failed" in m.value for m in at.markdown)

@@ -8,70 +8,16 @@ pages also replace the README's pictures in docs/screenshots/.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import expect, sync_playwright
 
-from benchmarks.app_start import free_port, start_studio, stop, wait_healthy
+from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS, settle, shot
 
 pytestmark = pytest.mark.browser
 
-ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = ROOT / "test-artifacts"
-SCREENSHOTS = ROOT / "docs" / "screenshots"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-TIMEOUT_MS = 30_000
 
-
-@pytest.fixture
-def studio_url(tmp_path: Path) -> Iterator[str]:
-    port = free_port()
-    process = start_studio(tmp_path / "studio-data", port)
-    try:
-        url = f"http://127.0.0.1:{port}"
-        wait_healthy(url, process)
-        yield url
-    finally:
-        stop(process)
-
-
-def shot(page: Page, name: str, *, publish: bool = False) -> None:
-    """A screenshot of the whole page: the viewport grows to Streamlit's scrolling main block first."""
-    ARTIFACTS.mkdir(exist_ok=True)
-    path = ARTIFACTS / f"{name}.png"
-    size = page.viewport_size
-    height = page.evaluate(
-        "() => Math.max(...[...document.querySelectorAll('[data-testid=stMain], "
-        "[data-testid=stMainBlockContainer]')].map(e => e.scrollHeight))"
-    )
-    page.set_viewport_size({"width": size["width"], "height": min(max(height + 40, 900), 6000)})
-    page.wait_for_timeout(800)
-    page.screenshot(path=str(path))
-    page.set_viewport_size(size)
-    if publish and os.environ.get("STUDIO_PUBLISH_SCREENSHOTS") == "1":  # refresh the README's pictures
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, SCREENSHOTS / f"{name}.png")
-
-
-def settle(page: Page) -> None:
-    """Wait until Streamlit has finished the current script run."""
-    page.wait_for_timeout(300)
-    page.wait_for_selector('[data-testid="stStatusWidget"]', state="detached", timeout=TIMEOUT_MS)
-
-
-@pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed (make system-deps)")
 def test_a_new_user_picks_a_template_loads_the_sample_and_generates(studio_url: str) -> None:
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)

@@ -133,4 +133,6 @@ def test_entries_csv_has_every_ledger_row(services: Services) -> None:
     job_id = _run(scripted)
     lines = entries_csv(cost_report(scripted, job_id)).splitlines()
     assert lines[0].startswith("stage,provider,model,ref,") and len(lines) == 7
-    assert "0.010500000" in lines[1]
+    first = dict(zip(lines[0].split(","), lines[1].split(","), strict=True))
+    assert (first["amount"], first["saved"]) == ("0.0105", "0"), first
+    assert not any("E-" in line for line in lines), "money in a CSV is a plain decimal"

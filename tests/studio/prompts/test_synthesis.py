@@ -9,13 +9,18 @@ from studio.errors import InvalidInput
 from studio.plan import Character, CharacterFeatures, Scene, ScenePlan, Style, load_plan
 from studio.prompts import (
     CHARACTER_NEGATIVE,
+    CLIP_USABLE_TOKENS,
     SCENE_NEGATIVE,
     character_prompt,
     clip_visible,
     count_tokens,
+    palette_words,
     scene_prompt,
     synthesize,
 )
+from studio.prompts.synthesis import time_of_day_words
+from studio.samples import PLANS_DIR as SAMPLES_DIR
+from tests.conftest import PLANS_DIR
 
 STYLE = Style(
     color_palette=["#FF7A59", "#1B1B2F"],
@@ -131,8 +136,9 @@ def test_negative_prompts_per_image_type_extend_the_seed() -> None:
 
 
 def test_subject_comes_before_style_and_survives_the_clip_cut(plan: ScenePlan) -> None:
-    prompts = synthesize(plan)
-    assert any(p.truncated_by_clip for p in prompts)
+    wordy = Scene(id="wordy", description="Harbor " + "with rusting cranes and gulls " * 16)
+    prompts = [*synthesize(plan), scene_prompt(wordy, plan.style)]
+    assert prompts[-1].truncated_by_clip, "a subject longer than the budget is kept whole"
     for prompt in prompts:
         assert prompt.token_count == count_tokens(prompt.prompt)
         assert prompt.truncated_by_clip == (prompt.token_count > 75)
@@ -140,7 +146,8 @@ def test_subject_comes_before_style_and_survives_the_clip_cut(plan: ScenePlan) -
         visible = clip_visible(prompt.prompt)
         subject_words = [w for w in prompt.subject.lower().replace(",", " ").split() if w.isalpha()]
         assert all(w in visible for w in subject_words), (prompt.ref, visible)
-        assert prompt.prompt.index("aesthetic") > prompt.prompt.lower().index(prompt.subject.lower()[:20])
+        subject_at = prompt.prompt.lower().index(prompt.subject.lower()[:20])
+        assert "aesthetic" not in prompt.prompt or prompt.prompt.index("aesthetic") > subject_at
 
 
 def test_long_prompts_are_cut_at_a_word_boundary_with_an_ellipsis() -> None:
@@ -176,3 +183,44 @@ def test_empty_style_leaves_no_dangling_commas() -> None:
         prompt.prompt
         == "wide establishing shot of a quiet field, no people, highly detailed, professional quality, 4K"
     )
+
+
+SAMPLE_PLANS = sorted(PLANS_DIR.glob("*.json")) + sorted(SAMPLES_DIR.glob("*.json"))
+
+
+@pytest.mark.parametrize("path", SAMPLE_PLANS, ids=lambda path: f"{path.parent.parent.name}/{path.name}")
+def test_the_sample_plans_prompts_fit_sdxls_75_tokens_and_keep_what_matters(path: Path) -> None:
+    plan = load_plan(path)
+    for prompt, subject in zip(synthesize(plan), [*plan.scenes, *plan.characters], strict=True):
+        assert prompt.token_count <= CLIP_USABLE_TOKENS, (prompt.ref, prompt.token_count, prompt.prompt)
+        text = prompt.prompt
+        framing = "no people" if prompt.kind == "scene" else "neutral standing pose"
+        assert text.startswith(("wide establishing shot of", "full-body character reference of"))
+        assert framing in text
+        if isinstance(subject, Scene) and subject.time_of_day:
+            assert time_of_day_words(subject.time_of_day).split(",")[0] in text
+        if plan.style.mood:
+            assert f"{plan.style.mood.strip()} mood" in text
+        if plan.style.color_palette:
+            assert all(word in text for word in palette_words(plan.style.color_palette))
+
+
+def test_an_overlong_prompt_gives_up_quality_tags_camera_and_lighting_before_mood_and_colours() -> None:
+    wordy = Style(
+        color_palette=["#FF7A59", "#1B1B2F", "#00FFFF"],
+        visual_style="neo-noir cyberpunk with chrome and glass towers",
+        mood="tense then tender",
+        lighting="hard neon rim light, wet reflections, volumetric fog beams",
+        cinematography="anamorphic widescreen, handheld, slow dolly pushes",
+    )
+    scene = Scene(
+        id="alley", description="Narrow alley with puddles reflecting neon signs", time_of_day="night"
+    )
+    prompt = scene_prompt(scene, wordy)
+    assert prompt.token_count <= CLIP_USABLE_TOKENS
+    for kept in ("narrow alley", "no people", "at night", "tense then tender mood", "color scheme"):
+        assert kept in prompt.prompt
+    for dropped in ("professional quality", "anamorphic"):
+        assert dropped not in prompt.prompt
+    roomy = scene_prompt(scene, Style(mood="tense", lighting="hard neon rim light"))
+    assert roomy.prompt.endswith("hard neon rim light, highly detailed, professional quality, 4K")

@@ -7,6 +7,7 @@ import pytest
 from studio.prompts.tokens import (
     CLIP_TOKEN_LIMIT,
     CLIP_USABLE_TOKENS,
+    clip_split,
     clip_tokenizer,
     clip_visible,
     count_tokens,
@@ -97,3 +98,11 @@ def test_counting_two_hundred_prompts_is_fast() -> None:
     counts = [count_tokens(p) for p in prompts]
     assert time.perf_counter() - started < 1.0
     assert all(c > 20 for c in counts)
+
+
+def test_a_long_prompt_splits_at_the_last_word_clip_reads() -> None:
+    prompt = "a warm 1950s diner with chrome stools, " * 8
+    read, ignored = clip_split(prompt)
+    assert f"{read} {ignored}" == prompt
+    assert count_tokens(read) <= CLIP_USABLE_TOKENS < count_tokens(f"{read} {ignored.split()[0]}")
+    assert clip_split("a rooftop at dusk") == ("a rooftop at dusk", "")

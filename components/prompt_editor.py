@@ -1,0 +1,57 @@
+"""One reference's prompt at full width, with its CLIP token count and where SDXL stops reading."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from components.prompt_table import generation, restart
+from studio.errors import InvalidInput
+from studio.plan import ScenePlan
+from studio.prompt_edits import PromptChange, PromptRow, edit_reference, reset_reference
+from studio.prompts import CLIP_USABLE_TOKENS, clip_split, count_tokens
+from studio.services import Services
+
+
+def token_badge(prompt: str) -> None:
+    """`62 of 75 tokens` in the colour of the prompt table, and the words SDXL would ignore."""
+    count = count_tokens(prompt)
+    left = CLIP_USABLE_TOKENS - count
+    if left >= 0:
+        st.markdown(f":green-badge[{count} of {CLIP_USABLE_TOKENS} tokens · {left} left]")
+        return
+    st.markdown(f":red-badge[{count} of {CLIP_USABLE_TOKENS} tokens · the end is ignored]")
+    st.caption(f"SDXL ignores the end: “…{clip_split(prompt)[1]}”")
+
+
+def _label(row: PromptRow) -> str:
+    marks = " · edited" if row.edited else ""
+    return f"{row.ref} · {row.token_count} tokens{marks}"
+
+
+def prompt_editor(studio: Services, plan: ScenePlan, rows: list[PromptRow]) -> None:
+    """Pick a reference, edit its prompt and negative prompt in full-width boxes, save or reset it."""
+    job_id = str(plan.job_id)
+    by_ref = {row.ref: row for row in rows}
+    ref = st.selectbox(
+        "Reference", list(by_ref), format_func=lambda r: _label(by_ref[r]), key=f"prompt-editor-ref-{job_id}"
+    )
+    row = by_ref[ref]
+    key = f"prompt-editor-{job_id}-{ref}-{generation(job_id)}"
+    prompt = st.text_area("Prompt", row.prompt, height=120, key=f"{key}-prompt")
+    token_badge(prompt)
+    negative = st.text_area("Negative prompt", row.negative_prompt, height=90, key=f"{key}-negative")
+    buttons = st.container(horizontal=True)
+    if buttons.button("Save prompt", type="primary", icon=":material/save:", key=f"{key}-save"):
+        try:
+            edit_reference(studio, plan, ref, PromptChange(prompt=prompt, negative_prompt=negative))
+        except InvalidInput as error:
+            st.error(f"**{error.field}**: {error.problem}")
+            return
+        st.toast(f"{ref}: prompt saved.")
+        restart(job_id)
+    back = buttons.button(
+        "Back to synthesized", icon=":material/undo:", key=f"{key}-reset", disabled=not row.edited
+    )
+    if back:
+        reset_reference(studio, plan, ref)
+        restart(job_id)

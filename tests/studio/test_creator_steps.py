@@ -1,0 +1,50 @@
+"""Home's four steps say where the current song and plan stand, in a line each."""
+
+from __future__ import annotations
+
+import asyncio
+
+from studio import jobs
+from studio.characters.songs import apply_template
+from studio.creator_steps import creator_steps
+from studio.pipeline import generate_references
+from studio.prompt_edits import save_plan
+from studio.review import approve
+from studio.samples import load_sample
+from studio.services import Services
+
+
+def test_a_fresh_studio_has_everything_to_do(services: Services) -> None:
+    steps = creator_steps(services, None, None)
+    assert [s.name for s in steps] == ["Characters", "Plan", "Generate", "Review"]
+    assert {s.state for s in steps} == {"to do"}
+    assert [s.page for s in steps] == [
+        "pages/characters.py",
+        "pages/plan.py",
+        "pages/generate.py",
+        "pages/review.py",
+    ]
+    unsaved = creator_steps(services, "midnight-drive", None)[0]
+    assert unsaved.summary == "song midnight-drive: no character yet."
+
+
+def test_each_step_reports_the_current_song_and_job(services: Services) -> None:
+    apply_template(services, "midnight-drive", "character-2")
+    plan = load_sample("minimal")
+    job_id = save_plan(services, plan, "sample minimal")
+    characters, planned, generate, review = creator_steps(services, None, None)
+    assert characters.state == "done"
+    assert characters.summary == "song midnight-drive: template character-2 set."
+    assert planned.summary == "plan “A lone singer on a rooftop at dusk” loaded: 1 scene, 1 character."
+    assert (generate.state, review.state) == ("to do", "to do")
+
+    jobs.submit(services, plan)
+    assert creator_steps(services, "midnight-drive", job_id)[2].summary == "job queued 0/2."
+    asyncio.run(generate_references(services, plan.job_id, plan))
+    approve(services, job_id, "scene_rooftop", "tester")
+    _, _, generate, review = creator_steps(services, "midnight-drive", job_id)
+    assert (generate.state, generate.summary) == ("done", "job success: 2 of 2 stored.")
+    assert (review.state, review.summary) == ("in progress", "1 of 2 approved (1 pending).")
+    approve(services, job_id, "character_singer", "tester")
+    review = creator_steps(services, "midnight-drive", job_id)[3]
+    assert (review.state, review.summary) == ("done", "2 of 2 approved: ready to export for clip generation.")
