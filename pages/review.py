@@ -9,13 +9,12 @@ from components.job_picker import job_picker
 from components.review_panel import audit_trail, compare_versions, large_view
 from components.setup import page_setup
 from studio.errors import StudioError
+from studio.regeneration import RegenerationRequest, regenerate_rejected
 from studio.review import (
     ReviewBoard,
     approve,
     default_reviewer,
     export_manifest,
-    prompt_note,
-    regenerate_rejected,
     reject,
     review_board,
 )
@@ -55,7 +54,9 @@ def _decide(ref: str, approving: bool) -> None:
 
 def _regenerate(ref: str) -> None:
     try:
-        regenerate_rejected(studio, job_id, ref, note=st.session_state.get(f"note-{ref}"))
+        regenerate_rejected(
+            studio, job_id, ref, RegenerationRequest(st.session_state.get(f"note-{ref}") or "")
+        )
     except StudioError as error:
         st.session_state[FLASH] = ("error", str(error))
     else:
@@ -99,8 +100,7 @@ if reviewable:
         )
         st.form_submit_button("Reject", on_click=_decide, args=(ref, False), icon=":material/close:")
     if reference.status == "rejected":
-        reason = reference.versions[-1].decisions[-1].reason or ""
-        st.text_input("Prompt note for the new version", value=prompt_note(reason), key=f"note-{ref}")
+        st.text_input("What to change in the prompt", key=f"note-{ref}")
         st.button("Regenerate with the note", on_click=_regenerate, args=(ref,), key=f"regenerate-{ref}")
     view, compare, trail = st.tabs(["Large view", "Compare versions", "Audit trail"])
     with view:

@@ -61,7 +61,8 @@ def test_approve_reject_regenerate_and_export(open_page: OpenPage, services: Ser
     at.text_input(key=f"reason-{CHARACTER}").input("wrong jacket")
     next(b for b in at.button if b.label == "Reject").click().run()
     assert any(f"{CHARACTER} v1 rejected" in s.value for s in at.success)
-    assert at.text_input(key=f"note-{CHARACTER}").value == "wrong jacket"
+    assert at.text_input(key=f"note-{CHARACTER}").value == ""
+    at.text_input(key=f"note-{CHARACTER}").input("red jacket")
 
     at.button(key=f"regenerate-{CHARACTER}").click().run()
     assert any("queued" in s.value for s in at.success)
