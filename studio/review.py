@@ -89,6 +89,8 @@ class ReferenceReview(BaseModel):
     """Where generation of this reference stands (stored, queued, generating, failed, ...)."""
     error: str | None = None
     """The full error of the last generation attempt, when it failed or was cancelled."""
+    failure_reason: str | None = None
+    """Why the last attempt failed, as a word (content_policy, timeout, budget_exceeded, ...)."""
     attempts: int = 0
 
     @property
@@ -263,6 +265,7 @@ def _reference(
         versions=versions,
         generation=generation,
         error=row.error if row is not None and generation in ("failed", "cancelled") else None,
+        failure_reason=row.failure_reason if row is not None and generation == "failed" else None,
         attempts=row.attempts if row is not None else 0,
     )
 

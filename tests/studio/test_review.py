@@ -160,6 +160,7 @@ def test_failed_references_carry_their_full_error_and_filter_as_failed(services:
     character = board.reference(CHARACTER)
     assert (character.status, character.generation, character.failed) == ("missing", "failed", True)
     assert character.error is not None and "scripted invalid_input" in character.error
+    assert (character.failure_reason, character.attempts) == ("invalid_input", 1)
     assert board.reference(SCENE).error is None and not board.reference(SCENE).failed
     assert [r.ref for r in board.matching("failed")] == [CHARACTER]
     assert [r.ref for r in board.matching("pending")] == [SCENE]
