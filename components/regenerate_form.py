@@ -15,7 +15,6 @@ from studio.regeneration import (
     RegenerationRequest,
     WordChange,
     preview_regeneration,
-    regenerate_rejected,
     word_diff,
 )
 from studio.review import ReferenceReview
@@ -38,14 +37,14 @@ def changes_html(changes: list[WordChange]) -> str:
     return f'<div style="{PROSE}">{"".join(parts) or "<em>(empty)</em>"}</div>'
 
 
-def show_changes(label: str, older: str, newer: str, tokens: int | None = None, limit: int = 75) -> None:
+def show_changes(label: str, changes: list[WordChange], tokens: int | None = None, limit: int = 75) -> None:
     """One prompt's word diff under a label, with its token count (red past CLIP's limit)."""
     count = ""
     if tokens is not None:
         colour = "red" if tokens > limit else "gray"
         count = f" · :{colour}[{tokens} / {limit} CLIP tokens]"
     st.markdown(f"**{label}**{count}")
-    st.html(changes_html(word_diff(older, newer)))
+    st.html(changes_html(changes))
 
 
 def regenerate_form(desk: ReviewDesk, reference: ReferenceReview) -> None:
@@ -76,14 +75,10 @@ def regenerate_form(desk: ReviewDesk, reference: ReferenceReview) -> None:
     except StudioError as error:
         st.error(str(error))
         return
-    show_changes("New prompt", latest.prompt, preview.prompt, preview.prompt_tokens, preview.token_limit)
-    show_changes(
-        "New negative prompt",
-        latest.negative_prompt,
-        preview.negative_prompt,
-        preview.negative_tokens,
-        preview.token_limit,
-    )
+    limit = preview.token_limit
+    show_changes("New prompt", word_diff(latest.prompt, preview.prompt), preview.prompt_tokens, limit)
+    negative = word_diff(latest.negative_prompt, preview.negative_prompt)
+    show_changes("New negative prompt", negative, preview.negative_tokens, limit)
     seed = f"seed {preview.seed} (locked)" if preview.seed_locked else f"seed {latest.seed} → {preview.seed}"
     st.caption(f"{seed} · note: {preview.note}")
     if preview.over_limit:
@@ -91,13 +86,11 @@ def regenerate_form(desk: ReviewDesk, reference: ReferenceReview) -> None:
         st.warning(
             f"The {names} is past CLIP's {preview.token_limit} tokens: the words at the end are not seen."
         )
-    if st.button(
-        "Regenerate", icon=":material/autorenew:", type="primary", key=desk.key(f"regenerate-{ref}")
-    ):
-        try:
-            regenerate_rejected(desk.studio, desk.job_id, ref, RegenerationRequest(change, target))
-        except StudioError as error:
-            st.error(str(error))
-            return
-        desk.flash("success", f"{ref}: v{latest.version + 1} is queued; its card updates when it arrives.")
-        st.rerun()
+    st.button(
+        "Regenerate",
+        icon=":material/autorenew:",
+        type="primary",
+        on_click=desk.regenerate,
+        args=(ref, latest.version),
+        key=desk.key(f"regenerate-{ref}"),
+    )

@@ -15,17 +15,25 @@ from studio.services import Services
 
 COLUMNS = 6
 PAGE_SIZE = 48
-REFRESH_SECONDS = 1.5
+REFRESH_SECONDS = 1.0
 ERROR_CHARS = 60
 CURSOR_STYLE = "outline: 3px solid #FF7A59; outline-offset: 2px; border-radius: 0.5rem;"
-KEYS = "← previous · → next · A approve · X reject (type the reason, Enter) · V open · Esc close"
+DECIDE_KEYS = "Keys: ← previous · → next · A approve · X reject (type the reason, Enter)"
+KEYS = f"{DECIDE_KEYS} · V open the lightbox"
+LIGHTBOX_KEYS = f"{DECIDE_KEYS} · Esc back to the board"
 
 
-def live_refresh(studio: Services, job_id: str, seen: str) -> None:
-    """Redraw the page as soon as the job's fingerprint differs from `seen` (the one this run drew)."""
+def live_refresh(desk: ReviewDesk) -> None:
+    """Redraw the page as soon as the job's fingerprint differs from the one this run drew.
+
+    While the lightbox is open, the reviewer's own decisions show there; only new versions and the job's
+    status redraw the page then (a full redraw blinks the lightbox).
+    """
+    decisions = not desk.lightbox_open
+    seen = board_fingerprint(desk.studio, desk.job_id, decisions=decisions)
 
     def watch() -> None:
-        if board_fingerprint(studio, job_id) != seen:
+        if board_fingerprint(desk.studio, desk.job_id, decisions=decisions) != seen:
             st.rerun()
 
     st.fragment(watch, run_every=REFRESH_SECONDS)()
@@ -40,47 +48,77 @@ def filter_bar(desk: ReviewDesk, board: ReviewBoard) -> BoardFilter:
         required=True,
         format_func=lambda name: f"{name} · {counts[name]}",
         key=desk.key("filter"),
+        on_change=desk.clear_flash,
     )
     return chosen
 
 
-def keyboard_bar(desk: ReviewDesk, board: ReviewBoard, cursor: str | None) -> None:
-    """The actions on the reference under the cursor; each has a key, so a reviewer never needs the mouse."""
+def action_bar(desk: ReviewDesk, board: ReviewBoard, cursor: str, *, place: str, keys: bool) -> None:
+    """Previous, next, approve, reject (and open, on the board) for the reference under the cursor.
+
+    With `keys`, each has its keyboard shortcut. Only one bar holds them at a time: the lightbox's while it
+    is open (its actions then redraw only the lightbox; a full redraw would blink it), else the board's.
+    """
+    reference = board.reference(cursor)
     shown = [r.ref for r in board.matching(desk.filter)]
+    can_decide = reference.version is not None
+    bar = st.container(horizontal=True, vertical_alignment="center", key=desk.key(f"{place}-keys"))
+    bar.button(
+        "Previous",
+        icon=":material/arrow_back:",
+        shortcut="Left" if keys else None,
+        on_click=desk.move,
+        args=(-1,),
+        key=desk.key(f"{place}-previous"),
+    )
+    bar.button(
+        "Next",
+        icon=":material/arrow_forward:",
+        shortcut="Right" if keys else None,
+        on_click=desk.move,
+        args=(1,),
+        key=desk.key(f"{place}-next"),
+    )
+    bar.button(
+        "Approve",
+        icon=":material/check:",
+        type="primary",
+        shortcut="A" if keys else None,
+        on_click=desk.approve_cursor,
+        disabled=not can_decide,
+        key=desk.key(f"{place}-approve"),
+    )
+    bar.button(
+        "Reject…",
+        icon=":material/close:",
+        shortcut="X" if keys else None,
+        on_click=desk.open_lightbox,
+        kwargs={"to_reject": True},
+        disabled=not can_decide,
+        key=desk.key(f"{place}-reject"),
+    )
+    if place == "board":
+        bar.button(
+            "Open",
+            icon=":material/open_in_full:",
+            shortcut="V" if keys else None,
+            on_click=desk.open_lightbox,
+            key=desk.key("board-open"),
+        )
+    version = f" v{reference.version}" if reference.version else ""
+    position = f"{shown.index(cursor) + 1} of {len(shown)}" if cursor in shown else "outside the filter"
+    if place == "board":
+        bar.markdown(f"**`{cursor}`**{version} · {card_status(reference)} · {position}")
+        bar.html(f"<style>.st-key-{desk.key('card')}-{cursor} {{{CURSOR_STYLE}}}</style><span hidden></span>")
+    st.caption(KEYS if place == "board" else f"{position} · {LIGHTBOX_KEYS}")
+
+
+def keyboard_bar(desk: ReviewDesk, board: ReviewBoard, cursor: str | None) -> None:
+    """The board's action bar; its keys move to the lightbox while that is open."""
     if cursor is None:
         st.info(f"No {desk.filter} references." if desk.filter != "all" else "No references.")
         return
-    reference = board.reference(cursor)
-    bar = st.container(horizontal=True, vertical_alignment="center", key=desk.key("keys"))
-    with bar:
-        bar.button("Previous", icon=":material/arrow_back:", shortcut="Left", on_click=desk.move, args=(-1,))
-        bar.button("Next", icon=":material/arrow_forward:", shortcut="Right", on_click=desk.move, args=(1,))
-        can_decide = reference.version is not None
-        bar.button(
-            "Approve",
-            icon=":material/check:",
-            type="primary",
-            shortcut="A",
-            on_click=desk.approve_cursor,
-            disabled=not can_decide,
-            key=desk.key("approve"),
-        )
-        bar.button(
-            "Reject…",
-            icon=":material/close:",
-            shortcut="X",
-            on_click=desk.open_lightbox,
-            kwargs={"to_reject": True},
-            disabled=not can_decide,
-            key=desk.key("reject"),
-        )
-        bar.button("Open", icon=":material/open_in_full:", shortcut="V", on_click=desk.open_lightbox)
-        version = f" v{reference.version}" if reference.version else ""
-        bar.markdown(
-            f"**`{cursor}`**{version} · {card_status(reference)} · {shown.index(cursor) + 1} of {len(shown)}"
-        )
-    st.caption(KEYS)
-    st.html(f"<style>.st-key-{desk.key('card')}-{cursor} {{{CURSOR_STYLE}}}</style>")
+    action_bar(desk, board, cursor, place="board", keys=not desk.lightbox_open)
     if desk.take_once("scroll"):
         target = json.dumps(f".st-key-{desk.key('card')}-{cursor}")
         st.html(

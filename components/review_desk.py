@@ -6,17 +6,42 @@ The methods are widget callbacks: they run before the next script run, call stud
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from functools import wraps
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import streamlit as st
 
 from studio.errors import StudioError
 from studio.gallery import retry_failed
-from studio.review import BoardFilter, ReviewBoard, approve, approve_many, default_reviewer, review_board
+from studio.regeneration import ChangeTarget, RegenerationRequest, regenerate_rejected
+from studio.review import (
+    BoardFilter,
+    ReviewBoard,
+    approve,
+    approve_many,
+    default_reviewer,
+    reject,
+    review_board,
+)
 from studio.services import Services
 
 REVIEWER_KEY = "reviewer-name"
+FLASH = "review-flash"
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def action(method: Callable[Concatenate[ReviewDesk, P], R]) -> Callable[Concatenate[ReviewDesk, P], R]:
+    """A reviewer's action: the message of the previous one goes first."""
+
+    @wraps(method)
+    def run(desk: ReviewDesk, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        desk.clear_flash()
+        return method(desk, *args, **kwargs)
+
+    return run
 
 
 @dataclass(frozen=True)
@@ -61,12 +86,18 @@ class ReviewDesk:
         """A one-shot flag (focus the reason, scroll to the cursor), cleared as it is read."""
         return st.session_state.pop(self.key(name), None)
 
-    def flash(self, kind: str, text: str) -> None:
-        st.session_state["review-flash"] = (kind, text)
+    @staticmethod
+    def flash(kind: str, text: str) -> None:
+        st.session_state[FLASH] = (kind, text)
+
+    @staticmethod
+    def clear_flash() -> None:
+        st.session_state.pop(FLASH, None)
 
     def show_flash(self) -> None:
-        if "review-flash" in st.session_state:
-            kind, text = st.session_state.pop("review-flash")
+        """The outcome of the last action; it stays until the next one (redraws do not drop it)."""
+        if FLASH in st.session_state:
+            kind, text = st.session_state[FLASH]
             (st.success if kind == "success" else st.error)(text)
 
     @staticmethod
@@ -77,6 +108,7 @@ class ReviewDesk:
         return review_board(self.studio, self.job_id)
 
     # callbacks ------------------------------------------------------------------------------------
+    @action
     def move(self, offset: int) -> None:
         board = self._board()
         current = self.cursor(board)
@@ -84,23 +116,32 @@ class ReviewDesk:
             self._set("cursor", board.step(current, offset, self.filter))
             self._set("scroll", True)
 
+    @action
     def go_to(self, ref: str, *, open_lightbox: bool = False) -> None:
         self._set("cursor", ref)
         if open_lightbox:
             self._set("lightbox", True)
 
+    @action
     def open_lightbox(self, *, to_reject: bool = False) -> None:
         self._set("lightbox", True)
         if to_reject:
             self._set("focus", "reason")
 
+    @action
     def close_lightbox(self) -> None:
         self._set("lightbox", False)
 
+    @action
     def approve_cursor(self) -> None:
         board = self._board()
         ref = self.cursor(board)
         if ref is None:
+            return
+        if board.reference(ref).status == "approved":
+            self.flash("success", f"{ref} was already approved.")
+            self._set("cursor", board.next_pending(ref))
+            self._set("scroll", True)
             return
         try:
             decision = approve(self.studio, self.job_id, ref, self.reviewer())
@@ -111,14 +152,42 @@ class ReviewDesk:
         self._set("cursor", self._board().next_pending(ref))
         self._set("scroll", True)
 
+    @action
+    def reject(self, ref: str) -> None:
+        """Reject with the reason typed in the lightbox's form; keys work again on the lightbox after."""
+        reason = st.session_state.get(self.key(f"reason-{ref}"), "")
+        try:
+            decision = reject(self.studio, self.job_id, ref, reason, self.reviewer())
+        except StudioError as error:
+            self.flash("error", str(error))
+            self._set("focus", "reason")
+            return
+        self.flash("success", f"{ref} v{decision.version} rejected: {decision.reason}")
+        self._set("focus", "blur")
+
+    @action
+    def regenerate(self, ref: str, version: int) -> None:
+        """Queue a new version with the change and target chosen in the lightbox's form."""
+        change = str(st.session_state.get(self.key(f"change-{ref}")) or "")
+        target: ChangeTarget = st.session_state.get(self.key(f"target-{ref}")) or "prompt"
+        try:
+            regenerate_rejected(self.studio, self.job_id, ref, RegenerationRequest(change, target))
+        except StudioError as error:
+            self.flash("error", str(error))
+            return
+        self.flash("success", f"{ref}: v{version + 1} is queued; it shows here and on its card on arrival.")
+
+    @action
     def toggle(self, ref: str) -> None:
         chosen = set(self.selected)
         chosen.symmetric_difference_update({ref})
         self._set("selected", chosen)
 
+    @action
     def select(self, refs: list[str]) -> None:
         self._set("selected", set(refs))
 
+    @action
     def approve_selected(self) -> None:
         refs = [ref for ref in self._board().pending if ref in self.selected]
         try:
@@ -129,6 +198,7 @@ class ReviewDesk:
         self._set("selected", set())
         self.flash("success", f"{len(decisions)} references approved: {', '.join(refs)}.")
 
+    @action
     def retry(self) -> None:
         try:
             retry_failed(self.studio, self.job_id)

@@ -1,7 +1,7 @@
 """The lightbox: the reference under the cursor at full size with its PNG parameters, approve or reject it,
 regenerate it once rejected, compare its versions (what changed) and read its audit trail.
 
-It follows the board's cursor, so the keyboard bar's keys (previous, next, approve) work while it is open.
+It follows the board's cursor and holds the keys while it is open (previous, next, approve, reject).
 """
 
 from __future__ import annotations
@@ -12,12 +12,13 @@ import streamlit as st
 
 from components.coverage import card_status, status_badge
 from components.regenerate_form import regenerate_form, show_changes
+from components.review_board import action_bar
 from components.review_desk import ReviewDesk
-from studio.errors import InvalidInput, NotFound, StudioError
+from studio.errors import InvalidInput, NotFound
 from studio.gallery import full_image, thumbnail
 from studio.money import usd
 from studio.regeneration import version_diff
-from studio.review import ReferenceReview, ReferenceVersion, ReviewBoard, reject
+from studio.review import ReferenceReview, ReferenceVersion, review_board
 from studio.services import Services
 
 COMPARE_PX = 512
@@ -46,38 +47,30 @@ def _parameters(studio: Services, version: ReferenceVersion) -> None:
     st.caption(f"{version.provider} · {version.model_version} · {usd(version.cost)}")
 
 
-def _decide(desk: ReviewDesk, reference: ReferenceReview) -> None:
-    ref = reference.ref
-    if st.button("Approve", icon=":material/check:", type="primary", key=desk.key(f"approve-{ref}")):
-        desk.approve_cursor()
-        st.rerun()
+def _reject_form(desk: ReviewDesk, ref: str) -> None:
     with st.form(desk.key(f"reject-form-{ref}"), clear_on_submit=True, border=False):
-        reason = st.text_input(
+        st.text_input(
             "Reason (required to reject)",
             key=desk.key(f"reason-{ref}"),
             placeholder="e.g. too dark, wrong coat",
         )
-        if st.form_submit_button("Reject", icon=":material/close:"):
-            try:
-                decision = reject(desk.studio, desk.job_id, ref, reason, desk.reviewer())
-            except StudioError as error:
-                st.error(str(error))
-            else:
-                desk.flash("success", f"{ref} v{decision.version} rejected: {decision.reason}")
-                st.session_state[desk.key("focus")] = "blur"
-                st.rerun()
+        st.form_submit_button("Reject", icon=":material/close:", on_click=desk.reject, args=(ref,))
 
 
-def lightbox_body(studio: Services, desk: ReviewDesk, board: ReviewBoard, ref: str) -> None:
+def lightbox_body(studio: Services, desk: ReviewDesk) -> None:
+    """Reads the board and the cursor itself: its own actions redraw only the lightbox."""
+    board = review_board(studio, desk.job_id)
+    ref = desk.cursor(board)
+    if ref is None:
+        st.info("Nothing to show with this filter.")
+        return
     reference = board.reference(ref)
     latest = reference.latest
-    shown = [r.ref for r in board.matching(desk.filter)]
-    position = f"{shown.index(ref) + 1} of {len(shown)} shown" if ref in shown else "not in the filter"
     head = st.container(horizontal=True, vertical_alignment="center")
     head.markdown(f"### `{ref}`")
     with head:
         status_badge(card_status(reference), f" · v{reference.version}" if reference.version else "")
-    head.caption(f"{position} · ← → move · A approve · X reject · Esc close")
+    action_bar(desk, board, ref, place="lightbox", keys=True)
     desk.show_flash()
     if latest is None:
         st.info(f"No image yet (generation: {reference.generation}).")
@@ -93,12 +86,12 @@ def lightbox_body(studio: Services, desk: ReviewDesk, board: ReviewBoard, ref: s
         if latest.note:
             st.caption(f"Made because: {latest.note}")
     with side:
-        _decide(desk, reference)
+        _reject_form(desk, ref)
         _focus(desk, ref)
-        if reference.status == "rejected":
+        if reference.status == "rejected" and board.job_status in ("queued", "running"):
+            st.info(f"A new version of {ref} is on its way ({board.job_status}); it shows here on arrival.")
+        elif reference.status == "rejected":
             regenerate_form(desk, reference)
-        elif reference.generation in ("queued", "generating"):
-            st.info(f"v{latest.version + 1} is {reference.generation}; it appears here when it arrives.")
     parameters, compare, trail = st.tabs(["Parameters", "Compare versions", "Audit trail"])
     with parameters:
         _parameters(studio, latest)
@@ -108,49 +101,43 @@ def lightbox_body(studio: Services, desk: ReviewDesk, board: ReviewBoard, ref: s
         audit_trail(reference)
 
 
-def lightbox(studio: Services, desk: ReviewDesk, board: ReviewBoard, ref: str) -> None:
-    """The lightbox as a modal dialog; Esc or the close button closes it for good."""
-    st.dialog("Reference", width="large", on_dismiss=desk.close_lightbox)(lightbox_body)(
-        studio, desk, board, ref
-    )
+def lightbox(studio: Services, desk: ReviewDesk) -> None:
+    """The lightbox as a modal dialog; Esc or its close button brings the keys back to the board."""
+    dialog = st.dialog("Reference", width="large", on_dismiss=desk.close_lightbox)
+    dialog(lightbox_body)(studio, desk)
 
 
 def compare_versions(studio: Services, desk: ReviewDesk, reference: ReferenceReview) -> None:
-    """Two versions side by side (default: the one before and the latest) and what changed between them."""
+    """What changed between two versions (default: the one before and the latest), then both images."""
     numbers = [v.version for v in reference.versions]
     if len(numbers) < 2:
         st.caption("Only one version so far: a regeneration adds the next one here.")
         return
     by_number = {v.version: v for v in reference.versions}
-    chosen = []
-    for column, default, side in zip(st.columns(2), numbers[-2:], ("older", "newer"), strict=True):
-        with column:
-            number = st.selectbox(
-                f"Version ({side})",
-                numbers,
-                index=numbers.index(default),
-                format_func=lambda n: f"v{n} · {by_number[n].status}",
-                key=desk.key(f"compare-{side}-{reference.ref}"),
-            )
-            version = by_number[number]
-            try:
-                shown = thumbnail(studio, version.storage_key, content_id=version.content_id, size=COMPARE_PX)
-                st.image(shown.data, caption=f"v{number} · seed {version.seed}", width="stretch")
-            except (NotFound, InvalidInput):
-                st.caption(f"v{number}: image missing from storage")
-            chosen.append(number)
+    chosen = [
+        column.selectbox(
+            f"Version ({side})",
+            numbers,
+            index=numbers.index(default),
+            format_func=lambda n: f"v{n} · {by_number[n].status}",
+            key=desk.key(f"compare-{side}-{reference.ref}"),
+        )
+        for column, default, side in zip(st.columns(2), numbers[-2:], ("older", "newer"), strict=True)
+    ]
     diff = version_diff(reference, chosen[0], chosen[1])
     if diff.unchanged:
         st.caption("Same prompt, negative prompt and seed.")
-    older, newer = by_number[chosen[0]], by_number[chosen[1]]
-    show_changes("Prompt", older.prompt, newer.prompt)
-    show_changes("Negative prompt", older.negative_prompt, newer.negative_prompt)
-    seed = (
-        f"**Seed** {diff.older_seed} → {diff.newer_seed}"
-        if diff.seed_changed
-        else f"**Seed** {diff.newer_seed}"
-    )
-    st.markdown(seed + (f" · **note of v{diff.newer}:** {diff.note}" if diff.note else ""))
+    show_changes("Prompt", diff.prompt)
+    show_changes("Negative prompt", diff.negative_prompt)
+    seed = f"{diff.older_seed} → {diff.newer_seed}" if diff.seed_changed else f"{diff.newer_seed} (same)"
+    st.markdown(f"**Seed** {seed}" + (f" · **why v{diff.newer}:** {diff.note}" if diff.note else ""))
+    for column, number in zip(st.columns(2), chosen, strict=True):
+        version = by_number[number]
+        try:
+            shown = thumbnail(studio, version.storage_key, content_id=version.content_id, size=COMPARE_PX)
+            column.image(shown.data, caption=f"v{number} · seed {version.seed}", width="stretch")
+        except (NotFound, InvalidInput):
+            column.caption(f"v{number}: image missing from storage")
 
 
 def audit_trail(reference: ReferenceReview) -> None:

@@ -10,7 +10,7 @@ from components.review_board import filter_bar, keyboard_bar, live_refresh, refe
 from components.review_desk import REVIEWER_KEY, ReviewDesk
 from components.review_panel import lightbox
 from components.setup import page_setup
-from studio.review import board_fingerprint, default_reviewer, export_manifest, review_board
+from studio.review import default_reviewer, export_manifest, review_board
 
 EXPORT_LISTED = 6
 studio = page_setup()
@@ -24,7 +24,7 @@ if picked is None:
 job_id: str = picked
 
 desk = ReviewDesk(studio, job_id)
-live_refresh(studio, job_id, board_fingerprint(studio, job_id))
+live_refresh(desk)
 board = review_board(studio, job_id)
 counts = Counter[str](r.status for r in board.references)
 for column, status in zip(st.columns(4), ("approved", "pending", "rejected", "missing"), strict=True):
@@ -44,7 +44,7 @@ shown = board.matching(board_filter)
 selection_bar(desk, board, shown)
 reference_grid(studio, desk, shown, cursor)
 if desk.lightbox_open and cursor is not None:
-    lightbox(studio, desk, board, cursor)
+    lightbox(studio, desk)
 
 st.divider()
 st.subheader("Export for clip generation")

@@ -301,13 +301,15 @@ def review_board(services: Services, job_id: str) -> ReviewBoard:
     )
 
 
-def board_fingerprint(services: Services, job_id: str) -> str:
-    """Changes when anything the board shows does (job status, a reference's generation or version, a
-    decision), so a page can poll it cheaply and redraw only then."""
+def board_fingerprint(services: Services, job_id: str, *, decisions: bool = True) -> str:
+    """Changes when anything the board shows does (job status, a reference's generation or version, and
+    with `decisions` a review decision), so a page can poll it cheaply and redraw only then."""
     job = _job(services, job_id)
     rows = services.records.references(job_id).values()
-    decisions = ReviewRecords(services.records).decisions(job_id)
-    state = [job.status, job.cancel_requested, len(decisions), decisions[-1].id if decisions else 0]
+    state: list[object] = [job.status, job.cancel_requested]
+    if decisions:
+        made = ReviewRecords(services.records).decisions(job_id)
+        state += [len(made), made[-1].id if made else 0]
     state += [(r.ref, r.status, r.version, r.params_hash, r.attempts) for r in rows]
     return hashlib.sha256(repr(state).encode()).hexdigest()[:16]
 

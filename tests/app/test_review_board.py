@@ -101,15 +101,19 @@ def test_the_keyboard_bar_moves_approves_and_opens_the_rejection(
     at = open_page(PAGE)
     shortcuts = {b.label: b.proto.shortcut for b in at.button if b.proto.shortcut}
     assert shortcuts == {"Previous": "left", "Next": "right", "Approve": "a", "Reject…": "x", "Open": "v"}
-    at.button(key=key("approve", job_id)).click().run()
+    at.button(key=key("board-approve", job_id)).click().run()
     assert f"{refs[0]} v1 approved" in successes(at)
     assert any(f"`{refs[1]}`" in m.value for m in at.markdown), "the cursor moved to the next pending"
-    next(b for b in at.button if b.label == "Next").click().run()
-    next(b for b in at.button if b.label == "Previous").click().run()
-    next(b for b in at.button if b.label == "Previous").click().run()
+    at.button(key=key("board-next", job_id)).click().run()
+    at.button(key=key("board-previous", job_id)).click().run()
+    at.button(key=key("board-previous", job_id)).click().run()
     assert any(f"`{refs[0]}`" in m.value and "approved" in m.value for m in at.markdown)
 
-    at.button(key=key("reject", job_id)).click().run()
+    at.button(key=key("board-reject", job_id)).click().run()
+    keyed = {b.key.removesuffix(f"-{job_id}") for b in at.button if b.proto.shortcut}
+    assert keyed == {f"review-lightbox-{name}" for name in ("previous", "next", "approve", "reject")}, (
+        "while the lightbox is open its bar holds the keys, the board's none"
+    )
     reason = at.text_input(key=key(f"reason-{refs[0]}", job_id))
     next(b for b in at.button if b.label == "Reject").click().run()
     assert any("a rejection needs a reason" in e.value for e in at.error)
@@ -170,3 +174,14 @@ def test_a_failed_reference_is_a_card_with_its_error_and_a_retry(
     assert review_board(services, job_id).reference("character_singer").status == "pending"
     assert card_refs(at, job_id) == []
     assert any("No failed references" in i.value for i in at.info)
+
+
+def test_approving_an_approved_reference_only_moves_on(open_page: OpenPage, services: Services) -> None:
+    job_id = generated(services, "minimal")
+    scene, character = (r.ref for r in review_board(services, job_id).references)
+    approve(services, job_id, scene)
+    at = open_page(PAGE)
+    at.button(key=key("board-approve", job_id)).click().run()
+    assert f"{scene} was already approved" in successes(at)
+    assert len(review_board(services, job_id).reference(scene).versions[0].decisions) == 1
+    assert any(f"`{character}`" in m.value for m in at.markdown), "on to the next pending"

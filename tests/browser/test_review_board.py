@@ -62,6 +62,9 @@ def fresh_tab(browser: Browser, url: str) -> Page:
     page.goto(url)
     expect(page.get_by_text("Export refused")).to_be_visible()
     settle(page)
+    # Streamlit loads each element kind's code on first use: keys work once the bar's buttons are drawn
+    expect(page.locator('[class*="st-key-review-board-keys"] button')).to_have_count(5)
+    expect(page.locator('[data-testid="stImage"] img').first).to_be_visible()
     return page
 
 

@@ -242,10 +242,12 @@ def test_the_board_reads_200_references_in_as_many_queries_as_2(scripted: Servic
 
 def test_the_fingerprint_changes_with_a_new_version_or_decision_only(scripted: Services, job_id: str) -> None:
     first = board_fingerprint(scripted, job_id)
+    generation = board_fingerprint(scripted, job_id, decisions=False)
     assert board_fingerprint(scripted, job_id) == first
     reject(scripted, job_id, SCENE, "too dark")
     rejected = board_fingerprint(scripted, job_id)
     assert rejected != first
+    assert board_fingerprint(scripted, job_id, decisions=False) == generation, "decisions left out"
     jobs.submit(scripted, load_plan(MINIMAL), overrides={SCENE: ReferenceOverride(seed=5)})
     queued = board_fingerprint(scripted, job_id)
     assert queued != rejected, "a queued regeneration shows on the board"
