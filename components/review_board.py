@@ -4,6 +4,8 @@ selection to approve at once, the keyboard bar (previous, next, approve, reject,
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from typing import Any
 
 import streamlit as st
 
@@ -61,49 +63,26 @@ def action_bar(desk: ReviewDesk, board: ReviewBoard, cursor: str, *, place: str,
     """
     reference = board.reference(cursor)
     shown = [r.ref for r in board.matching(desk.filter)]
-    can_decide = reference.version is not None
-    bar = st.container(horizontal=True, vertical_alignment="center", key=desk.key(f"{place}-keys"))
-    bar.button(
-        "Previous",
-        icon=":material/arrow_back:",
-        shortcut="Left" if keys else None,
-        on_click=desk.move,
-        args=(-1,),
-        key=desk.key(f"{place}-previous"),
-    )
-    bar.button(
-        "Next",
-        icon=":material/arrow_forward:",
-        shortcut="Right" if keys else None,
-        on_click=desk.move,
-        args=(1,),
-        key=desk.key(f"{place}-next"),
-    )
-    bar.button(
-        "Approve",
-        icon=":material/check:",
-        type="primary",
-        shortcut="A" if keys else None,
-        on_click=desk.approve_cursor,
-        disabled=not can_decide,
-        key=desk.key(f"{place}-approve"),
-    )
-    bar.button(
-        "Reject…",
-        icon=":material/close:",
-        shortcut="X" if keys else None,
-        on_click=desk.open_lightbox,
-        kwargs={"to_reject": True},
-        disabled=not can_decide,
-        key=desk.key(f"{place}-reject"),
-    )
+    undecidable = reference.version is None
+    actions: list[tuple[str, str, str, Callable[..., None], dict[str, Any], bool]] = [
+        ("Previous", "arrow_back", "Left", desk.move, {"offset": -1}, False),
+        ("Next", "arrow_forward", "Right", desk.move, {"offset": 1}, False),
+        ("Approve", "check", "A", desk.approve_cursor, {}, undecidable),
+        ("Reject…", "close", "X", desk.open_lightbox, {"to_reject": True}, undecidable),
+    ]
     if place == "board":
+        actions.append(("Open", "open_in_full", "V", desk.open_lightbox, {}, False))
+    bar = st.container(horizontal=True, vertical_alignment="center", key=desk.key(f"{place}-keys"))
+    for label, icon, shortcut, callback, kwargs, disabled in actions:
         bar.button(
-            "Open",
-            icon=":material/open_in_full:",
-            shortcut="V" if keys else None,
-            on_click=desk.open_lightbox,
-            key=desk.key("board-open"),
+            label,
+            icon=f":material/{icon}:",
+            type="primary" if label == "Approve" else "secondary",
+            shortcut=shortcut if keys else None,
+            on_click=callback,
+            kwargs=kwargs,
+            disabled=disabled,
+            key=desk.key(f"{place}-{label.strip('…').lower()}"),
         )
     version = f" v{reference.version}" if reference.version else ""
     position = f"{shown.index(cursor) + 1} of {len(shown)}" if cursor in shown else "outside the filter"
