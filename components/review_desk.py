@@ -65,11 +65,15 @@ class ReviewDesk:
         return chosen
 
     def cursor(self, board: ReviewBoard) -> str | None:
-        """The reference under the cursor: kept when the filter shows it, else the first one shown."""
+        """The reference under the cursor: kept while the filter shows it, else the next one shown; at first
+        the first pending one, so that A approves straight away."""
         shown = [r.ref for r in board.matching(self.filter)]
         current = self._get("cursor")
-        if current not in shown:
-            current = board.step(current, 1, self.filter) if current else (shown[0] if shown else None)
+        if current is None:
+            current = next((ref for ref in board.pending if ref in shown), shown[0] if shown else None)
+            self._set("cursor", current)
+        elif current not in shown:
+            current = board.step(current, 1, self.filter)
             self._set("cursor", current)
         return str(current) if current else None
 

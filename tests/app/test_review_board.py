@@ -181,6 +181,8 @@ def test_approving_an_approved_reference_only_moves_on(open_page: OpenPage, serv
     scene, character = (r.ref for r in review_board(services, job_id).references)
     approve(services, job_id, scene)
     at = open_page(PAGE)
+    assert any(f"`{character}`" in m.value for m in at.markdown), "a new session starts on the first pending"
+    at.button(key=key("board-previous", job_id)).click().run()
     at.button(key=key("board-approve", job_id)).click().run()
     assert f"{scene} was already approved" in successes(at)
     assert len(review_board(services, job_id).reference(scene).versions[0].decisions) == 1
