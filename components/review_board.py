@@ -182,13 +182,13 @@ def reference_grid(
     pages = (len(shown) + PAGE_SIZE - 1) // PAGE_SIZE
     page = refs.index(cursor) // PAGE_SIZE + 1 if cursor in refs else 1
     if pages > 1:
-        page_key = desk.key("page")
-        st.session_state[page_key] = page
+        # one widget per cursor page: turning a page moves the cursor, and the cursor decides the page
+        page_key = desk.key(f"page-{page}")
 
         def turn() -> None:
             desk.go_to(refs[(st.session_state[page_key] - 1) * PAGE_SIZE])
 
-        st.pagination(pages, key=page_key, on_change=turn)
+        st.pagination(pages, default=page, key=page_key, on_change=turn)
     on_page = shown[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
     latest: list[tuple[str, str | None]] = [
         (r.latest.storage_key, r.latest.content_id) for r in on_page if r.latest is not None

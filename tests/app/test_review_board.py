@@ -187,3 +187,21 @@ def test_approving_an_approved_reference_only_moves_on(open_page: OpenPage, serv
     assert f"{scene} was already approved" in successes(at)
     assert len(review_board(services, job_id).reference(scene).versions[0].decisions) == 1
     assert any(f"`{character}`" in m.value for m in at.markdown), "on to the next pending"
+
+
+def test_pages_of_48_follow_the_cursor(open_page: OpenPage, services: Services) -> None:
+    scripted = dataclasses.replace(services, generator=ScriptedGenerator())
+    plan = load_sample("road-trip-32")
+    scenes = [plan.scenes[i % len(plan.scenes)].model_copy(update={"id": f"s{i}"}) for i in range(52)]
+    job_id = jobs.submit(scripted, plan.model_copy(update={"scenes": scenes}))
+    asyncio.run(drain(scripted))
+    refs = [r.ref for r in review_board(services, job_id).references]
+    at = open_page(PAGE)
+    assert len(refs) == 60 and card_refs(at, job_id) == refs[:48]
+    at.button(key=key("board-previous", job_id)).click().run()
+    assert card_refs(at, job_id) == refs[48:], "previous from the first reference: the last page"
+    assert at.pagination[0].value == 2
+    at.pagination[0].set_value(1).run()
+    assert card_refs(at, job_id) == refs[:48]
+    assert any(f"`{refs[0]}`" in m.value for m in at.markdown), "turning a page moves the cursor"
+    assert not at.exception
