@@ -156,9 +156,13 @@ def _card(desk: ReviewDesk, reference: ReferenceReview, thumb: Thumbnail | None)
             st.caption(f"generation: {reference.generation}")
         row = st.container(horizontal=True, vertical_alignment="center", gap="small")
         if reference.status == "pending":
-            select_key = desk.key(f"select-{ref}")
-            st.session_state[select_key] = ref in desk.selected
-            row.checkbox("Select", key=select_key, on_change=desk.toggle, args=(ref,))
+            row.checkbox(
+                "Select",
+                value=ref in desk.selected,
+                key=desk.selection_key(ref),
+                on_change=desk.choose,
+                args=(ref,),
+            )
         if reference.version is not None:
             row.button(
                 "Open",

@@ -82,6 +82,11 @@ class ReviewDesk:
         chosen: set[str] = self._get("selected") or set()
         return chosen
 
+    def selection_key(self, ref: str) -> str:
+        """A card's checkbox key. It changes when a bulk action replaces the whole selection, so a checkbox
+        value sent by a click racing the redraw (still the old one) cannot undo the bulk action."""
+        return self.key(f"select-{self._get('round', 0)}-{ref}")
+
     @property
     def lightbox_open(self) -> bool:
         return bool(self._get("lightbox"))
@@ -182,14 +187,19 @@ class ReviewDesk:
         self.flash("success", f"{ref}: v{version + 1} is queued; it shows here and on its card on arrival.")
 
     @action
-    def toggle(self, ref: str) -> None:
+    def choose(self, ref: str) -> None:
+        """A card's checkbox changed: the selection follows its value."""
         chosen = set(self.selected)
-        chosen.symmetric_difference_update({ref})
+        if st.session_state.get(self.selection_key(ref)):
+            chosen.add(ref)
+        else:
+            chosen.discard(ref)
         self._set("selected", chosen)
 
     @action
     def select(self, refs: list[str]) -> None:
         self._set("selected", set(refs))
+        self._set("round", self._get("round", 0) + 1)
 
     @action
     def approve_selected(self) -> None:
@@ -199,7 +209,7 @@ class ReviewDesk:
         except StudioError as error:
             self.flash("error", str(error))
             return
-        self._set("selected", set())
+        self.select([])
         self.flash("success", f"{len(decisions)} references approved: {', '.join(refs)}.")
 
     @action

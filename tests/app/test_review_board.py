@@ -7,6 +7,7 @@ import asyncio
 import dataclasses
 
 from streamlit.testing.v1 import AppTest
+from streamlit.testing.v1.element_tree import Checkbox
 
 from studio import jobs
 from studio.review import approve, reject, review_board
@@ -34,6 +35,16 @@ def card_refs(at: AppTest, job_id: str) -> list[str]:
     """The references whose cards are drawn, in order (every card has an Open or a Retry button)."""
     prefix = f"review-card-{job_id}-"
     return [block.key.removeprefix(prefix) for block in _blocks(at) if (block.key or "").startswith(prefix)]
+
+
+def selectable(box: Checkbox, job_id: str) -> str:
+    """The reference a card's checkbox selects (its key is `review-select-<round>-<ref>-<job>`)."""
+    assert box.key is not None and box.key.startswith("review-select-") and box.key.endswith(job_id)
+    return box.key.removesuffix(f"-{job_id}").split("-", 3)[3]
+
+
+def checkbox(at: AppTest, job_id: str, ref: str) -> Checkbox:
+    return next(box for box in at.checkbox if selectable(box, job_id) == ref)
 
 
 def _blocks(at: AppTest) -> list:  # type: ignore[type-arg]
@@ -78,12 +89,12 @@ def test_approve_selected_then_every_pending_one(open_page: OpenPage, services: 
     approve_selected = at.button(key=key("approve-selected", job_id))
     assert approve_selected.disabled
     for ref in refs[:2]:
-        at.checkbox(key=key(f"select-{ref}", job_id)).check().run()
+        checkbox(at, job_id, ref).check().run()
     assert at.button(key=key("approve-selected", job_id)).label == "Approve selected (2)"
     at.button(key=key("approve-selected", job_id)).click().run()
     assert "2 references approved" in successes(at)
     assert review_board(services, job_id).pending == refs[2:]
-    assert [c.key for c in at.checkbox] == [key(f"select-{ref}", job_id) for ref in refs[2:]]
+    assert [selectable(c, job_id) for c in at.checkbox] == refs[2:]
     assert not any(c.value for c in at.checkbox), "the selection is cleared"
 
     at.button(key=key("select-pending", job_id)).click().run()
@@ -151,7 +162,7 @@ def test_regenerate_with_a_change_into_the_negative_prompt(open_page: OpenPage, 
     assert second.prompt == first.prompt, "the reason and the change stay out of the prompt"
     assert second.negative_prompt.endswith(", underexposed, murky shadows")
     assert second.note is not None and "too dark, wrong coat colour" in second.note
-    assert any(b.key == key(f"select-{scene.ref}", job_id) for b in at.checkbox), "v2 is pending on the board"
+    assert scene.ref in [selectable(c, job_id) for c in at.checkbox], "v2 is pending on the board"
     compare = [h.proto.body for h in at.get("html") if "<ins" in h.proto.body]
     assert any("murky shadows</ins>" in body for body in compare), "the compare view highlights the change"
 
