@@ -1,22 +1,44 @@
-"""Review status at a glance: icons per status and the scene x character coverage matrix."""
+"""Review status at a glance: a Material icon and colour per status, and the scene x character coverage."""
 
 from __future__ import annotations
+
+from typing import Literal
 
 import pandas as pd
 import streamlit as st
 
 from studio.review import ReferenceReview, ReviewBoard
 
-STATUS_ICONS = {"approved": "✅", "rejected": "❌", "pending": "⏳", "missing": "·"}
+BadgeColour = Literal["red", "orange", "green", "gray"]
+STATUS_LOOKS: dict[str, tuple[str, BadgeColour]] = {
+    "approved": (":material/check_circle:", "green"),
+    "rejected": (":material/cancel:", "red"),
+    "pending": (":material/hourglass_top:", "orange"),
+    "missing": (":material/image_not_supported:", "gray"),
+    "failed": (":material/error:", "red"),
+}
+CELL_COLOURS = {
+    "approved": "rgba(33, 195, 84, 0.25)",
+    "rejected": "rgba(255, 75, 75, 0.25)",
+    "pending": "rgba(255, 164, 33, 0.2)",
+    "missing": "rgba(128, 132, 149, 0.2)",
+}
 
 
 def status_text(status: str) -> str:
-    return f"{STATUS_ICONS.get(status, '')} {status}".strip()
+    """A status with its Material icon, for Markdown labels."""
+    icon = STATUS_LOOKS.get(status, ("", "gray"))[0]
+    return f"{icon} {status}".strip()
 
 
-def queue_label(reference: ReferenceReview) -> str:
-    version = f" v{reference.version}" if reference.version else ""
-    return f"{STATUS_ICONS.get(reference.status, '')} {reference.ref}{version}"
+def card_status(reference: ReferenceReview) -> str:
+    """A card's badge: the review status, or `failed` when generation failed and there is no image."""
+    return "failed" if reference.failed and reference.version is None else reference.status
+
+
+def status_badge(status: str, suffix: str = "") -> None:
+    icon, colour = STATUS_LOOKS.get(status, ("", "gray"))
+    st.badge(f"{status}{suffix}", icon=icon or None, color=colour)
 
 
 def coverage_matrix(board: ReviewBoard) -> None:
@@ -27,7 +49,7 @@ def coverage_matrix(board: ReviewBoard) -> None:
     frame = pd.DataFrame(
         [
             [
-                status_text(cells[(s, c)].status)
+                cells[(s, c)].status
                 + (f" · clips {', '.join(map(str, cells[(s, c)].clips))}" if cells[(s, c)].clips else "")
                 for c in characters
             ]
@@ -36,5 +58,6 @@ def coverage_matrix(board: ReviewBoard) -> None:
         index=pd.Index([f"scene {s}" for s in scenes]),
         columns=[f"character {c}" for c in characters],
     )
-    st.dataframe(frame, width="stretch")
+    styled = frame.style.map(lambda text: f"background-color: {CELL_COLOURS.get(text.split(' ')[0], '')}")
+    st.dataframe(styled, width="stretch")
     st.caption("A cell is approved when both the scene and the character are; clips list where they meet.")

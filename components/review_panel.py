@@ -1,84 +1,143 @@
-"""One reference under review: the large view with its PNG parameters, versions side by side, the trail."""
+"""The lightbox: the reference under the cursor at full size with its PNG parameters, approve or reject it,
+regenerate it once rejected, compare its versions (what changed) and read its audit trail.
+
+It follows the board's cursor and holds the keys while it is open (previous, next, approve, reject).
+"""
 
 from __future__ import annotations
 
+import json
+
 import streamlit as st
 
-from components.coverage import status_text
+from components.coverage import card_status, status_badge
+from components.regenerate_form import regenerate_form, show_changes
+from components.review_board import action_bar
+from components.review_desk import ReviewDesk
 from studio.errors import InvalidInput, NotFound
 from studio.gallery import full_image, thumbnail
 from studio.money import usd
-from studio.png_parameters import parse_parameters
-from studio.review import ReferenceReview, ReferenceVersion
+from studio.regeneration import version_diff
+from studio.review import ReferenceReview, ReferenceVersion, review_board
 from studio.services import Services
 
-LARGE_PX = 768
 COMPARE_PX = 512
+FOCUS = {
+    "reason": "document.querySelector({target} + ' input')?.focus()",
+    "blur": "document.activeElement?.blur()",
+}
 
 
-def _image(studio: Services, version: ReferenceVersion, size: int, caption: str) -> str | None:
-    """Show a version's image; returns the PNG's embedded parameters text."""
-    content = f"{version.version}:{version.seed}:{version.created_at.isoformat()}"
+def _focus(desk: ReviewDesk, ref: str) -> None:
+    """Put the keyboard where the reviewer needs it next: in the reason field, or back on the board."""
+    wanted = desk.take_once("focus")
+    if wanted in FOCUS:
+        target = json.dumps(f".st-key-{desk.key(f'reason-{ref}')}")
+        script = FOCUS[wanted].format(target=target)
+        st.html(f"<script>setTimeout(() => {{{script}}}, 60)</script>", unsafe_allow_javascript=True)
+
+
+def _parameters(studio: Services, version: ReferenceVersion) -> None:
+    """The `parameters` chunk read back from the PNG itself, as AUTOMATIC1111 writes it."""
     try:
-        shown = thumbnail(studio, version.storage_key, content_id=content, size=size)
+        text = thumbnail(studio, version.storage_key, content_id=version.content_id).parameters
     except (NotFound, InvalidInput):
-        st.caption(f"{caption}: image missing from storage")
-        return None
-    st.image(shown.data, caption=caption, width="stretch")
-    return shown.parameters
+        text = None
+    st.code(text or "(the image has no parameters chunk)", language=None, wrap_lines=True)
+    st.caption(f"{version.provider} · {version.model_version} · {usd(version.cost)}")
 
 
-def large_view(studio: Services, reference: ReferenceReview) -> None:
-    """The latest version big, with the parameters read back from the PNG itself."""
-    version = reference.versions[-1]
-    picture, details = st.columns([3, 2])
+def _reject_form(desk: ReviewDesk, ref: str) -> None:
+    with st.form(desk.key(f"reject-form-{ref}"), clear_on_submit=True, border=False):
+        st.text_input(
+            "Reason (required to reject)",
+            key=desk.key(f"reason-{ref}"),
+            placeholder="e.g. too dark, wrong coat",
+        )
+        st.form_submit_button("Reject", icon=":material/close:", on_click=desk.reject, args=(ref,))
+
+
+def lightbox_body(studio: Services, desk: ReviewDesk) -> None:
+    """Reads the board and the cursor itself: its own actions redraw only the lightbox."""
+    board = review_board(studio, desk.job_id)
+    ref = desk.cursor(board)
+    if ref is None:
+        st.info("Nothing to show with this filter.")
+        return
+    reference = board.reference(ref)
+    latest = reference.latest
+    head = st.container(horizontal=True, vertical_alignment="center")
+    head.markdown(f"### `{ref}`")
+    with head:
+        status_badge(card_status(reference), f" · v{reference.version}" if reference.version else "")
+    action_bar(desk, board, ref, place="lightbox", keys=True)
+    desk.show_flash()
+    if latest is None:
+        st.info(f"No image yet (generation: {reference.generation}).")
+        if reference.error:
+            st.error(reference.error)
+        return
+    picture, side = st.columns([3, 2])
     with picture:
-        text = _image(studio, version, LARGE_PX, f"{reference.ref} v{version.version}")
-    with details:
-        st.markdown(f"**{reference.ref}** · v{version.version} · {status_text(reference.status)}")
-        if version.note:
-            st.caption(f"Made because: {version.note}")
-        parsed = parse_parameters(text) if text else {}
-        st.dataframe(
-            [{"parameter": name, "value": value} for name, value in parsed.items()]
-            or [
-                {"parameter": "prompt", "value": version.prompt},
-                {"parameter": "seed", "value": str(version.seed)},
-            ],
-            hide_index=True,
-            width="stretch",
-        )
-        st.caption(f"{version.provider} · {version.model_version} · {usd(version.cost)}")
-        st.download_button(
-            "Full PNG",
-            data=lambda: full_image(studio, version.storage_key),
-            file_name=f"{reference.ref}_v{version.version}.png",
-            mime="image/png",
-            on_click="ignore",
-            key=f"review-png-{reference.ref}-{version.version}",
-            icon=":material/download:",
-        )
+        try:
+            st.image(full_image(studio, latest.storage_key), width="stretch")
+        except NotFound:
+            st.warning("The image is missing from storage.")
+        if latest.note:
+            st.caption(f"Made because: {latest.note}")
+    with side:
+        _reject_form(desk, ref)
+        _focus(desk, ref)
+        if reference.status == "rejected" and board.job_status in ("queued", "running"):
+            st.info(f"A new version of {ref} is on its way ({board.job_status}); it shows here on arrival.")
+        elif reference.status == "rejected":
+            regenerate_form(desk, reference)
+    parameters, compare, trail = st.tabs(["Parameters", "Compare versions", "Audit trail"])
+    with parameters:
+        _parameters(studio, latest)
+    with compare:
+        compare_versions(studio, desk, reference)
+    with trail:
+        audit_trail(reference)
 
 
-def compare_versions(studio: Services, reference: ReferenceReview) -> None:
-    """Two versions side by side (default: the one before and the latest), with their decisions."""
+def lightbox(studio: Services, desk: ReviewDesk) -> None:
+    """The lightbox as a modal dialog; Esc or its close button brings the keys back to the board."""
+    dialog = st.dialog("Reference", width="large", on_dismiss=desk.close_lightbox)
+    dialog(lightbox_body)(studio, desk)
+
+
+def compare_versions(studio: Services, desk: ReviewDesk, reference: ReferenceReview) -> None:
+    """What changed between two versions (default: the one before and the latest), then both images."""
     numbers = [v.version for v in reference.versions]
     if len(numbers) < 2:
         st.caption("Only one version so far: a regeneration adds the next one here.")
         return
     by_number = {v.version: v for v in reference.versions}
-    for column, default in zip(st.columns(2), (numbers[-2], numbers[-1]), strict=True):
-        with column:
-            chosen = st.selectbox(
-                "Version",
-                numbers,
-                index=numbers.index(default),
-                format_func=lambda n: f"v{n} · {by_number[n].status}",
-                key=f"compare-{reference.ref}-{default}",
-            )
-            version = by_number[chosen]
-            _image(studio, version, COMPARE_PX, f"v{version.version} · seed {version.seed}")
-            st.caption(version.prompt)
+    chosen = [
+        column.selectbox(
+            f"Version ({side})",
+            numbers,
+            index=numbers.index(default),
+            format_func=lambda n: f"v{n} · {by_number[n].status}",
+            key=desk.key(f"compare-{side}-{reference.ref}"),
+        )
+        for column, default, side in zip(st.columns(2), numbers[-2:], ("older", "newer"), strict=True)
+    ]
+    diff = version_diff(reference, chosen[0], chosen[1])
+    if diff.unchanged:
+        st.caption("Same prompt, negative prompt and seed.")
+    show_changes("Prompt", diff.prompt)
+    show_changes("Negative prompt", diff.negative_prompt)
+    seed = f"{diff.older_seed} → {diff.newer_seed}" if diff.seed_changed else f"{diff.newer_seed} (same)"
+    st.markdown(f"**Seed** {seed}" + (f" · **why v{diff.newer}:** {diff.note}" if diff.note else ""))
+    for column, number in zip(st.columns(2), chosen, strict=True):
+        version = by_number[number]
+        try:
+            shown = thumbnail(studio, version.storage_key, content_id=version.content_id, size=COMPARE_PX)
+            column.image(shown.data, caption=f"v{number} · seed {version.seed}", width="stretch")
+        except (NotFound, InvalidInput):
+            column.caption(f"v{number}: image missing from storage")
 
 
 def audit_trail(reference: ReferenceReview) -> None:
@@ -90,7 +149,7 @@ def audit_trail(reference: ReferenceReview) -> None:
         [
             {
                 "version": f"v{d.version}",
-                "decision": status_text(d.decision),
+                "decision": d.decision,
                 "reason": d.reason or "",
                 "reviewer": d.reviewer,
                 "at": d.created_at.strftime("%Y-%m-%d %H:%M:%S"),

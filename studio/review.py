@@ -6,33 +6,32 @@ latest version, so a regeneration is pending again while the earlier decisions s
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+from collections import defaultdict
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel
 
-from studio import jobs, prompt_edits
 from studio.characters.priority import CharacterImages, log_clip_choice, resolve
 from studio.errors import InvalidInput, NotFound, StudioError
 from studio.keys import REFERENCE_BUCKET, ReferenceKind, parse_reference_name, reference_name
 from studio.money import from_nanos
 from studio.plan import ScenePlan
-from studio.planning import ReferenceOverride
-from studio.prompts import count_tokens
-from studio.prompts.synthesis import cut_to_limit
-from studio.prompts.tokens import CLIP_USABLE_TOKENS
 from studio.records.reviews import ReviewRow
-from studio.records.schema import JobRow, ReferenceVersionRow
-from studio.seeding import check_seed, reference_seed
+from studio.records.schema import JobRow, ReferenceRow, ReferenceVersionRow
 from studio.services import Services
 from studio.values import check_text
 
 Decision = Literal["approved", "rejected"]
 ReviewStatus = Literal["pending", "approved", "rejected", "missing"]
 """`missing`: the reference has no stored image yet, so there is nothing to review."""
+BoardFilter = Literal["all", "pending", "rejected", "failed", "approved"]
+"""What the board shows; `failed` is every reference whose last generation attempt failed."""
+BOARD_FILTERS: tuple[BoardFilter, ...] = get_args(BoardFilter)
 MAX_REASON_CHARS = 500
 MAX_REVIEWER_CHARS = 80
 
@@ -73,6 +72,11 @@ class ReferenceVersion(BaseModel):
     """The latest decision on this version, or pending."""
     decisions: list[ReviewDecision]
 
+    @property
+    def content_id(self) -> str:
+        """Changes whenever this version's image does (for the thumbnail cache)."""
+        return f"{self.version}:{self.seed}:{self.created_at.isoformat()}"
+
 
 class ReferenceReview(BaseModel):
     ref: str
@@ -84,6 +88,24 @@ class ReferenceReview(BaseModel):
     versions: list[ReferenceVersion]
     generation: str
     """Where generation of this reference stands (stored, queued, generating, failed, ...)."""
+    error: str | None = None
+    """The full error of the last generation attempt, when it failed or was cancelled."""
+    failure_reason: str | None = None
+    """Why the last attempt failed, as a word (content_policy, timeout, budget_exceeded, ...)."""
+    attempts: int = 0
+
+    @property
+    def failed(self) -> bool:
+        return self.generation == "failed"
+
+    @property
+    def latest(self) -> ReferenceVersion | None:
+        return self.versions[-1] if self.versions else None
+
+    def shown_in(self, board_filter: BoardFilter) -> bool:
+        if board_filter == "failed":
+            return self.failed
+        return board_filter == "all" or self.status == board_filter
 
 
 class CoverageCell(BaseModel):
@@ -115,6 +137,33 @@ class ReviewBoard(BaseModel):
     @property
     def pending(self) -> list[str]:
         return [r.ref for r in self.references if r.status == "pending"]
+
+    def matching(self, board_filter: BoardFilter) -> list[ReferenceReview]:
+        if board_filter not in BOARD_FILTERS:
+            raise InvalidInput("filter", f"{board_filter!r} is not one of {', '.join(BOARD_FILTERS)}")
+        return [r for r in self.references if r.shown_in(board_filter)]
+
+    def counts(self) -> dict[BoardFilter, int]:
+        return {name: len(self.matching(name)) for name in BOARD_FILTERS}
+
+    def step(self, ref: str, offset: int, board_filter: BoardFilter = "all") -> str | None:
+        """The reference `offset` places from `ref` among those the filter shows, wrapping around.
+
+        From a reference outside the filter: the next one inside it in plan order. None when none is shown.
+        """
+        shown = [r.ref for r in self.matching(board_filter)]
+        if not shown:
+            return None
+        if ref in shown:
+            return shown[(shown.index(ref) + offset) % len(shown)]
+        order = [r.ref for r in self.references]
+        after = order[order.index(ref) + 1 :] if ref in order else order
+        return next((r for r in after if r in shown), shown[0])
+
+    def next_pending(self, after: str) -> str:
+        """The next pending reference after `after` in plan order, wrapping; `after` when none is left."""
+        following = self.step(after, 1, "pending")
+        return following if following is not None else after
 
 
 class ExportedReference(BaseModel):
@@ -181,54 +230,68 @@ def _weakest(*statuses: ReviewStatus) -> ReviewStatus:
 
 
 def _coverage(plan: ScenePlan, status: dict[str, ReviewStatus]) -> list[CoverageCell]:
-    cells = []
-    for scene in plan.scenes:
-        for character in plan.characters:
-            clips = [
-                clip.clip_index
-                for clip in plan.clip_scripts
-                if scene.id in clip.scenes and character.id in clip.characters
-            ]
-            cells.append(
-                CoverageCell(
-                    scene_id=scene.id,
-                    character_id=character.id,
-                    status=_weakest(
-                        status[reference_name("scene", scene.id)],
-                        status[reference_name("character", character.id)],
-                    ),
-                    clips=clips,
-                )
-            )
-    return cells
+    clips: defaultdict[tuple[str, str], list[int]] = defaultdict(list)
+    for clip in plan.clip_scripts:
+        for scene_id in clip.scenes:
+            for character_id in clip.characters:
+                clips[(scene_id, character_id)].append(clip.clip_index)
+    return [
+        CoverageCell(
+            scene_id=scene.id,
+            character_id=character.id,
+            status=_weakest(
+                status[reference_name("scene", scene.id)],
+                status[reference_name("character", character.id)],
+            ),
+            clips=clips[(scene.id, character.id)],
+        )
+        for scene in plan.scenes
+        for character in plan.characters
+    ]
+
+
+def _reference(
+    kind: ReferenceKind,
+    subject_id: str,
+    row: ReferenceRow | None,
+    versions: list[ReferenceVersion],
+) -> ReferenceReview:
+    generation = row.status if row is not None else "not started"
+    return ReferenceReview(
+        ref=reference_name(kind, subject_id),
+        kind=kind,
+        subject_id=subject_id,
+        status=versions[-1].status if versions else "missing",
+        version=versions[-1].version if versions else None,
+        versions=versions,
+        generation=generation,
+        error=row.error if row is not None and generation in ("failed", "cancelled") else None,
+        failure_reason=row.failure_reason if row is not None and generation == "failed" else None,
+        attempts=row.attempts if row is not None else 0,
+    )
 
 
 def review_board(services: Services, job_id: str) -> ReviewBoard:
-    """Every reference the job's plan asks for, in plan order, with its versions, decisions and status."""
+    """Every reference the job's plan asks for, in plan order, with its versions, decisions and status.
+
+    Four reads whatever the plan's size (job, references, versions, decisions), grouped here by reference.
+    """
     job = _job(services, job_id)
     plan = ScenePlan.model_validate_json(job.plan_json)
     rows = services.records.references.of_job(job_id)
-    all_versions = services.records.references.versions(job_id)
-    all_decisions = [_decision(r) for r in services.records.reviews.decisions(job_id)]
+    decisions: defaultdict[str, list[ReviewDecision]] = defaultdict(list)
+    for decision_row in services.records.reviews.decisions(job_id):
+        decisions[decision_row.ref].append(_decision(decision_row))
+    versions: defaultdict[str, list[ReferenceVersion]] = defaultdict(list)
+    for version_row in services.records.references.versions(job_id):
+        versions[version_row.ref].append(_version(version_row, decisions[version_row.ref]))
     subjects: list[tuple[ReferenceKind, str]] = [("scene", s.id) for s in plan.scenes]
     subjects += [("character", c.id) for c in plan.characters]
-    references = []
-    for kind, subject_id in subjects:
-        ref = reference_name(kind, subject_id)
-        decisions = [d for d in all_decisions if d.ref == ref]
-        versions = [_version(v, decisions) for v in all_versions if v.ref == ref]
-        row = rows.get(ref)
-        references.append(
-            ReferenceReview(
-                ref=ref,
-                kind=kind,
-                subject_id=subject_id,
-                status=versions[-1].status if versions else "missing",
-                version=versions[-1].version if versions else None,
-                versions=versions,
-                generation=row.status if row is not None else "not started",
-            )
-        )
+    references = [
+        _reference(kind, subject_id, rows.get(ref), versions[ref])
+        for kind, subject_id in subjects
+        for ref in [reference_name(kind, subject_id)]
+    ]
     status = {r.ref: r.status for r in references}
     return ReviewBoard(
         job_id=job_id,
@@ -237,6 +300,19 @@ def review_board(services: Services, job_id: str) -> ReviewBoard:
         references=references,
         coverage=_coverage(plan, status),
     )
+
+
+def board_fingerprint(services: Services, job_id: str, *, decisions: bool = True) -> str:
+    """Changes when anything the board shows does (job status, a reference's generation or version, and
+    with `decisions` a review decision), so a page can poll it cheaply and redraw only then."""
+    job = _job(services, job_id)
+    rows = services.records.references.of_job(job_id).values()
+    state: list[object] = [job.status, job.cancel_requested]
+    if decisions:
+        made = services.records.reviews.decisions(job_id)
+        state += [len(made), made[-1].id if made else 0]
+    state += [(r.ref, r.status, r.version, r.params_hash, r.attempts) for r in rows]
+    return hashlib.sha256(repr(state).encode()).hexdigest()[:16]
 
 
 def _reviewed(board: ReviewBoard, ref: str) -> ReferenceReview:
@@ -297,77 +373,16 @@ def reject(
     return record_decision(services, job_id, ref, "rejected", reason, reviewer, version)
 
 
-def prompt_note(reason: str) -> str:
-    """A rejection reason as prompt words: sentence punctuation becomes SDXL's comma-separated clauses."""
-    words = reason.replace("\n", " ")
-    for mark in (";", ".", "!", "?", ":"):
-        words = words.replace(mark, ",")
-    clauses = [" ".join(c.split()) for c in words.split(",")]
-    return ", ".join(c for c in clauses if c).lower()
-
-
-def with_note(prompt: str, note: str) -> str:
-    """The prompt with the note appended; moved up behind the subject when CLIP would cut it off the end."""
-    appended = f"{prompt.rstrip(' ,')}, {note}"
-    if count_tokens(appended) <= CLIP_USABLE_TOKENS:
-        return cut_to_limit(appended)
-    subject, _, rest = prompt.partition(", ")
-    return cut_to_limit(", ".join(part for part in (subject, note, rest) if part))
-
-
-def regenerate_rejected(
-    services: Services,
-    job_id: str,
-    ref: str,
-    *,
-    note: str | None = None,
-    seed: int | None = None,
-) -> str:
-    """Queue a new version of a rejected reference, its rejection reason turned into a prompt note.
-
-    `note` replaces the words taken from the reason (a reviewer may rephrase a complaint as guidance);
-    the seed changes (unless one is given or the creator locked it), so the new image really differs.
-    The new prompt and seed also become the creator's prompt edits. Returns the job id.
-    """
-    job = _job(services, job_id)
+def approve_many(
+    services: Services, job_id: str, refs: list[str], reviewer: str | None = None
+) -> list[ReviewDecision]:
+    """Approve the latest version of each of `refs` (the board's approve-selected), reading the board once;
+    when any of them cannot be approved, nothing is written."""
+    name = _clean_reviewer(reviewer)
     board = review_board(services, job_id)
-    reference = _reviewed(board, ref)
-    if reference.status != "rejected":
-        raise InvalidInput("reference", f"{ref} is {reference.status}; only a rejected one is regenerated")
-    latest = reference.versions[-1]
-    reason = latest.decisions[-1].reason or ""
-    words = prompt_note(note if note is not None else reason)
-    if not words:
-        raise InvalidInput("note", "must contain some words to add to the prompt")
-    plan = ScenePlan.model_validate_json(job.plan_json)
-    locked = prompt_edits.edits(services, job_id).get(ref, prompt_edits.PromptEdit()).seed_locked
-    if seed is not None:
-        check_seed(seed)
-    elif locked:
-        seed = latest.seed
-    else:
-        seed = reference_seed(job_id, f"{ref}_v{latest.version + 1}")
-        if seed == latest.seed:
-            seed = (seed + 1) % 2**32
-    prompt = with_note(latest.prompt, words)
-    overrides = jobs.job_overrides(services, job_id)
-    earlier = overrides.get(ref, ReferenceOverride())
-    overrides[ref] = ReferenceOverride(
-        prompt=prompt,
-        negative_prompt=earlier.negative_prompt,
-        seed=seed,
-        note=f"rejected v{latest.version}: {reason}",
-    )
-    # the creator's prompt edits follow, so a later "generate again" reproduces this version
-    prompt_edits.edit_reference(services, plan, ref, prompt_edits.PromptChange(prompt=prompt, seed=seed))
-    return jobs.submit(
-        services,
-        plan,
-        job.duration_seconds,
-        overrides,
-        concurrency=job.concurrency,
-        song_id=job.song_id,
-    )
+    targets = [(ref, _reviewed(board, ref).version) for ref in refs]
+    decisions = [(ref, version, "approved", None) for ref, version in targets if version is not None]
+    return [_decision(row) for row in services.records.reviews.add_many(job_id, decisions, name)]
 
 
 def export_manifest(services: Services, job_id: str) -> ExportManifest:

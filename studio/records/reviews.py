@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import DateTime, ForeignKey, Integer, String, Text, select
@@ -35,19 +36,29 @@ class ReviewRecords:
     def add(
         self, job_id: str, ref: str, version: int, decision: str, reason: str | None, reviewer: str
     ) -> ReviewRow:
+        (row,) = self.add_many(job_id, [(ref, version, decision, reason)], reviewer)
+        return row
+
+    def add_many(
+        self, job_id: str, decisions: Sequence[tuple[str, int, str, str | None]], reviewer: str
+    ) -> list[ReviewRow]:
+        """Decisions (ref, version, decision, reason) by one reviewer, in one transaction."""
         with self.db.write() as s:
-            row = ReviewRow(
-                job_id=job_id,
-                ref=ref,
-                version=version,
-                decision=decision,
-                reason=reason,
-                reviewer=reviewer,
-                created_at=utcnow(),
-            )
-            s.add(row)
+            rows = [
+                ReviewRow(
+                    job_id=job_id,
+                    ref=ref,
+                    version=version,
+                    decision=decision,
+                    reason=reason,
+                    reviewer=reviewer,
+                    created_at=utcnow(),
+                )
+                for ref, version, decision, reason in decisions
+            ]
+            s.add_all(rows)
             s.flush()
-            return row
+            return rows
 
     def decisions(self, job_id: str, ref: str | None = None) -> list[ReviewRow]:
         """Oldest first, so the last decision on a version is the one that counts."""

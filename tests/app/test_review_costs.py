@@ -1,4 +1,4 @@
-"""Review and Costs pages in AppTest: empty data dir, the approve/reject/regenerate flow, the ledger table."""
+"""Review and Costs pages in AppTest: an empty data dir, the ledger (the board is in test_review_board)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,8 @@ from studio.costs import cost_report
 from studio.money import usd
 from studio.pipeline import generate_references
 from studio.plan import load_plan
-from studio.review import export_manifest, review_board
 from studio.services import Services
-from tests.app.conftest import OpenPage, wait_for_job
+from tests.app.conftest import OpenPage
 from tests.conftest import PLANS_DIR
 
 SCENE, CHARACTER = "scene_rooftop", "character_singer"
@@ -40,41 +39,6 @@ def test_page_opens_on_an_empty_data_dir(open_page: OpenPage, page: str) -> None
     at = open_page(page)
     assert not at.exception, [e.value for e in at.exception]
     assert not at.error and at.title and at.info
-
-
-def test_approve_reject_regenerate_and_export(open_page: OpenPage, services: Services) -> None:
-    job_id = generated(services)
-    at = on_job(open_page("pages/review.py"), job_id)
-    assert not at.exception, [e.value for e in at.exception]
-    assert metrics(at)["⏳ pending"] == "2"
-    assert any("Export refused" in e.value and SCENE in e.value for e in at.error)
-    assert at.selectbox(key=f"review-ref-{job_id}").value == SCENE
-    assert any("Steps" in str(row) or "prompt" in str(row) for row in at.dataframe[-1].value.values)
-
-    at.button(key=f"approve-{SCENE}").click().run()
-    assert any(f"{SCENE} v1 approved" in s.value for s in at.success)
-    assert at.selectbox(key=f"review-ref-{job_id}").value == CHARACTER, "approve moves to the next pending"
-
-    reject_button = next(b for b in at.button if b.label == "Reject")
-    reject_button.click().run()
-    assert any("reason" in e.value for e in at.error), "a rejection needs a reason"
-    at.text_input(key=f"reason-{CHARACTER}").input("wrong jacket")
-    next(b for b in at.button if b.label == "Reject").click().run()
-    assert any(f"{CHARACTER} v1 rejected" in s.value for s in at.success)
-    assert at.text_input(key=f"note-{CHARACTER}").value == "wrong jacket"
-
-    at.button(key=f"regenerate-{CHARACTER}").click().run()
-    assert any("queued" in s.value for s in at.success)
-    assert wait_for_job(services, job_id) == "success"
-    assert review_board(services, job_id).reference(CHARACTER).status == "pending"
-    at.run()
-    assert at.selectbox(key=f"review-ref-{job_id}").value == CHARACTER
-    at.button(key=f"approve-{CHARACTER}").click().run()
-    assert metrics(at)["✅ approved"] == "2"
-    assert not at.error, [e.value for e in at.error]
-    assert len(at.get("download_button")) >= 1
-    exported = export_manifest(services, job_id).references
-    assert [(r.ref, r.version) for r in exported] == [(SCENE, 1), (CHARACTER, 2)]
 
 
 def test_costs_page_shows_the_ledger(open_page: OpenPage, services: Services) -> None:

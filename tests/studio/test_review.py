@@ -4,28 +4,27 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import uuid
 from collections.abc import Iterator
 from urllib.parse import urlparse
 
 import pytest
+from sqlalchemy import event
 
-from studio import jobs, prompt_edits
+from studio import jobs
 from studio.characters.songs import apply_template
 from studio.errors import InvalidInput, NotFound
-from studio.keys import REFERENCE_BUCKET, reference_version_key
+from studio.keys import REFERENCE_BUCKET
 from studio.plan import ScenePlan, load_plan
 from studio.planning import ReferenceOverride
-from studio.prompts import count_tokens
-from studio.prompts.tokens import CLIP_USABLE_TOKENS, clip_visible
 from studio.review import (
     NotApproved,
     approve,
+    approve_many,
+    board_fingerprint,
     export_manifest,
-    prompt_note,
-    regenerate_rejected,
     reject,
     review_board,
-    with_note,
 )
 from studio.services import Services
 from studio.work.runner import drain
@@ -136,73 +135,6 @@ def test_reviewer_defaults_to_the_user(
     assert approve(scripted, job_id, SCENE).reviewer == "anonymous"
 
 
-def test_audit_trail_kept_across_regenerations(scripted: Services, job_id: str) -> None:
-    generator = scripted.generator
-    assert isinstance(generator, ScriptedGenerator)
-    approve(scripted, job_id, CHARACTER, reviewer="alice")
-    approve(scripted, job_id, SCENE, reviewer="alice")
-    reject(scripted, job_id, SCENE, "Too dark; the skyline is missing.", reviewer="bob")
-    assert review_board(scripted, job_id).unapproved == {SCENE: "rejected"}
-    first = review_board(scripted, job_id).reference(SCENE).versions[0]
-
-    calls = len(generator.history)
-    assert regenerate_rejected(scripted, job_id, SCENE) == job_id
-    asyncio.run(drain(scripted))
-    assert len(generator.history) == calls + 1, "only the rejected reference is generated again"
-
-    board = review_board(scripted, job_id)
-    scene = board.reference(SCENE)
-    assert (scene.status, scene.version) == ("pending", 2)
-    assert board.reference(CHARACTER).status == "approved"
-    second = scene.versions[1]
-    assert "too dark , the skyline is missing" in clip_visible(second.prompt), "where CLIP reads it"
-    assert second.seed != first.seed
-    assert second.note == "rejected v1: Too dark; the skyline is missing."
-    assert scene.versions[0].storage_key == reference_version_key(job_id, SCENE, 1)
-    assert scripted.storage.exists(REFERENCE_BUCKET, scene.versions[0].storage_key)
-
-    approve(scripted, job_id, SCENE, reviewer="carol")
-    manifest = export_manifest(scripted, job_id)
-    exported = manifest.references[0]
-    assert (exported.ref, exported.version, exported.seed) == (SCENE, 2, second.seed)
-    assert exported.storage_key == f"{job_id}/{SCENE}.png" and exported.approved_by == "carol"
-    trail = review_board(scripted, job_id).reference(SCENE).versions
-    assert [(d.decision, d.reviewer) for d in trail[0].decisions] == [
-        ("approved", "alice"),
-        ("rejected", "bob"),
-    ]
-    assert [d.decision for d in trail[1].decisions] == ["approved"]
-
-
-def test_only_a_rejected_reference_is_regenerated(scripted: Services, job_id: str) -> None:
-    with pytest.raises(InvalidInput, match="pending"):
-        regenerate_rejected(scripted, job_id, SCENE)
-    approve(scripted, job_id, SCENE)
-    with pytest.raises(InvalidInput, match="approved"):
-        regenerate_rejected(scripted, job_id, SCENE)
-
-
-def test_regeneration_keeps_the_jobs_other_overrides_and_takes_a_note(scripted: Services) -> None:
-    plan = load_plan(MINIMAL)
-    job_id = run(scripted, plan, overrides={CHARACTER: ReferenceOverride(seed=11)})
-    reject(scripted, job_id, SCENE, "too dark")
-    regenerate_rejected(scripted, job_id, SCENE, note="bright evening light", seed=42)
-    overrides = jobs.job_overrides(scripted, job_id)
-    assert overrides[CHARACTER].seed == 11
-    assert overrides[SCENE].seed == 42 and overrides[SCENE].prompt is not None
-    assert overrides[SCENE].prompt.endswith(", bright evening light")
-    assert overrides[SCENE].note == "rejected v1: too dark"
-
-
-def test_the_note_stays_where_clip_reads_it() -> None:
-    long_prompt = ", ".join(f"clause number {i} with several words" for i in range(20))
-    noted = with_note(long_prompt, "brighter sky")
-    assert noted.startswith("clause number 0 with several words, brighter sky, clause number 1")
-    assert "brighter sky" in noted and count_tokens(noted.split(", brighter sky")[0]) < CLIP_USABLE_TOKENS
-    assert with_note("a rooftop, dusk", "more lights") == "a rooftop, dusk, more lights"
-    assert prompt_note("Too dark!  Face hidden.\nWrong: jacket") == "too dark, face hidden, wrong, jacket"
-
-
 def test_export_carries_the_songs_resolved_character(scripted: Services) -> None:
     apply_template(scripted, "song-1", "character-2")
     job_id = run(scripted, load_plan(MINIMAL), song_id="song-1")
@@ -231,23 +163,106 @@ def test_coverage_matrix_pairs_scenes_and_characters(scripted: Services) -> None
     assert cells[("subway", "runner")].clips == []
 
 
-def test_a_regenerated_version_survives_a_later_generate_again(scripted: Services, job_id: str) -> None:
-    generator = scripted.generator
-    assert isinstance(generator, ScriptedGenerator)
-    reject(scripted, job_id, SCENE, "more string lights")
-    regenerate_rejected(scripted, job_id, SCENE)
+def test_failed_references_carry_their_full_error_and_filter_as_failed(services: Services) -> None:
+    failing = dataclasses.replace(services, generator=ScriptedGenerator(script={CHARACTER: [fatal()]}))
+    job_id = run(failing, load_plan(MINIMAL))
+    board = review_board(failing, job_id)
+    character = board.reference(CHARACTER)
+    assert (character.status, character.generation, character.failed) == ("missing", "failed", True)
+    assert character.error is not None and "scripted invalid_input" in character.error
+    assert (character.failure_reason, character.attempts) == ("invalid_input", 1)
+    assert board.reference(SCENE).error is None and not board.reference(SCENE).failed
+    assert [r.ref for r in board.matching("failed")] == [CHARACTER]
+    assert [r.ref for r in board.matching("pending")] == [SCENE]
+    assert [r.ref for r in board.matching("all")] == [SCENE, CHARACTER]
+    assert board.counts() == {"all": 2, "pending": 1, "rejected": 0, "failed": 1, "approved": 0}
+    with pytest.raises(InvalidInput, match="filter"):
+        board.matching("stale")  # type: ignore[arg-type]
+
+
+def test_the_cursor_steps_within_a_filter_and_wraps(scripted: Services) -> None:
+    job_id = run(scripted, load_plan(PLANS_DIR / "music-video.json"))
+    board = review_board(scripted, job_id)
+    refs = [r.ref for r in board.references]
+    assert board.step(refs[0], 1) == refs[1]
+    assert board.step(refs[0], -1) == refs[-1], "previous from the first wraps to the last"
+    assert board.step(refs[-1], 1) == refs[0]
+    reject(scripted, job_id, refs[1], "too dark")
+    board = review_board(scripted, job_id)
+    assert board.step(refs[0], 1, "pending") == refs[2], "the rejected one is skipped"
+    assert board.step(refs[1], 1, "pending") == refs[2], "from outside the filter: the next one inside it"
+    assert board.step("scene_gone", 1, "pending") == refs[0]
+    assert board.next_pending(refs[2]) == refs[3]
+    for ref in refs[3:]:
+        approve(scripted, job_id, ref)
+    assert review_board(scripted, job_id).next_pending(refs[2]) == refs[0]
+    approve(scripted, job_id, refs[0])
+    assert review_board(scripted, job_id).next_pending(refs[2]) == refs[2], "none left: stay"
+
+
+def test_approve_selected_records_one_decision_each(scripted: Services) -> None:
+    job_id = run(scripted, load_plan(PLANS_DIR / "music-video.json"))
+    refs = [r.ref for r in review_board(scripted, job_id).references]
+    decisions = approve_many(scripted, job_id, refs[:4], reviewer="dana")
+    assert [(d.ref, d.version, d.decision, d.reviewer) for d in decisions] == [
+        (ref, 1, "approved", "dana") for ref in refs[:4]
+    ]
+    assert review_board(scripted, job_id).pending == refs[4:]
+    assert approve_many(scripted, job_id, []) == []
+
+
+def test_approve_selected_writes_nothing_when_one_cannot_be_approved(services: Services) -> None:
+    failing = dataclasses.replace(services, generator=ScriptedGenerator(script={CHARACTER: [fatal()]}))
+    job_id = run(failing, load_plan(MINIMAL))
+    with pytest.raises(InvalidInput, match=f"{CHARACTER} has no stored image"):
+        approve_many(failing, job_id, [SCENE, CHARACTER])
+    with pytest.raises(InvalidInput, match="scene_moon is not a reference"):
+        approve_many(failing, job_id, [SCENE, "scene_moon"])
+    assert review_board(failing, job_id).pending == [SCENE], "nothing was approved"
+
+
+def _plan_of(size: int) -> ScenePlan:
+    plan = load_plan(MINIMAL)
+    scenes = [plan.scenes[0].model_copy(update={"id": f"s{i}"}) for i in range(size - 10)]
+    characters = [plan.characters[0].model_copy(update={"id": f"c{i}"}) for i in range(10)]
+    return plan.model_copy(update={"job_id": uuid.uuid4(), "scenes": scenes, "characters": characters})
+
+
+def _statements(services: Services, job_id: str) -> int:
+    statements: list[str] = []
+
+    def count(*args: object) -> None:
+        statements.append(str(args[2]))
+
+    event.listen(services.records.engine, "before_cursor_execute", count)
+    try:
+        board = review_board(services, job_id)
+    finally:
+        event.remove(services.records.engine, "before_cursor_execute", count)
+    assert all(r.version == 1 for r in board.references)
+    return len(statements)
+
+
+def test_the_board_reads_200_references_in_as_many_queries_as_2(scripted: Services) -> None:
+    small = run(scripted, load_plan(MINIMAL))
+    large = run(scripted, _plan_of(200), concurrency=8)
+    assert len(review_board(scripted, large).references) == 200
+    assert _statements(scripted, large) == _statements(scripted, small)
+
+
+def test_the_fingerprint_changes_with_a_new_version_or_decision_only(scripted: Services, job_id: str) -> None:
+    first = board_fingerprint(scripted, job_id)
+    generation = board_fingerprint(scripted, job_id, decisions=False)
+    assert board_fingerprint(scripted, job_id) == first
+    reject(scripted, job_id, SCENE, "too dark")
+    rejected = board_fingerprint(scripted, job_id)
+    assert rejected != first
+    assert board_fingerprint(scripted, job_id, decisions=False) == generation, "decisions left out"
+    jobs.submit(scripted, load_plan(MINIMAL), overrides={SCENE: ReferenceOverride(seed=5)})
+    queued = board_fingerprint(scripted, job_id)
+    assert queued != rejected, "a queued regeneration shows on the board"
     asyncio.run(drain(scripted))
-    calls = len(generator.history)
-    plan = load_plan(MINIMAL)
-    run(scripted, plan, overrides=prompt_edits.overrides(scripted, plan))
-    assert len(generator.history) == calls, "the creator's edits now reproduce v2: nothing is generated"
+    assert board_fingerprint(scripted, job_id) not in (first, rejected, queued)
     assert review_board(scripted, job_id).reference(SCENE).version == 2
-
-
-def test_a_locked_seed_is_kept_on_regeneration(scripted: Services, job_id: str) -> None:
-    plan = load_plan(MINIMAL)
-    prompt_edits.edit_reference(scripted, plan, SCENE, prompt_edits.PromptChange(seed_locked=True))
-    first = review_board(scripted, job_id).reference(SCENE).versions[0]
-    reject(scripted, job_id, SCENE, "more string lights")
-    regenerate_rejected(scripted, job_id, SCENE)
-    assert jobs.job_overrides(scripted, job_id)[SCENE].seed == first.seed
+    with pytest.raises(NotFound):
+        board_fingerprint(scripted, "nope")
