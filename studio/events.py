@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
-
-from pydantic import BaseModel, Field
 
 from studio.logs import log_step
 from studio.records import Records
@@ -32,11 +31,14 @@ FailureReason = Literal[
 ]
 
 
-class Event(BaseModel):
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One step of a job, as handlers and the log see it (made per image: kept light)."""
+
     type: EventType
     job_id: str
-    data: dict[str, Any] = Field(default_factory=dict)
-    at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    data: dict[str, Any] = field(default_factory=dict)
+    at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
 EventHandler = Callable[[Event], None]

@@ -18,7 +18,7 @@ from typing import Any, TypeVar, cast
 from pydantic import TypeAdapter
 
 from studio.errors import NotFound, StudioError
-from studio.events import Event, EventHandler
+from studio.events import Event, EventHandler, EventType
 from studio.keys import check_id
 from studio.logs import log_step
 from studio.money import to_nanos
@@ -115,14 +115,13 @@ async def generate(
     records = services.records
     followed = False
     for _ in range(MAX_ROUNDS):
-        job, _queued = await asyncio.to_thread(records.jobs.submit, request)
-        lease = await asyncio.to_thread(
-            records.jobs.claim, process_owner(), services.settings.lease_seconds, job.id
-        )
-        if lease is not None:
+        job, claimed = await records.jobs.start(request, process_owner(), services.settings.lease_seconds)
+        assert job is not None
+        if claimed is not None:
+            lease = claimed.lease
             if lease.taken_over_from:
                 log.warning("job %s: taking over from %s, whose lease expired", job.id, lease.taken_over_from)
-            end = await run_job(services, lease, on_event, stop)
+            end = await run_job(services, claimed, on_event, stop)
             if end.how == "finished":
                 assert end.status is not None
                 return Generated(job.id, end.status, end.result, followed)
@@ -182,7 +181,9 @@ async def _follow(services: Services, job_id: str, on_event: EventHandler | None
         for row in await asyncio.to_thread(records.events.after, job_id, seen):
             seen = row.id
             try:
-                on_event(Event(type=row.type, job_id=job_id, data=json.loads(row.payload_json)))
+                on_event(
+                    Event(type=cast(EventType, row.type), job_id=job_id, data=json.loads(row.payload_json))
+                )
             except Exception:
                 log.exception("event handler failed while following job %s", job_id)
 
@@ -199,11 +200,10 @@ async def _follow(services: Services, job_id: str, on_event: EventHandler | None
 
 async def run_next(services: Services, stop: asyncio.Event | None = None) -> RunEnd | None:
     """Claim the oldest claimable job and run it (a worker's step); None when there is none."""
-    lease = await asyncio.to_thread(
-        services.records.jobs.claim, process_owner(), services.settings.lease_seconds
-    )
-    if lease is None:
+    _, claimed = await services.records.jobs.start(None, process_owner(), services.settings.lease_seconds)
+    if claimed is None:
         return None
+    lease = claimed.lease
     log_step(
         log,
         "reference job claimed",
@@ -212,7 +212,7 @@ async def run_next(services: Services, stop: asyncio.Event | None = None) -> Run
         outcome="taken over" if lease.taken_over_from else "claimed",
     )
     try:
-        return await run_job(services, lease, stop=stop)
+        return await run_job(services, claimed, stop=stop)
     except Exception:
         log.exception("reference job %s failed unexpectedly", lease.id)
         await services.records.jobs.finish(lease, "failed", None, "unexpected_error")

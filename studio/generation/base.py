@@ -68,13 +68,19 @@ class ImageGenerator(Protocol):
         ...
 
     async def generate(
-        self, request: GenerationRequest, on_prediction: PredictionListener | None = None
+        self,
+        request: GenerationRequest,
+        on_prediction: PredictionListener | None = None,
+        on_settled: Callable[[], None] | None = None,
     ) -> GeneratedImage:
-        """Make one image; raise GenerationError on failure. Cancelling the caller abandons the call: the
-        provider finishes it, and whoever runs the work next adopts it."""
+        """Make one image; raise GenerationError on failure. `on_settled` is told when the provider's work
+        is done and succeeded, before its output is downloaded. Cancelling the caller abandons the call:
+        the provider finishes it, and whoever runs the work next adopts it."""
         ...
 
-    async def adopt(self, prediction_id: str, request: GenerationRequest) -> GeneratedImage:
+    async def adopt(
+        self, prediction_id: str, request: GenerationRequest, on_settled: Callable[[], None] | None = None
+    ) -> GeneratedImage:
         """Wait for a prediction another process started for `request` and return its image."""
         ...
 
@@ -95,7 +101,9 @@ class WithoutPredictions:
     """For generators whose calls have no provider-side life of their own (offline renderers, fakes):
     nothing is left running to adopt, find or cancel."""
 
-    async def adopt(self, prediction_id: str, request: GenerationRequest) -> GeneratedImage:
+    async def adopt(
+        self, prediction_id: str, request: GenerationRequest, on_settled: Callable[[], None] | None = None
+    ) -> GeneratedImage:
         from studio.errors import GenerationError
 
         raise GenerationError(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+from collections.abc import Callable
 from decimal import Decimal
 
 import regex
@@ -124,7 +125,10 @@ class LocalImageGenerator(WithoutPredictions):
         return Decimal("0")
 
     async def generate(
-        self, request: GenerationRequest, on_prediction: PredictionListener | None = None
+        self,
+        request: GenerationRequest,
+        on_prediction: PredictionListener | None = None,
+        on_settled: Callable[[], None] | None = None,
     ) -> GeneratedImage:
         if not (64 <= request.width <= 2048 and 64 <= request.height <= 2048):
             raise GenerationError(

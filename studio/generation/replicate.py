@@ -12,6 +12,7 @@ import base64
 import binascii
 import contextlib
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from functools import partial
@@ -38,6 +39,8 @@ CANCEL_GRACE_SECONDS = 2.0
 ABANDON_GRACE_SECONDS = 2.0
 """How long closing waits for abandoned calls to report their prediction ids."""
 FIND_PAGES = 20
+DOWNLOAD_ATTEMPTS = 3
+DOWNLOAD_BACKOFF = 0.25
 TERMINAL = frozenset({"succeeded", "failed", "canceled"})
 
 
@@ -132,16 +135,21 @@ class ReplicateImageGenerator:
         return inputs
 
     async def generate(
-        self, request: GenerationRequest, on_prediction: PredictionListener | None = None
+        self,
+        request: GenerationRequest,
+        on_prediction: PredictionListener | None = None,
+        on_settled: Callable[[], None] | None = None,
     ) -> GeneratedImage:
         inputs = self.inputs(request)
         started = time.monotonic()
         since = datetime.now(UTC)
         prediction = await self._create(inputs, request, on_prediction, since)
         prediction = await self._settle(prediction, started + self.timeout, started)
-        return await self._finish(prediction, request)
+        return await self._finish(prediction, request, on_settled)
 
-    async def adopt(self, prediction_id: str, request: GenerationRequest) -> GeneratedImage:
+    async def adopt(
+        self, prediction_id: str, request: GenerationRequest, on_settled: Callable[[], None] | None = None
+    ) -> GeneratedImage:
         started = time.monotonic()
         deadline = started + self.timeout
         while True:
@@ -162,7 +170,7 @@ class ReplicateImageGenerator:
                 )
             await asyncio.sleep(self.poll_interval)
         prediction = await self._settle(prediction, deadline, started)
-        return await self._finish(prediction, request)
+        return await self._finish(prediction, request, on_settled)
 
     async def find(self, request: GenerationRequest, since: datetime) -> list[str]:
         """Predictions of this version with this request's prompt, negative prompt and seed, since `since`."""
@@ -297,7 +305,9 @@ class ReplicateImageGenerator:
             units=billed,
         )
 
-    async def _finish(self, prediction: Prediction, request: GenerationRequest) -> GeneratedImage:
+    async def _finish(
+        self, prediction: Prediction, request: GenerationRequest, on_settled: Callable[[], None] | None = None
+    ) -> GeneratedImage:
         seconds = _predict_time(prediction)
         cost = ESTIMATE_PER_IMAGE if seconds is None else prediction_cost(seconds, self.unit_price)
         units = seconds or Decimal("0")
@@ -310,6 +320,8 @@ class ReplicateImageGenerator:
                 prediction_id=prediction.id,
                 units=units,
             )
+        if on_settled is not None:
+            on_settled()  # the prediction is over: what is left is fetching its output
         try:
             data = await self._download(prediction)
         except GenerationError as exc:
@@ -369,23 +381,25 @@ class ReplicateImageGenerator:
                 follow_redirects=True,
                 transport=LoopLocalTransport(),
             )
-        try:
-            response = await self._downloader.get(url)
-            response.raise_for_status()
-        except httpx.HTTPStatusError as exc:
-            status = exc.response.status_code
-            raise GenerationError(
-                f"downloading the output of prediction {prediction.id} failed with HTTP {status}",
-                retryable=status >= 500 or status == 429,
-                reason="download",
-            ) from exc
-        except httpx.TransportError as exc:
-            raise GenerationError(
-                f"downloading the output of prediction {prediction.id} failed: {type(exc).__name__}",
-                retryable=True,
-                reason="download",
-            ) from exc
-        return response.content
+        for attempt in range(1, DOWNLOAD_ATTEMPTS + 1):  # the output is paid for: fetch it, not a new one
+            try:
+                response = await self._downloader.get(url)
+                response.raise_for_status()
+                return response.content
+            except httpx.HTTPStatusError as exc:
+                status = exc.response.status_code
+                problem = f"failed with HTTP {status}"
+                if status < 500 and status != 429:
+                    break
+            except httpx.TransportError as exc:
+                problem = f"failed: {type(exc).__name__}"
+            if attempt < DOWNLOAD_ATTEMPTS:
+                await asyncio.sleep(DOWNLOAD_BACKOFF * 2 ** (attempt - 1))
+        raise GenerationError(
+            f"downloading the output of prediction {prediction.id} {problem}",
+            retryable=False,
+            reason="download",
+        )
 
     async def aclose(self) -> None:
         """Give abandoned calls a moment to report their ids, then let them go (they are adopted later)."""

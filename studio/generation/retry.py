@@ -39,7 +39,24 @@ async def with_retries(
     backoff: float = 2.0,
     on_retry: RetryListener | None = None,
 ) -> T:
-    """Run `call` up to `attempts` times in all; re-raise the last error when none succeeds."""
+    """Run `call` up to `attempts` times in all; re-raise the last error when none succeeds.
+
+    The first attempt runs on its own (most calls need no retry; the retry machinery costs a little on
+    every call); a retryable failure then enters the policy as its attempt 1.
+    """
+    try:
+        return await call()
+    except GenerationError as error:
+        if not error.retryable or attempts <= 1:
+            raise
+        first: GenerationError | None = error
+
+    async def replayed() -> T:
+        nonlocal first
+        if first is not None:
+            error, first = first, None
+            raise error
+        return await call()
 
     def before_sleep(state: RetryCallState) -> None:
         error = state.outcome.exception() if state.outcome else None
@@ -53,4 +70,4 @@ async def with_retries(
         before_sleep=before_sleep,
         reraise=True,
     )
-    return await retrying(call)
+    return await retrying(replayed)

@@ -43,17 +43,32 @@ class Budget:
                 if self.reserved <= 0 or self.spent + nanos > self.budget:
                     raise BudgetExceeded(
                         f"{ref}: reserving {amount} would exceed the job's budget "
-                        f"of {from_nanos(self.budget)} "
-                        f"({from_nanos(self.spent)} spent)"
+                        f"of {from_nanos(self.budget)} ({from_nanos(self.spent)} spent)"
                     )
                 self._changed.clear()
                 await self._changed.wait()
             self.reserved += nanos
-            if await self.records.ledger.reserve(self.lease, amount, ref):
+            if await self._confirm(amount, ref):
                 return
-            self.reserved -= nanos
-            await self._refresh()
         raise BudgetExceeded(f"{ref}: the records refused {REFUSALS} reservations of {amount} in a row")
+
+    def reserve_if_room(self, amount: Decimal, ref: str, headroom: Decimal) -> asyncio.Future[bool] | None:
+        """Reserve now, without waiting, only if `headroom` more stays free (room for the calls about to
+        start); the future says whether the records confirmed it. None when there is not that much room."""
+        nanos = to_nanos(amount)
+        if self.spent + self.reserved + nanos + to_nanos(headroom) > self.budget:
+            return None
+        self.reserved += nanos
+        return asyncio.ensure_future(self._confirm(amount, ref))
+
+    async def _confirm(self, amount: Decimal, ref: str) -> bool:
+        """The records' word on a reservation already counted here; a refusal is taken back."""
+        if await self.records.ledger.reserve(self.lease, amount, ref):
+            return True
+        self.reserved -= to_nanos(amount)
+        self._changed.set()
+        await self._refresh()
+        return False
 
     async def reserve_paid(self, amount: Decimal) -> None:
         """Reserve for a call already paid for (an adopted prediction): it counts whatever the budget says."""

@@ -27,9 +27,9 @@ from studio.pipeline.result import CANCELLED, STORED, Outcome, build_result, par
 from studio.pipeline.task import Run, generate_one, give_back, reserve_ahead
 from studio.plan import ScenePlan
 from studio.planning import PlannedReference, ReferenceOverride, plan_references
-from studio.records.leases import Lease
+from studio.records.jobs import Claimed
 from studio.records.ledger import LedgerEntry
-from studio.records.schema import ReferenceRow, as_utc
+from studio.records.schema import PredictionRow, ReferenceRow, as_utc
 from studio.references import ReferenceImages
 from studio.services import Services
 from studio.work import Heartbeat, LeaseLost
@@ -52,19 +52,20 @@ class RunEnd:
 
 
 async def run_job(
-    services: Services, lease: Lease, on_event: EventHandler | None = None, stop: asyncio.Event | None = None
+    services: Services,
+    claimed: Claimed,
+    on_event: EventHandler | None = None,
+    stop: asyncio.Event | None = None,
 ) -> RunEnd:
     """Run a claimed job to its end. `stop` hands it back to the queue (a worker shutting down)."""
     records = services.records
-    job = await records.jobs.aget(lease.id)
-    if job is None:
-        return RunEnd("lost")
+    lease, job, existing = claimed.lease, claimed.job, claimed.references
+    wall_start = time.perf_counter()
     plan = ScenePlan.model_validate_json(job.plan_json)
     planned = plan_references(plan, services.generator, OVERRIDES.validate_json(job.overrides_json or "{}"))
     emit = EventSink(records, lease.id, on_event)
-    wall_start = time.perf_counter()
-    existing = await records.references.aof_job(lease.id)
-    done = await asyncio.to_thread(_already_stored, services, planned, existing)
+    stored = any(row.status == STORED for row in existing.values())
+    done = await asyncio.to_thread(_already_stored, services, planned, existing) if stored else set()
     submitted = as_utc(job.started_at) if job.started_at else None
     reused = [
         p
@@ -73,11 +74,15 @@ async def run_job(
     ]
     earlier = [p for p in planned if p.ref in done and p not in reused]
     todo = [p for p in planned if p.ref not in done]
-    if not await records.references.prepare(
-        lease, [_queued_row(services, p) for p in todo], [p.ref for p in planned]
-    ):
-        return RunEnd("lost")
-    await records.jobs.describe(lease, services.generator.name, services.generator.model_version)
+    # queued before any reservation of this run, so they are written first; a lost lease shows later
+    records.db.post(
+        records.references.prepare_op(
+            lease, [_queued_row(services, p) for p in todo], refs=[p.ref for p in planned]
+        )
+    )
+    records.db.post(
+        records.jobs.describe_op(lease, services.generator.name, services.generator.model_version)
+    )
     emit(
         "stage_update",
         stage="reference_generation",
@@ -89,14 +94,14 @@ async def run_job(
         services,
         lease,
         emit,
-        await Budget.load(records, lease),
+        Budget(records, lease, job.budget_nanos, job.spent_nanos, job.reserved_nanos),
         total=len(todo),
         versions={ref: row.version for ref, row in existing.items()},
     )
     outcomes = {o.planned.ref: o for o in _reuse(run, reused, existing)}
     outcomes.update({p.ref: _made_earlier(p, existing[p.ref]) for p in earlier})
     try:
-        await _adopt(run, todo, existing)
+        await _adopt(run, todo, existing, claimed.predictions)
         heartbeat = Heartbeat(
             lambda renew: records.jobs.beat(lease, services.settings.lease_seconds if renew else None),
             services.settings.lease_seconds,
@@ -129,15 +134,15 @@ async def _work(
         if outcome is not None:
             run.outcomes[planned.ref] = outcome
 
-    def take() -> tuple[PlannedReference, asyncio.Future[Decimal] | None] | None:
+    def take(ahead: bool = True) -> tuple[PlannedReference, asyncio.Future[Decimal] | None] | None:
         if not queue or run.cancelling:
             return None
         planned = queue.popleft()
-        return planned, reserve_ahead(run, planned)
+        return planned, reserve_ahead(run, planned, concurrency) if ahead else None
 
     async def slot() -> None:
         """One call in flight at a time; the next one's reservation is made while this one runs."""
-        upcoming = take()
+        upcoming = take(ahead=False)
         while upcoming is not None:
             planned, reservation = upcoming
             generated = asyncio.Event()
@@ -213,11 +218,13 @@ async def _cancel(
     queue.clear()
 
 
-async def _adopt(run: Run, todo: list[PlannedReference], existing: dict[str, ReferenceRow]) -> None:
+async def _adopt(
+    run: Run, todo: list[PlannedReference], existing: dict[str, ReferenceRow], recorded: list[PredictionRow]
+) -> None:
     """Predictions an earlier holder of the job paid for and never stored: by recorded id, else looked up."""
     records, generator = run.services.records, run.services.generator
     wanted = {p.ref: p for p in todo}
-    for prediction in await records.ledger.open_predictions(job_id=run.job_id):
+    for prediction in recorded:
         if prediction.ref in wanted:
             run.adopt.setdefault(prediction.ref, []).append((prediction.id, Decimal(0)))
     unknown = [

@@ -79,6 +79,8 @@ class _Attempts:
     cost: Decimal = Decimal("0")
     predictions: list[str] = field(default_factory=list)
     reservation: asyncio.Future[Decimal] | None = None
+    settled: Callable[[], None] | None = None
+    """Frees the slot once the provider's work succeeded (the download and storing need no slot)."""
 
 
 async def generate_one(
@@ -93,7 +95,7 @@ async def generate_one(
     still being stored: the concurrency limit is on calls in flight, not on storage writes. `reservation`
     is the first call's reservation, made ahead while the slot's previous call was in flight.
     """
-    state = _Attempts(reservation=reservation)
+    state = _Attempts(reservation=reservation, settled=generated.set)
     started = time.perf_counter()
     run.started += 1
     run.emit("reference_generation_start", ref=planned.ref, current_image=run.started, total_images=run.total)
@@ -118,8 +120,7 @@ async def generate_one(
         finally:
             generated.set()
         elapsed = time.perf_counter() - started
-        png = await asyncio.to_thread(_stamped, image, planned)
-        kept = await asyncio.to_thread(_store_files, run, planned, png)
+        kept = await asyncio.to_thread(_store_files, run, planned, image)
         (version,) = await run.services.records.references.store(
             run.lease, [_stored_image(run, planned, image, kept, elapsed, state)]
         )
@@ -158,7 +159,7 @@ async def _attempt(run: Run, planned: PlannedReference, state: _Attempts) -> Gen
     if adopted:
         prediction_id, reserved = adopted.pop(0)
         state.predictions.append(prediction_id)
-        call = generator.adopt(prediction_id, request)
+        call = generator.adopt(prediction_id, request, state.settled)
     else:
         reserved = generator.max_cost(request)
         if state.reservation is not None:
@@ -187,7 +188,7 @@ async def _attempt(run: Run, planned: PlannedReference, state: _Attempts) -> Gen
                 )
             )
 
-        call = generator.generate(request, on_prediction)
+        call = generator.generate(request, on_prediction, state.settled)
     try:
         image = await call
     except GenerationError as exc:
@@ -201,17 +202,23 @@ async def _attempt(run: Run, planned: PlannedReference, state: _Attempts) -> Gen
     return image
 
 
-def reserve_ahead(run: Run, planned: PlannedReference) -> asyncio.Future[Decimal] | None:
-    """Start reserving the first call of `planned` now, so the reservation is made by the time it starts."""
+def reserve_ahead(run: Run, planned: PlannedReference, concurrency: int) -> asyncio.Future[Decimal] | None:
+    """Reserve the first call of `planned` now, while the slot's current call is in flight, so it can start
+    the moment that one ends; only when the budget keeps room for a whole round of calls beside it."""
     amount = run.services.generator.max_cost(planned.request)
     if not amount or planned.ref in run.adopt:
         return None
+    confirmed = run.budget.reserve_if_room(amount, planned.ref, amount * concurrency)
+    if confirmed is None:
+        return None
 
-    async def reserve() -> Decimal:
-        await run.budget.reserve(amount, planned.ref)
+    async def reserved() -> Decimal:
+        if await confirmed:
+            return amount
+        await run.budget.reserve(amount, planned.ref)  # refused: the records knew of less room
         return amount
 
-    return asyncio.ensure_future(reserve())
+    return asyncio.ensure_future(reserved())
 
 
 async def give_back(run: Run, reservation: asyncio.Future[Decimal] | None) -> None:
@@ -257,8 +264,10 @@ def _stamped(image: GeneratedImage, planned: PlannedReference) -> bytes:
     return embed_parameters(png, planned.parameters_text)
 
 
-def _store_files(run: Run, planned: PlannedReference, png: bytes) -> tuple[int, str] | None:
-    """Keep the previous image under versions/ and put the new one at the canonical key (in a thread)."""
+def _store_files(run: Run, planned: PlannedReference, image: GeneratedImage) -> tuple[int, str] | None:
+    """Stamp the image's parameters, keep the previous image under versions/ and put the new one at the
+    canonical key (in a thread)."""
+    png = _stamped(image, planned)
     storage = run.services.storage
     previous = run.versions.get(planned.ref, 0)
     kept = None

@@ -36,6 +36,21 @@ the session: no side effects outside the database."""
 MAX_BATCH = 512
 
 
+class BatchedOp:
+    """An op that runs together with the other ops of its `kind` in a batch: one statement for many rows
+    (a round of images finishing together is one insert of events, one of charges...). Kinds run in the
+    order they first appear in the batch, so an op must not depend on a later op of another kind."""
+
+    kind: str = ""
+
+    def __call__(self, session: Session) -> Any:
+        return type(self).run_all(session, [self])[0]
+
+    @classmethod
+    def run_all(cls, session: Session, ops: list[Any]) -> list[Any]:
+        raise NotImplementedError
+
+
 def sqlite_path(url: str) -> Path | None:
     return Path(url.removeprefix("sqlite:///")) if url.startswith("sqlite:///") else None
 
@@ -153,6 +168,24 @@ class Database:
         self.engine.dispose()
 
 
+def _run_grouped(session: Session, ops: list[Op[Any]]) -> list[Any]:
+    """Each op's result, batched ops of one kind run together (in the order their kind first appears)."""
+    groups: dict[object, list[int]] = {}
+    for index, op in enumerate(ops):
+        key: object = (type(op), op.kind) if isinstance(op, BatchedOp) else index
+        groups.setdefault(key, []).append(index)
+    results: list[Any] = [None] * len(ops)
+    for indexes in groups.values():
+        first = ops[indexes[0]]
+        if not isinstance(first, BatchedOp):
+            results[indexes[0]] = first(session)
+            continue
+        outcomes = type(first).run_all(session, [ops[i] for i in indexes])
+        for index, outcome in zip(indexes, outcomes, strict=True):
+            results[index] = outcome
+    return results
+
+
 def _log_failure(future: concurrent.futures.Future[Any]) -> None:
     if not future.cancelled() and future.exception() is not None:
         log.error("a queued database write failed", exc_info=future.exception())
@@ -206,7 +239,7 @@ class _DatabaseThread(threading.Thread):
             return
         try:
             with self.database.write() as session:
-                results = [op(session) for op, _ in live]
+                results = _run_grouped(session, [op for op, _ in live])
         except Exception as error:
             if len(live) > 1:
                 for op, future in live:  # replay one by one, so one failing op fails alone

@@ -9,18 +9,18 @@ released for the lease that made it.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy import Table, bindparam, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from studio.money import from_nanos, to_nanos
-from studio.records import leases
-from studio.records.database import Database
+from studio.records.database import BatchedOp, Database
 from studio.records.leases import Lease
 from studio.records.schema import JobRow, LedgerRow, PredictionRow, ReferenceRow, utcnow
 
@@ -85,39 +85,165 @@ def _dialect(s: Session) -> Any:
     return postgresql if s.get_bind().dialect.name == "postgresql" else sqlite
 
 
+_JOBS = cast(Table, JobRow.__table__)
+_LEDGER = cast(Table, LedgerRow.__table__)
+_PREDICTIONS = cast(Table, PredictionRow.__table__)
+_REFERENCES = cast(Table, ReferenceRow.__table__)
+_SPEND = (
+    update(_JOBS)
+    .where(_JOBS.c.id == bindparam("job"))
+    .values(spent_nanos=_JOBS.c.spent_nanos + bindparam("nanos"))
+)
+_RELEASE = (
+    update(_JOBS)
+    .where(
+        _JOBS.c.id == bindparam("job"),
+        _JOBS.c.lease_owner == bindparam("owner"),
+        _JOBS.c.lease_epoch == bindparam("epoch"),
+        _JOBS.c.status == "running",
+    )
+    .values(reserved_nanos=_JOBS.c.reserved_nanos - bindparam("nanos"))
+)
+_RESERVE = _RELEASE.values(reserved_nanos=_JOBS.c.reserved_nanos + bindparam("nanos"))
+_RESERVE_WITHIN = _RESERVE.where(
+    _JOBS.c.spent_nanos + _JOBS.c.reserved_nanos + bindparam("nanos") <= _JOBS.c.budget_nanos
+)
+_STARTED = (
+    update(_REFERENCES)
+    .where(_REFERENCES.c.job_id == bindparam("job"), _REFERENCES.c.ref == bindparam("ref_"))
+    .values(status="generating", started_epoch=bindparam("epoch_"), started_at=bindparam("at"))
+)
+
+
+def _lease_params(lease: Lease, nanos: int) -> dict[str, Any]:
+    return {"job": lease.id, "owner": lease.owner, "epoch": lease.epoch, "nanos": nanos}
+
+
+class Charge(BatchedOp):
+    """Ledger paid calls once each (by prediction id), count them as spent, release their reservations.
+
+    A round of calls ending together is a few statements, however many calls: one insert of the entries,
+    one update per job of what is spent and per lease of what is reserved. The result of each is whether
+    the call was new to the ledger (an adopted prediction another process charged is not).
+    """
+
+    kind = "charge"
+
+    def __init__(
+        self, entry: LedgerEntry, lease: Lease | None = None, reserved: Decimal = Decimal(0)
+    ) -> None:
+        self.entry = entry
+        self.lease = lease
+        self.reserved = to_nanos(reserved)
+
+    @classmethod
+    def run_all(cls, session: Session, ops: list[Charge]) -> list[bool]:
+        connection = session.connection()
+        with_id = [op.entry.prediction_id for op in ops if op.entry.prediction_id is not None]
+        rows, seen = [], set()
+        for op in ops:  # in the order they came; a prediction charged twice in one batch goes in once
+            pid = op.entry.prediction_id
+            if pid is None or pid not in seen:
+                rows.append(ledger_row_values(op.entry))
+                seen.add(pid)
+        inserted = connection.execute(
+            _dialect(session)
+            .insert(_LEDGER)
+            .values(rows)
+            .on_conflict_do_nothing(index_elements=["prediction_id"])
+            .returning(_LEDGER.c.prediction_id)
+        )
+        new = {pid for pid in inserted.scalars() if pid is not None}
+        if with_id:
+            connection.execute(
+                update(_PREDICTIONS).where(_PREDICTIONS.c.id.in_(with_id)).values(charged=True)
+            )
+        counted: set[str] = set()
+        results: list[bool] = []
+        spent: defaultdict[str, int] = defaultdict(int)
+        reserved: defaultdict[Lease, int] = defaultdict(int)
+        for op in ops:
+            pid = op.entry.prediction_id
+            is_new = pid is None or (pid in new and pid not in counted)
+            if pid is not None and is_new:
+                counted.add(pid)
+            results.append(is_new)
+            if is_new and op.entry.job_id is not None:
+                spent[op.entry.job_id] += to_nanos(op.entry.amount)
+            if op.lease is not None and op.reserved:
+                reserved[op.lease] += op.reserved
+        if any(spent.values()):
+            connection.execute(
+                _SPEND, [{"job": job, "nanos": nanos} for job, nanos in spent.items() if nanos]
+            )
+        if reserved:
+            connection.execute(_RELEASE, [_lease_params(lease, nanos) for lease, nanos in reserved.items()])
+        return results
+
+
+class Reservation(BatchedOp):
+    """Reserve a call's most possible cost for a lease, one conditional UPDATE each (concurrent callers
+    can never overshoot), and mark its reference started by this epoch."""
+
+    kind = "reserve"
+
+    def __init__(self, lease: Lease, amount: Decimal, ref: str | None, within_budget: bool) -> None:
+        self.lease = lease
+        self.nanos = to_nanos(amount)
+        self.ref = ref
+        self.within_budget = within_budget
+
+    @classmethod
+    def run_all(cls, session: Session, ops: list[Reservation]) -> list[bool]:
+        connection = session.connection()
+        results, started = [], []
+        for op in ops:
+            statement = _RESERVE_WITHIN if op.within_budget else _RESERVE
+            granted = bool(connection.execute(statement, _lease_params(op.lease, op.nanos)).rowcount)
+            results.append(granted)
+            if granted and op.ref is not None:
+                started.append({"job": op.lease.id, "ref_": op.ref, "epoch_": op.lease.epoch, "at": utcnow()})
+        if started:
+            connection.execute(_STARTED, started)
+        return results
+
+
+class PredictionRecorded(BatchedOp):
+    kind = "prediction"
+
+    def __init__(self, values: dict[str, Any]) -> None:
+        self.values = values
+
+    @classmethod
+    def run_all(cls, session: Session, ops: list[PredictionRecorded]) -> list[None]:
+        rows = list({op.values["id"]: op.values for op in ops}.values())
+        session.connection().execute(
+            _dialect(session).insert(_PREDICTIONS).values(rows).on_conflict_do_nothing(index_elements=["id"])
+        )
+        return [None] * len(ops)
+
+
+class PredictionsUsed(BatchedOp):
+    kind = "used"
+
+    def __init__(self, ids: list[str]) -> None:
+        self.ids = ids
+
+    @classmethod
+    def run_all(cls, session: Session, ops: list[PredictionsUsed]) -> list[None]:
+        ids = sorted({pid for op in ops for pid in op.ids})
+        if ids:
+            session.connection().execute(
+                update(_PREDICTIONS).where(_PREDICTIONS.c.id.in_(ids)).values(used=True)
+            )
+        return [None] * len(ops)
+
+
 def charge_in(
     s: Session, entry: LedgerEntry, lease: Lease | None = None, reserved: Decimal = Decimal(0)
 ) -> bool:
-    """Ledger a paid call once (by prediction id) and count it as spent; release `reserved` for `lease`.
-
-    Returns whether the call was new to the ledger.
-    """
-    values = ledger_row_values(entry)
-    if entry.prediction_id is None:
-        s.execute(insert(LedgerRow).values(**values))
-        new = True
-    else:
-        inserted = s.execute(
-            _dialect(s)
-            .insert(LedgerRow)
-            .values(**values)
-            .on_conflict_do_nothing(index_elements=["prediction_id"])
-            .returning(LedgerRow.id)
-        ).first()
-        new = inserted is not None
-        s.execute(update(PredictionRow).where(PredictionRow.id == entry.prediction_id).values(charged=True))
-    spent = to_nanos(entry.amount) if new else 0
-    if entry.job_id is not None and spent:
-        s.execute(
-            update(JobRow).where(JobRow.id == entry.job_id).values(spent_nanos=JobRow.spent_nanos + spent)
-        )
-    if lease is not None and reserved:
-        s.execute(
-            update(JobRow)
-            .where(leases.held(lease))
-            .values(reserved_nanos=JobRow.reserved_nanos - to_nanos(reserved))
-        )
-    return new
+    """Ledger a paid call once (by prediction id) and count it as spent; release `reserved` for `lease`."""
+    return bool(Charge(entry, lease, reserved)(s))
 
 
 class LedgerRecords:
@@ -131,26 +257,7 @@ class LedgerRecords:
         """Reserve `amount` for the lease's next call, marking `ref` started by this epoch; False when it
         would overshoot the budget (or the lease is lost). `within_budget=False` reserves a call already paid
         (an adopted prediction) whatever the budget says."""
-        nanos = to_nanos(amount)
-
-        def op(s: Session) -> bool:
-            condition = [leases.held(lease)]
-            if within_budget:
-                condition.append(JobRow.spent_nanos + JobRow.reserved_nanos + nanos <= JobRow.budget_nanos)
-            result = s.execute(
-                update(JobRow).where(*condition).values(reserved_nanos=JobRow.reserved_nanos + nanos)
-            )
-            if not result.rowcount:  # type: ignore[attr-defined]
-                return False
-            if ref is not None:
-                s.execute(
-                    update(ReferenceRow)
-                    .where(ReferenceRow.job_id == lease.id, ReferenceRow.ref == ref)
-                    .values(status="generating", started_epoch=lease.epoch, started_at=utcnow())
-                )
-            return True
-
-        return await self.db.run(op)
+        return bool(await self.db.run(Reservation(lease, amount, ref, within_budget)))
 
     async def budget(self, job_id: str) -> tuple[int, int, int]:
         """(budget, spent, reserved) in nanos."""
@@ -168,45 +275,34 @@ class LedgerRecords:
     def release_op(self, lease: Lease, reserved: Decimal) -> Any:
         """A reservation given back unused."""
         nanos = to_nanos(reserved)
-        return lambda s: s.execute(
-            update(JobRow).where(leases.held(lease)).values(reserved_nanos=JobRow.reserved_nanos - nanos)
-        )
+        return lambda s: s.connection().execute(_RELEASE, _lease_params(lease, nanos))
 
     def charge_op(
         self, entry: LedgerEntry, lease: Lease | None = None, reserved: Decimal = Decimal(0)
-    ) -> Any:
-        return lambda s: charge_in(s, entry, lease, reserved)
+    ) -> Charge:
+        return Charge(entry, lease, reserved)
 
     # predictions ------------------------------------------------------------------------------
     def record_prediction_op(
         self, prediction_id: str, provider: str, ref: str, *, job_id: str | None = None,
         song_id: str | None = None, epoch: int = 0,
-    ) -> Any:  # fmt: skip
-        def op(s: Session) -> None:
-            values = {
+    ) -> PredictionRecorded:  # fmt: skip
+        return PredictionRecorded(
+            {
                 "id": prediction_id,
                 "provider": provider,
                 "job_id": job_id,
                 "song_id": song_id,
                 "ref": ref,
                 "epoch": epoch,
+                "charged": False,
+                "used": False,
                 "created_at": utcnow(),
             }
-            s.execute(
-                _dialect(s)
-                .insert(PredictionRow)
-                .values(**values)
-                .on_conflict_do_nothing(index_elements=["id"])
-            )
+        )
 
-        return op
-
-    def mark_used_op(self, prediction_ids: list[str]) -> Any:
-        def op(s: Session) -> None:
-            if prediction_ids:
-                s.execute(update(PredictionRow).where(PredictionRow.id.in_(prediction_ids)).values(used=True))
-
-        return op
+    def mark_used_op(self, prediction_ids: list[str]) -> PredictionsUsed:
+        return PredictionsUsed(prediction_ids)
 
     async def open_predictions(
         self, job_id: str | None = None, song_id: str | None = None
@@ -237,15 +333,10 @@ class LedgerRecords:
     # ledger -----------------------------------------------------------------------------------
     def add(self, *entries: LedgerEntry) -> None:
         with self.db.write() as s:
-            for entry in entries:
-                charge_in(s, entry)
+            Charge.run_all(s, [Charge(entry) for entry in entries])
 
     def add_op(self, *entries: LedgerEntry) -> Any:
-        def op(s: Session) -> None:
-            for entry in entries:
-                charge_in(s, entry)
-
-        return op
+        return lambda s: Charge.run_all(s, [Charge(entry) for entry in entries])
 
     def entries(self, *, job_id: str | None = None, song_id: str | None = None) -> list[LedgerEntry]:
         with self.db.read() as s:

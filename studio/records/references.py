@@ -10,7 +10,7 @@ from sqlalchemy import Table, bindparam, exists, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from studio.records import leases
-from studio.records.database import Database
+from studio.records.database import BatchedOp, Database, Op
 from studio.records.leases import Lease
 from studio.records.schema import JobRow, ReferenceRow, ReferenceVersionRow, utcnow
 
@@ -56,6 +56,10 @@ class ReferenceRecords:
 
         Queued references not in `keep` (the plan changed) are marked `dropped`. False when the lease is lost.
         """
+        return bool(await self.db.run(self.prepare_op(lease, rows, refs=keep)))
+
+    def prepare_op(self, lease: Lease, rows: list[dict[str, Any]], *, refs: list[str]) -> Op[bool]:
+        keep = refs
 
         def op(s: Session) -> bool:
             if not _holds(s, lease):
@@ -84,7 +88,7 @@ class ReferenceRecords:
                 )
             return True
 
-        return await self.db.run(op)
+        return op
 
     def update(self, job_id: str, ref: str, **values: Any) -> None:
         with self.db.write() as s:
@@ -94,53 +98,106 @@ class ReferenceRecords:
                 .values(**values)
             )
 
-    def update_for(self, lease: Lease, ref: str, **values: Any) -> Any:
+    def update_for(self, lease: Lease, ref: str, **values: Any) -> ReferenceUpdate:
         """An op (for the database thread) that updates one reference while `lease` holds its job."""
-
-        def op(s: Session) -> bool:
-            result = s.execute(
-                update(ReferenceRow)
-                .where(
-                    ReferenceRow.job_id == lease.id,
-                    ReferenceRow.ref == ref,
-                    exists().where(leases.held(lease)),
-                )
-                .values(**values, updated_at=utcnow())
-            )
-            return bool(result.rowcount)  # type: ignore[attr-defined]
-
-        return op
+        return ReferenceUpdate(lease, ref, values)
 
     async def store(self, lease: Lease, images: list[StoredImage]) -> list[int | None]:
         """Record images as the latest versions of their references; each gets its version number, or None
-        when the lease was lost meanwhile."""
+        when the lease was lost meanwhile. Images stored at the same moment are recorded together."""
+        return list(await self.db.run(VersionsStored(lease, images)))
 
-        def op(s: Session) -> list[int | None]:
-            if not images or not _holds(s, lease):
-                return [None] * len(images)
-            refs = [image.ref for image in images]
-            query = (
-                select(ReferenceVersionRow.ref, func.max(ReferenceVersionRow.version))
-                .where(ReferenceVersionRow.job_id == lease.id, ReferenceVersionRow.ref.in_(refs))
-                .group_by(ReferenceVersionRow.ref)
-            )
-            latest = {ref: number for ref, number in s.execute(query)}
-            numbers = {image.ref: int(latest.get(image.ref) or 0) + 1 for image in images}
-            _move_previous(s, lease.id, images)
-            s.execute(
-                insert(ReferenceVersionRow),
-                [_version_values(lease.id, image, numbers[image.ref]) for image in images],
-            )
-            columns = _REFERENCES.c
-            s.connection().execute(
-                update(_REFERENCES)
-                .where(columns.job_id == lease.id, columns.ref == bindparam("ref_"))
-                .values({name: bindparam(name) for name in {*images[0].reference, "version"}}),
-                [{**image.reference, "ref_": image.ref, "version": numbers[image.ref]} for image in images],
-            )
-            return [numbers[image.ref] for image in images]
 
-        return await self.db.run(op)
+class ReferenceUpdate(BatchedOp):
+    """Updates of the same columns of references of leased jobs: one statement for all of them."""
+
+    def __init__(self, lease: Lease, ref: str, values: dict[str, Any]) -> None:
+        self.lease = lease
+        self.ref = ref
+        self.values = {**values, "updated_at": utcnow()}
+        self.kind = ",".join(sorted(self.values))
+
+    @classmethod
+    def run_all(cls, session: Session, ops: list[ReferenceUpdate]) -> list[bool]:
+        jobs = cast(Table, JobRow.__table__).c
+        columns = _REFERENCES.c
+        held = exists().where(
+            jobs.id == columns.job_id,
+            jobs.lease_owner == bindparam("owner_"),
+            jobs.lease_epoch == bindparam("epoch_"),
+            jobs.status == "running",
+        )
+        statement = (
+            update(_REFERENCES)
+            .where(columns.job_id == bindparam("job_"), columns.ref == bindparam("ref_"), held)
+            .values({name: bindparam(name) for name in ops[0].values})
+        )
+        session.connection().execute(
+            statement,
+            [
+                {
+                    **op.values,
+                    "job_": op.lease.id,
+                    "ref_": op.ref,
+                    "owner_": op.lease.owner,
+                    "epoch_": op.lease.epoch,
+                }
+                for op in ops
+            ],
+        )
+        return [True] * len(ops)
+
+
+class VersionsStored(BatchedOp):
+    """Images stored by one lease holder, recorded as new versions in a fixed number of statements."""
+
+    kind = "versions"
+
+    def __init__(self, lease: Lease, images: list[StoredImage]) -> None:
+        self.lease = lease
+        self.images = images
+
+    @classmethod
+    def run_all(cls, session: Session, ops: list[VersionsStored]) -> list[list[int | None]]:
+        by_lease: dict[Lease, list[StoredImage]] = {}
+        for op in ops:
+            by_lease.setdefault(op.lease, []).extend(op.images)
+        numbers: dict[tuple[Lease, str], int] = {}
+        for lease, images in by_lease.items():
+            numbers.update(
+                {(lease, ref): number for ref, number in _record_versions(session, lease, images).items()}
+            )
+        return [[numbers.get((op.lease, image.ref)) for image in op.images] for op in ops]
+
+
+def _record_versions(s: Session, lease: Lease, images: list[StoredImage]) -> dict[str, int]:
+    """Each image's new version number; none when the lease was lost meanwhile."""
+    if not images or not _holds(s, lease):
+        return {}
+    refs = [image.ref for image in images]
+    query = (
+        select(ReferenceVersionRow.ref, func.max(ReferenceVersionRow.version))
+        .where(ReferenceVersionRow.job_id == lease.id, ReferenceVersionRow.ref.in_(refs))
+        .group_by(ReferenceVersionRow.ref)
+    )
+    latest = {ref: number for ref, number in s.execute(query)}
+    numbers: dict[str, int] = {}
+    for image in images:  # the same reference twice in one batch: versions follow one another
+        numbers[image.ref] = numbers.get(image.ref, int(latest.get(image.ref) or 0)) + 1
+        image.version.version = numbers[image.ref]
+    _move_previous(s, lease.id, images)
+    connection = s.connection()
+    connection.execute(
+        insert(_VERSIONS), [_version_values(lease.id, image, image.version.version) for image in images]
+    )
+    columns = _REFERENCES.c
+    connection.execute(
+        update(_REFERENCES)
+        .where(columns.job_id == lease.id, columns.ref == bindparam("ref_"))
+        .values({name: bindparam(name) for name in {*images[0].reference, "version"}}),
+        [{**image.reference, "ref_": image.ref, "version": image.version.version} for image in images],
+    )
+    return numbers
 
 
 def _of_job(s: Session, job_id: str) -> dict[str, ReferenceRow]:
