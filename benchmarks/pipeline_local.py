@@ -14,7 +14,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
@@ -41,10 +40,7 @@ class PrerenderedGenerator(WithoutPredictions):
         return Decimal("0")
 
     async def generate(
-        self,
-        request: GenerationRequest,
-        on_prediction: PredictionListener | None = None,
-        on_settled: Callable[[], None] | None = None,
+        self, request: GenerationRequest, on_prediction: PredictionListener | None = None
     ) -> GeneratedImage:
         return GeneratedImage(self.png, "image/png", self.name, self.model_version, Decimal("0"))
 

@@ -44,7 +44,7 @@ def sampler_name(scheduler: str) -> str:
 
 def _quote(value: str) -> str:
     """A1111 quotes a value holding `,`, `:` or a newline as a JSON string."""
-    return json.dumps(value, ensure_ascii=False) if any(c in value for c in ",:\n") else value
+    return json.dumps(value, ensure_ascii=False) if "," in value or ":" in value or "\n" in value else value
 
 
 def format_parameters(

@@ -50,10 +50,7 @@ class ScriptedGenerator(WithoutPredictions):
         return self.cost
 
     async def generate(
-        self,
-        request: GenerationRequest,
-        on_prediction: PredictionListener | None = None,
-        on_settled: Callable[[], None] | None = None,
+        self, request: GenerationRequest, on_prediction: PredictionListener | None = None
     ) -> GeneratedImage:
         self.history.append(request)
         self.called.set()

@@ -257,7 +257,7 @@ async def _generate(run: _Run, reference_key: str) -> ConsistencyResult:
 
         async def attempt() -> GeneratedImage:
             if adopted:
-                return await generator.adopt(adopted.pop(0), request)
+                return await (await generator.adopt(adopted.pop(0), request)).fetch()
             return await generator.generate(request, run.record_prediction)
 
         try:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -50,6 +50,30 @@ class GeneratedImage:
     details: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Settled:
+    """A call the provider has finished and charged for: what it cost, and how to fetch its image."""
+
+    provider: str
+    model: str
+    cost: Decimal
+    fetch: Callable[[], Awaitable[GeneratedImage]]
+    units: Decimal = Decimal("0")
+    unit_price: Decimal = Decimal("0")
+    prediction_id: str | None = None
+
+    @classmethod
+    def of(cls, image: GeneratedImage) -> Settled:
+        """An image that came with its call (nothing left to fetch)."""
+
+        async def fetch() -> GeneratedImage:
+            return image
+
+        return cls(
+            image.provider, image.model, image.cost, fetch, image.units, image.unit_price, image.prediction_id
+        )
+
+
 @runtime_checkable
 class ImageGenerator(Protocol):
     """A text-to-image backend. Raises GenerationError, classified retryable or not."""
@@ -67,21 +91,22 @@ class ImageGenerator(Protocol):
         """What one call usually costs, for estimates shown before a job starts."""
         ...
 
-    async def generate(
-        self,
-        request: GenerationRequest,
-        on_prediction: PredictionListener | None = None,
-        on_settled: Callable[[], None] | None = None,
-    ) -> GeneratedImage:
-        """Make one image; raise GenerationError on failure. `on_settled` is told when the provider's work
-        is done and succeeded, before its output is downloaded. Cancelling the caller abandons the call:
-        the provider finishes it, and whoever runs the work next adopts it."""
+    async def predict(
+        self, request: GenerationRequest, on_prediction: PredictionListener | None = None
+    ) -> Settled:
+        """Have the provider make one image and charge for it; raise GenerationError on failure. Fetching the
+        image (`Settled.fetch`) needs no slot of the provider's. Cancelling the caller abandons the call: the
+        provider finishes it, and whoever runs the work next adopts it."""
         ...
 
-    async def adopt(
-        self, prediction_id: str, request: GenerationRequest, on_settled: Callable[[], None] | None = None
+    async def adopt(self, prediction_id: str, request: GenerationRequest) -> Settled:
+        """Wait for a prediction another process started for `request`, as `predict` would."""
+        ...
+
+    async def generate(
+        self, request: GenerationRequest, on_prediction: PredictionListener | None = None
     ) -> GeneratedImage:
-        """Wait for a prediction another process started for `request` and return its image."""
+        """`predict`, then fetch the image."""
         ...
 
     async def find(self, request: GenerationRequest, since: datetime) -> list[str]:
@@ -98,12 +123,20 @@ class ImageGenerator(Protocol):
 
 
 class WithoutPredictions:
-    """For generators whose calls have no provider-side life of their own (offline renderers, fakes):
-    nothing is left running to adopt, find or cancel."""
+    """For generators whose calls have no provider-side life of their own (offline renderers, fakes): the
+    image is made by `generate` and comes with the call; nothing is left running to adopt, find or cancel."""
 
-    async def adopt(
-        self, prediction_id: str, request: GenerationRequest, on_settled: Callable[[], None] | None = None
+    async def generate(
+        self, request: GenerationRequest, on_prediction: PredictionListener | None = None
     ) -> GeneratedImage:
+        raise NotImplementedError
+
+    async def predict(
+        self, request: GenerationRequest, on_prediction: PredictionListener | None = None
+    ) -> Settled:
+        return Settled.of(await self.generate(request, on_prediction))
+
+    async def adopt(self, prediction_id: str, request: GenerationRequest) -> Settled:
         from studio.errors import GenerationError
 
         raise GenerationError(

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-from collections.abc import Callable
 from decimal import Decimal
 
 import regex
@@ -125,10 +124,7 @@ class LocalImageGenerator(WithoutPredictions):
         return Decimal("0")
 
     async def generate(
-        self,
-        request: GenerationRequest,
-        on_prediction: PredictionListener | None = None,
-        on_settled: Callable[[], None] | None = None,
+        self, request: GenerationRequest, on_prediction: PredictionListener | None = None
     ) -> GeneratedImage:
         if not (64 <= request.width <= 2048 and 64 <= request.height <= 2048):
             raise GenerationError(

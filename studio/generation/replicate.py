@@ -12,7 +12,6 @@ import base64
 import binascii
 import contextlib
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from functools import partial
@@ -24,7 +23,7 @@ from replicate.prediction import Prediction
 
 from studio.clients import PREFER_WAIT_SECONDS, LoopLocalTransport, replicate_error, with_retry_after
 from studio.errors import GenerationError
-from studio.generation.base import GeneratedImage, GenerationRequest, PredictionListener
+from studio.generation.base import GeneratedImage, GenerationRequest, PredictionListener, Settled
 from studio.generation.pricing import ESTIMATE_PER_IMAGE, hardware_for, prediction_cost, price_per_second
 from studio.settings import DEFAULT_SDXL_VERSION, Settings
 
@@ -135,21 +134,21 @@ class ReplicateImageGenerator:
         return inputs
 
     async def generate(
-        self,
-        request: GenerationRequest,
-        on_prediction: PredictionListener | None = None,
-        on_settled: Callable[[], None] | None = None,
+        self, request: GenerationRequest, on_prediction: PredictionListener | None = None
     ) -> GeneratedImage:
+        return await (await self.predict(request, on_prediction)).fetch()
+
+    async def predict(
+        self, request: GenerationRequest, on_prediction: PredictionListener | None = None
+    ) -> Settled:
         inputs = self.inputs(request)
         started = time.monotonic()
         since = datetime.now(UTC)
         prediction = await self._create(inputs, request, on_prediction, since)
         prediction = await self._settle(prediction, started + self.timeout, started)
-        return await self._finish(prediction, request, on_settled)
+        return self._settled(prediction, request)
 
-    async def adopt(
-        self, prediction_id: str, request: GenerationRequest, on_settled: Callable[[], None] | None = None
-    ) -> GeneratedImage:
+    async def adopt(self, prediction_id: str, request: GenerationRequest) -> Settled:
         started = time.monotonic()
         deadline = started + self.timeout
         while True:
@@ -170,7 +169,7 @@ class ReplicateImageGenerator:
                 )
             await asyncio.sleep(self.poll_interval)
         prediction = await self._settle(prediction, deadline, started)
-        return await self._finish(prediction, request, on_settled)
+        return self._settled(prediction, request)
 
     async def find(self, request: GenerationRequest, since: datetime) -> list[str]:
         """Predictions of this version with this request's prompt, negative prompt and seed, since `since`."""
@@ -305,9 +304,9 @@ class ReplicateImageGenerator:
             units=billed,
         )
 
-    async def _finish(
-        self, prediction: Prediction, request: GenerationRequest, on_settled: Callable[[], None] | None = None
-    ) -> GeneratedImage:
+    def _settled(self, prediction: Prediction, request: GenerationRequest) -> Settled:
+        """A finished prediction: its cost by predict time, and the fetch of its output; GenerationError
+        (with what it cost) when it failed or was cancelled."""
         seconds = _predict_time(prediction)
         cost = ESTIMATE_PER_IMAGE if seconds is None else prediction_cost(seconds, self.unit_price)
         units = seconds or Decimal("0")
@@ -320,8 +319,22 @@ class ReplicateImageGenerator:
                 prediction_id=prediction.id,
                 units=units,
             )
-        if on_settled is not None:
-            on_settled()  # the prediction is over: what is left is fetching its output
+        return Settled(
+            provider=self.name,
+            model=self.model_version,
+            cost=cost,
+            fetch=partial(self._fetch, prediction, request, cost),
+            units=units,
+            unit_price=self.unit_price if seconds is not None else Decimal("0"),
+            prediction_id=prediction.id,
+        )
+
+    async def _fetch(
+        self, prediction: Prediction, request: GenerationRequest, cost: Decimal
+    ) -> GeneratedImage:
+        """The output of a succeeded prediction, typed by its bytes. Errors say what the prediction cost."""
+        seconds = _predict_time(prediction)
+        units = seconds or Decimal("0")
         try:
             data = await self._download(prediction)
         except GenerationError as exc:

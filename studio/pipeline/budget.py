@@ -59,11 +59,11 @@ class Budget:
         if self.spent + self.reserved + nanos + to_nanos(headroom) > self.budget:
             return None
         self.reserved += nanos
-        return asyncio.ensure_future(self._confirm(amount, ref))
+        return asyncio.ensure_future(self._confirm(amount, ref, urgent=False))
 
-    async def _confirm(self, amount: Decimal, ref: str) -> bool:
+    async def _confirm(self, amount: Decimal, ref: str, *, urgent: bool = True) -> bool:
         """The records' word on a reservation already counted here; a refusal is taken back."""
-        if await self.records.ledger.reserve(self.lease, amount, ref):
+        if await self.records.ledger.reserve(self.lease, amount, ref, urgent=urgent):
             return True
         self.reserved -= to_nanos(amount)
         self._changed.set()

@@ -20,11 +20,12 @@ from typing import Literal
 from pydantic import TypeAdapter
 
 from studio.events import EventHandler, EventSink, FailureReason
+from studio.generation.base import Settled
 from studio.keys import REFERENCE_BUCKET
 from studio.money import from_nanos
 from studio.pipeline.budget import Budget
 from studio.pipeline.result import CANCELLED, STORED, Outcome, build_result, partial_success
-from studio.pipeline.task import Run, generate_one, give_back, reserve_ahead
+from studio.pipeline.task import Attempts, Run, give_back, keep, pay, reserve_ahead
 from studio.plan import ScenePlan
 from studio.planning import PlannedReference, ReferenceOverride, plan_references
 from studio.records.jobs import Claimed
@@ -127,10 +128,8 @@ async def _work(
     queue = deque(sorted(todo, key=lambda p: p.ref not in run.adopt))
     tasks: set[asyncio.Task[None]] = set()
 
-    async def one(
-        planned: PlannedReference, generated: asyncio.Event, reservation: asyncio.Future[Decimal] | None
-    ) -> None:
-        outcome = await generate_one(run, planned, generated, reservation)
+    async def keep_one(planned: PlannedReference, settled: Settled, state: Attempts) -> None:
+        outcome = await keep(run, planned, settled, state)
         if outcome is not None:
             run.outcomes[planned.ref] = outcome
 
@@ -141,23 +140,30 @@ async def _work(
         return planned, reserve_ahead(run, planned, concurrency) if ahead else None
 
     async def slot() -> None:
-        """One call in flight at a time; the next one's reservation is made while this one runs."""
-        upcoming = take(ahead=False)
-        while upcoming is not None:
-            planned, reservation = upcoming
-            generated = asyncio.Event()
-            task = asyncio.create_task(one(planned, generated, reservation))
-            tasks.add(task)
-            task.add_done_callback(tasks.discard)
+        """One paid call at a time, run right here so the next goes out the moment one settles; the next
+        one's reservation is made while this one runs; fetching and storing go on in tasks of their own."""
+        current = take(ahead=False)
+        while current is not None:
+            planned, reservation = current
             upcoming = take()
-            await generated.wait()
+            paid = await pay(run, planned, reservation)
+            if isinstance(paid, tuple):
+                task = asyncio.create_task(keep_one(planned, *paid))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+            elif paid is not None:
+                run.outcomes[planned.ref] = paid
             if upcoming is not None and run.cancelling:
                 queue.appendleft(upcoming[0])
                 await give_back(run, upcoming[1])
                 upcoming = None
+            current = upcoming
+
+    slots: list[asyncio.Task[None]] = []
 
     async def everything() -> None:
-        await asyncio.gather(*(slot() for _ in range(concurrency)))
+        slots.extend(asyncio.create_task(slot()) for _ in range(concurrency))
+        await asyncio.gather(*slots)
         await asyncio.gather(*list(tasks))
 
     work = asyncio.ensure_future(everything())
@@ -176,10 +182,9 @@ async def _work(
         if reason == "cancelled":
             await _cancel(run, queue, work, tasks)
             return "cancelled"
-        work.cancel()
-        for task in list(tasks):
+        for task in [work, *slots, *tasks]:
             task.cancel()
-        await asyncio.gather(work, *tasks, return_exceptions=True)
+        await asyncio.gather(work, *slots, *tasks, return_exceptions=True)
         return reason  # type: ignore[return-value]
     finally:
         for waiter in watched:

@@ -20,7 +20,7 @@ from typing import Any
 
 from studio.errors import BudgetExceeded, GenerationError
 from studio.events import EventSink
-from studio.generation.base import GeneratedImage, GenerationRequest
+from studio.generation.base import GeneratedImage, GenerationRequest, Settled
 from studio.generation.retry import with_retries
 from studio.keys import REFERENCE_BUCKET, reference_version_key
 from studio.money import to_nanos
@@ -31,7 +31,7 @@ from studio.png_parameters import embed_parameters, ensure_png
 from studio.records.leases import Lease
 from studio.records.ledger import LedgerEntry
 from studio.records.references import StoredImage
-from studio.records.schema import ReferenceVersionRow, utcnow
+from studio.records.schema import utcnow
 from studio.services import Services
 from studio.work import LeaseLost
 
@@ -74,29 +74,25 @@ class Run:
 
 
 @dataclass
-class _Attempts:
+class Attempts:
+    """What the calls made for one reference did: how many, what they cost, their prediction ids."""
+
+    started: float = field(default_factory=time.perf_counter)
     count: int = 0
     cost: Decimal = Decimal("0")
     predictions: list[str] = field(default_factory=list)
     reservation: asyncio.Future[Decimal] | None = None
-    settled: Callable[[], None] | None = None
-    """Frees the slot once the provider's work succeeded (the download and storing need no slot)."""
 
 
-async def generate_one(
-    run: Run,
-    planned: PlannedReference,
-    generated: asyncio.Event,
-    reservation: asyncio.Future[Decimal] | None = None,
-) -> Outcome | None:
-    """Generate and store one reference; None when the job was taken over meanwhile.
+async def pay(
+    run: Run, planned: PlannedReference, reservation: asyncio.Future[Decimal] | None = None
+) -> tuple[Settled, Attempts] | Outcome | None:
+    """The paid calls of one reference, run in its slot: reserve, predict (or adopt) with classified
+    retries, queue each charge. The settled call, else its outcome (failed), else None (job taken over).
 
-    `generated` is set once the paid calls are over, so the caller starts the next image while this one is
-    still being stored: the concurrency limit is on calls in flight, not on storage writes. `reservation`
-    is the first call's reservation, made ahead while the slot's previous call was in flight.
+    `reservation` is the first call's, made ahead while the slot's previous call was in flight.
     """
-    state = _Attempts(reservation=reservation, settled=generated.set)
-    started = time.perf_counter()
+    state = Attempts(reservation=reservation)
     run.started += 1
     run.emit("reference_generation_start", ref=planned.ref, current_image=run.started, total_images=run.total)
 
@@ -110,35 +106,43 @@ async def generate_one(
         )
 
     try:
-        try:
-            image = await with_retries(
-                partial(_attempt, run, planned, state),
-                attempts=run.services.settings.retry_attempts + len(run.adopt.get(planned.ref, [])),
-                backoff=run.services.settings.retry_backoff,
-                on_retry=on_retry,
-            )
-        finally:
-            generated.set()
-        elapsed = time.perf_counter() - started
-        kept = await asyncio.to_thread(_store_files, run, planned, image)
-        (version,) = await run.services.records.references.store(
-            run.lease, [_stored_image(run, planned, image, kept, elapsed, state)]
+        settled = await with_retries(
+            partial(_attempt, run, planned, state),
+            attempts=run.services.settings.retry_attempts + len(run.adopt.get(planned.ref, [])),
+            backoff=run.services.settings.retry_backoff,
+            on_retry=on_retry,
         )
-        run.post(run.services.records.ledger.mark_used_op(state.predictions))
-        if version is None:
-            log.warning(
-                "%s of job %s: the job was taken over; its new holder keeps the image",
-                planned.ref,
-                run.job_id,
-            )
-            return None
     except LeaseLost:
         return None
     except (GenerationError, BudgetExceeded) as exc:
-        return _failed(run, planned, exc, state, time.perf_counter() - started)
+        return _failed(run, planned, exc, state)
     except Exception as exc:
         log.exception("unexpected error generating %s of job %s", planned.ref, run.job_id)
-        return _failed(run, planned, exc, state, time.perf_counter() - started)
+        return _failed(run, planned, exc, state)
+    return settled, state
+
+
+async def keep(run: Run, planned: PlannedReference, settled: Settled, state: Attempts) -> Outcome | None:
+    """After the slot: fetch the image, stamp its parameters, store it and record it as the new version;
+    None when the job was taken over meanwhile."""
+    elapsed = time.perf_counter() - state.started
+    try:
+        image = await settled.fetch()
+        kept = await asyncio.to_thread(_store_files, run, planned, image)
+        (version,) = await run.services.records.references.store(
+            run.lease, [_stored_image(run, planned, kept, elapsed, state)], state.predictions
+        )
+    except GenerationError as exc:  # charged when its prediction settled
+        return _failed(run, planned, exc, state)
+    except Exception as exc:
+        log.exception("unexpected error storing %s of job %s", planned.ref, run.job_id)
+        return _failed(run, planned, exc, state)
+    if version is None:
+        log.warning(
+            "%s of job %s: the job was taken over; its new holder keeps the image", planned.ref, run.job_id
+        )
+        return None
+    run.versions[planned.ref] = version
     run.emit(
         "reference_generation_complete",
         ref=planned.ref,
@@ -150,7 +154,7 @@ async def generate_one(
     return Outcome(planned, STORED, generation_time=elapsed, cost=state.cost)
 
 
-async def _attempt(run: Run, planned: PlannedReference, state: _Attempts) -> GeneratedImage:
+async def _attempt(run: Run, planned: PlannedReference, state: Attempts) -> Settled:
     """One paid call (or one adopted from an earlier holder): reserve, call, and queue its charge."""
     generator = run.services.generator
     request = planned.request
@@ -159,7 +163,7 @@ async def _attempt(run: Run, planned: PlannedReference, state: _Attempts) -> Gen
     if adopted:
         prediction_id, reserved = adopted.pop(0)
         state.predictions.append(prediction_id)
-        call = generator.adopt(prediction_id, request, state.settled)
+        call = generator.adopt(prediction_id, request)
     else:
         reserved = generator.max_cost(request)
         if state.reservation is not None:
@@ -188,18 +192,18 @@ async def _attempt(run: Run, planned: PlannedReference, state: _Attempts) -> Gen
                 )
             )
 
-        call = generator.generate(request, on_prediction, state.settled)
+        call = generator.predict(request, on_prediction)
     try:
-        image = await call
+        settled = await call
     except GenerationError as exc:
         _charge(run, planned, reserved, exc.charged, exc.units, None, exc.prediction_id)
         state.cost += exc.charged
         raise
     finally:
         run.in_flight.pop(planned.ref, None)
-    _charge(run, planned, reserved, image.cost, image.units, image.unit_price, image.prediction_id)
-    state.cost += image.cost
-    return image
+    _charge(run, planned, reserved, settled.cost, settled.units, settled.unit_price, settled.prediction_id)
+    state.cost += settled.cost
+    return settled
 
 
 def reserve_ahead(run: Run, planned: PlannedReference, concurrency: int) -> asyncio.Future[Decimal] | None:
@@ -279,17 +283,13 @@ def _store_files(run: Run, planned: PlannedReference, image: GeneratedImage) -> 
 
 
 def _stored_image(
-    run: Run,
-    planned: PlannedReference,
-    image: GeneratedImage,
-    kept: tuple[int, str] | None,
-    elapsed: float,
-    state: _Attempts,
+    run: Run, planned: PlannedReference, kept: tuple[int, str] | None, elapsed: float, state: Attempts
 ) -> StoredImage:
     generator = run.services.generator
     return StoredImage(
         ref=planned.ref,
-        version=ReferenceVersionRow(
+        version=dict(
+            version=run.versions.get(planned.ref, 0) + 1,
             prompt=planned.request.prompt,
             negative_prompt=planned.request.negative_prompt,
             seed=planned.request.seed,
@@ -316,9 +316,8 @@ def _stored_image(
     )
 
 
-def _failed(
-    run: Run, planned: PlannedReference, error: BaseException, state: _Attempts, elapsed: float
-) -> Outcome:
+def _failed(run: Run, planned: PlannedReference, error: BaseException, state: Attempts) -> Outcome:
+    elapsed = time.perf_counter() - state.started
     budget = isinstance(error, BudgetExceeded)
     cancelled = run.cancelling and getattr(error, "reason", "") == "canceled"
     message = f"{type(error).__name__}: {error}"

@@ -16,6 +16,7 @@ import logging
 import os
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
@@ -34,6 +35,8 @@ Op = Callable[[Session], T]
 the session: no side effects outside the database."""
 
 MAX_BATCH = 512
+COALESCE_SECONDS = 0.025
+"""How long work nobody waits for may gather before it is written (an awaited op ends the wait)."""
 
 
 class BatchedOp:
@@ -131,19 +134,24 @@ class Database:
         with self._read_sessions.begin() as session:
             yield session
 
-    def submit(self, op: Op[T]) -> concurrent.futures.Future[T]:
+    def submit(self, op: Op[T], *, urgent: bool = True) -> concurrent.futures.Future[T]:
         """Queue `op` for the database thread; the future holds its result once its batch committed."""
-        return self._database_thread().submit(op)
+        return self._database_thread().submit(op, urgent)
 
     def post(self, op: Op[Any]) -> concurrent.futures.Future[Any]:
-        """Queue `op` without waiting for it (ordered before anything queued later); a failure is logged."""
-        future = self.submit(op)
+        """Queue `op` without waiting for it (ordered before anything queued later); a failure is logged.
+
+        Nobody waits for it, so the thread may let a few milliseconds of work gather first: a round of
+        calls ending together is then one batch, written after the next calls went out.
+        """
+        future = self.submit(op, urgent=False)
         future.add_done_callback(_log_failure)
         return future
 
-    async def run(self, op: Op[T]) -> T:
-        """Run `op` on the database thread without blocking the event loop."""
-        return await asyncio.wrap_future(self.submit(op))
+    async def run(self, op: Op[T], *, urgent: bool = True) -> T:
+        """Run `op` on the database thread without blocking the event loop; a result nobody is waiting
+        on to go on (`urgent=False`) may gather with other work first, as a `post` does."""
+        return await asyncio.wrap_future(self.submit(op, urgent=urgent))
 
     def flush(self, timeout: float = 30) -> None:
         """Wait until everything queued so far is committed (before reading it back from another session)."""
@@ -201,11 +209,11 @@ class _DatabaseThread(threading.Thread):
         self.database = database
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
 
-    def submit(self, op: Op[T]) -> concurrent.futures.Future[T]:
+    def submit(self, op: Op[T], urgent: bool) -> concurrent.futures.Future[T]:
         if threading.current_thread() is self:
             raise RuntimeError("a database op must not queue another op: it would wait for itself")
         future: concurrent.futures.Future[T] = concurrent.futures.Future()
-        self._queue.put((op, future))
+        self._queue.put((op, future, urgent))
         return future
 
     def stop(self, timeout: float = 30) -> None:
@@ -215,19 +223,23 @@ class _DatabaseThread(threading.Thread):
     def run(self) -> None:
         while True:
             item = self._queue.get()
-            batch = []
+            batch: list[tuple[Op[Any], concurrent.futures.Future[Any]]] = []
             stopping = item is self._STOP
+            urgent = stopping or item[2]
             if not stopping:
-                batch.append(item)
+                batch.append(item[:2])
+            deadline = time.monotonic() + COALESCE_SECONDS
             while len(batch) < MAX_BATCH:
+                wait = 0.0 if urgent else deadline - time.monotonic()
                 try:
-                    item = self._queue.get_nowait()
+                    item = self._queue.get(timeout=wait) if wait > 0 else self._queue.get_nowait()
                 except queue.Empty:
                     break
                 if item is self._STOP:
-                    stopping = True
+                    stopping = urgent = True
                     continue
-                batch.append(item)
+                urgent = urgent or item[2]
+                batch.append(item[:2])
             if batch:
                 self._run(batch)
             if stopping:

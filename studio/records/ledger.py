@@ -115,6 +115,19 @@ _STARTED = (
 )
 
 
+_CHARGE = tuple(
+    dialect.insert(_LEDGER)
+    .on_conflict_do_nothing(index_elements=["prediction_id"])
+    .returning(_LEDGER.c.prediction_id)
+    for dialect in (sqlite, postgresql)
+)
+"""Ledger rows, each prediction once; what comes back is what was new (indexed: is it PostgreSQL)."""
+_RECORD = tuple(
+    dialect.insert(_PREDICTIONS).on_conflict_do_nothing(index_elements=["id"])
+    for dialect in (sqlite, postgresql)
+)
+
+
 def _lease_params(lease: Lease, nanos: int) -> dict[str, Any]:
     return {"job": lease.id, "owner": lease.owner, "epoch": lease.epoch, "nanos": nanos}
 
@@ -146,13 +159,7 @@ class Charge(BatchedOp):
             if pid is None or pid not in seen:
                 rows.append(ledger_row_values(op.entry))
                 seen.add(pid)
-        inserted = connection.execute(
-            _dialect(session)
-            .insert(_LEDGER)
-            .values(rows)
-            .on_conflict_do_nothing(index_elements=["prediction_id"])
-            .returning(_LEDGER.c.prediction_id)
-        )
+        inserted = connection.execute(_CHARGE[connection.dialect.name == "postgresql"], rows)
         new = {pid for pid in inserted.scalars() if pid is not None}
         if with_id:
             connection.execute(
@@ -217,9 +224,8 @@ class PredictionRecorded(BatchedOp):
     @classmethod
     def run_all(cls, session: Session, ops: list[PredictionRecorded]) -> list[None]:
         rows = list({op.values["id"]: op.values for op in ops}.values())
-        session.connection().execute(
-            _dialect(session).insert(_PREDICTIONS).values(rows).on_conflict_do_nothing(index_elements=["id"])
-        )
+        connection = session.connection()
+        connection.execute(_RECORD[connection.dialect.name == "postgresql"], rows)
         return [None] * len(ops)
 
 
@@ -252,12 +258,18 @@ class LedgerRecords:
 
     # budget -----------------------------------------------------------------------------------
     async def reserve(
-        self, lease: Lease, amount: Decimal, ref: str | None = None, *, within_budget: bool = True
+        self,
+        lease: Lease,
+        amount: Decimal,
+        ref: str | None = None,
+        *,
+        within_budget: bool = True,
+        urgent: bool = True,
     ) -> bool:
         """Reserve `amount` for the lease's next call, marking `ref` started by this epoch; False when it
         would overshoot the budget (or the lease is lost). `within_budget=False` reserves a call already paid
         (an adopted prediction) whatever the budget says."""
-        return bool(await self.db.run(Reservation(lease, amount, ref, within_budget)))
+        return bool(await self.db.run(Reservation(lease, amount, ref, within_budget), urgent=urgent))
 
     async def budget(self, job_id: str) -> tuple[int, int, int]:
         """(budget, spent, reserved) in nanos."""

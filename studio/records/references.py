@@ -6,13 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, exists, func, insert, select, update
+from sqlalchemy import Table, bindparam, exists, insert, select, update
 from sqlalchemy.orm import Session
 
-from studio.records import leases
 from studio.records.database import BatchedOp, Database, Op
 from studio.records.leases import Lease
-from studio.records.schema import JobRow, ReferenceRow, ReferenceVersionRow, utcnow
+from studio.records.schema import JobRow, PredictionRow, ReferenceRow, ReferenceVersionRow, utcnow
 
 _REFERENCES = cast(Table, ReferenceRow.__table__)
 _VERSIONS = cast(Table, ReferenceVersionRow.__table__)
@@ -23,14 +22,25 @@ class StoredImage:
     """One image just put in storage: its version row, the reference's new state."""
 
     ref: str
-    version: ReferenceVersionRow
+    version: dict[str, Any]
+    """The version row's columns (its `version` number given by the lease holder)."""
     reference: dict[str, Any] = field(default_factory=dict)
     kept_previous: tuple[int, str] | None = None
     """(version, key under versions/) where the image it replaces now lives."""
 
 
+_JOBS = cast(Table, JobRow.__table__)
+_HOLDS = select(_JOBS.c.id).where(
+    _JOBS.c.id == bindparam("job"),
+    _JOBS.c.lease_owner == bindparam("owner"),
+    _JOBS.c.lease_epoch == bindparam("epoch"),
+    _JOBS.c.status == "running",
+)
+
+
 def _holds(s: Session, lease: Lease) -> bool:
-    return bool(s.scalar(select(exists().where(leases.held(lease)))))
+    found = s.connection().execute(_HOLDS, {"job": lease.id, "owner": lease.owner, "epoch": lease.epoch})
+    return found.first() is not None
 
 
 class ReferenceRecords:
@@ -102,10 +112,16 @@ class ReferenceRecords:
         """An op (for the database thread) that updates one reference while `lease` holds its job."""
         return ReferenceUpdate(lease, ref, values)
 
-    async def store(self, lease: Lease, images: list[StoredImage]) -> list[int | None]:
-        """Record images as the latest versions of their references; each gets its version number, or None
-        when the lease was lost meanwhile. Images stored at the same moment are recorded together."""
-        return list(await self.db.run(VersionsStored(lease, images)))
+    async def store(
+        self,
+        lease: Lease,
+        images: list[StoredImage],
+        used: list[str] = (),  # type: ignore[assignment]
+    ) -> list[int | None]:
+        """Record images as the latest versions of their references, and the predictions that made them as
+        used; each gets its version number, or None when the lease was lost meanwhile. Images stored about
+        the same moment are recorded together."""
+        return list(await self.db.run(VersionsStored(lease, images, list(used)), urgent=False))
 
 
 class ReferenceUpdate(BatchedOp):
@@ -153,15 +169,22 @@ class VersionsStored(BatchedOp):
 
     kind = "versions"
 
-    def __init__(self, lease: Lease, images: list[StoredImage]) -> None:
+    def __init__(self, lease: Lease, images: list[StoredImage], used: list[str]) -> None:
         self.lease = lease
         self.images = images
+        self.used = used
 
     @classmethod
     def run_all(cls, session: Session, ops: list[VersionsStored]) -> list[list[int | None]]:
         by_lease: dict[Lease, list[StoredImage]] = {}
         for op in ops:
             by_lease.setdefault(op.lease, []).extend(op.images)
+        used = sorted({prediction_id for op in ops for prediction_id in op.used})
+        if used:
+            predictions = cast(Table, PredictionRow.__table__)
+            session.connection().execute(
+                update(predictions).where(predictions.c.id.in_(used)).values(used=True)
+            )
         numbers: dict[tuple[Lease, str], int] = {}
         for lease, images in by_lease.items():
             numbers.update(
@@ -171,31 +194,22 @@ class VersionsStored(BatchedOp):
 
 
 def _record_versions(s: Session, lease: Lease, images: list[StoredImage]) -> dict[str, int]:
-    """Each image's new version number; none when the lease was lost meanwhile."""
+    """Each image's version number (the lease holder numbers them: it alone writes the job's versions);
+    none when the lease was lost meanwhile."""
     if not images or not _holds(s, lease):
         return {}
-    refs = [image.ref for image in images]
-    query = (
-        select(ReferenceVersionRow.ref, func.max(ReferenceVersionRow.version))
-        .where(ReferenceVersionRow.job_id == lease.id, ReferenceVersionRow.ref.in_(refs))
-        .group_by(ReferenceVersionRow.ref)
-    )
-    latest = {ref: number for ref, number in s.execute(query)}
-    numbers: dict[str, int] = {}
-    for image in images:  # the same reference twice in one batch: versions follow one another
-        numbers[image.ref] = numbers.get(image.ref, int(latest.get(image.ref) or 0)) + 1
-        image.version.version = numbers[image.ref]
+    numbers = {image.ref: image.version["version"] for image in images}
     _move_previous(s, lease.id, images)
     connection = s.connection()
     connection.execute(
-        insert(_VERSIONS), [_version_values(lease.id, image, image.version.version) for image in images]
+        insert(_VERSIONS), [_version_values(lease.id, image, image.version["version"]) for image in images]
     )
     columns = _REFERENCES.c
     connection.execute(
         update(_REFERENCES)
         .where(columns.job_id == lease.id, columns.ref == bindparam("ref_"))
         .values({name: bindparam(name) for name in {*images[0].reference, "version"}}),
-        [{**image.reference, "ref_": image.ref, "version": image.version.version} for image in images],
+        [{**image.reference, "ref_": image.ref, "version": image.version["version"]} for image in images],
     )
     return numbers
 
@@ -227,7 +241,7 @@ def _move_previous(s: Session, job_id: str, images: list[StoredImage]) -> None:
 
 
 def _version_values(job_id: str, image: StoredImage, number: int) -> dict[str, Any]:
-    values = row_values(image.version)
+    values = dict(image.version)
     values.update(job_id=job_id, ref=image.ref, version=number)
     return values
 

@@ -54,7 +54,11 @@ class LocalStorage:
         if path.is_dir():
             raise InvalidInput("key", f"{key!r} is a folder that holds other objects")
         self._write(path, bytes(data))
-        self._write(self._type_path(bucket, key), content_type.encode())
+        sidecar = self._type_path(bucket, key)
+        if content_type == mimetypes.guess_type(key)[0]:  # the extension says it: no second file to write
+            sidecar.unlink(missing_ok=True)
+        else:
+            self._write(sidecar, content_type.encode())
 
     def get(self, bucket: str, key: str) -> bytes:
         path = self._path(bucket, key)

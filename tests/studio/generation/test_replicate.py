@@ -263,7 +263,8 @@ async def test_an_abandoned_prediction_is_found_and_adopted_not_paid_again(
     taker = ReplicateImageGenerator(client, timeout=5, poll_interval=0.02)
     found = await taker.find(request(), since)
     assert len(found) == 1
-    image = await taker.adopt(found[0], request())
+    settled = await taker.adopt(found[0], request())
+    image = await settled.fetch()
     await first.aclose()
     await taker.aclose()
     assert image.prediction_id == found[0] and image.content_type == "image/png"
