@@ -11,14 +11,18 @@ from studio.cli import output
 from studio.cli.arguments import number
 from studio.services import Services
 from studio.values import POLL_SECONDS
-from studio.work.runner import drain, serve
+from studio.work.runner import drain_all, serve
 
 
 def register(commands: Any) -> None:
     worker = commands.add_parser(
         "worker", help="run queued jobs (reference generation, character consistency)"
     )
-    worker.add_argument("--once", action="store_true", help="run what is queued, then exit")
+    worker.add_argument(
+        "--once",
+        action="store_true",
+        help="run what is queued (and what a crashed worker left, once its lease runs out), then exit",
+    )
     worker.add_argument(
         "--poll", type=number(POLL_SECONDS), default=2.0, help="seconds between polls of an empty queue"
     )
@@ -33,7 +37,7 @@ async def _work(services: Services, once: bool, poll: float) -> int:
         loop.add_signal_handler(signum, stop.set)
     try:
         if once:
-            return await drain(services, stop=stop)
+            return await drain_all(services, stop, poll)
         output.info(
             "worker: waiting for queued work (SIGTERM or Ctrl-C stops it; work in hand is handed back)"
         )

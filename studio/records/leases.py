@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, or_, select, update
+from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from studio.records.schema import Leased, as_utc, utcnow
@@ -123,3 +123,9 @@ def live(row: Leased, now: datetime | None = None) -> bool:
         and row.lease_expires_at is not None
         and as_utc(row.lease_expires_at) >= (now or utcnow())
     )
+
+
+def earliest_expiry(s: Session, table: Any) -> datetime | None:
+    """When the first lease of a running row runs out (None: nothing is running)."""
+    moment = s.scalar(select(func.min(table.lease_expires_at)).where(table.status == RUNNING))
+    return as_utc(moment) if moment is not None else None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import Engine
 
 from studio.records.database import Database
@@ -36,6 +38,17 @@ class Records:
         self.reviews = ReviewRecords(self.db)
         self.drafts = DraftRecords(self.db)
         self.retention = RetentionRecords(self.db)
+
+    def running_until(self) -> datetime | None:
+        """When the first lease of work running anywhere (reference or consistency jobs) runs out."""
+        from studio.records import leases
+        from studio.records.schema import JobRow
+        from studio.records.songs import CharacterJobRow
+
+        with self.db.read() as s:
+            moments = [leases.earliest_expiry(s, table) for table in (JobRow, CharacterJobRow)]
+        found = [moment for moment in moments if moment is not None]
+        return min(found) if found else None
 
     @property
     def engine(self) -> Engine:

@@ -13,6 +13,7 @@ import logging
 import threading
 from collections.abc import Awaitable, Callable
 
+from studio.records.schema import utcnow
 from studio.services import Services
 
 log = logging.getLogger("studio.work")
@@ -57,6 +58,21 @@ async def drain(services: Services, *, max_parallel: int = 2, stop: asyncio.Even
                 return
 
     await asyncio.gather(*(lane() for _ in range(max_parallel)))
+    return ran
+
+
+async def drain_all(services: Services, stop: asyncio.Event, poll_seconds: float = 0.5) -> int:
+    """`drain`, then wait while work runs elsewhere: whatever its holder does not finish (it crashed and its
+    lease runs out) is taken over. Ends when nothing is queued or running, or at `stop`."""
+    ran = await drain(services, stop=stop)
+    while not stop.is_set():
+        until = await asyncio.to_thread(services.records.running_until)
+        if until is None:
+            break
+        wait = min(poll_seconds, max(0.05, (until - utcnow()).total_seconds()))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), wait)
+        ran += await drain(services, stop=stop)
     return ran
 
 
