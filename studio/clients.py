@@ -120,8 +120,11 @@ class LoopLocalTransport(httpx.AsyncBaseTransport):
 
 
 def keep_alive_pool() -> httpx.AsyncHTTPTransport:
-    """A kept-alive connection per concurrent prediction (httpx keeps 20; more would reconnect each call)."""
-    return httpx.AsyncHTTPTransport(limits=httpx.Limits(max_connections=512, max_keepalive_connections=512))
+    """A kept-alive connection per concurrent call (httpx keeps 20), kept a minute between jobs (after httpx's
+    5 s, every job after a pause would open all its connections again)."""
+    return httpx.AsyncHTTPTransport(
+        limits=httpx.Limits(max_connections=512, max_keepalive_connections=512, keepalive_expiry=60)
+    )
 
 
 def replicate_client(
