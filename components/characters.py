@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import streamlit as st
 
+from components.identity import actor
 from components.pickers import sticky_select
 from components.setup import current_song_id, select_song
 from studio.characters.images import MAX_UPLOAD_BYTES
 from studio.characters.songs import apply_template, song_interrogation, upload_character_image
 from studio.characters.templates import list_templates, template_image
-from studio.errors import InvalidInput
+from studio.errors import InvalidInput, StudioError
 from studio.input_files import read_stream
 from studio.keys import check_id
 from studio.overview import recent_songs, requeue_consistency
@@ -68,9 +69,12 @@ def pose_upload(studio: Services, song_id: str, pose: str) -> None:
         try:
             file.seek(0)
             data = read_stream(file, MAX_UPLOAD_BYTES, "image")
-            stored = upload_character_image(studio, song_id, data, pose)
+            stored = upload_character_image(studio, song_id, data, pose, actor=actor())
         except InvalidInput as error:
             st.error(f"**{error.field}**: {error.problem}")
+            return
+        except StudioError as error:
+            st.error(str(error))
             return
         queued = " The consistency job is queued." if stored.job_id else ""
         st.success(f"Stored pose {pose} ({stored.width}x{stored.height}, {stored.content_type}).{queued}")
@@ -98,8 +102,10 @@ def interrogation_panel(studio: Services, song_id: str, uploaded: bool) -> None:
         disabled=not uploaded,
     ):
         try:
-            requeue_consistency(studio, song_id)
+            requeue_consistency(studio, song_id, actor=actor())
         except InvalidInput as error:
             st.error(f"**{error.field}**: {error.problem}")
+        except StudioError as error:
+            st.error(str(error))
         else:
             st.rerun()

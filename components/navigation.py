@@ -12,25 +12,56 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from pathlib import Path
+from typing import Any
 
 import streamlit as st
+
+from components.identity import (
+    deployment_here,
+    identity_sidebar,
+    no_role_page,
+    not_permitted_page,
+    refusal_page,
+    sign_in_page,
+    signed_in_actor,
+)
+from studio.access import Actor, Permission
+from studio.errors import StudioError
 
 _IN_APP: ContextVar[bool] = ContextVar("studio_in_app", default=False)
 
 
-def app_pages() -> dict[str, list[st.Page]]:
+PAGE_PERMISSIONS: dict[str, Permission] = {
+    "characters": "create",
+    "plan": "create",
+    "generate": "create",
+    "review": "export",
+    "costs": "costs",
+}
+"""What each page (by its URL path) asks of the actor's roles; Home asks for any role."""
+
+
+def app_pages(who: Actor | None = None) -> dict[str, list[st.Page]]:
+    """Every page; those `who` may not open stay reachable by link but are not listed in the sidebar."""
+
+    def page(path: str, title: str, icon: str, **options: Any) -> st.Page:
+        needed = PAGE_PERMISSIONS.get(Path(path).stem)
+        listed = who is not None and (needed is None or who.may(needed))
+        return st.Page(path, title=title, icon=icon, visibility="visible" if listed else "hidden", **options)
+
     return {
         "Studio": [
-            st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
+            page("pages/home.py", "Home", ":material/home:", default=True),
         ],
         "Create": [
-            st.Page("pages/characters.py", title="Characters", icon=":material/person:"),
-            st.Page("pages/plan.py", title="Scene plan & prompts", icon=":material/edit_note:"),
-            st.Page("pages/generate.py", title="Generate", icon=":material/movie:"),
+            page("pages/characters.py", "Characters", ":material/person:"),
+            page("pages/plan.py", "Scene plan & prompts", ":material/edit_note:"),
+            page("pages/generate.py", "Generate", ":material/movie:"),
         ],
         "Check": [
-            st.Page("pages/review.py", title="Review", icon=":material/fact_check:"),
-            st.Page("pages/costs.py", title="Costs", icon=":material/payments:"),
+            page("pages/review.py", "Review", ":material/fact_check:"),
+            page("pages/costs.py", "Costs", ":material/payments:"),
         ],
     }
 
@@ -45,11 +76,32 @@ def _inside_app() -> Iterator[None]:
 
 
 def run_app() -> None:
-    """The entry point's whole work: page config, the navigation, and the chosen page inside it."""
+    """The entry point's whole work: page config, who acts, the navigation, and the chosen page inside it.
+
+    Every page is registered whoever asks, so a deep link keeps its address: signed out it shows the sign-in
+    page, and a page the actor's roles do not open says so.
+    """
     st.set_page_config(page_title="Reference Studio", page_icon=":material/movie:", layout="wide")
-    page = st.navigation(app_pages())
-    with _inside_app():
-        page.run()
+    try:
+        where = deployment_here()
+        who = signed_in_actor(where)
+    except StudioError as error:
+        st.navigation(app_pages(), position="hidden")
+        refusal_page(str(error))
+        return
+    page = st.navigation(app_pages(who), position="sidebar" if who is not None else "hidden")
+    if who is None:
+        sign_in_page(where)
+        return
+    identity_sidebar(where, who)
+    needed = PAGE_PERMISSIONS.get(page.url_path)
+    if not who.roles:
+        no_role_page(who)
+    elif needed is not None and not who.may(needed):
+        not_permitted_page(page.title, needed, who)
+    else:
+        with _inside_app():
+            page.run()
 
 
 def require_app() -> None:

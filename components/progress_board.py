@@ -9,6 +9,7 @@ from __future__ import annotations
 import streamlit as st
 
 from components.gallery import reference_gallery
+from components.identity import actor
 from components.jobs import status_label
 from studio import jobs
 from studio.errors import StudioError
@@ -70,7 +71,7 @@ def _outcome(studio: Services, progress: JobProgress) -> None:
         "Retry failed only", icon=":material/refresh:", key=f"retry-{progress.job_id}"
     ):
         try:
-            retry_failed(studio, progress.job_id)
+            retry_failed(studio, progress.job_id, actor=actor())
         except StudioError as error:
             st.error(str(error))
         else:

@@ -92,5 +92,7 @@ def regenerate_form(desk: ReviewDesk, reference: ReferenceReview) -> None:
         type="primary",
         on_click=desk.regenerate,
         args=(ref, latest.version),
+        disabled=not desk.actor().may("create"),
+        help=None if desk.actor().may("create") else "Only creators regenerate (it spends).",
         key=desk.key(f"regenerate-{ref}"),
     )

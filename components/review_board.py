@@ -63,7 +63,7 @@ def action_bar(desk: ReviewDesk, board: ReviewBoard, cursor: str, *, place: str,
     """
     reference = board.reference(cursor)
     shown = [r.ref for r in board.matching(desk.filter)]
-    undecidable = reference.version is None
+    undecidable = reference.version is None or not desk.may_review
     actions: list[tuple[str, str, str, Callable[..., None], dict[str, Any], bool]] = [
         ("Previous", "arrow_back", "Left", desk.move, {"offset": -1}, False),
         ("Next", "arrow_forward", "Right", desk.move, {"offset": 1}, False),
@@ -114,7 +114,7 @@ def selection_bar(desk: ReviewDesk, board: ReviewBoard, shown: list[ReferenceRev
         f"Approve selected ({len(chosen)})",
         icon=":material/done_all:",
         type="primary",
-        disabled=not chosen,
+        disabled=not chosen or not desk.may_review,
         on_click=desk.approve_selected,
         key=desk.key("approve-selected"),
     )

@@ -13,6 +13,8 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import streamlit as st
 
+from components.identity import actor
+from studio.access import Actor
 from studio.errors import StudioError
 from studio.gallery import retry_failed
 from studio.regeneration import ChangeTarget, RegenerationRequest, regenerate_rejected
@@ -21,13 +23,11 @@ from studio.review import (
     ReviewBoard,
     approve,
     approve_many,
-    default_reviewer,
     reject,
     review_board,
 )
 from studio.services import Services
 
-REVIEWER_KEY = "reviewer-name"
 FLASH = "review-flash"
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -110,8 +110,13 @@ class ReviewDesk:
             (st.success if kind == "success" else st.error)(text)
 
     @staticmethod
-    def reviewer() -> str:
-        return str(st.session_state.get(REVIEWER_KEY) or default_reviewer())
+    def actor() -> Actor:
+        """Who acts: the signed-in identity (the audit trail records it), or the local user."""
+        return actor()
+
+    @property
+    def may_review(self) -> bool:
+        return self.actor().may("review")
 
     def _board(self) -> ReviewBoard:
         return review_board(self.studio, self.job_id)
@@ -153,7 +158,7 @@ class ReviewDesk:
             self._set("scroll", True)
             return
         try:
-            decision = approve(self.studio, self.job_id, ref, self.reviewer())
+            decision = approve(self.studio, self.job_id, ref, actor=self.actor())
         except StudioError as error:
             self.flash("error", str(error))
             return
@@ -166,7 +171,7 @@ class ReviewDesk:
         """Reject with the reason typed in the lightbox's form; keys work again on the lightbox after."""
         reason = st.session_state.get(self.key(f"reason-{ref}"), "")
         try:
-            decision = reject(self.studio, self.job_id, ref, reason, self.reviewer())
+            decision = reject(self.studio, self.job_id, ref, reason, actor=self.actor())
         except StudioError as error:
             self.flash("error", str(error))
             self._set("focus", "reason")
@@ -180,7 +185,8 @@ class ReviewDesk:
         change = str(st.session_state.get(self.key(f"change-{ref}")) or "")
         target: ChangeTarget = st.session_state.get(self.key(f"target-{ref}")) or "prompt"
         try:
-            regenerate_rejected(self.studio, self.job_id, ref, RegenerationRequest(change, target))
+            request = RegenerationRequest(change, target)
+            regenerate_rejected(self.studio, self.job_id, ref, request, actor=self.actor())
         except StudioError as error:
             self.flash("error", str(error))
             return
@@ -205,7 +211,7 @@ class ReviewDesk:
     def approve_selected(self) -> None:
         refs = [ref for ref in self._board().pending if ref in self.selected]
         try:
-            decisions = approve_many(self.studio, self.job_id, refs, self.reviewer())
+            decisions = approve_many(self.studio, self.job_id, refs, actor=self.actor())
         except StudioError as error:
             self.flash("error", str(error))
             return
@@ -215,7 +221,7 @@ class ReviewDesk:
     @action
     def retry(self) -> None:
         try:
-            retry_failed(self.studio, self.job_id)
+            retry_failed(self.studio, self.job_id, actor=self.actor())
         except StudioError as error:
             self.flash("error", str(error))
         else:

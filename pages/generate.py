@@ -3,6 +3,7 @@
 import streamlit as st
 
 from components.backends import offline_notice
+from components.identity import actor
 from components.plans import plan_picker
 from components.progress_board import job_monitor
 from components.setup import page_setup, select_job
@@ -56,7 +57,7 @@ running = existing is not None and existing.status in ACTIVE
 label = "Start generation" if existing is None else "Generate again (reuses stored images)"
 if st.button(label, type="primary", icon=":material/play_arrow:", disabled=running, key=f"start-{job_id}"):
     try:
-        select_job(jobs.submit(studio, plan, duration_seconds, edits))
+        select_job(jobs.submit(studio, plan, duration_seconds, edits, actor=actor()))
     except (InvalidInput, StudioError) as error:
         st.error(str(error))
     else:

@@ -5,6 +5,7 @@ import streamlit as st
 
 from components.backends import offline_notice
 from components.doctor_panel import backends_and_health
+from components.identity import actor
 from components.jobs import recent_jobs_table
 from components.setup import current_job_id, current_song_id, page_setup, select_job
 from components.songs import recent_songs_table
@@ -15,6 +16,7 @@ from studio.prompt_edits import overrides, save_plan
 from studio.samples import DEMO_PLAN, load_sample
 
 studio = page_setup()
+who = actor()
 st.title("Reference Studio")
 st.caption("Reference images for every scene and character of a music video, before clip generation.")
 offline_notice(studio)
@@ -26,11 +28,18 @@ with st.container(border=True):
     st.markdown(
         f"**Try it**: generate every reference of the sample plan *{DEMO_PLAN}* on the active backends."
     )
-    if st.button("Run the demo", type="primary", icon=":material/play_arrow:", key="run-demo"):
+    if st.button(
+        "Run the demo",
+        type="primary",
+        icon=":material/play_arrow:",
+        key="run-demo",
+        disabled=not who.may("create"),
+        help=None if who.may("create") else "Only creators generate.",
+    ):
         plan = load_sample(DEMO_PLAN)
         save_plan(studio, plan, f"sample {DEMO_PLAN}")
         try:
-            job_id = jobs.submit(studio, plan, overrides=overrides(studio, plan))
+            job_id = jobs.submit(studio, plan, overrides=overrides(studio, plan), actor=who)
         except StudioError as error:
             st.warning(str(error))
             job_id = str(plan.job_id)
@@ -42,5 +51,6 @@ recent_jobs_table(studio)
 st.subheader("Recent songs")
 recent_songs_table(studio)
 
-with st.expander("Backends, keys and health", icon=":material/settings:"):
-    backends_and_health(studio)
+if who.may("doctor"):
+    with st.expander("Backends, keys and health", icon=":material/settings:"):
+        backends_and_health(studio)

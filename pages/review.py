@@ -5,12 +5,13 @@ from collections import Counter
 import streamlit as st
 
 from components.coverage import coverage_matrix, status_text
+from components.identity import actor
 from components.job_picker import job_picker
 from components.review_board import filter_bar, keyboard_bar, live_refresh, reference_grid, selection_bar
-from components.review_desk import REVIEWER_KEY, ReviewDesk
+from components.review_desk import ReviewDesk
 from components.review_panel import lightbox
 from components.setup import page_setup
-from studio.review import default_reviewer, export_manifest, review_board
+from studio.review import export_manifest, review_board
 
 EXPORT_LISTED = 6
 studio = page_setup()
@@ -34,10 +35,16 @@ with st.expander("Coverage: scene x character", expanded=False):
 if not desk.lightbox_open:
     desk.show_flash()
 
+who = actor()
 options, reviewer = st.columns([3, 1], vertical_alignment="bottom")
 with options:
     board_filter = filter_bar(desk, board)
-reviewer.text_input("Reviewer", value=default_reviewer(), key=REVIEWER_KEY)
+if who.may("review"):
+    reviewer.caption(f":material/verified_user: Deciding as **{who.who}**, recorded in the audit trail.")
+else:
+    reviewer.caption(
+        f":material/lock: Only reviewers approve or reject; you are {who.who} ({who.role_names})."
+    )
 cursor = desk.cursor(board)
 keyboard_bar(desk, board, cursor)
 shown = board.matching(board_filter)
@@ -61,7 +68,7 @@ if board.unapproved:
 else:
     st.download_button(
         "Download the manifest (JSON)",
-        data=lambda: export_manifest(studio, job_id).model_dump_json(indent=2),
+        data=lambda: export_manifest(studio, job_id, actor=who).model_dump_json(indent=2),
         file_name=f"manifest-{job_id}.json",
         mime="application/json",
         type="primary",

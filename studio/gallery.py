@@ -20,6 +20,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from studio.access import Actor
 from studio.errors import InvalidInput, NotFound
 from studio.keys import REFERENCE_BUCKET
 from studio.money import from_nanos
@@ -224,9 +225,9 @@ def full_image(services: Services, key: str, bucket: str = REFERENCE_BUCKET) -> 
     return services.storage.get(bucket, key)
 
 
-def retry_failed(services: Services, job_id: str) -> str:
+def retry_failed(services: Services, job_id: str, *, actor: Actor | None = None) -> str:
     """Queue the job again with its own plan and edits: stored references are reused at $0, only the
-    failed, cancelled or missing ones are generated."""
+    failed, cancelled or missing ones are generated (by a creator: `actor`, else the local operator)."""
     from studio import jobs
 
     job = services.records.jobs.get(job_id)
@@ -234,5 +235,10 @@ def retry_failed(services: Services, job_id: str) -> str:
         raise NotFound(f"job {job_id}")
     plan = ScenePlan.model_validate_json(job.plan_json)
     return jobs.submit(
-        services, plan, job.duration_seconds, jobs.job_overrides(services, job_id), job.concurrency
+        services,
+        plan,
+        job.duration_seconds,
+        jobs.job_overrides(services, job_id),
+        job.concurrency,
+        actor=actor,
     )

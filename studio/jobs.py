@@ -17,6 +17,7 @@ from typing import Any, TypeVar, cast
 
 from pydantic import TypeAdapter
 
+from studio.access import Actor, require
 from studio.errors import NotFound, StudioError
 from studio.events import Event, EventHandler, EventType
 from studio.keys import check_id
@@ -85,8 +86,13 @@ def submit(
     overrides: dict[str, ReferenceOverride] | None = None,
     concurrency: int | None = None,
     song_id: str | None = None,
+    *,
+    actor: Actor | None = None,
 ) -> str:
-    """Queue a plan's generation (a new job, or a resume of an existing one) and return its job id."""
+    """Queue a plan's generation (a new job, or a resume of an existing one) and return its job id.
+
+    Only creators generate (`actor`; without one, the local operator)."""
+    require(actor, "create")
     request = _request(services, plan, duration_seconds, overrides, concurrency, song_id)
     job, queued = services.records.jobs.submit(request)
     if not queued:
@@ -106,11 +112,14 @@ async def generate(
     overrides: dict[str, ReferenceOverride] | None = None,
     song_id: str | None = None,
     stop: asyncio.Event | None = None,
+    actor: Actor | None = None,
 ) -> Generated:
     """Generate (or resume) a plan's references: run the job, or follow the process that runs it.
 
-    `stop` (a signal) hands a job this process runs back to the queue: status `interrupted`.
+    `stop` (a signal) hands a job this process runs back to the queue: status `interrupted`. Only creators
+    generate (`actor`; without one, the local operator).
     """
+    require(actor, "create")
     request = _request(services, plan, duration_seconds, overrides, concurrency, song_id)
     records = services.records
     followed = False

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from pydantic import BaseModel
 
+from studio.access import Actor, require
 from studio.errors import InvalidInput
 from studio.keys import check_id
 from studio.services import Services
@@ -48,11 +49,12 @@ def recent_songs(services: Services, limit: int = 50) -> list[SongSummary]:
     return summaries
 
 
-def requeue_consistency(services: Services, song_id: str) -> str:
+def requeue_consistency(services: Services, song_id: str, *, actor: Actor | None = None) -> str:
     """Queue a fresh consistency job (a new interrogation and generated image) for an uploaded reference.
 
-    Open jobs of the song are superseded; templates have no job, so they are refused.
+    Open jobs of the song are superseded; templates have no job, so they are refused. Creators only.
     """
+    require(actor, "create")
     check_id("song_id", song_id)
     store = services.records.songs
     song = store.song(song_id)

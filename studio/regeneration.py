@@ -15,6 +15,7 @@ from typing import Literal
 from pydantic import BaseModel
 
 from studio import jobs, prompt_edits
+from studio.access import Actor, require
 from studio.errors import InvalidInput, NotFound
 from studio.plan import ScenePlan
 from studio.planning import ReferenceOverride
@@ -190,13 +191,19 @@ def preview_regeneration(
 
 
 def regenerate_rejected(
-    services: Services, job_id: str, ref: str, request: RegenerationRequest | None = None
+    services: Services,
+    job_id: str,
+    ref: str,
+    request: RegenerationRequest | None = None,
+    *,
+    actor: Actor | None = None,
 ) -> str:
     """Queue a new version of a rejected reference as `preview_regeneration` describes it; returns the job id.
 
     The new prompts and seed also become the creator's prompt edits, so a later "generate again" reproduces
-    this version instead of going back to the rejected one.
+    this version instead of going back to the rejected one. Only creators regenerate (it spends).
     """
+    require(actor, "create")
     preview = preview_regeneration(services, job_id, ref, request)
     job = services.records.jobs.get(job_id)
     if job is None:
@@ -211,7 +218,13 @@ def regenerate_rejected(
     )
     prompt_edits.edit_reference(services, plan, ref, change_made)
     return jobs.submit(
-        services, plan, job.duration_seconds, overrides, concurrency=job.concurrency, song_id=job.song_id
+        services,
+        plan,
+        job.duration_seconds,
+        overrides,
+        concurrency=job.concurrency,
+        song_id=job.song_id,
+        actor=actor,
     )
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
+import logging
 from collections import defaultdict
 from datetime import datetime
 from decimal import Decimal
@@ -16,9 +16,11 @@ from typing import Any, Literal, get_args
 
 from pydantic import BaseModel
 
+from studio.access import MAX_AUDIT_CHARS, Actor, local_operator, require
 from studio.characters.priority import CharacterImages, log_clip_choice, resolve
 from studio.errors import InvalidInput, NotFound, StudioError
 from studio.keys import REFERENCE_BUCKET, ReferenceKind, parse_reference_name, reference_name
+from studio.logs import log_step
 from studio.money import from_nanos
 from studio.plan import ScenePlan
 from studio.records.reviews import ReviewRow
@@ -33,7 +35,8 @@ BoardFilter = Literal["all", "pending", "rejected", "failed", "approved"]
 """What the board shows; `failed` is every reference whose last generation attempt failed."""
 BOARD_FILTERS: tuple[BoardFilter, ...] = get_args(BoardFilter)
 MAX_REASON_CHARS = 500
-MAX_REVIEWER_CHARS = 80
+MAX_REVIEWER_CHARS = MAX_AUDIT_CHARS
+log = logging.getLogger("studio.review")
 
 
 class NotApproved(StudioError):
@@ -188,10 +191,12 @@ class ExportManifest(BaseModel):
     job_id: str
     references: list[ExportedReference]
     character: CharacterImages | None
+    exported_by: str | None = None
+    """Who asked for the manifest: a signed-in e-mail, or the local operator's name."""
 
 
 def default_reviewer() -> str:
-    return os.environ.get("USER") or "anonymous"
+    return local_operator().name
 
 
 def _job(services: Services, job_id: str) -> JobRow:
@@ -323,11 +328,12 @@ def _reviewed(board: ReviewBoard, ref: str) -> ReferenceReview:
     return reference
 
 
-def _clean_reviewer(reviewer: str | None) -> str:
-    name = " ".join((reviewer if reviewer is not None else default_reviewer()).split())
-    if not name:
-        raise InvalidInput("reviewer", "must not be empty")
-    return check_text("reviewer", name, MAX_REVIEWER_CHARS)
+def _reviewer(reviewer: str | None, actor: Actor | None) -> str:
+    """Who the audit trail records: the signed-in actor (never a typed name), else the local operator named
+    `reviewer` (the CLI); AccessDenied unless they are a reviewer."""
+    if actor is not None and reviewer is not None:
+        raise InvalidInput("reviewer", "a signed-in reviewer is recorded by their identity, not a typed name")
+    return require(actor if actor is not None else local_operator(reviewer), "review").who
 
 
 def record_decision(
@@ -338,8 +344,12 @@ def record_decision(
     reason: str | None = None,
     reviewer: str | None = None,
     version: int | None = None,
+    *,
+    actor: Actor | None = None,
 ) -> ReviewDecision:
-    """Add a decision on `version` (default: the latest) of a reference; a rejection needs a reason."""
+    """Add a decision on `version` (default: the latest) of a reference; a rejection needs a reason.
+
+    Only reviewers decide: `actor` is the signed-in identity; without one, the local operator `reviewer`."""
     if decision not in ("approved", "rejected"):
         raise InvalidInput("decision", f"{decision!r} is not approved or rejected")
     reason = " ".join(reason.split()) if reason is not None else None
@@ -347,19 +357,26 @@ def record_decision(
         raise InvalidInput("reason", "a rejection needs a reason (what is wrong with the image)")
     if reason is not None:
         check_text("reason", reason, MAX_REASON_CHARS)
-    name = _clean_reviewer(reviewer)
+    name = _reviewer(reviewer, actor)
     reference = _reviewed(review_board(services, job_id), ref)
     target = reference.version if version is None else version
     if target not in {v.version for v in reference.versions}:
         raise InvalidInput("version", f"{ref} has no version {target}")
     row = services.records.reviews.add(job_id, ref, target, decision, reason or None, name)
+    log_step(log, "review decision", job_id=job_id, reference=ref, outcome=decision, reviewer=name)
     return _decision(row)
 
 
 def approve(
-    services: Services, job_id: str, ref: str, reviewer: str | None = None, version: int | None = None
+    services: Services,
+    job_id: str,
+    ref: str,
+    reviewer: str | None = None,
+    version: int | None = None,
+    *,
+    actor: Actor | None = None,
 ) -> ReviewDecision:
-    return record_decision(services, job_id, ref, "approved", None, reviewer, version)
+    return record_decision(services, job_id, ref, "approved", None, reviewer, version, actor=actor)
 
 
 def reject(
@@ -369,24 +386,38 @@ def reject(
     reason: str,
     reviewer: str | None = None,
     version: int | None = None,
+    *,
+    actor: Actor | None = None,
 ) -> ReviewDecision:
-    return record_decision(services, job_id, ref, "rejected", reason, reviewer, version)
+    return record_decision(services, job_id, ref, "rejected", reason, reviewer, version, actor=actor)
 
 
 def approve_many(
-    services: Services, job_id: str, refs: list[str], reviewer: str | None = None
+    services: Services,
+    job_id: str,
+    refs: list[str],
+    reviewer: str | None = None,
+    *,
+    actor: Actor | None = None,
 ) -> list[ReviewDecision]:
     """Approve the latest version of each of `refs` (the board's approve-selected), reading the board once;
     when any of them cannot be approved, nothing is written."""
-    name = _clean_reviewer(reviewer)
+    name = _reviewer(reviewer, actor)
     board = review_board(services, job_id)
     targets = [(ref, _reviewed(board, ref).version) for ref in refs]
     decisions = [(ref, version, "approved", None) for ref, version in targets if version is not None]
-    return [_decision(row) for row in services.records.reviews.add_many(job_id, decisions, name)]
+    rows = services.records.reviews.add_many(job_id, decisions, name)
+    log_step(
+        log, "review decisions", job_id=job_id, reference=",".join(refs), outcome="approved", reviewer=name
+    )
+    return [_decision(row) for row in rows]
 
 
-def export_manifest(services: Services, job_id: str) -> ExportManifest:
-    """The approved version of every reference with fresh signed URLs; NotApproved while any is not."""
+def export_manifest(services: Services, job_id: str, *, actor: Actor | None = None) -> ExportManifest:
+    """The approved version of every reference with fresh signed URLs; NotApproved while any is not.
+
+    Creators and reviewers export (`actor`; without one, the local operator), and the manifest names them."""
+    who = require(actor, "export").who
     board = review_board(services, job_id)
     if board.unapproved:
         raise NotApproved(job_id, board.unapproved)
@@ -415,4 +446,5 @@ def export_manifest(services: Services, job_id: str) -> ExportManifest:
     character = resolve(services, board.song_id) if board.song_id else None
     if character is not None:
         log_clip_choice(character, job_id)
-    return ExportManifest(job_id=job_id, references=exported, character=character)
+    log_step(log, "manifest exported", job_id=job_id, outcome="exported", exported_by=who)
+    return ExportManifest(job_id=job_id, references=exported, character=character, exported_by=who)

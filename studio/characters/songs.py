@@ -12,6 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 
+from studio.access import Actor, require
 from studio.characters.images import prepare_character_image
 from studio.characters.templates import get_template, template_image
 from studio.errors import InvalidInput
@@ -70,11 +71,14 @@ def _delete(services: Services, keys: list[str]) -> None:
         services.storage.delete(CHARACTER_BUCKET, sorted(set(keys)))
 
 
-def upload_character_image(services: Services, song_id: str, data: bytes, pose: str = "A") -> CharacterUpload:
+def upload_character_image(
+    services: Services, song_id: str, data: bytes, pose: str = "A", *, actor: Actor | None = None
+) -> CharacterUpload:
     """Store an uploaded pose (validated and re-encoded); pose A also queues the consistency job.
 
-    Nothing is written when the id, pose or image is refused.
+    Nothing is written when the id, pose or image is refused, or when `actor` is not a creator.
     """
+    require(actor, "create")
     check_id("song_id", song_id)
     which = check_pose(pose)
     image = prepare_character_image(data)

@@ -145,7 +145,7 @@ def test_export_carries_the_songs_resolved_character(scripted: Services) -> None
     assert manifest.character.primary is not None
     assert manifest.character.primary.source == "template pose-a"
     document = manifest.model_dump(mode="json")
-    assert set(document) == {"job_id", "references", "character"}
+    assert set(document) == {"job_id", "references", "character", "exported_by"}
 
 
 def test_coverage_matrix_pairs_scenes_and_characters(scripted: Services) -> None:

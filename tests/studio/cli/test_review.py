@@ -51,7 +51,7 @@ def test_export_is_refused_until_every_reference_is_approved(
     exported = studio("export", generated, "--refresh", "--json")
     assert exported.code == 0, exported.stderr
     manifest = json.loads(exported.stdout)
-    assert set(manifest) == {"job_id", "references", "character"}
+    assert set(manifest) == {"job_id", "references", "character", "exported_by"}
     assert manifest["job_id"] == generated and manifest["character"] is None
     scene, character = manifest["references"]
     assert scene["ref"] == "scene_rooftop" and scene["approved_by"] == "alice"
