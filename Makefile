@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8501
+ADDRESS ?=
 
 .PHONY: run test lint typecheck unit bench system-deps clean
 
@@ -18,8 +19,13 @@ $(VENV)/.dev: requirements.txt requirements-dev.txt | $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $(VENV)/.runtime $@
 
+# Local mode: 127.0.0.1 only (.streamlit/config.toml). ADDRESS=0.0.0.0 serves a team, and only with sign-in
+# configured in .streamlit/secrets.toml: the check refuses before Streamlit starts, and says what to set.
+SERVE := --server.port $(PORT) $(if $(ADDRESS),--server.address $(ADDRESS))
+
 run: $(VENV)/.runtime
-	$(BIN)/streamlit run streamlit_app.py --server.port $(PORT)
+	$(BIN)/python -m components.serving $(SERVE)
+	$(BIN)/streamlit run streamlit_app.py $(SERVE)
 
 # Debian packages the browser and database tests need, installed only when missing.
 system-deps:

@@ -16,7 +16,11 @@ def register(commands: Any) -> None:
     decision.add_argument("--approve", metavar="REF", help="approve scene_<id> or character_<id>")
     decision.add_argument("--reject", metavar="REF", help="reject it (needs --reason)")
     review.add_argument("--reason", default=None, help="why the image is rejected (required with --reject)")
-    review.add_argument("--reviewer", default=None, help="who decides (default: $USER, else anonymous)")
+    review.add_argument(
+        "--reviewer",
+        default=None,
+        help="the local operator who decides, recorded in the audit trail (default: $USER, else anonymous)",
+    )
     review.add_argument("--json", action="store_true", help="print the recorded decision on stdout")
     review.set_defaults(handler=run_review)
 
@@ -64,7 +68,8 @@ def run_export(args: argparse.Namespace) -> int:
     if args.json:
         output.emit_json(manifest)
         return EXIT_OK
-    output.line(f"job {manifest.job_id}: {len(manifest.references)} approved references")
+    count = len(manifest.references)
+    output.line(f"job {manifest.job_id}: {count} approved references, exported by {manifest.exported_by}")
     for ref in manifest.references:
         output.line(f"  {ref.ref:<28} v{ref.version}  seed {ref.seed:<10} {ref.url}")
     if manifest.character is None:
