@@ -195,10 +195,6 @@ class ExportManifest(BaseModel):
     """Who asked for the manifest: a signed-in e-mail, or the local operator's name."""
 
 
-def default_reviewer() -> str:
-    return local_operator().name
-
-
 def _job(services: Services, job_id: str) -> JobRow:
     job = services.records.jobs.get(job_id)
     if job is None:
