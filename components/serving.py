@@ -28,8 +28,8 @@ def _flags(argv: list[str]) -> dict[str, Any]:
     for name in pairs:
         if not name.startswith("--") or "." not in name:
             raise SystemExit(f"unexpected argument {name!r}: give --section.option value pairs")
-        key, _, value = name[2:].partition("=")
-        value = value or next(pairs, "")
+        key, equals, value = name[2:].partition("=")
+        value = value if equals else next(pairs, "")
         if key in flags:
             previous = flags[key]
             flags[key] = [*previous, value] if isinstance(previous, list) else [previous, value]
