@@ -62,7 +62,6 @@ def actor() -> Actor:
 
 def identity_sidebar(where: Deployment, who: Actor) -> None:
     with st.sidebar:
-        st.divider()
         if where.mode == "local":
             st.markdown(f":material/person: **{who.name}** · local mode")
             st.caption(

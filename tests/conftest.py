@@ -21,6 +21,7 @@ pytest_plugins = [
     "tests.servers.fixtures",
     "tests.servers.supabase_storage",
     "tests.servers.postgres",
+    "tests.servers.oidc",
 ]
 
 _PREFIXES = ("STUDIO_", "REPLICATE_", "OPENAI_", "SUPABASE_", "REFERENCE_")
