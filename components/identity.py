@@ -13,7 +13,7 @@ from typing import Any
 import streamlit as st
 
 from studio.access import GRANTED_TO, ROLES, Actor, Permission, local_operator, role_rules, signed_in
-from studio.deployment import Deployment, deployment
+from studio.deployment import Deployment, ServingRefused, deployment, local_request_problem
 from studio.errors import InvalidInput
 
 NOBODY = Actor(name="nobody (signed out)", roles=frozenset())
@@ -33,13 +33,17 @@ def _secrets() -> dict[str, Any]:
     return plain
 
 
-def deployment_here() -> Deployment:
+def deployment_here(headers: Mapping[str, str] | None = None) -> Deployment:
     """This server's mode from its address (`server.address`) and secrets; ServingRefused when it must
-    not serve."""
+    not serve, or (local mode) must not answer a request with these `headers`."""
     secrets = _secrets()
     studio = secrets.get("studio")
     roles = studio.get("roles") if isinstance(studio, Mapping) else None
-    return deployment(st.get_option("server.address"), secrets.get("auth"), role_rules(roles))
+    where = deployment(st.get_option("server.address"), secrets.get("auth"), role_rules(roles))
+    problem = local_request_problem(headers) if where.mode == "local" and headers is not None else None
+    if problem:
+        raise ServingRefused(problem)
+    return where
 
 
 def signed_in_actor(where: Deployment) -> Actor | None:
@@ -103,7 +107,7 @@ def not_permitted_page(title: str, needed: Permission, who: Actor) -> None:
     holders = " and ".join(f"{role}s" for role in GRANTED_TO[needed])
     st.title(title)
     st.warning(
-        f"{title} is for {holders}. You are signed in as {who.label} ({who.role_names}).",
+        f"{title} is for {holders}. You are signed in as {who.label}, role: {who.role_names}.",
         icon=":material/lock:",
     )
     st.page_link("pages/home.py", label="Home", icon=":material/home:")

@@ -83,7 +83,7 @@ def run_app() -> None:
     """
     st.set_page_config(page_title="Reference Studio", page_icon=":material/movie:", layout="wide")
     try:
-        where = deployment_here()
+        where = deployment_here(st.context.headers)
         who = signed_in_actor(where)
     except StudioError as error:
         st.navigation(app_pages(), position="hidden")

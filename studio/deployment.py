@@ -22,6 +22,7 @@ Mode = Literal["local", "team"]
 SHARED = ("redirect_uri", "cookie_secret")
 PROVIDER = ("client_id", "client_secret", "server_metadata_url")
 MIN_COOKIE_SECRET_CHARS = 32
+FORWARDING_HEADERS = ("forwarded", "x-forwarded-for", "x-forwarded-host", "x-real-ip")
 HOW_TO = (
     "Either serve on 127.0.0.1 only (server.address in .streamlit/config.toml, as `make run` does), or "
     "configure sign-in: an [auth] section in .streamlit/secrets.toml (redirect_uri, cookie_secret, "
@@ -58,6 +59,25 @@ def is_loopback(address: str | None) -> bool:
         return ipaddress.ip_address(address.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+def local_request_problem(headers: Mapping[str, str]) -> str | None:
+    """Why local mode must not answer this request, or None. A loopback address does not prove the person is
+    at this machine: a reverse proxy on it forwards others, and a web page can rebind its own host name to
+    127.0.0.1. Either shows in the request (forwarding headers, a Host that is not a loopback name)."""
+    lowered = {key.lower(): value for key, value in headers.items()}
+    host = lowered.get("host", "")
+    name = urlparse(f"//{host}").hostname if host else None
+    through = next((header for header in FORWARDING_HEADERS if header in lowered), None)
+    if (name is None or is_loopback(name)) and through is None:
+        return None
+    how = f"as {host}" if name and not is_loopback(name) else f"through a proxy ({through})"
+    return (
+        f"This request reached the studio {how}, and no sign-in is configured: in local mode only this "
+        "machine may use it, at http://127.0.0.1. To serve others (behind a proxy too), configure sign-in: "
+        "an [auth] section in .streamlit/secrets.toml and the roles in [studio.roles]. README: 'Deploying "
+        "for a team'."
+    )
 
 
 def providers(auth: Mapping[str, Any]) -> tuple[tuple[str, ...], list[str]]:

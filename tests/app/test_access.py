@@ -133,7 +133,7 @@ def test_each_role_opens_its_pages_and_is_told_about_the_others(open_as: Open, p
         [warning] = [w.value for w in at.warning]
         assert warning == (
             f"{TITLES[page]} is for {FOR_WHOM[page]}. You are signed in as Test {role.title()} "
-            f"({EMAILS[role]}) ({role})."
+            f"({EMAILS[role]}), role: {role}."
         )
         assert len(at.title) == 1 and not at.dataframe and not at.main.button
 

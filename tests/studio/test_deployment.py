@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from studio.access import RoleRules, role_rules
-from studio.deployment import ServingRefused, deployment, is_loopback
+from studio.deployment import ServingRefused, deployment, is_loopback, local_request_problem
 
 ROLES = role_rules({"reviewer": ["rex@example.com"], "creator": ["*@example.com"]})
 SECRET = "k" * 40
@@ -94,3 +94,28 @@ def test_named_providers_are_offered_by_name() -> None:
 def test_sign_in_needs_authlib() -> None:
     with pytest.raises(ServingRefused, match="sign-in needs Authlib"):
         deployment("0.0.0.0", auth(), ROLES, authlib_installed=False)
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{"Host": "127.0.0.1:8501"}, {"host": "localhost:8501"}, {"Host": "[::1]:8501"}, {}],
+)
+def test_local_mode_answers_requests_made_on_this_machine(headers: dict[str, str]) -> None:
+    assert local_request_problem(headers) is None
+
+
+@pytest.mark.parametrize(
+    ("headers", "how"),
+    [
+        ({"Host": "studio.example.com"}, "as studio.example.com"),
+        ({"Host": "rebound.attacker.test:8501"}, "as rebound.attacker.test:8501"),
+        ({"Host": "127.0.0.1:8501", "X-Forwarded-For": "203.0.113.9"}, "through a proxy (x-forwarded-for)"),
+        ({"Host": "localhost", "Forwarded": "for=203.0.113.9"}, "through a proxy (forwarded)"),
+    ],
+)
+def test_local_mode_refuses_requests_through_a_proxy_or_another_host_name(
+    headers: dict[str, str], how: str
+) -> None:
+    problem = local_request_problem(headers)
+    assert problem is not None and problem.startswith(f"This request reached the studio {how}")
+    assert "configure sign-in" in problem
