@@ -117,7 +117,7 @@ class OIDCProvider(LocalServer):
         }
 
     def jwks(self) -> dict[str, Any]:
-        return KeySet([self.key]).as_dict(private=False)
+        return dict(KeySet([self.key]).as_dict(private=False))
 
     def user(self, email: str) -> TestUser | None:
         return next((user for user in self.users if user.email == email), None)
@@ -143,7 +143,7 @@ class OIDCProvider(LocalServer):
         return None
 
     def grant(self, user: TestUser, query: dict[str, str]) -> str:
-        code = generate_token(32)
+        code: str = generate_token(32)
         with self._lock:
             self.codes[code] = _Grant(
                 user=user,
@@ -182,7 +182,7 @@ class OIDCProvider(LocalServer):
         }
         if grant.nonce:
             claims["nonce"] = grant.nonce
-        id_token = jwt.encode({"alg": "RS256", "kid": "test-key"}, claims, self.key)
+        id_token: str = jwt.encode({"alg": "RS256", "kid": "test-key"}, claims, self.key)
         access_token = generate_token(40)
         with self._lock:
             self.tokens[access_token] = grant.user
@@ -293,11 +293,11 @@ class _Handler(TrackedHandler):
             answer = {"code": code, **({"state": form["state"]} if "state" in form else {})}
             self._redirect(f"{form['redirect_uri']}?{urlencode(answer)}")
         elif path == "/token":
-            answer = provider.exchange(form, self._basic_client())
-            if isinstance(answer, str):
-                self._json(400, {"error": provider.refuse(answer)})
+            issued = provider.exchange(form, self._basic_client())
+            if isinstance(issued, str):
+                self._json(400, {"error": provider.refuse(issued)})
             else:
-                self._json(200, answer)
+                self._json(200, issued)
         else:
             self._send(404, b"not found", "text/plain")
 
