@@ -37,18 +37,24 @@ def test_the_local_user_holds_every_role_but_only_at_a_loopback_name(
     page.set_default_timeout(TIMEOUT_MS)
     page.goto(f"{studio_url}/review")
     sidebar = page.get_by_test_id("stSidebar")
-    expect(sidebar.get_by_text("local mode")).to_be_visible()
-    expect(sidebar.get_by_text("You hold every role (creator, reviewer, admin)")).to_be_visible()
-    expect(sidebar.get_by_role("button", name="Sign out")).to_have_count(0)
-    expect(page.get_by_role("heading", name="Review")).to_be_visible()
+    expect(sidebar.get_by_text("local mode")).to_be_visible(timeout=TIMEOUT_MS)
+    expect(sidebar.get_by_text("You hold every role (creator, reviewer, admin)")).to_be_visible(
+        timeout=TIMEOUT_MS
+    )
+    expect(sidebar.get_by_role("button", name="Sign out")).to_have_count(0, timeout=TIMEOUT_MS)
+    expect(page.get_by_role("heading", name="Review")).to_be_visible(timeout=TIMEOUT_MS)
 
     port = studio_url.rsplit(":", 1)[1]
     other = browser.new_context(viewport=VIEWPORT).new_page()  # type: ignore[arg-type]
     other.set_default_timeout(TIMEOUT_MS)
     other.goto(f"http://{OTHER_NAME}:{port}/review")
-    expect(other.get_by_text(f"This request reached the studio as {OTHER_NAME}:{port}")).to_be_visible()
-    expect(other.get_by_role("heading", name="Reference Studio is not serving")).to_be_visible()
+    expect(other.get_by_text(f"This request reached the studio as {OTHER_NAME}:{port}")).to_be_visible(
+        timeout=TIMEOUT_MS
+    )
+    expect(other.get_by_role("heading", name="Reference Studio is not serving")).to_be_visible(
+        timeout=TIMEOUT_MS
+    )
     settle(other)
-    expect(other.get_by_role("heading", name="Review")).to_have_count(0)
-    expect(other.get_by_test_id("stSidebar")).to_have_count(0)
+    expect(other.get_by_role("heading", name="Review")).to_have_count(0, timeout=TIMEOUT_MS)
+    expect(other.get_by_test_id("stSidebar")).to_have_count(0, timeout=TIMEOUT_MS)
     shot(other, "local-mode-other-host-refused")

@@ -92,29 +92,31 @@ def sign_in_from_a_deep_link(browser: Browser, url: str, user: TestUser) -> Page
     page.set_default_timeout(TIMEOUT_MS)
     page.goto(f"{url}/review")
     sign_in = page.get_by_role("button", name="Sign in")
-    expect(sign_in).to_be_visible()
-    expect(page.get_by_text("Export refused")).to_have_count(0)
+    expect(sign_in).to_be_visible(timeout=TIMEOUT_MS)
+    expect(page.get_by_text("Export refused")).to_have_count(0, timeout=TIMEOUT_MS)
     sign_in.click()
     page.get_by_role("button", name=f"Continue as {user.email}").click()
-    expect(page.get_by_text(f"{user.email} · {user.roles[0] if user.roles else 'admin'}")).to_be_visible()
+    expect(page.get_by_text(f"{user.email} · {user.roles[0] if user.roles else 'admin'}")).to_be_visible(
+        timeout=TIMEOUT_MS
+    )
     return page
 
 
 def open_review(page: Page, url: str) -> None:
     page.goto(f"{url}/review")
-    expect(page.get_by_text("Export refused")).to_be_visible()
+    expect(page.get_by_text("Export refused")).to_be_visible(timeout=TIMEOUT_MS)
     settle(page)
-    expect(page.locator('[class*="st-key-review-board-keys"] button')).to_have_count(5)
-    expect(page.locator('[data-testid="stImage"] img').first).to_be_visible()
+    expect(page.locator('[class*="st-key-review-board-keys"] button')).to_have_count(5, timeout=TIMEOUT_MS)
+    expect(page.locator('[data-testid="stImage"] img').first).to_be_visible(timeout=TIMEOUT_MS)
 
 
 def sign_out(page: Page, provider: OIDCProvider) -> None:
     signed_out = len(provider.sign_outs)
     page.get_by_role("button", name="Sign out").click()
-    expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+    expect(page.get_by_role("button", name="Sign in")).to_be_visible(timeout=TIMEOUT_MS)
     assert len(provider.sign_outs) == signed_out + 1, "the provider's end-session endpoint was visited"
     page.reload()
-    expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+    expect(page.get_by_role("button", name="Sign in")).to_be_visible(timeout=TIMEOUT_MS)
 
 
 def test_a_creator_cannot_approve_a_reviewer_can_and_the_trail_shows_their_email(
@@ -126,9 +128,9 @@ def test_a_creator_cannot_approve_a_reviewer_can_and_the_trail_shows_their_email
     open_review(creator, team_url)
     expect(
         creator.get_by_text(f"Only reviewers approve or reject; you are {CREATOR.email} (creator)")
-    ).to_be_visible()
+    ).to_be_visible(timeout=TIMEOUT_MS)
     approve = creator.locator('[class*="st-key-review-board-keys"] button', has_text="Approve")
-    expect(approve).to_be_disabled()
+    expect(approve).to_be_disabled(timeout=TIMEOUT_MS)
     creator.keyboard.press("a")
     settle(creator)
     shot(creator, "sign-in-creator-review")
@@ -138,9 +140,9 @@ def test_a_creator_cannot_approve_a_reviewer_can_and_the_trail_shows_their_email
 
     reviewer = sign_in_from_a_deep_link(browser, team_url, REVIEWER)
     open_review(reviewer, team_url)
-    expect(reviewer.get_by_text(f"Deciding as {REVIEWER.email}")).to_be_visible()
+    expect(reviewer.get_by_text(f"Deciding as {REVIEWER.email}")).to_be_visible(timeout=TIMEOUT_MS)
     reviewer.keyboard.press("a")
-    expect(reviewer.get_by_text(f"{first} v1 approved.")).to_be_visible()
+    expect(reviewer.get_by_text(f"{first} v1 approved.")).to_be_visible(timeout=TIMEOUT_MS)
     decisions = review_board(services, job_id).reference(first).versions[-1].decisions
     assert [(d.decision, d.reviewer) for d in decisions] == [("approved", REVIEWER.email)]
     settle(reviewer)
@@ -159,7 +161,7 @@ def test_a_creator_cannot_approve_a_reviewer_can_and_the_trail_shows_their_email
     assert rows[1].split(",")[:4] == ["v1", "approved", "", REVIEWER.email]
     shot(reviewer, "sign-in-reviewer-audit-trail")
     reviewer.keyboard.press("Escape")
-    expect(dialog).to_have_count(0)
+    expect(dialog).to_have_count(0, timeout=TIMEOUT_MS)
     sign_out(reviewer, oidc_provider)
     assert oidc_provider.sign_ins == [CREATOR.email, REVIEWER.email]
     assert not oidc_provider.refusals
