@@ -23,7 +23,11 @@ from studio.services import Services
 
 COMPARE_PX = 512
 FOCUS = {
-    "reason": "document.querySelector({target} + ' input')?.focus()",
+    "reason": (
+        "const a = document.activeElement;"
+        "if (a === document.body || a?.getAttribute('role') === 'dialog')"
+        " document.querySelector({target} + ' input')?.focus()"
+    ),
     "blur": "document.activeElement?.blur()",
 }
 
@@ -34,7 +38,13 @@ def _focus(desk: ReviewDesk, ref: str) -> None:
     if wanted in FOCUS:
         target = json.dumps(f".st-key-{desk.key(f'reason-{ref}')}")
         script = FOCUS[wanted].format(target=target)
-        st.html(f"<script>setTimeout(() => {{{script}}}, 60)</script>", unsafe_allow_javascript=True)
+        # the reason again for three seconds while nothing else has the focus: the dialog opening in the same
+        # redraw takes it for itself, once as it opens and once as the run ends
+        delays = list(range(60, 3000, 120)) if wanted == "reason" else [60]
+        st.html(
+            f"<script>{delays}.forEach(t => setTimeout(() => {{{script}}}, t))</script>",
+            unsafe_allow_javascript=True,
+        )
 
 
 def _parameters(studio: Services, version: ReferenceVersion) -> None:
