@@ -64,7 +64,9 @@ def _reject_form(desk: ReviewDesk, ref: str) -> None:
             key=desk.key(f"reason-{ref}"),
             placeholder="e.g. too dark, wrong coat",
         )
-        st.form_submit_button("Reject", icon=":material/close:", on_click=desk.reject, args=(ref,))
+        st.form_submit_button(
+            "Reject", icon=":material/close:", on_click=desk.reject, args=(ref,), disabled=not desk.may_review
+        )
 
 
 def lightbox_body(studio: Services, desk: ReviewDesk) -> None:

@@ -134,6 +134,11 @@ def test_a_creator_cannot_approve_a_reviewer_can_and_the_trail_shows_their_email
     creator.keyboard.press("a")
     settle(creator)
     shot(creator, "sign-in-creator-review")
+    creator.keyboard.press("v")
+    lightbox = creator.get_by_role("dialog")
+    expect(lightbox.get_by_role("button", name="Reject", exact=True)).to_be_disabled(timeout=TIMEOUT_MS)
+    creator.keyboard.press("Escape")
+    expect(lightbox).to_have_count(0, timeout=TIMEOUT_MS)
     assert {r.status for r in review_board(services, job_id).references} == {"pending"}
     sign_out(creator, oidc_provider)
     shot(creator, "sign-in-signed-out")
