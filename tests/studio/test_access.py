@@ -197,3 +197,14 @@ def test_a_signed_in_identity_is_named_by_its_email() -> None:
     assert (without_email.who, without_email.roles) == ("user-42", set())
     with pytest.raises(InvalidInput, match="e-mail: is 90 characters long"):
         signed_in({"email": "a" * 78 + "@example.com"}, rules)
+
+
+def test_the_cli_acts_as_the_named_local_operator_and_it_is_logged(
+    scripted: Services, job_id: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level("INFO", logger="studio.review"):
+        decision = approve(scripted, job_id, SCENE, "alice")
+        now = statuses(scripted, job_id)
+    assert decision.reviewer == "alice" and now == ["approved", "pending"]
+    [line] = [r for r in caplog.records if r.getMessage() == "review decision"]
+    assert (line.reviewer, line.reference, line.outcome) == ("alice", SCENE, "approved")  # type: ignore[attr-defined]
