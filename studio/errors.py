@@ -57,6 +57,17 @@ class BudgetExceeded(StudioError):
     """A paid call that would take the job over its budget; never retried."""
 
 
+class Unavailable(StudioError):
+    """Configuration, storage or the database cannot be used: `what` failed and where, and `fix`, what to
+    do about it. The CLI prints it as one message (exit 1, no traceback); pages show it in place of the page.
+    """
+
+    def __init__(self, what: str, fix: str) -> None:
+        super().__init__(f"{what}; {fix}")
+        self.what = what
+        self.fix = fix
+
+
 class ConfigurationError(StudioError):
     """A backend was asked for but is not configured; the message says what to set."""
 

@@ -8,6 +8,7 @@ from sqlalchemy import Engine
 
 from studio.records.database import Database
 from studio.records.events import EventRecords
+from studio.records.failures import translated
 from studio.records.jobs import JobRecords
 from studio.records.ledger import LedgerRecords
 from studio.records.prompt_edits import DraftRecords
@@ -24,12 +25,18 @@ class Records:
     """
 
     def __init__(self, url: str, *, create: bool = True) -> None:
+        """Open the records at `url` (created or upgraded when `create`); RecordsUnavailable says why not."""
         self.url = url
-        self.db = Database(url)
-        if create:
-            from studio.records.migrate import upgrade
+        with translated(url):
+            self.db = Database(url)
+            try:
+                if create:
+                    from studio.records.migrate import upgrade
 
-            upgrade(self.db.engine)
+                    upgrade(self.db.engine)
+            except BaseException:
+                self.db.close()
+                raise
         self.jobs = JobRecords(self.db)
         self.references = ReferenceRecords(self.db)
         self.ledger = LedgerRecords(self.db)

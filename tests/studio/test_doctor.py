@@ -64,6 +64,7 @@ def test_offline_defaults_are_healthy_and_say_why(settings: Settings) -> None:
         "openai": "skipped",
         "supabase": "skipped",
         "local storage writable": "ok",
+        "signing key": "ok",
         "database": "ok",
         "data directory writable": "ok",
     }
