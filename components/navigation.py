@@ -15,6 +15,9 @@ from contextvars import ContextVar
 
 import streamlit as st
 
+from components.failures import show_failure
+from studio.errors import Unavailable
+
 _IN_APP: ContextVar[bool] = ContextVar("studio_in_app", default=False)
 
 
@@ -49,7 +52,10 @@ def run_app() -> None:
     st.set_page_config(page_title="Reference Studio", page_icon=":material/movie:", layout="wide")
     page = st.navigation(app_pages())
     with _inside_app():
-        page.run()
+        try:
+            page.run()
+        except Unavailable as error:  # the database or storage failed while the page ran
+            show_failure(error)
 
 
 def require_app() -> None:

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
+DEBUG_VALUES = ("1", "true", "yes", "on")
 LISTED_PROBLEMS = 50
 """At most this many problems are spelled out in an InvalidInput's message; all stay in `.problems`."""
+
+
+def debugging() -> bool:
+    """STUDIO_DEBUG=1: failures show their traceback beside the message (the CLI's `--debug` does too)."""
+    return os.environ.get("STUDIO_DEBUG", "").strip().lower() in DEBUG_VALUES
 
 
 class StudioError(Exception):

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import traceback
 from collections.abc import Sequence
 
 from studio.cli import output
-from studio.errors import ConfigurationError, InvalidInput, NotFound, StudioError, Unavailable
+from studio.errors import (
+    ConfigurationError,
+    InvalidInput,
+    NotFound,
+    StudioError,
+    Unavailable,
+    debugging,
+)
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -17,7 +23,6 @@ EXIT_INVALID = 2
 EXIT_FALLBACK = 3
 EXIT_UNAPPROVED = 4
 EXIT_INTERRUPTED = 130
-DEBUG_VALUES = ("1", "true", "yes", "on")
 
 COMMAND_MODULES = (
     "studio.cli.generate",
@@ -54,7 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     parser = build_parser()
     args = parser.parse_args(argv)
-    debug = bool(getattr(args, "debug", False)) or os.environ.get("STUDIO_DEBUG", "") in DEBUG_VALUES
+    debug = bool(getattr(args, "debug", False)) or debugging()
     try:
         settings: Settings | None = Settings()
     except ValidationError as exc:
