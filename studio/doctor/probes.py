@@ -164,7 +164,7 @@ def signing_key(settings: Settings) -> str:
     path = signing_key_path(settings)
     if not path.exists() and not path.is_symlink():
         stored = Path(settings.data_dir) / "storage"
-        if stored.is_dir() and any(stored.iterdir()):
+        if any(found.is_file() for found in stored.rglob("*")):
             raise Unavailable(
                 f"the signing key {path} is missing while the storage holds objects",
                 f"restore {path.name} from a backup; else a new key is made on the next command and links "

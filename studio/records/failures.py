@@ -27,7 +27,9 @@ _CHECK = (
     "run `python -m studio doctor` to see what is wrong; if the database was changed outside the studio, "
     "restore it from a backup"
 )
-_REACH = "check STUDIO_DATABASE_URL (host, port, user, password) and that the server is running"
+_REACH = (
+    "check STUDIO_DATABASE_URL (host, port, user, password, database name) and that the server is running"
+)
 _CONVERTED = (sa.DatabaseError, sa.InterfaceError, sa.TimeoutError, sa.DisconnectionError, sqlite3.Error)
 """The database failing; of these, integrity and data errors are bugs (the studio wrote something wrong)."""
 
@@ -122,7 +124,7 @@ def _sqlite(error: sqlite3.Error, url: str) -> tuple[str, str]:
 
 
 _POSTGRES: dict[str, tuple[str, str]] = {
-    "08": ("cannot be reached", _REACH),
+    "08": ("could not be connected to", _REACH),
     "28": ("refused the user or password", "check the user and password in STUDIO_DATABASE_URL"),
     "3D": ("does not exist", "create it, or point STUDIO_DATABASE_URL at a database that exists"),
     "42P01": (
@@ -144,9 +146,9 @@ def _postgres(error: BaseException) -> tuple[str, str]:
     import psycopg
 
     state = getattr(error, "sqlstate", None)
-    if state is None:
+    if state is None:  # libpq gives no SQLSTATE for a failed connection: the cause says which step failed
         if isinstance(error, psycopg.OperationalError | psycopg.InterfaceError):
-            return "cannot be reached", _REACH
+            return "could not be connected to", _REACH
         return "failed", _CHECK
     return _POSTGRES.get(state) or _POSTGRES.get(state[:2]) or ("refused a statement", _CHECK)
 
