@@ -270,15 +270,22 @@ async def _adopt(
 def _already_stored(
     services: Services, planned: list[PlannedReference], existing: dict[str, ReferenceRow]
 ) -> set[str]:
-    """References stored with identical parameters whose image is still in storage."""
-    return {
-        p.ref
+    """References stored with identical parameters whose image is still in storage as it was stored; one
+    that went missing or changed is generated again."""
+    from studio.stored_objects import damaged
+
+    candidates = [
+        p
         for p in planned
         if (row := existing.get(p.ref)) is not None
         and row.status == STORED
         and row.params_hash == p.params_hash
-        and services.storage.exists(REFERENCE_BUCKET, p.storage_key)
-    }
+    ]
+    broken = damaged(services, REFERENCE_BUCKET, [p.storage_key for p in candidates])
+    for p in candidates:
+        if p.storage_key in broken:
+            log.warning("%s: its stored image %s; generating it again", p.ref, broken[p.storage_key])
+    return {p.ref for p in candidates if p.storage_key not in broken}
 
 
 def _queued_row(services: Services, planned: PlannedReference) -> dict[str, object]:

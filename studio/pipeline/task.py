@@ -30,6 +30,7 @@ from studio.planning import PlannedReference
 from studio.png_parameters import embed_parameters, ensure_png
 from studio.records.leases import Lease
 from studio.records.ledger import LedgerEntry
+from studio.records.objects import ObjectCheck
 from studio.records.references import StoredImage
 from studio.records.schema import utcnow
 from studio.services import Services
@@ -268,7 +269,15 @@ def _stamped(image: GeneratedImage, planned: PlannedReference) -> bytes:
     return embed_parameters(png, planned.parameters_text)
 
 
-def _store_files(run: Run, planned: PlannedReference, image: GeneratedImage) -> tuple[int, str] | None:
+@dataclass(frozen=True)
+class StoredFile:
+    """What `_store_files` put in storage: the new image's check, and where the previous one was kept."""
+
+    check: ObjectCheck
+    kept_previous: tuple[int, str] | None
+
+
+def _store_files(run: Run, planned: PlannedReference, image: GeneratedImage) -> StoredFile:
     """Stamp the image's parameters, keep the previous image under versions/ and put the new one at the
     canonical key (in a thread)."""
     png = _stamped(image, planned)
@@ -279,11 +288,11 @@ def _store_files(run: Run, planned: PlannedReference, image: GeneratedImage) -> 
         kept = (previous, reference_version_key(run.job_id, planned.ref, previous))
         storage.copy(REFERENCE_BUCKET, planned.storage_key, kept[1])
     storage.put(REFERENCE_BUCKET, planned.storage_key, png, "image/png")
-    return kept
+    return StoredFile(ObjectCheck.of(png), kept)
 
 
 def _stored_image(
-    run: Run, planned: PlannedReference, kept: tuple[int, str] | None, elapsed: float, state: Attempts
+    run: Run, planned: PlannedReference, stored: StoredFile, elapsed: float, state: Attempts
 ) -> StoredImage:
     generator = run.services.generator
     return StoredImage(
@@ -312,7 +321,8 @@ def _stored_image(
             "failure_reason": None,
             "updated_at": utcnow(),
         },
-        kept_previous=kept,
+        kept_previous=stored.kept_previous,
+        check=stored.check,
     )
 
 

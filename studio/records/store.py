@@ -11,6 +11,7 @@ from studio.records.events import EventRecords
 from studio.records.failures import translated
 from studio.records.jobs import JobRecords
 from studio.records.ledger import LedgerRecords
+from studio.records.objects import ObjectRecords
 from studio.records.prompt_edits import DraftRecords
 from studio.records.references import ReferenceRecords
 from studio.records.retention import RetentionRecords
@@ -19,7 +20,8 @@ from studio.records.songs import SongRecords
 
 
 class Records:
-    """Jobs, references and versions, the ledger and budgets, events, songs, reviews and drafts.
+    """Jobs, references and versions, the ledger and budgets, events, songs, reviews, drafts, and the
+    checks of stored objects.
 
     Rows come back detached and read-only by convention.
     """
@@ -45,6 +47,7 @@ class Records:
         self.reviews = ReviewRecords(self.db)
         self.drafts = DraftRecords(self.db)
         self.retention = RetentionRecords(self.db)
+        self.objects = ObjectRecords(self.db)
 
     def running_until(self) -> datetime | None:
         """When the first lease of work running anywhere (reference or consistency jobs) runs out."""
