@@ -323,6 +323,13 @@ def _reviewed(board: ReviewBoard, ref: str) -> ReferenceReview:
     return reference
 
 
+def _intact(services: Services, versions: dict[str, ReferenceVersion]) -> None:
+    """Nobody approves, rejects or exports an image that is missing or changed since it was stored."""
+    from studio.stored_objects import require_references_intact
+
+    require_references_intact(services, {ref: (v.storage_key, v.version) for ref, v in versions.items()})
+
+
 def _clean_reviewer(reviewer: str | None) -> str:
     name = " ".join((reviewer if reviewer is not None else default_reviewer()).split())
     if not name:
@@ -350,9 +357,11 @@ def record_decision(
     name = _clean_reviewer(reviewer)
     reference = _reviewed(review_board(services, job_id), ref)
     target = reference.version if version is None else version
-    if target not in {v.version for v in reference.versions}:
+    chosen = next((v for v in reference.versions if v.version == target), None)
+    if chosen is None:
         raise InvalidInput("version", f"{ref} has no version {target}")
-    row = services.records.reviews.add(job_id, ref, target, decision, reason or None, name)
+    _intact(services, {ref: chosen})
+    row = services.records.reviews.add(job_id, ref, chosen.version, decision, reason or None, name)
     return _decision(row)
 
 
@@ -381,6 +390,7 @@ def approve_many(
     name = _clean_reviewer(reviewer)
     board = review_board(services, job_id)
     targets = [(ref, _reviewed(board, ref).version) for ref in refs]
+    _intact(services, {ref: board.reference(ref).versions[-1] for ref in refs})
     decisions = [(ref, version, "approved", None) for ref, version in targets if version is not None]
     return [_decision(row) for row in services.records.reviews.add_many(job_id, decisions, name)]
 
@@ -390,6 +400,7 @@ def export_manifest(services: Services, job_id: str) -> ExportManifest:
     board = review_board(services, job_id)
     if board.unapproved:
         raise NotApproved(job_id, board.unapproved)
+    _intact(services, {reference.ref: reference.versions[-1] for reference in board.references})
     ttl = services.settings.signed_url_ttl
     exported = []
     for reference in board.references:
@@ -414,5 +425,8 @@ def export_manifest(services: Services, job_id: str) -> ExportManifest:
         )
     character = resolve(services, board.song_id) if board.song_id else None
     if character is not None:
+        from studio.stored_objects import require_character_intact
+
+        require_character_intact(services, [(image.key, image.source) for image in character.images])
         log_clip_choice(character, job_id)
     return ExportManifest(job_id=job_id, references=exported, character=character)

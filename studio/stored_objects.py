@@ -61,3 +61,26 @@ def require_intact(services: Services, bucket: str, named: dict[str, str], fix: 
     if found:
         listed = "; ".join(f"{named[key]} ({bucket}/{key}) {what}" for key, what in found.items())
         raise DamagedObject(listed, fix)
+
+
+REGENERATE = (
+    "generate the job again (Generate page, or `python -m studio generate` with its plan): an image that is "
+    "missing or changed is made again, and can then be reviewed"
+)
+
+
+def require_references_intact(services: Services, versions: dict[str, tuple[str, int]]) -> None:
+    """Reference images (`{ref: (storage key, version)}`) as stored, else DamagedObject naming each."""
+    from studio.keys import REFERENCE_BUCKET
+
+    named = {key: f"the image of {ref} (version {version})" for ref, (key, version) in versions.items()}
+    require_intact(services, REFERENCE_BUCKET, named, REGENERATE)
+
+
+def require_character_intact(services: Services, images: list[tuple[str, str]]) -> None:
+    """A song's character images (`[(key, source)]`) as stored, else DamagedObject naming each."""
+    from studio.keys import CHARACTER_BUCKET
+
+    named = {key: f"the song's {source} image" for key, source in images}
+    fix = "upload the character image again, or apply the template again (Characters page or the CLI)"
+    require_intact(services, CHARACTER_BUCKET, named, fix)

@@ -28,6 +28,7 @@ from studio.logs import log_step
 from studio.png_parameters import embed_parameters, ensure_png, format_parameters
 from studio.records.leases import Lease
 from studio.records.ledger import LedgerEntry
+from studio.records.objects import ObjectCheck
 from studio.records.schema import utcnow
 from studio.records.songs import CharacterJobRow, SongRow
 from studio.seeding import reference_seed
@@ -156,11 +157,20 @@ class _Run:
         )
 
     async def finish(
-        self, status: str, error: str | None = None, publish: Callable[[SongRow], None] | None = None
+        self,
+        status: str,
+        error: str | None = None,
+        publish: Callable[[SongRow], None] | None = None,
+        checks: dict[str, ObjectCheck] | None = None,
     ) -> bool:
         await self.services.records.db.run(lambda _s: None)  # queued charges first
         return await asyncio.to_thread(
-            self.services.records.songs.finish, self.lease, status, error=error, publish=publish
+            self.services.records.songs.finish,
+            self.lease,
+            status,
+            error=error,
+            publish=publish,
+            checks=checks,
         )
 
     def result(self, status: JobOutcome, reason: str, **values: object) -> ConsistencyResult:
@@ -309,7 +319,7 @@ async def _generate(run: _Run, reference_key: str) -> ConsistencyResult:
         song.character_generated_at = utcnow()
         song.character_interrogation_json = interrogation.model_dump_json() if interrogation else None
 
-    if not await run.finish("completed", publish=publish):
+    if not await run.finish("completed", publish=publish, checks={key: ObjectCheck.of(png)}):
         return run.result("superseded", "a newer upload or template replaced the reference while the job ran")
     log.info("Consistency job %s completed for song %s", run.job.id, song_id)
     return run.result(

@@ -18,6 +18,7 @@ from studio.errors import InvalidInput
 from studio.interrogation.base import Interrogation
 from studio.keys import CHARACTER_BUCKET, check_id, song_key
 from studio.logs import log_step
+from studio.records.objects import ObjectCheck
 from studio.services import Services
 
 log = logging.getLogger("studio.characters")
@@ -81,6 +82,7 @@ def upload_character_image(services: Services, song_id: str, data: bytes, pose: 
     store = services.records.songs
     key = song_key(song_id, REFERENCE if which == "A" else POSE_B, image.extension)
     services.storage.put(CHARACTER_BUCKET, key, image.data, image.content_type)
+    checks = {key: ObjectCheck.of(image.data)}
     result = CharacterUpload(
         song_id=song_id,
         pose=which,
@@ -91,12 +93,13 @@ def upload_character_image(services: Services, song_id: str, data: bytes, pose: 
         size_bytes=len(image.data),
     )
     if which == "B":
-        _delete(services, store.set_pose_b(song_id, key, "upload"))
+        _delete(services, store.set_pose_b(song_id, key, "upload", checks))
         return result
     change = store.replace_character(
         song_id,
         "a new pose-A image was uploaded",
         True,
+        checks,
         character_reference_key=key,
         character_reference_source="upload",
         character_template_id=None,
@@ -125,12 +128,20 @@ def apply_template(services: Services, song_id: str, template_id: str) -> Templa
     template = get_template(template_id)
     reference_key = song_key(song_id, REFERENCE, "png")
     pose_b_key = song_key(song_id, POSE_B, "png")
-    services.storage.put(CHARACTER_BUCKET, reference_key, template_image(template.id, "pose-a"), "image/png")
-    services.storage.put(CHARACTER_BUCKET, pose_b_key, template_image(template.id, "pose-b"), "image/png")
+    checks = {}
+    poses: tuple[tuple[str, Literal["pose-a", "pose-b"]], ...] = (
+        (reference_key, "pose-a"),
+        (pose_b_key, "pose-b"),
+    )
+    for key, pose in poses:
+        png = template_image(template.id, pose)
+        services.storage.put(CHARACTER_BUCKET, key, png, "image/png")
+        checks[key] = ObjectCheck.of(png)
     change = services.records.songs.replace_character(
         song_id,
         f"template {template.id} was applied",
         False,
+        checks,
         character_reference_key=reference_key,
         character_reference_source="template",
         character_template_id=template.id,

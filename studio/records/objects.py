@@ -71,6 +71,13 @@ def copy_checks(s: Session, bucket: str, moves: dict[str, str]) -> None:
     record_checks(s, bucket, copied)
 
 
+def forget_checks(s: Session, bucket: str, prefix: str) -> int:
+    """Drop the checks of every key under `prefix/` (inside the caller's transaction)."""
+    under = ObjectCheckRow.key.startswith(f"{prefix}/", autoescape=True)
+    result = s.execute(delete(ObjectCheckRow).where(ObjectCheckRow.bucket == bucket, under))
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
 class ObjectRecords:
     def __init__(self, db: Database) -> None:
         self.db = db

@@ -7,7 +7,9 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import delete, func, select, update
 
+from studio.keys import REFERENCE_BUCKET
 from studio.records.database import Database
+from studio.records.objects import forget_checks
 from studio.records.prompt_edits import PlanDraftRow, PromptEditRow
 from studio.records.reviews import ReviewRow
 from studio.records.schema import EventRow, JobRow, PredictionRow, ReferenceRow, ReferenceVersionRow
@@ -87,6 +89,7 @@ class RetentionRecords:
             for table in JOB_TABLES:
                 removed += int(s.execute(delete(table).where(table.job_id == job_id)).rowcount)  # type: ignore[attr-defined]
             removed += int(s.execute(delete(JobRow).where(JobRow.id == job_id)).rowcount)  # type: ignore[attr-defined]
+            forget_checks(s, REFERENCE_BUCKET, job_id)  # its objects are gone (not counted: not a record)
             return removed
 
     def delete_missing_references(self, job_id: str, remaining: set[str]) -> int:

@@ -16,9 +16,11 @@ from typing import Any
 from sqlalchemy import Boolean, DateTime, String, Text, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from studio.keys import CHARACTER_BUCKET
 from studio.records import leases
 from studio.records.database import Database
 from studio.records.leases import Lease
+from studio.records.objects import ObjectCheck, record_checks
 from studio.records.schema import Base, Leased, utcnow
 
 JOB_STATUSES = ("queued", "running", "completed", "failed", "skipped", "superseded")
@@ -136,9 +138,13 @@ class SongRecords:
                 setattr(row, name, value)
             return row
 
-    def set_pose_b(self, song_id: str, key: str, source: str) -> list[str]:
-        """Store pose B's key; returns the earlier pose-B key to delete, if it was another one."""
+    def set_pose_b(
+        self, song_id: str, key: str, source: str, checks: dict[str, ObjectCheck] | None = None
+    ) -> list[str]:
+        """Store pose B's key (and the `checks` of what was stored); returns the earlier pose-B key to delete,
+        if it was another one."""
         with self.db.write() as s:
+            record_checks(s, CHARACTER_BUCKET, checks or {})
             song = _song_in(s, song_id)
             stale = [song.character_pose_b_key] if song.character_pose_b_key not in (None, key) else []
             song.character_pose_b_key = key
@@ -146,13 +152,20 @@ class SongRecords:
             return [k for k in stale if k]
 
     def replace_character(
-        self, song_id: str, reason: str, queue_job: bool, **character: Any
+        self,
+        song_id: str,
+        reason: str,
+        queue_job: bool,
+        checks: dict[str, ObjectCheck] | None = None,
+        **character: Any,
     ) -> CharacterChange:
         """A new reference (upload or template): supersede open jobs, clear the generated image, set
-        `character` fields, and queue a consistency job when asked; all in one transaction."""
+        `character` fields, record the `checks` of the images stored, and queue a consistency job when
+        asked; all in one transaction."""
         unknown = set(character) - set(_CHARACTER_FIELDS)
         assert not unknown, unknown
         with self.db.write() as s:
+            record_checks(s, CHARACTER_BUCKET, checks or {})
             superseded = _supersede(s, song_id, reason)
             song = _song_in(s, song_id)
             change = CharacterChange(song, superseded, song.character_generated_key is not None)
@@ -234,8 +247,10 @@ class SongRecords:
         *,
         error: str | None = None,
         publish: Callable[[SongRow], None] | None = None,
+        checks: dict[str, ObjectCheck] | None = None,
     ) -> bool:
-        """End a job; `publish` changes its song in the same transaction, only while the lease is held.
+        """End a job; `publish` changes its song in the same transaction (and `checks` record what it
+        stored), only while the lease is held.
 
         Returns False (and changes nothing) when the job was superseded or taken over meanwhile.
         """
@@ -246,6 +261,7 @@ class SongRecords:
                 return False
             if publish is not None:
                 publish(_song_in(s, job.song_id))
+                record_checks(s, CHARACTER_BUCKET, checks or {})
             return True
 
     async def beat(self, lease: Lease, lease_seconds: float | None) -> tuple[bool, bool]:

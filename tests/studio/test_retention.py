@@ -96,6 +96,7 @@ def test_expired_job_loses_objects_and_records_but_the_ledger_stays(studio: Serv
     job_id = job_with_versions(studio)
     objects = studio.storage.list(REFERENCE_BUCKET, f"{job_id}/")
     assert f"{job_id}/versions/character_singer_v1.png" in objects and len(objects) == 3
+    assert len(studio.records.objects.checks(REFERENCE_BUCKET, objects)) == 3
     ledger = rows(studio, LedgerRow, job_id)
     assert ledger > 0
     thumbnail(studio, f"{job_id}/scene_rooftop.png")  # a page showed it: a cached copy exists
@@ -107,6 +108,7 @@ def test_expired_job_loses_objects_and_records_but_the_ledger_stays(studio: Serv
     assert sorted(expired.objects) == objects
     assert expired.records["reference_versions"] == 3 and expired.records["reviews"] == 1
     assert studio.storage.list(REFERENCE_BUCKET, f"{job_id}/") == []
+    assert studio.records.objects.checks(REFERENCE_BUCKET, objects) == {}, "no check outlives its object"
     assert studio.records.jobs.get(job_id) is None
     for table in (ReferenceRow, ReferenceVersionRow, EventRow, ReviewRow):
         assert rows(studio, table, job_id) == 0, table.__tablename__
