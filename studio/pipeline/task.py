@@ -197,7 +197,11 @@ async def _attempt(run: Run, planned: PlannedReference, state: Attempts) -> Sett
     try:
         settled = await call
     except GenerationError as exc:
-        _charge(run, planned, reserved, exc.charged, exc.units, None, exc.prediction_id)
+        if exc.prediction_id or exc.charged:
+            _charge(run, planned, reserved, exc.charged, exc.units, None, exc.prediction_id)
+        elif reserved:  # no prediction was made (refused, unreachable): nothing to ledger, the room goes back
+            run.post(run.services.records.ledger.release_op(run.lease, reserved))
+            run.budget.settle(reserved, Decimal(0))
         state.cost += exc.charged
         raise
     finally:
