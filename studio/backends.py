@@ -120,7 +120,10 @@ def signing_key(settings: Settings) -> bytes:
         except FileExistsError:  # another process made it first
             pass
         except OSError as error:
-            raise _unusable_key(path, f"cannot be created: {error.strerror or error}") from error
+            raise Unavailable(
+                f"the signing key {path} cannot be created: {error.strerror or error}",
+                f"make {path.parent} a folder this user may write, or set STUDIO_DATA_DIR to one",
+            ) from error
         else:
             with os.fdopen(fd, "w") as handle:
                 handle.write(secrets.token_hex(32))
@@ -160,7 +163,13 @@ def _unusable_key(path: Path, problem: str) -> Unavailable:
 def _local_storage(settings: Settings, _clients: Clients) -> Any:
     from studio.storage.local import LocalStorage
 
-    return LocalStorage(Path(settings.data_dir) / "storage", signing_key(settings))
+    root = Path(settings.data_dir) / "storage"
+    if root.exists() and not root.is_dir():
+        raise Unavailable(
+            f"local storage {root} is a file, not a folder",
+            "move that file aside (the studio makes the folder), or set STUDIO_DATA_DIR to another folder",
+        )
+    return LocalStorage(root, signing_key(settings))
 
 
 def _supabase_storage(settings: Settings, _clients: Clients) -> Any:
