@@ -7,11 +7,15 @@ import streamlit as st
 from components.pickers import sticky_select
 from components.setup import current_song_id, select_song
 from studio.characters.images import MAX_UPLOAD_BYTES
-from studio.characters.songs import apply_template, song_interrogation, upload_character_image
+from studio.characters.songs import (
+    apply_template,
+    create_song,
+    song_interrogation,
+    upload_character_image,
+)
 from studio.characters.templates import list_templates, template_image
 from studio.errors import InvalidInput
 from studio.input_files import read_stream
-from studio.keys import check_id
 from studio.overview import recent_songs, requeue_consistency
 from studio.services import Services
 
@@ -32,7 +36,7 @@ def song_picker(studio: Services) -> str | None:
         name = st.text_input("New song id", placeholder="e.g. midnight-drive", key="new-song-id")
         if st.form_submit_button("Create song"):
             try:
-                select_song(check_id("song_id", name.strip()))
+                select_song(create_song(studio, name.strip()))
                 st.rerun()
             except InvalidInput as error:
                 st.error(f"**{error.field}**: {error.problem}")

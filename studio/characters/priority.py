@@ -173,3 +173,11 @@ def log_clip_choice(resolution: CharacterImages, job_id: str | None = None) -> N
         reference=primary.key,
         outcome=primary.source,
     )
+
+
+def primary_image(services: Services, song_id: str) -> bytes | None:
+    """The bytes of the image clip generation takes for the song (its resolved primary), if it has one."""
+    primary = resolve(services, song_id).primary
+    if primary is None:
+        return None
+    return services.storage.get(CHARACTER_BUCKET, primary.key)

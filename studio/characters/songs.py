@@ -161,3 +161,10 @@ def song_interrogation(services: Services, song_id: str) -> Interrogation | None
     if song is None or not song.character_interrogation_json:
         return None
     return Interrogation.model_validate_json(song.character_interrogation_json)
+
+
+def create_song(services: Services, song_id: str) -> str:
+    """A new song, saved at once (its character comes later: an upload or a template)."""
+    check_id("song_id", song_id)
+    services.records.songs.update_song(song_id)
+    return song_id

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -39,16 +40,23 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(skip)
 
 
-@pytest.fixture
-def studio_url(tmp_path: Path) -> Iterator[str]:
+@contextmanager
+def served(data_dir: Path) -> Iterator[str]:
+    """`streamlit run` on a free port over `data_dir`, healthy; stopped on the way out."""
     port = free_port()
-    process = start_studio(tmp_path / "studio-data", port)
+    process = start_studio(data_dir, port)
     try:
         url = f"http://127.0.0.1:{port}"
         wait_healthy(url, process)
         yield url
     finally:
         stop(process)
+
+
+@pytest.fixture
+def studio_url(tmp_path: Path) -> Iterator[str]:
+    with served(tmp_path / "studio-data") as url:
+        yield url
 
 
 @pytest.fixture

@@ -11,13 +11,12 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from benchmarks.app_start import free_port, start_studio, stop, wait_healthy
 from studio import jobs
 from studio.review import review_board
 from studio.samples import load_sample
 from studio.services import Services
 from studio.work.runner import drain
-from tests.browser.test_studio import CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS, settle, shot
+from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS, served, settle, shot
 
 pytestmark = [
     pytest.mark.browser,
@@ -35,14 +34,8 @@ def job_id(services: Services) -> str:
 
 @pytest.fixture
 def review_url(job_id: str, data_dir: Path) -> Iterator[str]:
-    port = free_port()
-    process = start_studio(data_dir, port)
-    try:
-        url = f"http://127.0.0.1:{port}"
-        wait_healthy(url, process)
+    with served(data_dir) as url:
         yield f"{url}/review"
-    finally:
-        stop(process)
 
 
 @pytest.fixture
