@@ -26,13 +26,14 @@ from studio.money import from_nanos
 from studio.plan import ScenePlan
 from studio.png_parameters import read_parameters
 from studio.private_files import private_dir, write_private
+from studio.records.jobs import ACTIVE
 from studio.records.schema import JobRow, ReferenceRow
 from studio.references import ReferenceImages, run_summary
 from studio.services import Services
 
 THUMBNAIL_PX = 256
 THUMBNAIL_QUALITY = 78
-ACTIVE = ("queued", "running")
+
 _lock = threading.Lock()
 
 

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from benchmarks.app_start import free_port, start_studio, stop, wait_healthy
 
@@ -30,6 +30,7 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 TIMEOUT_MS = 30_000
+expect.set_options(timeout=TIMEOUT_MS)  # a page's first run, two browsers and two servers on two cores
 VIEWPORT = {"width": 1400, "height": 1000}
 
 

@@ -107,9 +107,12 @@ def test_reject_with_the_keyboard_then_the_new_version_arrives_without_a_reload(
     shot(page, "review-regenerate-preview")
     dialog.get_by_role("button", name="Regenerate").click()
     expect(dialog.get_by_text(f"{refs[1]}: v2 is queued")).to_be_visible()
+    expect(dialog.get_by_text("pending · v2")).to_be_visible(timeout=15_000)  # it arrives in the lightbox
+    settle(page)
     page.keyboard.press("Escape")
     expect(dialog).to_have_count(0)
     card = page.locator(f'[class*="st-key-review-card-{job_id}-{refs[1]}"]')
-    expect(card.get_by_text("pending · v2")).to_be_visible(timeout=15_000)  # no reload: the board polls
+    # No reload: the lightbox and the board poll.
+    expect(card.get_by_text("pending · v2")).to_be_visible(timeout=15_000)
     latest = review_board(services, job_id).reference(refs[1]).versions[-1]
     assert latest.negative_prompt.endswith(", underexposed, murky shadows")
