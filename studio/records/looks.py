@@ -268,6 +268,12 @@ class LookRecords:
             assert row is not None
             return look, row
 
+    def next_number(self, song_id: str) -> int:
+        """The number the song's next round will most likely get (the transaction that adds it decides)."""
+        with self.db.read() as s:
+            query = select(func.max(LookRoundRow.number)).where(LookRoundRow.song_id == song_id)
+            return int(s.scalar(query) or 0) + 1
+
     def open_rounds(self, song_id: str) -> int:
         with self.db.read() as s:
             query = select(func.count()).where(
@@ -299,12 +305,7 @@ class LookRecords:
     async def beat(self, lease: Lease, lease_seconds: float | None) -> tuple[bool, bool]:
         """(still held, False): a round has no cancel; renews when `lease_seconds` is given."""
 
-        def op(s: Session) -> tuple[bool, bool]:
-            if lease_seconds is not None:
-                return leases.renew(s, lease, lease_seconds), False
-            return bool(s.scalar(select(LookRoundRow.id).where(leases.held(lease)))), False
-
-        return await self.db.run(op)
+        return await self.db.run(lambda s: (leases.beat(s, lease, lease_seconds), False))
 
     def store_op(
         self, lease: Lease, song_id: str, look_id: str, stored: StoredLook
@@ -313,7 +314,7 @@ class LookRecords:
 
         def op(s: Session) -> bool:
             look = s.get(LookRow, (song_id, look_id))
-            if look is None or not s.scalar(select(LookRoundRow.id).where(leases.held(lease))):
+            if look is None or not leases.is_held(s, lease):
                 return False
             _store(look, stored)
             return True
@@ -325,7 +326,7 @@ class LookRecords:
 
         def op(s: Session) -> bool:
             look = s.get(LookRow, (song_id, look_id))
-            if look is None or not s.scalar(select(LookRoundRow.id).where(leases.held(lease))):
+            if look is None or not leases.is_held(s, lease):
                 return False
             look.status, look.error = "failed", error
             return True

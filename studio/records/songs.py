@@ -277,9 +277,4 @@ class SongRecords:
     async def beat(self, lease: Lease, lease_seconds: float | None) -> tuple[bool, bool]:
         """(still held, False): a consistency job has no cancel; renews when `lease_seconds` is given."""
 
-        def op(s: Session) -> tuple[bool, bool]:
-            if lease_seconds is not None:
-                return leases.renew(s, lease, lease_seconds), False
-            return bool(s.scalar(select(CharacterJobRow.id).where(leases.held(lease)))), False
-
-        return await self.db.run(op)
+        return await self.db.run(lambda s: (leases.beat(s, lease, lease_seconds), False))
