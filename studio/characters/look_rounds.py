@@ -65,6 +65,8 @@ class _Round:
                 png, request, services.generator.model_version, look_id=look.id, round_number=self.row.number,
                 strength=look.strength, parent=look.parent,
             )  # fmt: skip
+            if not await services.records.db.run(looks.held_op(self.lease)):
+                return  # archived or taken over meanwhile: the look is not this process's to store
             key = look_key(self.song_id, look.id)
             await asyncio.to_thread(services.storage.put, CHARACTER_BUCKET, key, stamped, "image/png")
         except Exception as exc:

@@ -188,7 +188,16 @@ def _current_song(s: Session, song_id: str, reference_key: str) -> SongRow:
 
 
 def archive_in(s: Session, song_id: str, reason: str) -> int:
-    """Archive the song's rounds (its character was replaced); open ones are superseded. How many open."""
+    """Archive the song's rounds (its character was replaced); open ones are superseded, their looks not
+    made yet failed with `reason`. How many were open."""
+    open_rounds = select(LookRoundRow.id).where(
+        LookRoundRow.song_id == song_id, LookRoundRow.status.in_(OPEN_STATUSES)
+    )
+    s.execute(
+        update(LookRow)
+        .where(LookRow.round_id.in_(open_rounds), LookRow.status == "pending")
+        .values(status="failed", error=f"not made: {reason}")
+    )
     superseded = s.execute(
         update(LookRoundRow)
         .where(LookRoundRow.song_id == song_id, LookRoundRow.status.in_(OPEN_STATUSES))
@@ -306,6 +315,10 @@ class LookRecords:
         """(still held, False): a round has no cancel; renews when `lease_seconds` is given."""
 
         return await self.db.run(lambda s: (leases.beat(s, lease, lease_seconds), False))
+
+    def held_op(self, lease: Lease) -> Callable[[Session], bool]:
+        """Whether the round's lease is still held (it is not once the round was archived or taken over)."""
+        return lambda s: leases.is_held(s, lease)
 
     def store_op(
         self, lease: Lease, song_id: str, look_id: str, stored: StoredLook
