@@ -210,12 +210,18 @@ def archive_in(s: Session, song_id: str, reason: str) -> int:
 
 
 def add_picked_round_in(s: Session, song: SongRow, new: NewRound, stored: StoredLook) -> RoundLooks:
-    """The consistency job's image as a round of one stored look, picked when the song has no pick yet."""
+    """The consistency job's image as a round of one stored look. It becomes the pick unless the creator
+    picked a look of their own rounds: a re-run replaces the job's earlier image, never the creator's choice."""
+    current = s.get(LookRow, (song.id, song.character_look_id)) if song.character_look_id else None
+    chosen = (
+        current is not None
+        and s.scalar(select(LookRoundRow.origin).where(LookRoundRow.id == current.round_id)) != "consistency"
+    )
     row, looks = _add_round(s, new, "completed")
     row.finished_at = utcnow()
     for look in looks:
         _store(look, stored)
-    if song.character_look_id is None:
+    if not chosen:
         song.character_look_id = looks[0].id
     return RoundLooks(row, looks)
 
