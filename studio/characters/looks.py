@@ -168,6 +168,18 @@ def _seeds(song_id: str, number: int, count: int, first: int | None) -> tuple[in
     return tuple(seeds)
 
 
+def _default_strength(parent: LookRow | None) -> float:
+    return round(parent.strength * MORE_LIKE_THIS, 2) if parent is not None else DEFAULT_STRENGTH
+
+
+def default_strength(services: Services, song_id: str, from_look: str | None) -> float:
+    """The strength a round gets when none is asked for: today's, or less than the look it starts from."""
+    if from_look is None:
+        return DEFAULT_STRENGTH
+    found = services.records.looks.look(song_id, from_look)
+    return _default_strength(found[0] if found is not None else None)
+
+
 def plan_round(services: Services, song_id: str, ask: LooksRequest) -> NewRound:
     """The round `ask` makes for the song now; InvalidInput or NotFound (nothing written) when it cannot."""
     check_request(ask)
@@ -189,9 +201,7 @@ def plan_round(services: Services, song_id: str, ask: LooksRequest) -> NewRound:
                 f"{song_id!r} has no interrogation yet (the consistency job has not run): give a prompt",
             )
         prompt = description.consistent_prompt
-    strength = ask.strength
-    if strength is None:
-        strength = round(parent.strength * MORE_LIKE_THIS, 2) if parent is not None else DEFAULT_STRENGTH
+    strength = ask.strength if ask.strength is not None else _default_strength(parent)
     number = services.records.looks.next_number(song_id)
     return NewRound(
         song_id=song_id,

@@ -211,7 +211,7 @@ def archive_in(s: Session, song_id: str, reason: str) -> int:
 
 def add_picked_round_in(s: Session, song: SongRow, new: NewRound, stored: StoredLook) -> RoundLooks:
     """The consistency job's image as a round of one stored look. It becomes the pick unless the creator
-    picked a look of their own rounds: a re-run replaces the job's earlier image, never the creator's choice."""
+    picked a look of their own rounds: a re-run replaces the job's earlier image, never a creator's pick."""
     current = s.get(LookRow, (song.id, song.character_look_id)) if song.character_look_id else None
     chosen = (
         current is not None
