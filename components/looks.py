@@ -94,14 +94,13 @@ def _round_label(found: LookRound) -> str:
 
 def _look_card(studio: Services, song_id: str, look: Look, image: bytes | None, archived: bool) -> None:
     if look.status == "stored" and image is not None:
-        st.image(image, width="stretch")
+        st.image(image, caption=look.id, width="stretch")
     elif look.status == "failed":
-        st.error(look.error or "failed", icon=":material/error:")
+        st.error(f"{look.id}: {look.error or 'failed'}", icon=":material/error:")
     else:
-        st.info("Making this look…", icon=":material/hourglass_top:")
-    picked = " · **picked**" if look.picked else ""
-    st.markdown(f"`{look.id}`{picked}")
-    st.caption(f"seed {look.seed} · strength {look.strength:g} · {usd(look.cost)}")
+        st.info(f"{look.id}: making this look…", icon=":material/hourglass_top:")
+    picked = "**picked** · " if look.picked else ""
+    st.caption(f"{picked}seed {look.seed} · strength {look.strength:g} · {usd(look.cost)}")
     if look.status != "stored" or archived:
         return
     if st.button(

@@ -29,6 +29,8 @@ class CharacterImage(BaseModel):
     key: str
     url: str
     reason: str
+    look_id: str | None = None
+    """The picked look the generated image is (`r2-3`); None for the other sources."""
 
 
 class CharacterImages(BaseModel):
@@ -148,6 +150,7 @@ def resolve(services: Services, song_id: str) -> CharacterImages:
             key=key,
             url=storage.signed_url(CHARACTER_BUCKET, key, ttl),
             reason=reason,
+            look_id=song.character_look_id if source == "generated" else None,
         )
         for rank, (source, key, reason) in enumerate(found, start=1)
     ]
