@@ -216,31 +216,37 @@ def plan_round(services: Services, song_id: str, ask: LooksRequest) -> NewRound:
     )
 
 
-def request_for(look: LookRow, init_image: bytes | None = None) -> GenerationRequest:
-    """What the generator is asked for one candidate (its subject is the prompt: the preview draws it)."""
+def _request(
+    song_id: str, name: str, seed: int, prompt: str, negative_prompt: str, strength: float,
+    init_image: bytes | None = None,
+) -> GenerationRequest:  # fmt: skip
     return GenerationRequest(
-        prompt=look.prompt,
-        negative_prompt=look.negative_prompt,
-        seed=look.seed,
+        prompt=prompt,
+        negative_prompt=negative_prompt,
+        seed=seed,
         kind="character",
-        subject=look.prompt,
+        subject=prompt,
         width=WIDTH,
         height=HEIGHT,
         init_image=init_image,
-        strength=look.strength,
-        label=f"song:{look.song_id}:{look.id}",
+        strength=strength,
+        label=f"song:{song_id}:{name}",
+    )
+
+
+def request_for(look: LookRow, init_image: bytes | None = None) -> GenerationRequest:
+    """What the generator is asked for one candidate (its subject is the prompt: the preview draws it)."""
+    return _request(
+        look.song_id, look.id, look.seed, look.prompt, look.negative_prompt, look.strength, init_image
     )
 
 
 def estimate(services: Services, song_id: str, ask: LooksRequest) -> LooksEstimate:
     """What a round would ask for and usually cost; nothing is written."""
     planned = plan_round(services, song_id, ask)
-    sample = request_for(
-        LookRow(
-            song_id=song_id, id="r0-0", seed=planned.seeds[0], prompt=planned.prompt,
-            negative_prompt=planned.negative_prompt, strength=planned.strength,
-        )
-    )  # fmt: skip
+    sample = _request(
+        song_id, "estimate", planned.seeds[0], planned.prompt, planned.negative_prompt, planned.strength
+    )
     per_look = services.generator.estimated_cost(sample)
     return LooksEstimate(
         song_id=song_id,
