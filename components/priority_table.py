@@ -46,7 +46,8 @@ def _resolution(studio: Services, song_id: str) -> None:
                 st.caption(f"{image.key} is missing")
                 continue
             primary = " · primary" if resolved.primary and resolved.primary.key == image.key else ""
-            st.image(thumb.data, caption=f"#{image.rank} {image.source}{primary}", width="stretch")
+            look = f" · look {image.look_id}" if image.look_id else ""
+            st.image(thumb.data, caption=f"#{image.rank} {image.source}{look}{primary}", width="stretch")
 
 
 def _live(studio: Services, song_id: str, live: bool) -> None:

@@ -99,7 +99,9 @@ def test_one_song_from_its_character_to_the_manifest(
     )
     creator.get_by_role("button", name="Store pose A").click()
     expect(creator.get_by_text("The consistency job is queued")).to_be_visible()
-    caption = creator.locator('[data-testid="stImageCaption"]', has_text="generated · primary")
+    caption = creator.locator(
+        '[data-testid="stImageCaption"]', has_text=re.compile(r"generated · look r1-1 · primary")
+    )
     expect(caption).to_be_visible(timeout=60_000)
     shot(creator, "story-characters")
 
