@@ -21,6 +21,7 @@ from studio.errors import InvalidInput, NotFound, StudioError
 from studio.keys import REFERENCE_BUCKET, ReferenceKind, parse_reference_name, reference_name
 from studio.money import from_nanos
 from studio.plan import ScenePlan
+from studio.records.jobs import ACTIVE
 from studio.records.reviews import ReviewRow
 from studio.records.schema import JobRow, ReferenceRow, ReferenceVersionRow
 from studio.services import Services
@@ -304,13 +305,18 @@ def review_board(services: Services, job_id: str) -> ReviewBoard:
 
 def board_fingerprint(services: Services, job_id: str, *, decisions: bool = True) -> str:
     """Changes when anything the board shows does (job status, a reference's generation or version, and
-    with `decisions` a review decision), so a page can poll it cheaply and redraw only then."""
+    a review decision), so a page can poll it cheaply and redraw only then.
+
+    Without `decisions` (a lightbox is open) only a new version and the job's end count: each redraw behind
+    an open dialog is a moment in which the reviewer's Esc can be lost, so there are as few as can be.
+    """
     job = _job(services, job_id)
     rows = services.records.references.of_job(job_id).values()
-    state: list[object] = [job.status, job.cancel_requested]
-    if decisions:
-        made = services.records.reviews.decisions(job_id)
-        state += [len(made), made[-1].id if made else 0]
+    if not decisions:
+        versions = [(r.ref, r.version) for r in rows]
+        return hashlib.sha256(repr([job.status in ACTIVE, versions]).encode()).hexdigest()[:16]
+    made = services.records.reviews.decisions(job_id)
+    state: list[object] = [job.status, job.cancel_requested, len(made), made[-1].id if made else 0]
     state += [(r.ref, r.status, r.version, r.params_hash, r.attempts) for r in rows]
     return hashlib.sha256(repr(state).encode()).hexdigest()[:16]
 

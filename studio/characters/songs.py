@@ -15,7 +15,6 @@ from pydantic import BaseModel
 from studio.characters.images import prepare_character_image
 from studio.characters.templates import get_template, template_image
 from studio.errors import InvalidInput
-from studio.interrogation.base import Interrogation
 from studio.keys import CHARACTER_BUCKET, check_id, song_key
 from studio.logs import log_step
 from studio.records.objects import ObjectCheck
@@ -165,10 +164,8 @@ def set_consistency_enabled(services: Services, song_id: str, enabled: bool) -> 
     services.records.songs.update_song(song_id, character_consistency_enabled=enabled)
 
 
-def song_interrogation(services: Services, song_id: str) -> Interrogation | None:
-    """The interrogation the last consistency job made of the song's reference, if any."""
+def create_song(services: Services, song_id: str) -> str:
+    """A new song, saved at once (its character comes later: an upload or a template)."""
     check_id("song_id", song_id)
-    song = services.records.songs.song(song_id)
-    if song is None or not song.character_interrogation_json:
-        return None
-    return Interrogation.model_validate_json(song.character_interrogation_json)
+    services.records.songs.update_song(song_id)
+    return song_id

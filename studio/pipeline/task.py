@@ -172,16 +172,15 @@ async def _attempt(run: Run, planned: PlannedReference, state: Attempts) -> Sett
             reserved = await reservation
         elif reserved:
             await run.budget.reserve(reserved, planned.ref)
-        else:
-            run.post(
-                run.services.records.references.update_for(
-                    run.lease,
-                    planned.ref,
-                    status="generating",
-                    started_epoch=run.lease.epoch,
-                    started_at=utcnow(),
-                )
+        run.post(
+            run.services.records.references.update_for(
+                run.lease,
+                planned.ref,
+                status="generating",
+                started_epoch=run.lease.epoch,
+                started_at=utcnow(),
             )
+        )
         flight = run.in_flight[planned.ref] = InFlight(request, utcnow())
 
         def on_prediction(prediction_id: str) -> None:

@@ -316,8 +316,11 @@ def test_the_fingerprint_changes_with_a_new_version_or_decision_only(scripted: S
     jobs.submit(scripted, load_plan(MINIMAL), overrides={SCENE: ReferenceOverride(seed=5)})
     queued = board_fingerprint(scripted, job_id)
     assert queued != rejected, "a queued regeneration shows on the board"
+    behind_lightbox = board_fingerprint(scripted, job_id, decisions=False)
+    assert behind_lightbox != generation, "the lightbox says a new version is on its way"
     asyncio.run(drain(scripted))
     assert board_fingerprint(scripted, job_id) not in (first, rejected, queued)
+    assert board_fingerprint(scripted, job_id, decisions=False) not in (generation, behind_lightbox)
     assert review_board(scripted, job_id).reference(SCENE).version == 2
     with pytest.raises(NotFound):
         board_fingerprint(scripted, "nope")
