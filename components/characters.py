@@ -1,4 +1,4 @@
-"""Character widgets: the song picker, the template gallery, uploads, and the interrogation panel."""
+"""Character widgets: the song picker, the template gallery and uploads."""
 
 from __future__ import annotations
 
@@ -8,12 +8,11 @@ from components.identity import actor
 from components.pickers import sticky_select
 from components.setup import current_song_id, select_song
 from studio.characters.images import MAX_UPLOAD_BYTES
-from studio.characters.songs import apply_template, song_interrogation, upload_character_image
+from studio.characters.songs import apply_template, create_song, upload_character_image
 from studio.characters.templates import list_templates, template_image
 from studio.errors import InvalidInput, StudioError
 from studio.input_files import read_stream
-from studio.keys import check_id
-from studio.overview import recent_songs, requeue_consistency
+from studio.overview import recent_songs
 from studio.services import Services
 
 
@@ -33,7 +32,7 @@ def song_picker(studio: Services) -> str | None:
         name = st.text_input("New song id", placeholder="e.g. midnight-drive", key="new-song-id")
         if st.form_submit_button("Create song"):
             try:
-                select_song(check_id("song_id", name.strip()))
+                select_song(create_song(studio, name.strip()))
                 st.rerun()
             except InvalidInput as error:
                 st.error(f"**{error.field}**: {error.problem}")
@@ -56,7 +55,7 @@ def template_gallery(studio: Services, song_id: str, in_use: str | None) -> None
                 type="primary" if chosen else "secondary",
                 icon=":material/check:" if chosen else None,
             ):
-                applied = apply_template(studio, song_id, template.id)
+                applied = apply_template(studio, song_id, template.id, actor=actor())
                 st.toast(f"{template.name} applied to {applied.song_id}.")
                 st.rerun()
 
@@ -78,34 +77,3 @@ def pose_upload(studio: Services, song_id: str, pose: str) -> None:
             return
         queued = " The consistency job is queued." if stored.job_id else ""
         st.success(f"Stored pose {pose} ({stored.width}x{stored.height}, {stored.content_type}).{queued}")
-
-
-def interrogation_panel(studio: Services, song_id: str, uploaded: bool) -> None:
-    """What the interrogator saw in the reference, and a button to run it again."""
-    found = song_interrogation(studio, song_id)
-    if found is None:
-        st.caption(
-            "No interrogation yet: it runs in the consistency job after a pose-A upload "
-            "(templates are used as they are)."
-        )
-    else:
-        st.markdown(f"**Description**: {found.character_description}")
-        st.markdown(f"**Detailed prompt**: {found.prompt}")
-        st.markdown(f"**Style notes**: {found.style_notes}")
-        st.caption(f"Source: {found.source} · model {found.model}")
-        for note in found.notes:
-            st.info(f"Note: {note}.", icon=":material/info:")
-    if st.button(
-        "Re-run interrogation",
-        icon=":material/refresh:",
-        key=f"reinterrogate-{song_id}",
-        disabled=not uploaded,
-    ):
-        try:
-            requeue_consistency(studio, song_id, actor=actor())
-        except InvalidInput as error:
-            st.error(f"**{error.field}**: {error.problem}")
-        except StudioError as error:
-            st.error(str(error))
-        else:
-            st.rerun()

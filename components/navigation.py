@@ -17,6 +17,7 @@ from typing import Any
 
 import streamlit as st
 
+from components.failures import show_failure
 from components.identity import (
     deployment_here,
     identity_sidebar,
@@ -27,7 +28,7 @@ from components.identity import (
     signed_in_actor,
 )
 from studio.access import Actor, Permission
-from studio.errors import StudioError
+from studio.errors import StudioError, Unavailable
 
 _IN_APP: ContextVar[bool] = ContextVar("studio_in_app", default=False)
 
@@ -101,7 +102,10 @@ def run_app() -> None:
         not_permitted_page(page.title, needed, who)
     else:
         with _inside_app():
-            page.run()
+            try:
+                page.run()
+            except Unavailable as error:  # the database or storage failed while the page ran
+                show_failure(error)
 
 
 def require_app() -> None:

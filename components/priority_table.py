@@ -46,7 +46,8 @@ def _resolution(studio: Services, song_id: str) -> None:
                 st.caption(f"{image.key} is missing")
                 continue
             primary = " · primary" if resolved.primary and resolved.primary.key == image.key else ""
-            st.image(thumb.data, caption=f"#{image.rank} {image.source}{primary}", width="stretch")
+            look = f" · look {image.look_id}" if image.look_id else ""
+            st.image(thumb.data, caption=f"#{image.rank} {image.source}{look}{primary}", width="stretch")
 
 
 def _live(studio: Services, song_id: str, live: bool) -> None:
@@ -62,3 +63,22 @@ def character_status(studio: Services, song_id: str) -> None:
     job = studio.records.songs.latest_job(song_id)
     live = job is not None and job.status in OPEN_STATUSES
     st.fragment(_live, run_every=POLL_SECONDS if live else None)(studio, song_id, live)
+
+
+def downstream_character(studio: Services, song_id: str | None) -> None:
+    """Which character image clip generation takes with this job's references, and why."""
+    if song_id is None:
+        st.caption("This job has no song: clips get no character image. Choose a song on **Generate**.")
+        return
+    resolved = resolve(studio, song_id)
+    primary = resolved.primary
+    if primary is None:
+        st.caption(f"Song **{song_id}**: no character image ({resolved.note or 'none set'}).")
+        return
+    image, words = st.columns([1, 4])
+    try:
+        image.image(thumbnail(studio, primary.key, bucket=CHARACTER_BUCKET).data, width="stretch")
+    except NotFound:
+        image.caption(f"{primary.key} is missing")
+    words.markdown(f"Song **{song_id}** · **{primary.source}** image, rank {primary.rank}")
+    words.caption(primary.reason)

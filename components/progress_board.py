@@ -19,28 +19,28 @@ from studio.services import Services
 
 POLL_SECONDS = 1.0
 OUTCOMES = {
-    "success": ("success", "Every reference was generated."),
+    "success": ("success", "Every reference is stored."),
     "partial": ("warning", "Partial success: at least half the images, with a scene and a character."),
     "failed": ("error", "The partial-success rule failed: clip generation falls back to text-only prompts."),
-    "cancelled": ("warning", "Cancelled: images already stored are kept and reused by a retry."),
+    "cancelled": (
+        "info",
+        "Cancelled by you: the images stored so far are kept; generate again for the rest.",
+    ),
 }
 
 
 def _board(progress: JobProgress) -> None:
-    done = progress.stored + progress.failed
-    st.progress(done / progress.total if progress.total else 0.0, text=f"{done} of {progress.total} finished")
-    counts = st.columns(5)
-    for column, (label, value) in zip(
-        counts,
-        [
-            ("stored", progress.stored),
-            ("generating", progress.counts.get("generating", 0)),
-            ("queued", progress.counts.get("queued", 0) + progress.counts.get("waiting", 0)),
-            ("failed", progress.failed),
-            ("spent", usd(progress.spent)),
-        ],
-        strict=True,
-    ):
+    done = progress.stored + progress.failed + progress.cancelled
+    st.progress(done / progress.total if progress.total else 0.0, text=f"{done} of {progress.total} done")
+    values = [
+        ("stored", progress.stored),
+        ("generating", progress.in_flight),
+        ("queued", progress.counts.get("queued", 0) + progress.counts.get("waiting", 0)),
+        ("failed", progress.failed),
+        *([("cancelled", progress.cancelled)] if progress.cancelled else []),
+        ("spent", usd(progress.spent)),
+    ]
+    for column, (label, value) in zip(st.columns(len(values)), values, strict=True):
         column.metric(label, value)
     st.dataframe(
         [
@@ -64,8 +64,9 @@ def _outcome(studio: Services, progress: JobProgress) -> None:
     kind, text = OUTCOMES.get(progress.status, ("info", progress.status))
     if progress.failure_reason:
         text += f" Reason: `{progress.failure_reason}`."
+    run = f" · {progress.summary}" if progress.summary else ""
     getattr(st, kind)(
-        f"**{status_label(progress.status)}** · {progress.stored} of {progress.total} stored. {text}"
+        f"**{status_label(progress.status)}** · {progress.stored} of {progress.total} stored{run}. {text}"
     )
     if progress.failed and st.button(
         "Retry failed only", icon=":material/refresh:", key=f"retry-{progress.job_id}"

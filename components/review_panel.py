@@ -11,9 +11,10 @@ import json
 import streamlit as st
 
 from components.coverage import card_status, status_badge
-from components.regenerate_form import regenerate_form, show_changes
+from components.regenerate_form import regenerate_form
 from components.review_board import action_bar
 from components.review_desk import ReviewDesk
+from components.word_changes import show_changes
 from studio.errors import InvalidInput, NotFound
 from studio.gallery import full_image, thumbnail
 from studio.money import usd

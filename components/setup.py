@@ -12,8 +12,9 @@ import os
 import streamlit as st
 from pydantic import SecretStr, ValidationError
 
+from components.failures import show_failure
 from components.navigation import require_app
-from studio.errors import ConfigurationError
+from studio.errors import ConfigurationError, Unavailable
 from studio.logs import configure_logging
 from studio.services import Services, build_services
 from studio.settings import Settings, settings_problems
@@ -74,15 +75,21 @@ def _runner(fingerprint: str, _built: Services) -> BackgroundRunner:
     return BackgroundRunner(_built).start()
 
 
+def _built(fingerprint: str, config: Settings) -> Services:
+    """The cached container; when it cannot be built, the reason in place of the page (tried again on the
+    next run, as nothing failed is cached)."""
+    try:
+        return _services(fingerprint, config)
+    except (ConfigurationError, Unavailable) as error:
+        show_failure(error)
+        st.stop()
+        raise
+
+
 def services() -> Services:
     """One container per settings, shared by every session and page; no runner is started."""
     config = settings()
-    try:
-        return _services(_fingerprint(config), config)
-    except ConfigurationError as error:
-        st.error(f"Configuration: {error}")
-        st.stop()
-        raise
+    return _built(_fingerprint(config), config)
 
 
 def fingerprint() -> str:
@@ -95,12 +102,7 @@ def page_setup() -> Services:
     require_app()
     config = settings()
     fingerprint = _fingerprint(config)
-    try:
-        built = _services(fingerprint, config)
-    except ConfigurationError as error:
-        st.error(f"Configuration: {error}")
-        st.stop()
-        raise
+    built = _built(fingerprint, config)
     runner = _runner(fingerprint, built)
     if not runner.alive:
         runner.start()

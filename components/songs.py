@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
+from components.pickers import sticky_select
+from components.setup import current_song_id, select_song
 from studio.overview import recent_songs
 from studio.services import Services
 
@@ -32,3 +34,24 @@ def recent_songs_table(studio: Services, limit: int = 10) -> None:
             "generated": st.column_config.CheckboxColumn("generated", help="Consistent character image"),
         },
     )
+
+
+NO_SONG = ""
+
+
+def song_choice(studio: Services, job_song: str | None) -> str | None:
+    """The song whose character the job uses (its image conditions the lead character and goes into the
+    export); defaults to the job's song, else the current song. None: no character."""
+    songs = [song.song_id for song in recent_songs(studio)]
+    current = job_song or current_song_id()
+    options = [NO_SONG, *songs] if not current or current in songs else [NO_SONG, current, *songs]
+    chosen = sticky_select(
+        "Song",
+        options,
+        key="generate-song",
+        current=current or NO_SONG,
+        choose=lambda song_id: select_song(song_id or None),
+        format_func=lambda song_id: song_id or "no song: no character image",
+        help="Its resolved character image conditions the plan's lead character and goes into the export.",
+    )
+    return chosen or None

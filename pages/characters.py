@@ -1,9 +1,11 @@
-"""Characters: a song's character (upload or template), its interrogation, consistency job and priority."""
+"""Characters: a song's character (upload or template), its description, rounds of looks, and priority."""
 
 import streamlit as st
 
 from components.backends import offline_notice
-from components.characters import interrogation_panel, pose_upload, song_picker, template_gallery
+from components.characters import pose_upload, song_picker, template_gallery
+from components.description_editor import description_editor
+from components.looks import looks_form, rounds_browser
 from components.priority_table import character_status
 from components.setup import page_setup
 from studio.characters.songs import set_consistency_enabled
@@ -12,7 +14,8 @@ studio = page_setup()
 st.title("Characters")
 st.caption(
     "Each song has one character: upload pose A (and optionally pose B), or pick a template. "
-    "An upload is interrogated and a consistent character is generated in the background."
+    "An upload is interrogated and a consistent character is generated in the background; "
+    "then try rounds of looks and pick the one clips should use."
 )
 song_id = song_picker(studio)
 if song_id is None:
@@ -39,8 +42,10 @@ enabled = st.toggle(
 if song is not None and enabled != song.character_consistency_enabled:
     set_consistency_enabled(studio, song_id, enabled)
 
-st.subheader("Interrogation")
-interrogation_panel(
-    studio, song_id, uploaded=song is not None and song.character_reference_source == "upload"
-)
+st.subheader("Description")
+description_editor(studio, song_id, uploaded=song is not None and song.character_reference_source == "upload")
+if song is not None and song.character_reference_key:
+    st.subheader("Looks")
+    looks_form(studio, song_id)
+    rounds_browser(studio, song_id)
 character_status(studio, song_id)

@@ -6,7 +6,7 @@ from components.cost_chart import budget_chart, cumulative_chart, stage_provider
 from components.job_picker import job_picker
 from components.setup import page_setup
 from studio.catalog import list_jobs
-from studio.costs import cost_report, entries_csv, job_costs
+from studio.costs import cost_report, entries_csv, job_costs, song_costs
 from studio.money import usd
 
 studio = page_setup()
@@ -36,6 +36,28 @@ st.dataframe(
     width="stretch",
 )
 budget_chart(overview, titles)
+
+songs = song_costs(studio)
+if songs:
+    st.subheader("Songs: their character beside the jobs that used it")
+    st.dataframe(
+        [
+            {
+                "song": song.song_id,
+                "character": usd(song.character),
+                "by stage": ", ".join(
+                    f"{stage} {usd(amount)}" for stage, amount in sorted(song.by_stage.items())
+                )
+                or "—",
+                "jobs": ", ".join(titles.get(job.job_id, job.job_id) for job in song.jobs) or "—",
+                "jobs spent": usd(song.jobs_spent),
+                "total": usd(song.total),
+            }
+            for song in songs
+        ],
+        hide_index=True,
+        width="stretch",
+    )
 
 st.divider()
 job_id = job_picker(studio, key="costs-job")

@@ -7,6 +7,7 @@ from components.identity import actor
 from components.plans import plan_picker
 from components.progress_board import job_monitor
 from components.setup import page_setup, select_job
+from components.songs import song_choice
 from studio import jobs
 from studio.errors import InvalidInput, StudioError
 from studio.gallery import ACTIVE
@@ -36,28 +37,30 @@ duration = st.number_input(
     key=f"duration-{job_id}",
 )
 duration_seconds = duration or None
-estimate, budget = jobs.estimate_cost(studio, plan, duration_seconds)
-images = len(plan.scenes) + len(plan.characters)
+existing = studio.records.jobs.get(job_id)
+song_id = song_choice(studio, existing.song_id if existing else None)
 edits = overrides(studio, plan)
+estimate = jobs.estimate_cost(studio, plan, duration_seconds, edits, song_id)
 cols = st.columns(4)
-cols[0].metric("images", images, help=f"{len(plan.scenes)} scenes + {len(plan.characters)} characters")
-unit = estimate / images if images else estimate
-cols[1].metric("unit cost", usd(unit), help=usd(unit, exact=True))
-cols[2].metric("estimate", usd(estimate), help=usd(estimate, exact=True))
-cols[3].metric("budget", usd(budget))
-if estimate > budget:
-    st.warning(f"The estimate {usd(estimate)} is over the budget {usd(budget)}: some images will be refused.")
+cols[0].metric(
+    "images", estimate.images, help=f"{len(plan.scenes)} scenes + {len(plan.characters)} characters"
+)
+cols[1].metric("to generate", estimate.to_pay, help=f"{estimate.reused} stored with identical parameters: $0")
+cols[2].metric("estimate", usd(estimate.cost), help=usd(estimate.cost, exact=True))
+cols[3].metric("budget", usd(estimate.budget))
+if estimate.cost > estimate.budget:
+    over = f"The estimate {usd(estimate.cost)} is over the budget {usd(estimate.budget)}"
+    st.warning(f"{over}: some images will be refused.")
 st.caption(
     f"{len(edits)} reference(s) use your prompt edits. "
     "Stored images with identical parameters are reused at $0."
 )
 
-existing = studio.records.jobs.get(job_id)
 running = existing is not None and existing.status in ACTIVE
 label = "Start generation" if existing is None else "Generate again (reuses stored images)"
 if st.button(label, type="primary", icon=":material/play_arrow:", disabled=running, key=f"start-{job_id}"):
     try:
-        select_job(jobs.submit(studio, plan, duration_seconds, edits, actor=actor()))
+        select_job(jobs.submit(studio, plan, duration_seconds, edits, song_id=song_id, actor=actor()))
     except (InvalidInput, StudioError) as error:
         st.error(str(error))
     else:

@@ -25,8 +25,12 @@ st.subheader("Your song, step by step")
 creator_guide(studio, current_song_id(), current_job_id())
 
 with st.container(border=True):
+    song_id = current_song_id()
+    song_id = song_id if song_id and studio.records.songs.song(song_id) else None
+    with_song = f", its lead character drawn from song *{song_id}*" if song_id else ""
     st.markdown(
-        f"**Try it**: generate every reference of the sample plan *{DEMO_PLAN}* on the active backends."
+        f"**Try it**: generate every reference of the sample plan *{DEMO_PLAN}* on the active backends"
+        f"{with_song}."
     )
     if st.button(
         "Run the demo",
@@ -39,7 +43,7 @@ with st.container(border=True):
         plan = load_sample(DEMO_PLAN)
         save_plan(studio, plan, f"sample {DEMO_PLAN}")
         try:
-            job_id = jobs.submit(studio, plan, overrides=overrides(studio, plan), actor=who)
+            job_id = jobs.submit(studio, plan, overrides=overrides(studio, plan), song_id=song_id, actor=who)
         except StudioError as error:
             st.warning(str(error))
             job_id = str(plan.job_id)

@@ -17,12 +17,13 @@ st.caption(
 )
 
 plan = plan_picker(studio, key="plan-page-picker")
-with st.expander("Load a sample, upload a plan file, or edit the plan as JSON", expanded=plan is None):
-    plan_loader(studio, plan)
-
-if plan is None:
-    st.info("No plan yet: load a sample plan above, upload a plan file, or paste one into the editor.")
+if plan is None:  # the first visit shows the three ways in, not a folded expander
+    st.info("No plan yet: load a sample plan, upload a plan file, or paste one into the editor.")
+    with st.container(border=True):
+        plan_loader(studio, plan)
     st.stop()
+with st.expander("Load a sample, upload a plan file, or edit the plan as JSON"):
+    plan_loader(studio, plan)
 
 st.subheader(title_of(plan))
 style = plan.style

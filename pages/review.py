@@ -7,6 +7,7 @@ import streamlit as st
 from components.coverage import coverage_matrix, status_text
 from components.identity import actor
 from components.job_picker import job_picker
+from components.priority_table import downstream_character
 from components.review_board import filter_bar, keyboard_bar, live_refresh, reference_grid, selection_bar
 from components.review_desk import ReviewDesk
 from components.review_panel import lightbox
@@ -54,6 +55,8 @@ if desk.lightbox_open and cursor is not None:
     lightbox(studio, desk)
 
 st.divider()
+st.subheader("Character for clip generation")
+downstream_character(studio, board.song_id)
 st.subheader("Export for clip generation")
 if board.unapproved:
     waiting = Counter[str](board.unapproved.values())

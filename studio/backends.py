@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from studio.clients import Clients
-from studio.errors import ConfigurationError, InvalidInput
+from studio.errors import ConfigurationError, InvalidInput, StudioError, Unavailable
 from studio.settings import Settings
 
 Concern = Literal["image generation", "interrogation", "storage", "records"]
@@ -88,32 +88,88 @@ def _replicate_interrogator(settings: Settings, clients: Clients) -> Any:
     return ReplicateInterrogator.from_settings(settings, clients.replicate)
 
 
+def data_dir(settings: Settings) -> Path:
+    """The data dir, made (0700) when missing; Unavailable when it cannot be a folder the studio writes."""
+    from studio.private_files import private_dir
+
+    try:
+        return private_dir(settings.data_dir)
+    except StudioError as error:
+        raise Unavailable(
+            f"the data dir cannot be used: {error}",
+            "set STUDIO_DATA_DIR to a folder this user may create and write",
+        ) from error
+
+
+def signing_key_path(settings: Settings) -> Path:
+    return Path(settings.data_dir) / "signing.key"
+
+
 def signing_key(settings: Settings) -> bytes:
     """STUDIO_SIGNING_KEY, else a key generated once into the data dir (readable by its owner only)."""
     import os
     import secrets
 
     if settings.signing_key is not None:
-        return settings.signing_key.get_secret_value().encode()
-    path = Path(settings.data_dir) / "signing.key"
+        return stored_signing_key(settings)
+    path = signing_key_path(settings)
     if not path.exists():
-        from studio.private_files import private_dir
-
-        private_dir(path.parent)
+        data_dir(settings)
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:  # another process made it first
             pass
+        except OSError as error:
+            raise Unavailable(
+                f"the signing key {path} cannot be created: {error.strerror or error}",
+                f"make {path.parent} a folder this user may write, or set STUDIO_DATA_DIR to one",
+            ) from error
         else:
             with os.fdopen(fd, "w") as handle:
                 handle.write(secrets.token_hex(32))
-    return path.read_text().strip().encode()
+    return stored_signing_key(settings)
+
+
+def stored_signing_key(settings: Settings) -> bytes:
+    """The signing key as it is now (nothing is created); Unavailable says why it cannot be used."""
+    if settings.signing_key is not None:
+        key = settings.signing_key.get_secret_value().encode()
+        if not key:
+            raise Unavailable(
+                "STUDIO_SIGNING_KEY is set but empty",
+                "unset it to use the key the studio keeps in the data dir, or set it to a long random string",
+            )
+        return key
+    path = signing_key_path(settings)
+    try:
+        key = path.read_bytes().strip()
+    except FileNotFoundError:
+        raise _unusable_key(path, "is missing") from None
+    except OSError as error:
+        raise _unusable_key(path, f"cannot be read: {error.strerror or error}") from error
+    if not key:
+        raise _unusable_key(path, "is empty")
+    return key
+
+
+def _unusable_key(path: Path, problem: str) -> Unavailable:
+    return Unavailable(
+        f"the signing key {path} {problem}",
+        f"restore {path.name} from a backup, or remove it to have a new one made on the next command "
+        "(links signed with the old key then stop working: `export --refresh` signs them again)",
+    )
 
 
 def _local_storage(settings: Settings, _clients: Clients) -> Any:
     from studio.storage.local import LocalStorage
 
-    return LocalStorage(Path(settings.data_dir) / "storage", signing_key(settings))
+    root = Path(settings.data_dir) / "storage"
+    if root.exists() and not root.is_dir():
+        raise Unavailable(
+            f"local storage {root} is a file, not a folder",
+            "move that file aside (the studio makes the folder), or set STUDIO_DATA_DIR to another folder",
+        )
+    return LocalStorage(root, signing_key(settings))
 
 
 def _supabase_storage(settings: Settings, _clients: Clients) -> Any:
@@ -170,14 +226,18 @@ def _supabase_probes(settings: Settings, _clients: Clients) -> list[Probe]:
 def _local_storage_probes(settings: Settings, _clients: Clients) -> list[Probe]:
     from studio.doctor import probes as p
 
-    return [("local storage writable", _threaded(p.writable, Path(settings.data_dir) / "storage"))]
+    return [
+        ("local storage writable", _threaded(p.writable, Path(settings.data_dir) / "storage")),
+        ("signing key", _threaded(p.signing_key, settings)),
+    ]
 
 
 def _database_probes(settings: Settings, _clients: Clients) -> list[Probe]:
     from studio.doctor import probes as p
+    from studio.records.health import probe
 
     return [
-        ("database", _threaded(p.database, settings)),
+        ("database", _threaded(probe, settings.resolved_database_url())),
         ("data directory writable", _threaded(p.writable, Path(settings.data_dir))),
     ]
 
@@ -230,10 +290,15 @@ def choose(settings: Settings, concern: Concern) -> BackendChoice:
         order, reason = interrogation_order(settings)
         return BackendChoice(concern, ",".join(order), reason)
     if concern == "records":
-        if settings.database_url:
-            database = "postgresql" if "postgres" in settings.database_url else "sqlite"
-            return BackendChoice(concern, database, "STUDIO_DATABASE_URL is set")
-        return BackendChoice(concern, "sqlite", "STUDIO_DATABASE_URL not set, SQLite in the data dir")
+        from studio.records.failures import RecordsUnavailable, checked_url
+
+        if not settings.database_url:
+            return BackendChoice(concern, "sqlite", "STUDIO_DATABASE_URL not set, SQLite in the data dir")
+        try:
+            database = checked_url(settings.resolved_database_url()).get_backend_name()
+        except RecordsUnavailable as error:
+            raise ConfigurationError(str(error)) from None
+        return BackendChoice(concern, database, "STUDIO_DATABASE_URL is set")
     selector = getattr(settings, _SELECTORS[concern])
     if selector == "local":
         return BackendChoice(concern, "local", f"{concern} selector is 'local'")

@@ -168,6 +168,42 @@ def job_costs(services: Services, limit: int = 50) -> list[JobCost]:
     ]
 
 
+class SongCost(BaseModel):
+    """A song's own spend (its character: consistency, interrogation, looks) beside the jobs that used it."""
+
+    song_id: str
+    by_stage: dict[str, Decimal]
+    character: Decimal
+    jobs: list[JobCost]
+    jobs_spent: Decimal
+
+    @property
+    def total(self) -> Decimal:
+        return self.character + self.jobs_spent
+
+
+def song_costs(services: Services, limit: int = 50) -> list[SongCost]:
+    """Every song that spent something or whose character a job used, newest job first."""
+    spend = services.records.ledger.song_spend()
+    by_song: dict[str, list[JobCost]] = defaultdict(list)
+    jobs = {job.id: job for job in services.records.jobs.recent(limit)}
+    for cost in job_costs(services, limit):
+        song_id = jobs[cost.job_id].song_id
+        if song_id is not None:
+            by_song[song_id].append(cost)
+    songs = sorted({*spend, *by_song})
+    return [
+        SongCost(
+            song_id=song_id,
+            by_stage=spend.get(song_id, {}),
+            character=sum(spend.get(song_id, {}).values(), ZERO),
+            jobs=by_song.get(song_id, []),
+            jobs_spent=sum((job.spent for job in by_song.get(song_id, [])), ZERO),
+        )
+        for song_id in songs
+    ]
+
+
 def entries_csv(report: CostReport) -> str:
     """The report's ledger rows as CSV, amounts as plain decimals with every digit (`0.0105`, not `0E-9`)."""
     buffer = io.StringIO()

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
+DEBUG_VALUES = ("1", "true", "yes", "on")
 LISTED_PROBLEMS = 50
 """At most this many problems are spelled out in an InvalidInput's message; all stay in `.problems`."""
+
+
+def debugging() -> bool:
+    """STUDIO_DEBUG=1: failures show their traceback beside the message (the CLI's `--debug` does too)."""
+    return os.environ.get("STUDIO_DEBUG", "").strip().lower() in DEBUG_VALUES
 
 
 class StudioError(Exception):
@@ -55,6 +62,17 @@ class NotFound(StudioError):
 
 class BudgetExceeded(StudioError):
     """A paid call that would take the job over its budget; never retried."""
+
+
+class Unavailable(StudioError):
+    """Configuration, storage or the database cannot be used: `what` failed and where, and `fix`, what to
+    do about it. The CLI prints it as one message (exit 1, no traceback); pages show it in place of the page.
+    """
+
+    def __init__(self, what: str, fix: str) -> None:
+        super().__init__(f"{what}; {fix}")
+        self.what = what
+        self.fix = fix
 
 
 class ConfigurationError(StudioError):

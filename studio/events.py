@@ -46,6 +46,7 @@ EventHandler = Callable[[Event], None]
 
 _STAGE_MESSAGES = {
     "completed": "reference generation finished",
+    "cancelled": "reference generation cancelled by request; stored images kept",
     "failed": "reference generation fell back to text-only",
 }
 

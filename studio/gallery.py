@@ -27,12 +27,14 @@ from studio.money import from_nanos
 from studio.plan import ScenePlan
 from studio.png_parameters import read_parameters
 from studio.private_files import private_dir, write_private
+from studio.records.jobs import ACTIVE
 from studio.records.schema import JobRow, ReferenceRow
+from studio.references import ReferenceImages, run_summary
 from studio.services import Services
 
 THUMBNAIL_PX = 256
 THUMBNAIL_QUALITY = 78
-ACTIVE = ("queued", "running")
+
 _lock = threading.Lock()
 
 
@@ -78,6 +80,8 @@ class JobProgress:
     spent: Decimal
     failure_reason: str | None
     cancel_requested: bool
+    summary: str | None = None
+    """What the last run did (`4 generated · 2 reused · $0.02 this run`), once it ended."""
 
     @property
     def active(self) -> bool:
@@ -89,7 +93,16 @@ class JobProgress:
 
     @property
     def failed(self) -> int:
-        return self.counts.get("failed", 0) + self.counts.get("cancelled", 0)
+        return self.counts.get("failed", 0)
+
+    @property
+    def cancelled(self) -> int:
+        return self.counts.get("cancelled", 0)
+
+    @property
+    def in_flight(self) -> int:
+        """Calls being made right now (a reference is `generating` only while its call runs)."""
+        return self.counts.get("generating", 0)
 
 
 def _status_of(row: ReferenceRow) -> ReferenceStatus:
@@ -128,7 +141,14 @@ def job_progress(services: Services, job_id: str) -> JobProgress | None:
         spent=from_nanos(job.spent_nanos),
         failure_reason=job.failure_reason,
         cancel_requested=job.cancel_requested,
+        summary=_summary(job),
     )
+
+
+def _summary(job: JobRow) -> str | None:
+    if job.status in ACTIVE or not job.result_json:
+        return None
+    return run_summary(ReferenceImages.model_validate_json(job.result_json))
 
 
 def _digest(text: str | bytes, length: int = 24) -> str:

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, TypeVar, cast
 
-from pydantic import TypeAdapter
+from pydantic import BaseModel, TypeAdapter
 
 from studio.access import Actor, require
-from studio.errors import NotFound, StudioError
+from studio.errors import InvalidInput, NotFound, StudioError
 from studio.events import Event, EventHandler, EventType
 from studio.keys import check_id
 from studio.logs import log_step
@@ -68,6 +68,11 @@ def _request(
         CONCURRENCY.check("concurrency", concurrency)
     if song_id is not None:
         check_id("song_id", song_id)
+        if services.records.songs.song(song_id) is None:
+            raise InvalidInput(
+                "song",
+                f"no song {song_id!r}: create it on Characters, or with `character upload` or `template`",
+            )
     return JobRequest(
         job_id=str(plan.job_id),
         plan_json=plan.model_dump_json(),
@@ -120,7 +125,9 @@ async def generate(
     generate (`actor`; without one, the local operator).
     """
     require(actor, "create")
-    request = _request(services, plan, duration_seconds, overrides, concurrency, song_id)
+    request = await asyncio.to_thread(
+        _request, services, plan, duration_seconds, overrides, concurrency, song_id
+    )
     records = services.records
     followed = False
     for _ in range(MAX_ROUNDS):
@@ -237,14 +244,43 @@ def cancel(services: Services, job_id: str) -> str:
     return "cancelling" if job.status == "running" else job.status
 
 
+class Estimate(BaseModel):
+    """What generating a plan would cost now: only images that are not stored already are paid for."""
+
+    images: int
+    to_pay: int
+    reused: int
+    cost: Decimal
+    budget: Decimal
+
+
 def estimate_cost(
-    services: Services, plan: ScenePlan, duration_seconds: float | None
-) -> tuple[Decimal, Decimal]:
-    """What the plan should cost with the current image backend, and the job's budget."""
+    services: Services,
+    plan: ScenePlan,
+    duration_seconds: float | None,
+    overrides: dict[str, ReferenceOverride] | None = None,
+    song_id: str | None = None,
+) -> Estimate:
+    """The estimate shown before a run: images stored with identical parameters are reused at $0."""
+    from studio.characters.priority import primary_image
     from studio.planning import estimate, plan_references
 
-    planned = plan_references(plan, services.generator)
-    return estimate(planned, services.generator), budget_for(services.settings, duration_seconds)
+    lead = primary_image(services, song_id) if song_id else None
+    planned = plan_references(plan, services.generator, overrides, lead)
+    rows = services.records.references.of_job(str(plan.job_id))
+    reused = [
+        p
+        for p in planned
+        if (row := rows.get(p.ref)) and row.status == "stored" and row.params_hash == p.params_hash
+    ]
+    paid = [p for p in planned if p not in reused]
+    return Estimate(
+        images=len(planned),
+        to_pay=len(paid),
+        reused=len(reused),
+        cost=estimate(paid, services.generator),
+        budget=budget_for(services.settings, duration_seconds),
+    )
 
 
 def job_overrides(services: Services, job_id: str) -> dict[str, ReferenceOverride]:

@@ -67,3 +67,10 @@ def song_key(song_id: str, name: str, ext: str) -> str:
     """`songs/{song_id}/{name}.{ext}` for character_reference, character_pose_b, character_generated."""
     check_id("song_id", song_id)
     return f"songs/{song_id}/{name}.{ext}"
+
+
+def look_key(song_id: str, look_id: str) -> str:
+    """`songs/{song_id}/looks/{look_id}.png`: a candidate look of the song's character (`r2-3`)."""
+    check_id("song_id", song_id)
+    check_id("look_id", look_id)
+    return f"songs/{song_id}/looks/{look_id}.png"

@@ -48,7 +48,7 @@ class PlannedReference:
     @property
     def parameters(self) -> dict[str, object]:
         r = self.request
-        return {
+        values: dict[str, object] = {
             "prompt": r.prompt,
             "negative_prompt": r.negative_prompt,
             "seed": r.seed,
@@ -58,6 +58,9 @@ class PlannedReference:
             "guidance_scale": r.guidance_scale,
             "scheduler": r.scheduler,
         }
+        if r.init_image is not None:
+            values["init_image_sha256"] = hashlib.sha256(r.init_image).hexdigest()
+        return values
 
 
 def budget_for(settings: Settings, duration_seconds: float | None) -> Decimal:
@@ -71,16 +74,33 @@ def budget_for(settings: Settings, duration_seconds: float | None) -> Decimal:
     return (Decimal(str(duration_seconds)) / 60 * settings.budget_per_minute).quantize(Decimal("0.000001"))
 
 
+LEAD_ROLES = ("main", "lead", "protagonist")
+
+
+def lead_character(plan: ScenePlan) -> str | None:
+    """The plan's lead: the first character whose role says main, lead or protagonist, else the first."""
+    for character in plan.characters:
+        if any(word in character.role.lower() for word in LEAD_ROLES):
+            return character.id
+    return plan.characters[0].id if plan.characters else None
+
+
 def plan_references(
     plan: ScenePlan,
     generator: ImageGenerator,
     overrides: dict[str, ReferenceOverride] | None = None,
+    lead_image: bytes | None = None,
 ) -> list[PlannedReference]:
+    """Every reference of the plan with its exact request; `lead_image` (the song's character image)
+    conditions the lead character's reference (img2img), and its hash is part of that reference's identity."""
     job_id = str(plan.job_id)
     overrides = overrides or {}
+    lead = f"character_{lead_character(plan)}" if lead_image is not None else None
+    conditioned = {"Init image": hashlib.sha256(lead_image).hexdigest()[:16]} if lead_image else {}
     planned = []
     for prompt in synthesize(plan):
         override = overrides.get(prompt.ref, ReferenceOverride())
+        init = lead_image if prompt.ref == lead else None
         request = GenerationRequest(
             prompt=override.prompt or prompt.prompt,
             negative_prompt=override.negative_prompt
@@ -91,6 +111,7 @@ def plan_references(
             subject=prompt.subject,
             palette=tuple(plan.style.color_palette),
             label=prompt.ref,
+            init_image=init,
         )
         text = format_parameters(
             request.prompt,
@@ -102,6 +123,7 @@ def plan_references(
             width=request.width,
             height=request.height,
             model=generator.model_version,
+            extra=conditioned if init is not None else None,
         )
         identity = json.dumps(
             {"parameters": text, "provider": generator.name, "kind": request.kind}, sort_keys=True

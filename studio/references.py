@@ -40,3 +40,12 @@ class ReferenceImages(BaseModel):
     total_cost: Decimal = Decimal("0")
     status: Literal["success", "partial", "failed"]
     metadata: ReferenceMetadata
+
+
+def run_summary(result: ReferenceImages) -> str:
+    """What a run did, in the words a creator reads: `4 generated · 2 reused · $0.02 this run`."""
+    from studio.money import usd
+
+    references = [*result.scene_references, *result.character_references]
+    reused = sum(1 for reference in references if reference.reused)
+    return f"{len(references) - reused} generated · {reused} reused · {usd(result.total_cost)} this run"

@@ -7,8 +7,6 @@ negative prompt; a preview shows both prompts and their CLIP token counts before
 
 from __future__ import annotations
 
-import difflib
-import re
 from dataclasses import dataclass
 from typing import Literal
 
@@ -20,6 +18,7 @@ from studio.errors import InvalidInput, NotFound
 from studio.plan import ScenePlan
 from studio.planning import ReferenceOverride
 from studio.prompts import count_tokens
+from studio.prompts.changes import WordChange, word_diff
 from studio.prompts.synthesis import cut_to_limit
 from studio.prompts.tokens import CLIP_USABLE_TOKENS
 from studio.review import ReferenceReview, ReferenceVersion, review_board
@@ -68,11 +67,6 @@ class RegenerationPreview(BaseModel):
             "negative_prompt": self.negative_tokens,
         }
         return [target for target, count in counts.items() if count > self.token_limit]
-
-
-class WordChange(BaseModel):
-    text: str
-    change: Literal["same", "added", "removed"]
 
 
 class VersionDiff(BaseModel):
@@ -226,26 +220,6 @@ def regenerate_rejected(
         song_id=job.song_id,
         actor=actor,
     )
-
-
-def _words(text: str) -> list[str]:
-    return re.findall(r"[^\s,]+|,", text)
-
-
-def word_diff(older: str, newer: str) -> list[WordChange]:
-    """Word by word (commas count as words), what `newer` removed from and added to `older`."""
-    before, after = _words(older), _words(newer)
-    changes: list[WordChange] = []
-    matcher = difflib.SequenceMatcher(a=before, b=after, autojunk=False)
-    for op, a0, a1, b0, b1 in matcher.get_opcodes():
-        if op == "equal":
-            changes.append(WordChange(text=" ".join(before[a0:a1]), change="same"))
-            continue
-        if a1 > a0:
-            changes.append(WordChange(text=" ".join(before[a0:a1]), change="removed"))
-        if b1 > b0:
-            changes.append(WordChange(text=" ".join(after[b0:b1]), change="added"))
-    return changes
 
 
 def version_diff(reference: ReferenceReview, older: int, newer: int) -> VersionDiff:

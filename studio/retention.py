@@ -8,7 +8,8 @@ Rules, in the order they are applied:
 - A song's character images (`songs/{song_id}/` in `character-images`) expire when every job linked to
   the song (`jobs.song_id`) has expired, no consistency job of the song is queued or running, and the
   song itself has not changed (upload, template, generated image) for `retention_days`. A song with no
-  job expires `retention_days` after its last change. The song row stays; its keys are set to null.
+  job expires `retention_days` after its last change. The song row stays; its keys are set to null. Rounds of
+  looks count as changes of the song, and their images (`songs/{song_id}/looks/`) go with it.
 - Objects go first, records after, so no record ever points at a missing object; when a deletion fails
   midway, only the records of objects that are really gone are removed, and the next run finishes the rest.
 - The cost ledger is kept: it is the cost history, and it points at no object.
@@ -37,7 +38,7 @@ log = logging.getLogger("studio.retention")
 _SONG_KEYS = {
     "character_reference_key": ("character_reference_source", "character_template_id"),
     "character_pose_b_key": ("character_pose_b_source",),
-    "character_generated_key": ("character_generated_at",),
+    "character_generated_key": ("character_generated_at", "character_look_id"),
 }
 
 
@@ -170,7 +171,8 @@ def _judge_song(
         report.held_songs.append(HeldSong(song_id=song.id, reason=f"job {job.id} {state}{more}"))
         return
     if song.id in open_songs:
-        report.held_songs.append(HeldSong(song_id=song.id, reason="a consistency job is queued or running"))
+        reason = "a consistency job or a round of looks is queued or running"
+        report.held_songs.append(HeldSong(song_id=song.id, reason=reason))
         return
     changed = _latest(song.updated_at, song.created_at, song.character_generated_at)
     last = _latest(changed, character_activity.get(song.id), *(job.completed_at for job in linked))
@@ -264,6 +266,7 @@ def _expire_song(services: Services, report: RetentionReport, song: ExpiredSong,
         values["character_interrogation_json"] = None  # it described the deleted image
     if values:
         services.records.retention.clear_song(song.song_id, values)
+    services.records.retention.forget_looks(song.song_id, remaining)
     song.cleared = cleared
     song.deleted = not remaining
     log_step(

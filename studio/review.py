@@ -23,6 +23,7 @@ from studio.keys import REFERENCE_BUCKET, ReferenceKind, parse_reference_name, r
 from studio.logs import log_step
 from studio.money import from_nanos
 from studio.plan import ScenePlan
+from studio.records.jobs import ACTIVE
 from studio.records.reviews import ReviewRow
 from studio.records.schema import JobRow, ReferenceRow, ReferenceVersionRow
 from studio.services import Services
@@ -305,13 +306,18 @@ def review_board(services: Services, job_id: str) -> ReviewBoard:
 
 def board_fingerprint(services: Services, job_id: str, *, decisions: bool = True) -> str:
     """Changes when anything the board shows does (job status, a reference's generation or version, and
-    with `decisions` a review decision), so a page can poll it cheaply and redraw only then."""
+    a review decision), so a page can poll it cheaply and redraw only then.
+
+    Without `decisions` (a lightbox is open) only a new version and the job's end count: each redraw behind
+    an open dialog is a moment in which the reviewer's Esc can be lost, so there are as few as can be.
+    """
     job = _job(services, job_id)
     rows = services.records.references.of_job(job_id).values()
-    state: list[object] = [job.status, job.cancel_requested]
-    if decisions:
-        made = services.records.reviews.decisions(job_id)
-        state += [len(made), made[-1].id if made else 0]
+    if not decisions:
+        versions = [(r.ref, r.version) for r in rows]
+        return hashlib.sha256(repr([job.status in ACTIVE, versions]).encode()).hexdigest()[:16]
+    made = services.records.reviews.decisions(job_id)
+    state: list[object] = [job.status, job.cancel_requested, len(made), made[-1].id if made else 0]
     state += [(r.ref, r.status, r.version, r.params_hash, r.attempts) for r in rows]
     return hashlib.sha256(repr(state).encode()).hexdigest()[:16]
 
@@ -330,6 +336,13 @@ def _reviewer(reviewer: str | None, actor: Actor | None) -> str:
     if actor is not None and reviewer is not None:
         raise InvalidInput("reviewer", "a signed-in reviewer is recorded by their identity, not a typed name")
     return require(actor if actor is not None else local_operator(reviewer), "review").who
+
+
+def _intact(services: Services, versions: dict[str, ReferenceVersion]) -> None:
+    """Nobody approves, rejects or exports an image that is missing or changed since it was stored."""
+    from studio.stored_objects import require_references_intact
+
+    require_references_intact(services, {ref: (v.storage_key, v.version) for ref, v in versions.items()})
 
 
 def record_decision(
@@ -356,9 +369,11 @@ def record_decision(
     name = _reviewer(reviewer, actor)
     reference = _reviewed(review_board(services, job_id), ref)
     target = reference.version if version is None else version
-    if target not in {v.version for v in reference.versions}:
+    chosen = next((v for v in reference.versions if v.version == target), None)
+    if chosen is None:
         raise InvalidInput("version", f"{ref} has no version {target}")
-    row = services.records.reviews.add(job_id, ref, target, decision, reason or None, name)
+    _intact(services, {ref: chosen})
+    row = services.records.reviews.add(job_id, ref, chosen.version, decision, reason or None, name)
     log_step(log, "review decision", job_id=job_id, reference=ref, outcome=decision, reviewer=name)
     return _decision(row)
 
@@ -401,6 +416,7 @@ def approve_many(
     name = _reviewer(reviewer, actor)
     board = review_board(services, job_id)
     targets = [(ref, _reviewed(board, ref).version) for ref in refs]
+    _intact(services, {ref: board.reference(ref).versions[-1] for ref in refs})
     decisions = [(ref, version, "approved", None) for ref, version in targets if version is not None]
     rows = services.records.reviews.add_many(job_id, decisions, name)
     log_step(
@@ -417,6 +433,7 @@ def export_manifest(services: Services, job_id: str, *, actor: Actor | None = No
     board = review_board(services, job_id)
     if board.unapproved:
         raise NotApproved(job_id, board.unapproved)
+    _intact(services, {reference.ref: reference.versions[-1] for reference in board.references})
     ttl = services.settings.signed_url_ttl
     exported = []
     for reference in board.references:
@@ -441,6 +458,9 @@ def export_manifest(services: Services, job_id: str, *, actor: Actor | None = No
         )
     character = resolve(services, board.song_id) if board.song_id else None
     if character is not None:
+        from studio.stored_objects import require_character_intact
+
+        require_character_intact(services, [(image.key, image.source) for image in character.images])
         log_clip_choice(character, job_id)
     log_step(log, "manifest exported", job_id=job_id, outcome="exported", exported_by=who)
     return ExportManifest(job_id=job_id, references=exported, character=character, exported_by=who)

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from studio.backends import BackendChoice, build, choose
+from studio.backends import BackendChoice, build, choose, data_dir
 from studio.clients import Clients
 from studio.generation.base import ImageGenerator
 from studio.interrogation.base import Interrogator
-from studio.private_files import private_dir
 from studio.records import Records
 from studio.settings import Settings
 from studio.storage.base import Storage
@@ -47,18 +46,19 @@ class Services:
 def build_services(settings: Settings | None = None) -> Services:
     """Build every backend the settings ask for (`auto`: real when its credentials are set)."""
     settings = settings or Settings()
-    private_dir(settings.data_dir)
+    data_dir(settings)
     clients = Clients(settings)
     image = choose(settings, "image generation")
     interrogation = choose(settings, "interrogation")
     storage = choose(settings, "storage")
     records = choose(settings, "records")
+    built_storage = build(settings, clients, "storage", storage)[0]  # before the records: nothing to close
     return Services(
         settings=settings,
-        records=Records(settings.resolved_database_url()),
-        storage=build(settings, clients, "storage", storage)[0],
+        storage=built_storage,
         generator=build(settings, clients, "image generation", image)[0],
         interrogators=build(settings, clients, "interrogation", interrogation),
+        records=Records(settings.resolved_database_url()),
         clients=clients,
         choices=[image, interrogation, storage, records],
     )

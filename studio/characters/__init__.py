@@ -1,1 +1,1 @@
-"""Song characters: uploads and templates, the consistency job, and priority resolution."""
+"""Song characters: uploads and templates, the description, the consistency job, rounds of looks, priority."""

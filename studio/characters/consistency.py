@@ -1,8 +1,10 @@
 """The consistency job: interrogate a song's uploaded reference and generate a consistent character from it.
 
-Steps: download the reference, interrogate it (with fallback), synthesize the seed's prompt, generate (seeded,
-conditioned on the reference where the backend accepts an input image), stamp the PNG parameters, store it
-and set the generated key. A failure leaves the uploaded reference untouched and usable.
+Steps: download the reference, interrogate it (with fallback), synthesize the seed's prompt from the
+interrogation with the creator's edits (studio.characters.descriptions), generate (seeded, conditioned on the
+reference where the backend accepts an input image), stamp the PNG parameters and store it as the first look
+of a new round, which becomes the song's generated image unless the creator has picked another look. A
+failure leaves the uploaded reference untouched and usable.
 """
 
 from __future__ import annotations
@@ -16,31 +18,39 @@ from typing import Literal
 
 from pydantic import BaseModel
 
+from studio.characters.descriptions import consistent_prompt, edited, edits_of
 from studio.characters.images import sniff_content_type
+from studio.characters.paid_calls import SongLedger
+from studio.characters.provenance import stamp_look
 from studio.characters.songs import GENERATED, generated_key
 from studio.errors import GenerationError, NotFound, StudioError
-from studio.generation.base import GeneratedImage, GenerationRequest
-from studio.generation.retry import with_retries
+from studio.generation.base import DEFAULT_STRENGTH, GenerationRequest
 from studio.interrogation.base import Interrogation, Interrogator
 from studio.interrogation.chain import interrogate_with_fallback
-from studio.keys import CHARACTER_BUCKET
+from studio.keys import CHARACTER_BUCKET, look_key
 from studio.logs import log_step
-from studio.png_parameters import embed_parameters, ensure_png, format_parameters
+from studio.money import to_nanos
+from studio.png_parameters import ensure_png
 from studio.records.leases import Lease
-from studio.records.ledger import LedgerEntry
+from studio.records.looks import NewRound, RoundLooks, StoredLook
+from studio.records.objects import ObjectCheck
 from studio.records.schema import utcnow
 from studio.records.songs import CharacterJobRow, SongRow
 from studio.seeding import reference_seed
 from studio.services import Services
 from studio.work import Heartbeat
 
+__all__ = [
+    "NEGATIVE_PROMPT",
+    "ConsistencyResult",
+    "character_seed",
+    "consistent_prompt",
+    "run_consistency_job",
+]
+
 log = logging.getLogger("studio.characters")
 
 NEGATIVE_PROMPT = "blurry, distorted, inconsistent, multiple characters, low quality, artifacts"
-PROMPT_TEMPLATE = (
-    "{prompt}. {character_description} Style: {style_notes}. High quality, detailed, "
-    "consistent character design, clear features, professional illustration"
-)
 WIDTH, HEIGHT = 1024, 1024
 
 JobOutcome = Literal["completed", "skipped", "failed", "superseded"]
@@ -54,20 +64,13 @@ class ConsistencyResult(BaseModel):
     status: JobOutcome
     reason: str
     generated_key: str | None = None
+    look_id: str | None = None
+    """The look the job's image became (the song's pick unless the creator had picked another)."""
     seed: int | None = None
     prompt: str | None = None
     interrogation: Interrogation | None = None
     cost: Decimal = Decimal("0")
     attempts: int = 0
-
-
-def consistent_prompt(interrogation: Interrogation) -> str:
-    """The seed's consistent-character prompt from an interrogation."""
-    return PROMPT_TEMPLATE.format(
-        prompt=interrogation.prompt.strip().rstrip("."),
-        character_description=interrogation.character_description.strip(),
-        style_notes=interrogation.style_notes.strip().rstrip("."),
-    )
 
 
 def character_seed(song_id: str) -> int:
@@ -91,76 +94,31 @@ def _unit_name(source: str) -> str:
 
 
 class _Run:
-    """One claimed job: its lease, the ledger entries it writes."""
+    """One claimed job: its lease, and the ledger lines it writes for the song."""
 
     def __init__(self, services: Services, lease: Lease, job: CharacterJobRow) -> None:
         self.services = services
         self.lease = lease
         self.job = job
-        self.cost = Decimal("0")
-
-    def charge(
-        self,
-        stage: str,
-        provider: str,
-        model: str,
-        amount: Decimal,
-        units: Decimal,
-        unit_name: str,
-        unit_price: Decimal = Decimal("0"),
-        prediction_id: str | None = None,
-    ) -> None:
-        """Queue the ledger line (the records' thread writes it; one charge per prediction id)."""
-        self.cost += amount
-        records = self.services.records
-        records.db.post(
-            records.ledger.add_op(
-                LedgerEntry(
-                    stage=stage,
-                    provider=provider,
-                    model=model,
-                    amount=amount,
-                    song_id=self.job.song_id,
-                    ref=GENERATED,
-                    units=units,
-                    unit_name=unit_name,
-                    unit_price=unit_price,
-                    prediction_id=prediction_id,
-                )
-            )
-        )
-
-    def charge_failure(self, stage: str, provider: str, error: GenerationError) -> None:
-        if error.charged or error.prediction_id:
-            unit = "second" if error.units else "call"
-            self.charge(
-                stage,
-                provider,
-                "failed call",
-                error.charged,
-                error.units,
-                unit,
-                prediction_id=error.prediction_id,
-            )
-
-    def record_prediction(self, prediction_id: str) -> None:
-        records = self.services.records
-        records.db.post(
-            records.ledger.record_prediction_op(
-                prediction_id,
-                self.services.generator.name,
-                GENERATED,
-                song_id=self.job.song_id,
-                epoch=self.lease.epoch,
-            )
-        )
+        self.ledger = SongLedger(services, job.song_id, lease.epoch)
 
     async def finish(
-        self, status: str, error: str | None = None, publish: Callable[[SongRow], None] | None = None
+        self,
+        status: str,
+        error: str | None = None,
+        publish: Callable[[SongRow, RoundLooks | None], None] | None = None,
+        look: tuple[NewRound, StoredLook] | None = None,
+        checks: dict[str, ObjectCheck] | None = None,
     ) -> bool:
         await self.services.records.db.run(lambda _s: None)  # queued charges first
         return await asyncio.to_thread(
-            self.services.records.songs.finish, self.lease, status, error=error, publish=publish
+            self.services.records.songs.finish,
+            self.lease,
+            status,
+            error=error,
+            publish=publish,
+            look=look,
+            checks=checks,
         )
 
     def result(self, status: JobOutcome, reason: str, **values: object) -> ConsistencyResult:
@@ -169,7 +127,7 @@ class _Run:
             song_id=self.job.song_id,
             status=status,
             reason=reason,
-            cost=self.cost,
+            cost=self.ledger.cost,
             attempts=self.job.attempts,
             **values,
         )
@@ -190,7 +148,7 @@ async def run_consistency_job(services: Services, lease: Lease, job: CharacterJo
         services.settings.lease_seconds,
     )
     async with heartbeat:
-        work = asyncio.ensure_future(_generate(run, song.character_reference_key))
+        work = asyncio.ensure_future(_generate(run, song, song.character_reference_key))
         lost = asyncio.ensure_future(heartbeat.lost.wait())
         await asyncio.wait({work, lost}, return_when=asyncio.FIRST_COMPLETED)
         lost.cancel()
@@ -202,8 +160,8 @@ async def run_consistency_job(services: Services, lease: Lease, job: CharacterJo
         return work.result()
 
 
-async def _generate(run: _Run, reference_key: str) -> ConsistencyResult:
-    services, song_id = run.services, run.job.song_id
+async def _generate(run: _Run, song: SongRow, reference_key: str) -> ConsistencyResult:
+    services, song_id, ledger = run.services, run.job.song_id, run.ledger
     interrogation: Interrogation | None = None
     try:
         log_step(
@@ -218,7 +176,7 @@ async def _generate(run: _Run, reference_key: str) -> ConsistencyResult:
         reference = await asyncio.to_thread(services.storage.get, CHARACTER_BUCKET, reference_key)
 
         def on_fallback(interrogator: Interrogator, error: GenerationError) -> None:
-            run.charge_failure("interrogation", interrogator.name, error)
+            ledger.charge_failure("interrogation", GENERATED, interrogator.name, error)
 
         try:
             interrogation = await interrogate_with_fallback(
@@ -226,10 +184,11 @@ async def _generate(run: _Run, reference_key: str) -> ConsistencyResult:
             )
         except GenerationError as exc:
             last = services.interrogators[-1].name if services.interrogators else "none"
-            run.charge_failure("interrogation", last, exc)
+            ledger.charge_failure("interrogation", GENERATED, last, exc)
             raise
-        run.charge(
+        ledger.charge(
             "interrogation",
+            GENERATED,
             interrogation.source,
             interrogation.model,
             interrogation.cost,
@@ -237,64 +196,21 @@ async def _generate(run: _Run, reference_key: str) -> ConsistencyResult:
             _unit_name(interrogation.source),
             prediction_id=interrogation.prediction_id,
         )
+        description = edited(interrogation, edits_of(song))
         request = GenerationRequest(
-            prompt=consistent_prompt(interrogation),
+            prompt=consistent_prompt(description),
             negative_prompt=NEGATIVE_PROMPT,
             seed=character_seed(song_id),
             kind="character",
-            subject=interrogation.character_description,
+            subject=description.character_description,
             width=WIDTH,
             height=HEIGHT,
             init_image=reference,
+            strength=DEFAULT_STRENGTH,
             label=f"song:{song_id}",
         )
-        generator = services.generator
-        adopted = [
-            p.id
-            for p in await services.records.ledger.open_predictions(song_id=song_id)
-            if p.ref == GENERATED
-        ]
-
-        async def attempt() -> GeneratedImage:
-            if adopted:
-                return await (await generator.adopt(adopted.pop(0), request)).fetch()
-            return await generator.generate(request, run.record_prediction)
-
-        try:
-            image = await with_retries(
-                attempt,
-                attempts=services.settings.retry_attempts,
-                backoff=services.settings.retry_backoff,
-            )
-        except GenerationError as exc:
-            run.charge_failure("consistency", generator.name, exc)
-            raise
-        run.charge(
-            "consistency",
-            image.provider,
-            image.model,
-            image.cost,
-            image.units,
-            "second" if image.units else "image",
-            image.unit_price,
-            image.prediction_id,
-        )
-        if image.prediction_id:
-            services.records.db.post(services.records.ledger.mark_used_op([image.prediction_id]))
-        parameters = format_parameters(
-            request.prompt,
-            request.negative_prompt,
-            request.steps,
-            request.scheduler,
-            request.guidance_scale,
-            request.seed,
-            request.width,
-            request.height,
-            generator.model_version,
-        )
-        png = embed_parameters(
-            await asyncio.to_thread(ensure_png, image.data, image.content_type), parameters
-        )
+        image = await ledger.generate("consistency", GENERATED, request)
+        png = await asyncio.to_thread(ensure_png, image.data, image.content_type)
     except (StudioError, OSError) as exc:
         return await _fail(run, exc, interrogation)
     except Exception as exc:  # a bug must fail the job, not kill the worker
@@ -302,20 +218,51 @@ async def _generate(run: _Run, reference_key: str) -> ConsistencyResult:
         return await _fail(run, exc, interrogation)
 
     key = generated_key(song_id)
+    model = services.generator.model_version
+    new_round = NewRound(
+        song_id=song_id,
+        origin="consistency",
+        prompt=request.prompt,
+        negative_prompt=request.negative_prompt,
+        strength=DEFAULT_STRENGTH,
+        seeds=(request.seed,),
+        init_key=reference_key,
+        reference_key=reference_key,
+    )
+    made: list[str] = []
+    checks: dict[str, ObjectCheck] = {}
 
-    def publish(song: SongRow) -> None:
-        services.storage.put(CHARACTER_BUCKET, key, png, "image/png")
-        song.character_generated_key = key
-        song.character_generated_at = utcnow()
+    def publish(song: SongRow, added: RoundLooks | None) -> None:
+        assert added is not None
+        look = added.looks[0]
+        stamped = stamp_look(
+            png, request, model, look_id=look.id, round_number=added.round.number, strength=DEFAULT_STRENGTH,
+            parent=None,
+        )  # fmt: skip
+        services.storage.put(CHARACTER_BUCKET, look_key(song_id, look.id), stamped, "image/png")
+        checks[look_key(song_id, look.id)] = ObjectCheck.of(stamped)
+        if song.character_look_id == look.id:
+            services.storage.put(CHARACTER_BUCKET, key, stamped, "image/png")
+            checks[key] = checks[look_key(song_id, look.id)]
+            song.character_generated_key = key
+            song.character_generated_at = utcnow()
         song.character_interrogation_json = interrogation.model_dump_json() if interrogation else None
+        made.append(look.id)
 
-    if not await run.finish("completed", publish=publish):
+    stored = StoredLook(
+        cost_nanos=to_nanos(image.cost),
+        provider=image.provider,
+        model_version=image.model,
+        prediction_id=image.prediction_id,
+    )
+    if not await run.finish("completed", publish=publish, look=(new_round, stored), checks=checks):
         return run.result("superseded", "a newer upload or template replaced the reference while the job ran")
     log.info("Consistency job %s completed for song %s", run.job.id, song_id)
     return run.result(
         "completed",
         "consistency job completed",
         generated_key=key,
+        look_id=made[0] if made else None,
         seed=request.seed,
         prompt=request.prompt,
         interrogation=interrogation,
@@ -333,7 +280,7 @@ def _describe(error: BaseException) -> str:
 async def _fail(run: _Run, error: BaseException, interrogation: Interrogation | None) -> ConsistencyResult:
     reason = _describe(error)
 
-    def keep_interrogation(song: SongRow) -> None:
+    def keep_interrogation(song: SongRow, _added: RoundLooks | None) -> None:
         if interrogation is not None:
             song.character_interrogation_json = interrogation.model_dump_json()
 

@@ -1,9 +1,10 @@
 """Priority resolution: which character images clip generation gets for a song, in order, and why.
 
-Generated image first, then the reference (uploaded, or a template's pose A), then pose B appended (never
-primary). Every image the song has is listed, best first; the primary is the first that is not pose B.
-A failed or missing generated image falls back to the reference (the original disabled the whole
-character). With consistency switched off the song has no character images at all.
+Generated image first (the picked look: the consistency job's unless the creator picked another), then the
+reference (uploaded, or a template's pose A), then pose B appended (never primary). Every image the song has
+is listed, best first; the primary is the first that is not pose B. A failed or missing generated image falls
+back to the reference (the original disabled the whole character). With consistency switched off the song
+has no character images at all.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ class CharacterImage(BaseModel):
     key: str
     url: str
     reason: str
+    look_id: str | None = None
+    """The picked look the generated image is (`r2-3`); None for the other sources."""
 
 
 class CharacterImages(BaseModel):
@@ -59,6 +62,27 @@ def _job_state(job: CharacterJobRow | None) -> str:
     if job.status == "skipped":
         return f"the consistency job was skipped: {job.error}"
     return f"the consistency job ended {job.status} at {_when(job.finished_at)}"
+
+
+def _generated_reason(services: Services, song: SongRow) -> str:
+    """Why the generated image ranks first, naming the look it is."""
+    when = _when(song.character_generated_at)
+    found = services.records.looks.look(song.id, song.character_look_id) if song.character_look_id else None
+    if found is None:
+        return (
+            f"consistency job completed at {when}: the consistent character made from the uploaded reference"
+        )
+    look, round_row = found
+    if round_row.origin == "consistency":
+        return (
+            f"consistency job completed at {when}: the consistent character made from the uploaded reference "
+            f"(look {look.id}, round {round_row.number})"
+        )
+    origin = f"look {look.parent}" if look.parent else "the reference"
+    return (
+        f"picked look {look.id} at {when} (round {round_row.number}, seed {look.seed}, strength "
+        f"{look.strength:g}, from {origin}): the creator's choice among the candidate looks"
+    )
 
 
 def _reference_source(song: SongRow) -> Source:
@@ -97,14 +121,7 @@ def resolve(services: Services, song_id: str) -> CharacterImages:
     job = store.latest_job(song_id)
     generated = present(song.character_generated_key, "generated image")
     if generated and song.character_generated_key:
-        found.append(
-            (
-                "generated",
-                song.character_generated_key,
-                f"consistency job completed at {_when(song.character_generated_at)}: "
-                "the consistent character made from the uploaded reference",
-            )
-        )
+        found.append(("generated", song.character_generated_key, _generated_reason(services, song)))
     if present(song.character_reference_key, "reference image") and song.character_reference_key:
         source = _reference_source(song)
         if source == "template pose-a":
@@ -133,6 +150,7 @@ def resolve(services: Services, song_id: str) -> CharacterImages:
             key=key,
             url=storage.signed_url(CHARACTER_BUCKET, key, ttl),
             reason=reason,
+            look_id=song.character_look_id if source == "generated" else None,
         )
         for rank, (source, key, reason) in enumerate(found, start=1)
     ]
@@ -173,3 +191,11 @@ def log_clip_choice(resolution: CharacterImages, job_id: str | None = None) -> N
         reference=primary.key,
         outcome=primary.source,
     )
+
+
+def primary_image(services: Services, song_id: str) -> bytes | None:
+    """The bytes of the image clip generation takes for the song (its resolved primary), if it has one."""
+    primary = resolve(services, song_id).primary
+    if primary is None:
+        return None
+    return services.storage.get(CHARACTER_BUCKET, primary.key)

@@ -16,9 +16,9 @@ from studio.access import Actor, require
 from studio.characters.images import prepare_character_image
 from studio.characters.templates import get_template, template_image
 from studio.errors import InvalidInput
-from studio.interrogation.base import Interrogation
 from studio.keys import CHARACTER_BUCKET, check_id, song_key
 from studio.logs import log_step
+from studio.records.objects import ObjectCheck
 from studio.services import Services
 
 log = logging.getLogger("studio.characters")
@@ -85,6 +85,7 @@ def upload_character_image(
     store = services.records.songs
     key = song_key(song_id, REFERENCE if which == "A" else POSE_B, image.extension)
     services.storage.put(CHARACTER_BUCKET, key, image.data, image.content_type)
+    checks = {key: ObjectCheck.of(image.data)}
     result = CharacterUpload(
         song_id=song_id,
         pose=which,
@@ -95,12 +96,13 @@ def upload_character_image(
         size_bytes=len(image.data),
     )
     if which == "B":
-        _delete(services, store.set_pose_b(song_id, key, "upload"))
+        _delete(services, store.set_pose_b(song_id, key, "upload", checks))
         return result
     change = store.replace_character(
         song_id,
         "a new pose-A image was uploaded",
         True,
+        checks,
         character_reference_key=key,
         character_reference_source="upload",
         character_template_id=None,
@@ -123,18 +125,29 @@ def upload_character_image(
     )
 
 
-def apply_template(services: Services, song_id: str, template_id: str) -> TemplateApplied:
-    """Copy a template's poses into the song's own keys; no interrogation and no job."""
+def apply_template(
+    services: Services, song_id: str, template_id: str, *, actor: Actor | None = None
+) -> TemplateApplied:
+    """Copy a template's poses into the song's own keys; no interrogation and no job. Only creators."""
+    require(actor, "create")
     check_id("song_id", song_id)
     template = get_template(template_id)
     reference_key = song_key(song_id, REFERENCE, "png")
     pose_b_key = song_key(song_id, POSE_B, "png")
-    services.storage.put(CHARACTER_BUCKET, reference_key, template_image(template.id, "pose-a"), "image/png")
-    services.storage.put(CHARACTER_BUCKET, pose_b_key, template_image(template.id, "pose-b"), "image/png")
+    checks = {}
+    poses: tuple[tuple[str, Literal["pose-a", "pose-b"]], ...] = (
+        (reference_key, "pose-a"),
+        (pose_b_key, "pose-b"),
+    )
+    for key, pose in poses:
+        png = template_image(template.id, pose)
+        services.storage.put(CHARACTER_BUCKET, key, png, "image/png")
+        checks[key] = ObjectCheck.of(png)
     change = services.records.songs.replace_character(
         song_id,
         f"template {template.id} was applied",
         False,
+        checks,
         character_reference_key=reference_key,
         character_reference_source="template",
         character_template_id=template.id,
@@ -158,10 +171,8 @@ def set_consistency_enabled(services: Services, song_id: str, enabled: bool) -> 
     services.records.songs.update_song(song_id, character_consistency_enabled=enabled)
 
 
-def song_interrogation(services: Services, song_id: str) -> Interrogation | None:
-    """The interrogation the last consistency job made of the song's reference, if any."""
+def create_song(services: Services, song_id: str) -> str:
+    """A new song, saved at once (its character comes later: an upload or a template)."""
     check_id("song_id", song_id)
-    song = services.records.songs.song(song_id)
-    if song is None or not song.character_interrogation_json:
-        return None
-    return Interrogation.model_validate_json(song.character_interrogation_json)
+    services.records.songs.update_song(song_id)
+    return song_id

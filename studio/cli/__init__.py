@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import argparse
 import sys
+import traceback
 from collections.abc import Sequence
 
 from studio.cli import output
-from studio.errors import ConfigurationError, InvalidInput, NotFound, StudioError
+from studio.errors import (
+    ConfigurationError,
+    InvalidInput,
+    NotFound,
+    StudioError,
+    Unavailable,
+    debugging,
+)
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -40,6 +48,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; failures the studio expects are one message on stderr and an exit code.
+
+    With `--debug` (or STUDIO_DEBUG=1) the message is preceded by the traceback.
+    """
     from pydantic import ValidationError
 
     from studio.logs import configure_logging
@@ -47,11 +59,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     parser = build_parser()
     args = parser.parse_args(argv)
+    debug = bool(getattr(args, "debug", False)) or debugging()
     try:
         settings: Settings | None = Settings()
     except ValidationError as exc:
         settings = None
         configure_logging()
+        _traceback(exc, debug)
         for problem in settings_problems(exc):
             output.error(f"configuration: {problem}")
         return EXIT_INVALID
@@ -59,21 +73,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     output.configure(settings)
     try:
         return int(args.handler(args))
-    except InvalidInput as exc:
-        output.error(f"invalid input: {exc}")
-        return EXIT_INVALID
-    except NotFound as exc:
-        output.error(f"not found: {exc}")
-        return EXIT_INVALID
-    except ConfigurationError as exc:
-        output.error(f"configuration: {exc}")
-        return EXIT_FAILED
     except StudioError as exc:
-        output.error(f"error: {exc}")
-        return EXIT_FAILED
+        _traceback(exc, debug)
+        code, message = said(exc)
+        output.error(message)
+        return code
     except KeyboardInterrupt:
         output.error("interrupted")
-        return 130
+        return EXIT_INTERRUPTED
+
+
+def said(error: StudioError) -> tuple[int, str]:
+    """The exit code and the message of an error the studio raised on purpose."""
+    if isinstance(error, InvalidInput):
+        return EXIT_INVALID, f"invalid input: {error}"
+    if isinstance(error, NotFound):
+        return EXIT_INVALID, f"not found: {error}"
+    if isinstance(error, ConfigurationError):
+        return EXIT_FAILED, f"configuration: {error}"
+    if isinstance(error, Unavailable):
+        return EXIT_FAILED, f"error: {error.what}\n  what to do: {error.fix}"
+    return EXIT_FAILED, f"error: {error}"
+
+
+def _traceback(error: BaseException, debug: bool) -> None:
+    if debug:
+        output.error("".join(traceback.format_exception(error)).rstrip())
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from studio.errors import InvalidInput
 from studio.values import NumberRange
@@ -31,9 +31,19 @@ def _option_like(token: str) -> bool:
 
 
 class CommandLineParser(argparse.ArgumentParser):
-    """argparse, except that a stray `-x` where an id belongs is named as such instead of "X is required"."""
+    """argparse, except that a stray `-x` where an id belongs is named as such instead of "X is required";
+    every command (and the program itself) takes `--debug`."""
 
     _given: list[str]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.add_argument(
+            "--debug",
+            action="store_true",
+            default=argparse.SUPPRESS,
+            help="on a failure, print the traceback too (also STUDIO_DEBUG=1)",
+        )
 
     def parse_known_args(  # type: ignore[override]
         self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None

@@ -16,9 +16,10 @@ from pydantic import BaseModel
 
 from studio.backends import BACKENDS, BackendChoice, Concern, choose, chosen
 from studio.clients import Clients
-from studio.doctor.probes import Failed, shown_url
-from studio.errors import StudioError
+from studio.doctor.probes import Failed
+from studio.errors import StudioError, Unavailable
 from studio.logs import Redactor, secret_values
+from studio.records.failures import shown_url
 from studio.settings import Settings
 
 CHECK_DEADLINE = 5.0
@@ -148,6 +149,8 @@ async def _run(concern: str, name: str, probe: Callable[[], Awaitable[str]], red
         detail = await asyncio.wait_for(probe(), CHECK_DEADLINE)
     except Failed as exc:
         return check("failed", exc.detail, exc.fix)
+    except Unavailable as exc:
+        return check("failed", exc.what, exc.fix)
     except TimeoutError:
         return check(
             "failed",

@@ -26,16 +26,6 @@ class Failed(Exception):
         self.fix = fix
 
 
-def shown_url(url: str) -> str:
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
-
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        return "(not a database URL)"
-
-
 def _unreachable(error: httpx.HTTPError, service: str, url_setting: str, url: str) -> Failed:
     """A request that never got an answer: the service is down, or the URL points elsewhere."""
     kind = (
@@ -163,56 +153,26 @@ def supabase_bucket(settings: Settings, bucket: str) -> str:
     return f"bucket {bucket!r} exists and is private"
 
 
-def database(settings: Settings) -> str:
-    from sqlalchemy import create_engine, inspect, text
-    from sqlalchemy.exc import SQLAlchemyError
+def signing_key(settings: Settings) -> str:
+    """The key local signed URLs are made with: set, or readable and not empty (nothing is created)."""
+    from studio.backends import signing_key_path, stored_signing_key
+    from studio.errors import Unavailable
 
-    from studio.records import Base
-    from studio.records.migrate import head_revision
-
-    url = settings.resolved_database_url()
-    shown = shown_url(url)
-    connect_args: dict[str, Any] = {}
-    if url.startswith("sqlite:///"):
-        path = Path(url.removeprefix("sqlite:///"))
-        if not path.exists():
-            return f"SQLite at {path} is not created yet; the first command creates it"
-        connect_args["timeout"] = REQUEST_TIMEOUT
-    else:
-        connect_args["connect_timeout"] = int(REQUEST_TIMEOUT)
-    try:
-        engine = create_engine(url, connect_args=connect_args)
-    except (ImportError, SQLAlchemyError) as exc:
-        raise Failed(
-            f"cannot open {shown}: {exc}", "set STUDIO_DATABASE_URL to a postgresql:// URL"
-        ) from None
-    try:
-        with engine.connect() as connection:
-            tables = set(inspect(connection).get_table_names())
-            revision = None
-            if "alembic_version" in tables:
-                revision = connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
-    except SQLAlchemyError as exc:
-        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-        raise Failed(
-            f"{shown} is not reachable: {reason}",
-            "check STUDIO_DATABASE_URL (host, port, user, password) and that the server is running",
-        ) from None
-    finally:
-        engine.dispose()
-    missing = sorted(set(Base.metadata.tables) - tables)
-    if missing:
-        raise Failed(
-            f"{shown} answers but is not migrated: missing tables {', '.join(missing)}",
-            "run any studio command once against it (e.g. `python -m studio worker --once`) to create them",
-        )
-    head = head_revision()
-    if revision != head:
-        raise Failed(
-            f"{shown} answers but is at migration {revision or 'none'}, not {head}",
-            "run a studio command against it once (`python -m studio worker --once`): it upgrades in place",
-        )
-    return f"{shown} answers, migrated to {head}"
+    if settings.signing_key is not None:
+        stored_signing_key(settings)
+        return "STUDIO_SIGNING_KEY is set"
+    path = signing_key_path(settings)
+    if not path.exists() and not path.is_symlink():
+        stored = Path(settings.data_dir) / "storage"
+        if any(found.is_file() for found in stored.rglob("*")):
+            raise Unavailable(
+                f"the signing key {path} is missing while the storage holds objects",
+                f"restore {path.name} from a backup; else a new key is made on the next command and links "
+                "signed before stop working (`export --refresh` signs them again)",
+            )
+        return f"{path} is not created yet; the first command makes it"
+    stored_signing_key(settings)
+    return f"{path} is readable and not empty"
 
 
 def writable(path: Path) -> str:

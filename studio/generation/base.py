@@ -9,6 +9,8 @@ from decimal import Decimal
 from typing import Literal, Protocol, runtime_checkable
 
 ImageKind = Literal["scene", "character"]
+DEFAULT_STRENGTH = 0.8
+"""How far img2img may move away from an init image when a request does not say (1.0 ignores it)."""
 PredictionListener = Callable[[str], None]
 """Told a paid call's prediction id the moment the provider gives it, so it is recorded before the result."""
 
@@ -30,6 +32,9 @@ class GenerationRequest:
     scheduler: str = "K_EULER"
     init_image: bytes | None = None
     """An image to condition on (the consistency job's reference), where the backend accepts one."""
+    strength: float | None = None
+    """With `init_image`: how far the image may move away from it, 0 (keep it) to 1 (ignore it);
+    None is DEFAULT_STRENGTH."""
     label: str = ""
     """Who asked, for logs and the test servers: `scene_rooftop`, `song:abc`."""
 

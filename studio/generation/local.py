@@ -1,7 +1,8 @@
 """The offline image generator: a deterministic Pillow sketch of each reference, labelled as a preview.
 
 It lets creators and tests run the whole studio with no keys and no network; the picture follows the
-request (palette, scene or character, time of day, the subject's words) so references can be told apart.
+request (palette, scene or character, time of day, the subject's words) so references can be told apart,
+and an init image shows through as much as the request's strength leaves of it (img2img's meaning).
 """
 
 from __future__ import annotations
@@ -11,11 +12,18 @@ import io
 from decimal import Decimal
 
 import regex
-from PIL import Image, ImageFont, UnidentifiedImageError
+from PIL import Image, ImageFont, ImageOps, UnidentifiedImageError
 
 from studio.errors import GenerationError
-from studio.generation.base import GeneratedImage, GenerationRequest, PredictionListener, WithoutPredictions
-from studio.generation.local_sketches import SIZE, Canvas, draw_character, draw_scene
+from studio.generation.base import (
+    DEFAULT_STRENGTH,
+    GeneratedImage,
+    GenerationRequest,
+    PredictionListener,
+    WithoutPredictions,
+)
+from studio.generation.local_figure import draw_character
+from studio.generation.local_sketches import SIZE, Canvas, draw_scene
 
 MAX_INIT_PIXELS = 50_000_000
 _TIME_WORDS = regex.compile(
@@ -24,21 +32,26 @@ _TIME_WORDS = regex.compile(
 _TIME_ALIASES = {"sunrise": "dawn", "midday": "noon", "sunset": "dusk"}
 
 
-def dominant_colours(image: bytes, count: int = 5) -> tuple[str, ...]:
-    """The most common colours of an image, as hex, most frequent first (the consistency job's palette)."""
+def _decode_init(image: bytes, draft: int) -> Image.Image:
+    """An init image as RGB, decoded at about `draft` pixels a side; GenerationError when it cannot be."""
     try:
         with Image.open(io.BytesIO(image)) as opened:
             if opened.width * opened.height > MAX_INIT_PIXELS:
                 raise GenerationError(
                     "init_image is too large to analyse", retryable=False, reason="invalid_input"
                 )
-            opened.draft("RGB", (128, 128))
-            small = opened.convert("RGB")
-            small.thumbnail((64, 64))
+            opened.draft("RGB", (draft, draft))
+            return opened.convert("RGB")
     except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:
         raise GenerationError(
             f"init_image could not be decoded ({type(exc).__name__})", retryable=False, reason="invalid_input"
         ) from None
+
+
+def dominant_colours(image: bytes, count: int = 5) -> tuple[str, ...]:
+    """The most common colours of an image, as hex, most frequent first (the consistency job's palette)."""
+    small = _decode_init(image, 128)
+    small.thumbnail((64, 64))
     quantized = small.quantize(colors=count, method=Image.Quantize.MEDIANCUT)
     palette = quantized.getpalette() or []
     ranked = sorted(((n, i) for n, i in quantized.getcolors() or [] if isinstance(i, int)), reverse=True)
@@ -91,7 +104,22 @@ def _draw_labels(canvas: Canvas, request: GenerationRequest, model: str) -> None
     for colour in canvas.palette[:6]:
         pen.rounded_rectangle((swatch, SIZE - 52, swatch + 36, SIZE - 24), radius=6, fill=colour)
         swatch += 46
-    pen.text((swatch + 14, SIZE - 52), f"seed {request.seed} · {model}", font=small, fill=(220, 220, 220))
+    strength = f" · strength {_strength(request):g}" if request.init_image else ""
+    pen.text(
+        (swatch + 14, SIZE - 52), f"seed {request.seed}{strength} · {model}", font=small, fill=(220, 220, 220)
+    )
+
+
+def _strength(request: GenerationRequest) -> float:
+    return DEFAULT_STRENGTH if request.strength is None else request.strength
+
+
+def _show_through(canvas: Canvas, init_image: bytes, strength: float) -> None:
+    """Blend the init image over the drawing by what the strength keeps of it (0 keeps it, 1 ignores it)."""
+    if strength >= 1:
+        return
+    init = ImageOps.fit(_decode_init(init_image, SIZE), (SIZE, SIZE), Image.Resampling.BILINEAR)
+    canvas.image.paste(Image.blend(canvas.image, init, 1 - strength))
 
 
 def render_preview(request: GenerationRequest, model: str = "local-preview-1") -> bytes:
@@ -102,6 +130,8 @@ def render_preview(request: GenerationRequest, model: str = "local-preview-1") -
         draw_scene(canvas, time_of_day(request.prompt))
     else:
         draw_character(canvas, request.subject)
+    if request.init_image:
+        _show_through(canvas, request.init_image, _strength(request))
     _draw_labels(canvas, request, model)
     image = canvas.image
     if (request.width, request.height) != (SIZE, SIZE):

@@ -1,4 +1,4 @@
-"""Drawings of the offline previews: a scene (sky, skyline, nature or a room) or a full-body figure.
+"""Drawings of the offline previews' scenes (sky, skyline, nature or a room), and the canvas both kinds use.
 
 Pure Pillow and a seeded random source, so the same request always draws the same picture.
 """
@@ -11,12 +11,11 @@ import regex
 from PIL import Image, ImageDraw
 
 from studio.generation.base import GenerationRequest
-from studio.prompts.colours import NAMED_COLOURS
 
 RGB = tuple[int, int, int]
 
 
-def _word_set(words: str) -> frozenset[str]:
+def word_set(words: str) -> frozenset[str]:
     return frozenset(words.split())
 
 
@@ -32,35 +31,15 @@ _SKIES: dict[str, tuple[RGB, RGB, float]] = {
 }
 _SUN_POSITIONS = {"dawn": (0.2, 0.5), "morning": (0.3, 0.25), "noon": (0.5, 0.12), "afternoon": (0.7, 0.25)}
 _DEFAULT_PALETTE: tuple[RGB, ...] = ((64, 96, 160), (230, 170, 90), (40, 40, 56), (220, 220, 230))
-_INTERIOR = _word_set(
+_INTERIOR = word_set(
     "diner library subway train greenhouse arcade room hall kitchen bar studio office bedroom cafe café club "
     "church classroom corridor museum"
 )
-_NATURE = _word_set(
+_NATURE = word_set(
     "forest mountain mountains desert field meadow valley clearing hills beach canyon jungle highway road "
     "lake river island countryside"
 )
-_WATER = _word_set("harbor harbour sea ocean lake river beach bay puddles canal pier")
-_HAIR: dict[str, RGB] = {
-    "grey": (150, 150, 155), "gray": (150, 150, 155), "silver": (200, 200, 210), "white": (235, 235, 235),
-    "blonde": (230, 200, 120), "blond": (230, 200, 120), "red": (170, 60, 30), "ginger": (200, 100, 40),
-    "brown": (100, 65, 35), "black": (25, 22, 22), "pink": (240, 130, 180), "blue": (70, 110, 220),
-}  # fmt: skip
-_TOPS = _word_set(
-    "coat jacket dress shirt hoodie sweater suit top blouse cardigan vest robe cloak gown raincoat parka "
-    "jumper uniform overalls tee"
-)
-_BOTTOMS = _word_set("jeans trousers pants skirt shorts leggings")
-_COLOUR_WORDS: dict[str, RGB] = {
-    **{name: rgb for name, rgb in NAMED_COLOURS.items() if " " not in name},
-    "gray": (128, 128, 128),
-    "denim": (70, 100, 150),
-    "khaki": (190, 175, 125),
-    "scarlet": (220, 35, 30),
-}
-_SKIN: tuple[RGB, ...] = (
-    (255, 219, 172), (241, 194, 125), (224, 172, 105), (198, 134, 66), (141, 85, 36), (92, 56, 30),
-)  # fmt: skip
+_WATER = word_set("harbor harbour sea ocean lake river beach bay puddles canal pier")
 
 
 def _hex(value: str) -> RGB | None:
@@ -75,26 +54,26 @@ def _hex(value: str) -> RGB | None:
         return None
 
 
-def _mix(a: RGB, b: RGB, t: float) -> RGB:
+def mix(a: RGB, b: RGB, t: float) -> RGB:
     return (round(a[0] + (b[0] - a[0]) * t), round(a[1] + (b[1] - a[1]) * t), round(a[2] + (b[2] - a[2]) * t))
 
 
-def _shade(colour: RGB, factor: float) -> RGB:
-    return _mix((0, 0, 0), colour, factor)
+def shade(colour: RGB, factor: float) -> RGB:
+    return mix((0, 0, 0), colour, factor)
 
 
-def _luma(colour: RGB) -> float:
+def luma(colour: RGB) -> float:
     return 0.299 * colour[0] + 0.587 * colour[1] + 0.114 * colour[2]
 
 
-def _gradient(size: tuple[int, int], stops: list[RGB]) -> Image.Image:
+def gradient(size: tuple[int, int], stops: list[RGB]) -> Image.Image:
     """A vertical gradient through `stops`, built as one column and stretched: fast at any size."""
     width, height = size
     column = Image.new("RGB", (1, height))
     spans = len(stops) - 1
     column.putdata(
         [
-            _mix(
+            mix(
                 stops[min(int(y / height * spans), spans - 1)],
                 stops[min(int(y / height * spans) + 1, spans)],
                 (y / height * spans) % 1.0,
@@ -111,8 +90,8 @@ class Canvas:
     def __init__(self, request: GenerationRequest, palette: tuple[str, ...]) -> None:
         colours = [c for c in (_hex(v) for v in palette) if c is not None] or list(_DEFAULT_PALETTE)
         self.palette = colours
-        self.dark = min(colours, key=_luma)
-        self.light = max(colours, key=_luma)
+        self.dark = min(colours, key=luma)
+        self.light = max(colours, key=luma)
         self.vivid = max(colours, key=lambda c: max(c) - min(c))
         self.random = random.Random(f"{request.seed}:{request.kind}:{request.subject}")
         self.words = {w.lower() for w in regex.findall(r"\p{L}+", request.subject)}
@@ -125,10 +104,10 @@ class Canvas:
 
 def draw_scene(canvas: Canvas, when: str | None) -> None:
     rnd, pen = canvas.random, canvas.pen
-    top, bottom, light = _SKIES.get(when or "", (_shade(canvas.dark, 0.8), canvas.light, 0.9))
-    top, bottom = _mix(top, canvas.dark, 0.3), _mix(bottom, canvas.vivid, 0.3)
+    top, bottom, light = _SKIES.get(when or "", (shade(canvas.dark, 0.8), canvas.light, 0.9))
+    top, bottom = mix(top, canvas.dark, 0.3), mix(bottom, canvas.vivid, 0.3)
     horizon = int(SIZE * rnd.uniform(0.55, 0.66))
-    canvas.image.paste(_gradient((SIZE, horizon), [top, _mix(top, bottom, 0.5), bottom]), (0, 0))
+    canvas.image.paste(gradient((SIZE, horizon), [top, mix(top, bottom, 0.5), bottom]), (0, 0))
     if light < 0.5:
         for _ in range(140 if when == "midnight" else 80):
             x, y, r = rnd.randrange(SIZE), rnd.randrange(horizon), rnd.choice((1, 1, 2))
@@ -145,32 +124,32 @@ def draw_scene(canvas: Canvas, when: str | None) -> None:
     interior = bool(canvas.words & _INTERIOR)
     nature = not interior and bool(canvas.words & _NATURE)
     if interior:
-        _draw_interior(canvas, min(horizon, 600), light, [top, _mix(top, bottom, 0.5), bottom])
+        _draw_interior(canvas, min(horizon, 600), light, [top, mix(top, bottom, 0.5), bottom])
     else:
-        far = _mix(_shade(canvas.pick(), light), bottom, 0.55)
+        far = mix(shade(canvas.pick(), light), bottom, 0.55)
         if nature:
             _draw_ridge(canvas, horizon, far, 220)
-            _draw_ridge(canvas, horizon, _shade(_mix(canvas.pick(), canvas.dark, 0.4), light), 120)
+            _draw_ridge(canvas, horizon, shade(mix(canvas.pick(), canvas.dark, 0.4), light), 120)
         else:
             _draw_skyline(canvas, horizon, far, tall=260, lit=False, light=light)
             _draw_skyline(
                 canvas,
                 horizon,
-                _shade(_mix(canvas.pick(), canvas.dark, 0.5), light),
+                shade(mix(canvas.pick(), canvas.dark, 0.5), light),
                 tall=420,
                 lit=light < 0.8,
                 light=light,
             )
-        ground = _shade(_mix(canvas.dark, canvas.pick(), 0.25), max(light, 0.35))
+        ground = shade(mix(canvas.dark, canvas.pick(), 0.25), max(light, 0.35))
         canvas.image.paste(
-            _gradient((SIZE, SIZE - horizon), [_mix(ground, bottom, 0.3), _shade(ground, 0.55)]), (0, horizon)
+            gradient((SIZE, SIZE - horizon), [mix(ground, bottom, 0.3), shade(ground, 0.55)]), (0, horizon)
         )
         for i in range(-6, 7):
             pen.line((SIZE // 2 + i * 18, horizon, SIZE // 2 + i * 260, SIZE), fill=(*bottom, 55), width=3)
         if canvas.words & {"road", "highway", "street", "avenue", "route", "freeway"}:
             pen.polygon(
                 [(SIZE // 2 - 14, horizon), (SIZE // 2 + 14, horizon), (SIZE - 60, SIZE), (60, SIZE)],
-                fill=_shade(canvas.dark, max(light, 0.5)),
+                fill=shade(canvas.dark, max(light, 0.5)),
             )
             for y in range(horizon + 8, SIZE, 60):
                 half = 2 + (y - horizon) // 40
@@ -181,7 +160,7 @@ def draw_scene(canvas: Canvas, when: str | None) -> None:
             for _ in range(26):
                 tx, base = rnd.randrange(-40, SIZE + 40), horizon + rnd.randrange(0, 50)
                 tall, wide = rnd.randrange(110, 260), rnd.randrange(36, 70)
-                tree = _shade(_mix(canvas.dark, (30, 90, 50), 0.5), max(light, 0.45) * rnd.uniform(0.7, 1.1))
+                tree = shade(mix(canvas.dark, (30, 90, 50), 0.5), max(light, 0.45) * rnd.uniform(0.7, 1.1))
                 pen.polygon([(tx, base - tall), (tx + wide, base), (tx - wide, base)], fill=tree)
     if canvas.words & _WATER:
         for y in range(horizon + 10, SIZE - 220, 14):
@@ -209,7 +188,7 @@ def _draw_skyline(canvas: Canvas, horizon: int, colour: RGB, *, tall: int, lit: 
     while x < SIZE:
         width, height = rnd.randrange(70, 170), rnd.randrange(tall // 4, tall)
         top = horizon - height
-        pen.rectangle((x, top, x + width, horizon), fill=_mix(colour, canvas.pick(), 0.12))
+        pen.rectangle((x, top, x + width, horizon), fill=mix(colour, canvas.pick(), 0.12))
         if rnd.random() < 0.3:
             pen.line((x + width // 2, top, x + width // 2, top - rnd.randrange(30, 80)), fill=colour, width=4)
         if lit:
@@ -225,7 +204,7 @@ def _draw_skyline(canvas: Canvas, horizon: int, colour: RGB, *, tall: int, lit: 
             pen.rounded_rectangle(
                 (sx, sy, sx + 52, sy + 28),
                 radius=8,
-                outline=(*_mix(sign, (255, 255, 255), 0.3), 255),
+                outline=(*mix(sign, (255, 255, 255), 0.3), 255),
                 width=5,
             )
         x += width + rnd.randrange(-10, 24)
@@ -234,26 +213,26 @@ def _draw_skyline(canvas: Canvas, horizon: int, colour: RGB, *, tall: int, lit: 
 def _draw_interior(canvas: Canvas, horizon: int, light: float, sky: list[RGB]) -> None:
     """A room in one-point perspective: back wall with windows onto the sky, floor grid, lamps, furniture."""
     rnd, pen = canvas.random, canvas.pen
-    wall = _shade(_mix(canvas.pick(), canvas.light, 0.35), max(light, 0.5))
+    wall = shade(mix(canvas.pick(), canvas.light, 0.35), max(light, 0.5))
     left, right, top = 200, SIZE - 200, 190
-    pen.polygon([(0, 0), (left, top), (left, horizon), (0, SIZE)], fill=_shade(wall, 0.7))
-    pen.polygon([(SIZE, 0), (right, top), (right, horizon), (SIZE, SIZE)], fill=_shade(wall, 0.7))
-    pen.polygon([(0, 0), (SIZE, 0), (right, top), (left, top)], fill=_shade(wall, 0.45))
+    pen.polygon([(0, 0), (left, top), (left, horizon), (0, SIZE)], fill=shade(wall, 0.7))
+    pen.polygon([(SIZE, 0), (right, top), (right, horizon), (SIZE, SIZE)], fill=shade(wall, 0.7))
+    pen.polygon([(0, 0), (SIZE, 0), (right, top), (left, top)], fill=shade(wall, 0.45))
     pen.rectangle((left, top, right, horizon), fill=wall)
     count = rnd.randrange(2, 4)
     span = (right - left - 40) // count
     for i in range(count):
         wx = left + 20 + i * span + 12
-        canvas.image.paste(_gradient((span - 24, 150), sky), (wx, top + 40))
-        pen.rectangle((wx, top + 40, wx + span - 24, top + 190), outline=_shade(wall, 0.5), width=8)
+        canvas.image.paste(gradient((span - 24, 150), sky), (wx, top + 40))
+        pen.rectangle((wx, top + 40, wx + span - 24, top + 190), outline=shade(wall, 0.5), width=8)
         pen.line(
             (wx + (span - 24) // 2, top + 40, wx + (span - 24) // 2, top + 190),
-            fill=_shade(wall, 0.5),
+            fill=shade(wall, 0.5),
             width=6,
         )
-    floor = _shade(_mix(canvas.dark, canvas.pick(), 0.35), max(light, 0.55))
+    floor = shade(mix(canvas.dark, canvas.pick(), 0.35), max(light, 0.55))
     pen.polygon([(left, horizon), (right, horizon), (SIZE, SIZE), (0, SIZE)], fill=floor)
-    grout = (*_shade(floor, 0.65), 255)
+    grout = (*shade(floor, 0.65), 255)
     for i in range(11):
         t = i / 10
         pen.line((left + (right - left) * t, horizon, SIZE * 1.6 * t - SIZE * 0.3, SIZE), fill=grout, width=3)
@@ -264,92 +243,13 @@ def _draw_interior(canvas: Canvas, horizon: int, light: float, sky: list[RGB]) -
         lx, ly = left + (right - left) * (i + 0.5) / 3, 130 + (i % 2) * 18
         pen.line((lx, 0, lx, ly), fill=(30, 30, 30), width=3)
         pen.ellipse((lx - 46, ly - 14, lx + 46, ly + 40), fill=(*canvas.light, 60))
-        pen.pieslice((lx - 30, ly - 20, lx + 30, ly + 24), 180, 360, fill=_shade(canvas.vivid, 0.8))
+        pen.pieslice((lx - 30, ly - 20, lx + 30, ly + 24), 180, 360, fill=shade(canvas.vivid, 0.8))
     for _ in range(rnd.randrange(3, 6)):
         bw, bh = rnd.randrange(110, 240), rnd.randrange(60, 130)
         bx, by = rnd.randrange(30, SIZE - bw - 30), rnd.randrange(horizon + 20, max(horizon + 21, 780 - bh))
-        colour = _shade(canvas.pick(), max(light, 0.6))
+        colour = shade(canvas.pick(), max(light, 0.6))
         pen.polygon(
             [(bx, by), (bx + bw, by), (bx + bw - 18, by - 22), (bx + 18, by - 22)],
-            fill=_mix(colour, (255, 255, 255), 0.25),
+            fill=mix(colour, (255, 255, 255), 0.25),
         )
         pen.rectangle((bx, by, bx + bw, by + bh), fill=colour)
-
-
-def _worn_colour(subject: str, garments: frozenset[str]) -> RGB | None:
-    """The colour a description gives a garment ("red wool coat" -> red), if it names one."""
-    words = [w.lower() for w in regex.findall(r"\p{L}+", subject)]
-    for index, word in enumerate(words):
-        if word in garments:
-            for before in reversed(words[max(0, index - 3) : index]):
-                if before in _COLOUR_WORDS:
-                    return _COLOUR_WORDS[before]
-    return None
-
-
-def draw_character(canvas: Canvas, subject: str) -> None:
-    """A centred full-body figure on a plain backdrop, clothed in the colours named or the palette."""
-    rnd, pen, words = canvas.random, canvas.pen, canvas.words
-    back = _mix(canvas.light, (245, 245, 245), 0.55)
-    canvas.image.paste(_gradient((SIZE, SIZE), [back, _mix(back, canvas.dark, 0.3)]), (0, 0))
-    pen.ellipse((232, 130, 792, 690), fill=(*canvas.vivid, 70))
-    cx, head_r = SIZE // 2, rnd.randrange(40, 46)
-    shoulder = rnd.randrange(84, 100) + (12 if words & {"tall", "broad", "muscular"} else 0)
-    head_y, feet = 190, 790
-    neck, hip = head_y + head_r + 14, 500
-    top = _worn_colour(subject, _TOPS) or max(canvas.palette[:2], key=lambda c: max(c) - min(c))
-    legs = _worn_colour(subject, _BOTTOMS) or _mix(canvas.dark, (40, 40, 50), 0.3)
-    skin = rnd.choice(_SKIN)
-    hair = next((_HAIR[w] for w in _HAIR if w in words), rnd.choice(list(_HAIR.values())))
-    if words & {"long", "braid", "ponytail", "curly"}:
-        pen.rounded_rectangle(
-            (cx - head_r - 10, head_y - 20, cx + head_r + 10, head_y + 190), radius=44, fill=hair
-        )
-    pen.ellipse((cx - 170, feet - 22, cx + 170, feet + 22), fill=(0, 0, 0, 60))
-    for side in (-1, 1):
-        pen.polygon(
-            [
-                (cx + side * 6, hip - 10),
-                (cx + side * 64, hip - 10),
-                (cx + side * 50, feet - 22),
-                (cx + side * 16, feet - 22),
-            ],
-            fill=legs,
-        )
-        x0, x1 = sorted((cx + side * 10, cx + side * 70))
-        pen.rounded_rectangle((x0, feet - 34, x1, feet), radius=12, fill=(30, 28, 30))
-    long_top = bool(words & {"coat", "trench", "robe", "cloak", "dress", "gown", "raincoat"})
-    hem, flare = (hip + 170, 30) if long_top else (hip + 20, 0)
-    pen.polygon(
-        [
-            (cx - shoulder + 6, neck + 20),
-            (cx + shoulder - 6, neck + 20),
-            (cx + 70 + flare, hem),
-            (cx - 70 - flare, hem),
-        ],
-        fill=top,
-    )
-    pen.rounded_rectangle((cx - shoulder, neck + 10, cx + shoulder, neck + 70), radius=28, fill=top)
-    if words & {"stripes", "striped", "reflective"}:
-        for y in (neck + 110, neck + 170):
-            pen.line((cx - 68, y, cx + 68, y), fill=(225, 230, 235), width=9)
-    sleeve = _shade(top, 0.82) if _luma(top) > 50 else _mix(top, (140, 140, 150), 0.22)
-    for side in (-1, 1):
-        elbow = (cx + side * (shoulder + 14), neck + 150)
-        hand = (cx + side * (shoulder + 26), hip + 10)
-        pen.line(
-            (cx + side * (shoulder - 14), neck + 36, *elbow, *hand), fill=sleeve, width=36, joint="curve"
-        )
-        pen.ellipse((hand[0] - 19, hand[1] - 6, hand[0] + 19, hand[1] + 30), fill=skin)
-    pen.rectangle((cx - 17, head_y + head_r - 10, cx + 17, neck + 22), fill=_shade(skin, 0.88))
-    pen.ellipse((cx - head_r, head_y - head_r * 1.15, cx + head_r, head_y + head_r * 1.15), fill=skin)
-    crop = 0.0 if words & {"buzz", "shaved", "bald", "cropped"} else 0.5
-    pen.chord(
-        (cx - head_r - 4, head_y - head_r * 1.3, cx + head_r + 4, head_y + head_r * crop), 180, 360, fill=hair
-    )
-    for side in (-1, 1):
-        ex = cx + side * head_r * 0.4
-        pen.ellipse((ex - 5, head_y + 8, ex + 5, head_y + 18), fill=(30, 30, 40))
-        if "glasses" in words:
-            pen.ellipse((ex - 17, head_y - 3, ex + 17, head_y + 29), outline=(20, 20, 20), width=4)
-    pen.arc((cx - 14, head_y + 22, cx + 14, head_y + 40), 20, 160, fill=_shade(skin, 0.6), width=3)

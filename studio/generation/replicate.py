@@ -23,7 +23,13 @@ from replicate.prediction import Prediction
 
 from studio.clients import PREFER_WAIT_SECONDS, LoopLocalTransport, replicate_error, with_retry_after
 from studio.errors import GenerationError
-from studio.generation.base import GeneratedImage, GenerationRequest, PredictionListener, Settled
+from studio.generation.base import (
+    DEFAULT_STRENGTH,
+    GeneratedImage,
+    GenerationRequest,
+    PredictionListener,
+    Settled,
+)
 from studio.generation.pricing import ESTIMATE_PER_IMAGE, hardware_for, prediction_cost, price_per_second
 from studio.settings import DEFAULT_SDXL_VERSION, Settings
 
@@ -31,8 +37,8 @@ if TYPE_CHECKING:
     from replicate.client import Client as ReplicateClient
 
 SDXL_MODEL = "stability-ai/sdxl"
-PROMPT_STRENGTH = 0.8
-"""How far SDXL img2img may move away from an init image (1.0 ignores it)."""
+PROMPT_STRENGTH = DEFAULT_STRENGTH
+"""How far SDXL img2img may move away from an init image when the request does not say (1.0 ignores it)."""
 CANCEL_GRACE_SECONDS = 2.0
 """Predict time a cancelled prediction may still bill past the timeout (poll gap + the cancel round trip)."""
 ABANDON_GRACE_SECONDS = 2.0
@@ -130,7 +136,7 @@ class ReplicateImageGenerator:
                     "init_image: not a PNG, JPEG or WebP image", retryable=False, reason="invalid_input"
                 )
             inputs["image"] = f"data:{kind};base64,{base64.b64encode(request.init_image).decode()}"
-            inputs["prompt_strength"] = PROMPT_STRENGTH
+            inputs["prompt_strength"] = PROMPT_STRENGTH if request.strength is None else request.strength
         return inputs
 
     async def generate(

@@ -19,6 +19,7 @@ from typing import Literal
 
 from pydantic import TypeAdapter
 
+from studio.characters.priority import primary_image
 from studio.events import EventHandler, EventSink, FailureReason
 from studio.generation.base import Settled
 from studio.keys import REFERENCE_BUCKET
@@ -63,7 +64,9 @@ async def run_job(
     lease, job, existing = claimed.lease, claimed.job, claimed.references
     wall_start = time.perf_counter()
     plan = ScenePlan.model_validate_json(job.plan_json)
-    planned = plan_references(plan, services.generator, OVERRIDES.validate_json(job.overrides_json or "{}"))
+    lead = await asyncio.to_thread(primary_image, services, job.song_id) if job.song_id else None
+    overrides = OVERRIDES.validate_json(job.overrides_json or "{}")
+    planned = plan_references(plan, services.generator, overrides, lead)
     emit = EventSink(records, lease.id, on_event)
     stored = any(row.status == STORED for row in existing.values())
     done = await asyncio.to_thread(_already_stored, services, planned, existing) if stored else set()
@@ -240,7 +243,7 @@ async def _adopt(
         and row.started_epoch is not None
         and row.started_epoch < run.lease.epoch
         and row.started_at is not None
-        and row.status == "generating"
+        and row.status != STORED
     ]
     for planned in unknown:
         since = as_utc(existing[planned.ref].started_at) - FIND_SLACK  # type: ignore[arg-type]
@@ -270,15 +273,22 @@ async def _adopt(
 def _already_stored(
     services: Services, planned: list[PlannedReference], existing: dict[str, ReferenceRow]
 ) -> set[str]:
-    """References stored with identical parameters whose image is still in storage."""
-    return {
-        p.ref
+    """References stored with identical parameters whose image is still in storage as it was stored; one
+    that went missing or changed is generated again."""
+    from studio.stored_objects import damaged
+
+    candidates = [
+        p
         for p in planned
         if (row := existing.get(p.ref)) is not None
         and row.status == STORED
         and row.params_hash == p.params_hash
-        and services.storage.exists(REFERENCE_BUCKET, p.storage_key)
-    }
+    ]
+    broken = damaged(services, REFERENCE_BUCKET, [p.storage_key for p in candidates])
+    for p in candidates:
+        if p.storage_key in broken:
+            log.warning("%s: its stored image %s; generating it again", p.ref, broken[p.storage_key])
+    return {p.ref for p in candidates if p.storage_key not in broken}
 
 
 def _queued_row(services: Services, planned: PlannedReference) -> dict[str, object]:
@@ -342,21 +352,22 @@ async def _finish(
     result = await asyncio.to_thread(build_result, services, run.job_id, ordered, wall)  # signs URLs
     cancelled = run.cancelling
     reason: FailureReason | None = None
-    if partial_success(ordered):
-        status = CANCELLED if cancelled else "success" if len(stored) == len(ordered) else "partial"
+    if cancelled:  # by request: what is stored is kept, nothing is called a failure
+        status = CANCELLED
+        result = result.model_copy(update={"status": "partial" if stored else "failed"})
+    elif partial_success(ordered):
+        status = "success" if len(stored) == len(ordered) else "partial"
     else:
         budget = any(o.budget_refused for o in ordered)
         reason = "budget_exceeded" if budget else "threshold_not_met" if stored else "no_generation_results"
-        status = CANCELLED if cancelled else "failed"
+        status = "failed"
         result = result.model_copy(update={"status": "failed"})
-    if not await services.records.jobs.finish(
-        run.lease, status, result.model_dump_json(), None if cancelled else reason
-    ):
+    if not await services.records.jobs.finish(run.lease, status, result.model_dump_json(), reason):
         return RunEnd("lost")
     run.emit(
         "stage_update",
         stage="reference_generation",
-        status="failed" if reason and not cancelled else "completed",
+        status="cancelled" if cancelled else "failed" if reason else "completed",
         result=status,
         reason=reason,
         stored=len(stored),

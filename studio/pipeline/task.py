@@ -30,6 +30,7 @@ from studio.planning import PlannedReference
 from studio.png_parameters import embed_parameters, ensure_png
 from studio.records.leases import Lease
 from studio.records.ledger import LedgerEntry
+from studio.records.objects import ObjectCheck
 from studio.records.references import StoredImage
 from studio.records.schema import utcnow
 from studio.services import Services
@@ -171,16 +172,15 @@ async def _attempt(run: Run, planned: PlannedReference, state: Attempts) -> Sett
             reserved = await reservation
         elif reserved:
             await run.budget.reserve(reserved, planned.ref)
-        else:
-            run.post(
-                run.services.records.references.update_for(
-                    run.lease,
-                    planned.ref,
-                    status="generating",
-                    started_epoch=run.lease.epoch,
-                    started_at=utcnow(),
-                )
+        run.post(
+            run.services.records.references.update_for(
+                run.lease,
+                planned.ref,
+                status="generating",
+                started_epoch=run.lease.epoch,
+                started_at=utcnow(),
             )
+        )
         flight = run.in_flight[planned.ref] = InFlight(request, utcnow())
 
         def on_prediction(prediction_id: str) -> None:
@@ -196,7 +196,11 @@ async def _attempt(run: Run, planned: PlannedReference, state: Attempts) -> Sett
     try:
         settled = await call
     except GenerationError as exc:
-        _charge(run, planned, reserved, exc.charged, exc.units, None, exc.prediction_id)
+        if exc.prediction_id or exc.charged:
+            _charge(run, planned, reserved, exc.charged, exc.units, None, exc.prediction_id)
+        elif reserved:  # no prediction was made (refused, unreachable): nothing to ledger, the room goes back
+            run.post(run.services.records.ledger.release_op(run.lease, reserved))
+            run.budget.settle(reserved, Decimal(0))
         state.cost += exc.charged
         raise
     finally:
@@ -268,7 +272,15 @@ def _stamped(image: GeneratedImage, planned: PlannedReference) -> bytes:
     return embed_parameters(png, planned.parameters_text)
 
 
-def _store_files(run: Run, planned: PlannedReference, image: GeneratedImage) -> tuple[int, str] | None:
+@dataclass(frozen=True)
+class StoredFile:
+    """What `_store_files` put in storage: the new image's check, and where the previous one was kept."""
+
+    check: ObjectCheck
+    kept_previous: tuple[int, str] | None
+
+
+def _store_files(run: Run, planned: PlannedReference, image: GeneratedImage) -> StoredFile:
     """Stamp the image's parameters, keep the previous image under versions/ and put the new one at the
     canonical key (in a thread)."""
     png = _stamped(image, planned)
@@ -279,11 +291,11 @@ def _store_files(run: Run, planned: PlannedReference, image: GeneratedImage) -> 
         kept = (previous, reference_version_key(run.job_id, planned.ref, previous))
         storage.copy(REFERENCE_BUCKET, planned.storage_key, kept[1])
     storage.put(REFERENCE_BUCKET, planned.storage_key, png, "image/png")
-    return kept
+    return StoredFile(ObjectCheck.of(png), kept)
 
 
 def _stored_image(
-    run: Run, planned: PlannedReference, kept: tuple[int, str] | None, elapsed: float, state: Attempts
+    run: Run, planned: PlannedReference, stored: StoredFile, elapsed: float, state: Attempts
 ) -> StoredImage:
     generator = run.services.generator
     return StoredImage(
@@ -312,7 +324,8 @@ def _stored_image(
             "failure_reason": None,
             "updated_at": utcnow(),
         },
-        kept_previous=kept,
+        kept_previous=stored.kept_previous,
+        check=stored.check,
     )
 
 

@@ -1,5 +1,7 @@
 """Durable records (jobs, references, the cost ledger, events, songs) through SQLAlchemy."""
 
+from studio.records import looks as looks  # registers look_rounds and looks on Base
+from studio.records import objects as objects  # registers the object_checks table on Base
 from studio.records import prompt_edits as prompt_edits  # registers plan_drafts and prompt_edits on Base
 from studio.records import reviews as reviews  # registers the reviews table on Base
 from studio.records import songs as songs  # registers the songs and character_jobs tables on Base

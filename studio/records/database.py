@@ -25,7 +25,9 @@ from typing import Any, TypeVar
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+from studio.errors import StudioError
 from studio.private_files import private_dir, private_file
+from studio.records.failures import RecordsUnavailable, checked_url, described, translated
 
 log = logging.getLogger("studio.records")
 
@@ -34,6 +36,8 @@ Op = Callable[[Session], T]
 """A unit of database work. It may run twice (its batch failed and is replayed alone), so it only touches
 the session: no side effects outside the database."""
 
+CONNECT_TIMEOUT_SECONDS = 10
+"""How long connecting to PostgreSQL may take before the server counts as unreachable."""
 MAX_BATCH = 512
 COALESCE_SECONDS = 0.025
 """How long work nobody waits for may gather before it is written (an awaited op ends the wait)."""
@@ -74,14 +78,34 @@ def _sqlite_begin(connection: Any) -> None:
 
 
 def make_engine(url: str) -> Engine:
+    """An engine for a supported URL; RecordsUnavailable names what is wrong with any other."""
+    parsed = checked_url(url)
     path = sqlite_path(url)
     if path is None:
-        return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
-    private_dir(path.parent)
+        timeout = {} if "connect_timeout" in parsed.query else {"connect_timeout": CONNECT_TIMEOUT_SECONDS}
+        return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, connect_args=timeout)
+    _usable_folder(url, path)
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
     event.listen(engine, "connect", _sqlite_connect)
     event.listen(engine, "begin", _sqlite_begin)
     return engine
+
+
+def _unusable(url: str, path: Path, problem: object) -> RecordsUnavailable:
+    return RecordsUnavailable(
+        f"{described(url)} cannot be opened: {problem}",
+        f"make {path.parent} a folder this user may write, or set STUDIO_DATA_DIR to one",
+    )
+
+
+def _usable_folder(url: str, path: Path) -> None:
+    """The SQLite file's folder exists (made private when missing) and the file is not a folder."""
+    try:
+        private_dir(path.parent)
+    except StudioError as error:
+        raise _unusable(url, path, error) from error
+    if path.is_dir():
+        raise _unusable(url, path, f"{path} is a folder")
 
 
 @contextmanager
@@ -91,11 +115,17 @@ def first_use_lock(url: str) -> Iterator[None]:
     if path is None:
         yield
         return
-    private_dir(path.parent)
-    fd = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    _usable_folder(url, path)
+    try:
+        fd = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as error:
+        raise _unusable(url, path, f"{path}.lock: {error.strerror or error}") from error
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
-        private_file(path)  # SQLite gives its WAL and shared-memory files the same mode
+        try:
+            private_file(path)  # SQLite gives its WAL and shared-memory files the same mode
+        except (StudioError, OSError) as error:
+            raise _unusable(url, path, error) from error
         yield
     finally:
         fcntl.flock(fd, fcntl.LOCK_UN)
@@ -124,14 +154,17 @@ class Database:
 
     @contextmanager
     def write(self) -> Iterator[Session]:
-        """One write transaction in the calling thread (pages, the CLI); coroutines use `run`."""
-        with self._write_turn, self._write_sessions.begin() as session:
+        """One write transaction in the calling thread (pages, the CLI); coroutines use `run`.
+
+        The database failing (unreachable, damaged, ...) raises RecordsUnavailable, here as in `read`.
+        """
+        with translated(self.url), self._write_turn, self._write_sessions.begin() as session:
             yield session
 
     @contextmanager
     def read(self) -> Iterator[Session]:
         """One read-only transaction in the calling thread."""
-        with self._read_sessions.begin() as session:
+        with translated(self.url), self._read_sessions.begin() as session:
             yield session
 
     def submit(self, op: Op[T], *, urgent: bool = True) -> concurrent.futures.Future[T]:
@@ -195,8 +228,14 @@ def _run_grouped(session: Session, ops: list[Op[Any]]) -> list[Any]:
 
 
 def _log_failure(future: concurrent.futures.Future[Any]) -> None:
-    if not future.cancelled() and future.exception() is not None:
-        log.error("a queued database write failed", exc_info=future.exception())
+    if future.cancelled() or (error := future.exception()) is None:
+        return
+    if isinstance(
+        error, RecordsUnavailable
+    ):  # the database failing is said in words, a bug with its traceback
+        log.error("a queued database write failed: %s", error)
+    else:
+        log.error("a queued database write failed", exc_info=error)
 
 
 class _DatabaseThread(threading.Thread):

@@ -105,6 +105,16 @@ def renew(s: Session, lease: Lease, lease_seconds: float) -> bool:
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
+def is_held(s: Session, lease: Lease) -> bool:
+    table: Any = lease.table
+    return bool(s.scalar(select(table.id).where(held(lease))))
+
+
+def beat(s: Session, lease: Lease, lease_seconds: float | None) -> bool:
+    """Whether the lease is still held, pushing its expiry forward when `lease_seconds` is given."""
+    return renew(s, lease, lease_seconds) if lease_seconds is not None else is_held(s, lease)
+
+
 def release(s: Session, lease: Lease, **values: Any) -> bool:
     """End the lease, setting `values` (a final status, or `queued` to hand the work back)."""
     result = s.execute(

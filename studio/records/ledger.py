@@ -111,7 +111,7 @@ _RESERVE_WITHIN = _RESERVE.where(
 _STARTED = (
     update(_REFERENCES)
     .where(_REFERENCES.c.job_id == bindparam("job"), _REFERENCES.c.ref == bindparam("ref_"))
-    .values(status="generating", started_epoch=bindparam("epoch_"), started_at=bindparam("at"))
+    .values(started_epoch=bindparam("epoch_"), started_at=bindparam("at"))
 )
 
 
@@ -190,7 +190,7 @@ class Charge(BatchedOp):
 
 class Reservation(BatchedOp):
     """Reserve a call's most possible cost for a lease, one conditional UPDATE each (concurrent callers
-    can never overshoot), and mark its reference started by this epoch."""
+    can never overshoot), and mark its reference started by this epoch (a takeover looks for its call)."""
 
     kind = "reserve"
 
@@ -395,3 +395,17 @@ class LedgerRecords:
                     or 0
                 )
             return job, entries, int(versions or 0), int(generated)
+
+    def song_spend(self) -> dict[str, dict[str, Decimal]]:
+        """Per song, what its own calls cost by stage (consistency, interrogation, looks): entries with a
+        song and no job."""
+        with self.db.read() as s:
+            rows = s.execute(
+                select(LedgerRow.song_id, LedgerRow.stage, func.sum(LedgerRow.amount_nanos))
+                .where(LedgerRow.song_id.is_not(None), LedgerRow.job_id.is_(None))
+                .group_by(LedgerRow.song_id, LedgerRow.stage)
+            )
+            spend: dict[str, dict[str, Decimal]] = {}
+            for song_id, stage, nanos in rows:
+                spend.setdefault(str(song_id), {})[stage] = from_nanos(int(nanos or 0))
+            return spend

@@ -16,6 +16,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, inspect, text
 
 from studio.records.database import first_use_lock
+from studio.records.failures import RecordsUnavailable, damaged_fix, described
 from studio.records.schema import Base
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -46,10 +47,28 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(connection).get_current_revision()
 
 
+def missing_tables(connection: Connection) -> list[str]:
+    """The studio's tables the database lacks."""
+    return sorted(set(Base.metadata.tables) - set(inspect(connection).get_table_names()))
+
+
 def upgrade(engine: Engine) -> None:
-    """Bring the database to the newest schema; safe to call from several processes at once."""
-    with first_use_lock(engine.url.render_as_string(hide_password=False)):
-        if current_revision(engine) == head_revision():
+    """Bring the database to the newest schema; safe to call from several processes at once.
+
+    A database at the newest revision that lacks some of its tables was changed outside the studio: it is
+    refused (RecordsUnavailable) before any command reads a wrong answer from it.
+    """
+    url = engine.url.render_as_string(hide_password=False)
+    with first_use_lock(url):
+        with engine.connect() as connection:
+            revision = MigrationContext.configure(connection).get_current_revision()
+            missing = missing_tables(connection) if revision == head_revision() else []
+        if missing:
+            raise RecordsUnavailable(
+                f"{described(url)} lacks the tables {', '.join(missing)}: it was changed outside the studio",
+                damaged_fix(url),
+            )
+        if revision == head_revision():
             return
         with engine.execution_options(sqlite_begin="EXCLUSIVE").begin() as connection:
             if connection.dialect.name == "postgresql":

@@ -9,8 +9,10 @@ from typing import Any, cast
 from sqlalchemy import Table, bindparam, exists, insert, select, update
 from sqlalchemy.orm import Session
 
+from studio.keys import REFERENCE_BUCKET
 from studio.records.database import BatchedOp, Database, Op
 from studio.records.leases import Lease
+from studio.records.objects import ObjectCheck, copy_checks, record_checks
 from studio.records.schema import JobRow, PredictionRow, ReferenceRow, ReferenceVersionRow, utcnow
 
 _REFERENCES = cast(Table, ReferenceRow.__table__)
@@ -27,6 +29,8 @@ class StoredImage:
     reference: dict[str, Any] = field(default_factory=dict)
     kept_previous: tuple[int, str] | None = None
     """(version, key under versions/) where the image it replaces now lives."""
+    check: ObjectCheck | None = None
+    """The stored image's size and SHA-256, recorded for its key."""
 
 
 _JOBS = cast(Table, JobRow.__table__)
@@ -200,6 +204,7 @@ def _record_versions(s: Session, lease: Lease, images: list[StoredImage]) -> dic
         return {}
     numbers = {image.ref: image.version["version"] for image in images}
     _move_previous(s, lease.id, images)
+    _record_checks(s, images)
     connection = s.connection()
     connection.execute(
         insert(_VERSIONS), [_version_values(lease.id, image, image.version["version"]) for image in images]
@@ -237,6 +242,24 @@ def _move_previous(s: Session, job_id: str, images: list[StoredImage]) -> None:
             for image in moved
             if image.kept_previous is not None
         ],
+    )
+
+
+def _record_checks(s: Session, images: list[StoredImage]) -> None:
+    """The previous image's check follows it under versions/; the new image's is recorded for its key."""
+    copy_checks(
+        s,
+        REFERENCE_BUCKET,
+        {
+            image.version["storage_key"]: image.kept_previous[1]
+            for image in images
+            if image.kept_previous is not None
+        },
+    )
+    record_checks(
+        s,
+        REFERENCE_BUCKET,
+        {image.version["storage_key"]: image.check for image in images if image.check is not None},
     )
 
 

@@ -5,9 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, or_, select, update
 
+from studio.keys import REFERENCE_BUCKET
 from studio.records.database import Database
+from studio.records.looks import LookRoundRow, LookRow
+from studio.records.objects import forget_checks
 from studio.records.prompt_edits import PlanDraftRow, PromptEditRow
 from studio.records.reviews import ReviewRow
 from studio.records.schema import EventRow, JobRow, PredictionRow, ReferenceRow, ReferenceVersionRow
@@ -40,7 +43,7 @@ class RetentionState(NamedTuple):
     character_activity: dict[str, datetime]
     """Per song, when its consistency jobs last did anything."""
     open_songs: set[str]
-    """Songs with a queued or running consistency job."""
+    """Songs with a queued or running consistency job or round of looks."""
 
 
 class RetentionRecords:
@@ -59,7 +62,7 @@ class RetentionRecords:
             character_activity = {song_id: moment for song_id, moment in s.execute(activity) if moment}
             open_songs = set(
                 s.scalars(select(CharacterJobRow.song_id).where(CharacterJobRow.status.in_(OPEN_STATUSES)))
-            )
+            ) | set(s.scalars(select(LookRoundRow.song_id).where(LookRoundRow.status.in_(OPEN_STATUSES))))
         return RetentionState(jobs, songs, character_activity, open_songs)
 
     def count_job_records(self, job_id: str) -> dict[str, int]:
@@ -87,6 +90,7 @@ class RetentionRecords:
             for table in JOB_TABLES:
                 removed += int(s.execute(delete(table).where(table.job_id == job_id)).rowcount)  # type: ignore[attr-defined]
             removed += int(s.execute(delete(JobRow).where(JobRow.id == job_id)).rowcount)  # type: ignore[attr-defined]
+            forget_checks(s, REFERENCE_BUCKET, job_id)  # its objects are gone (not counted: not a record)
             return removed
 
     def delete_missing_references(self, job_id: str, remaining: set[str]) -> int:
@@ -103,3 +107,18 @@ class RetentionRecords:
     def clear_song(self, song_id: str, values: dict[str, Any]) -> None:
         with self.db.write() as s:
             s.execute(update(SongRow).where(SongRow.id == song_id).values(**values))
+
+    def forget_looks(self, song_id: str, remaining: set[str]) -> int:
+        """Delete the song's looks whose image is gone (not in `remaining`), and rounds left empty."""
+        with self.db.write() as s:
+            gone = s.execute(
+                delete(LookRow).where(
+                    LookRow.song_id == song_id,
+                    or_(LookRow.storage_key.is_(None), LookRow.storage_key.not_in(sorted(remaining))),
+                )
+            )
+            kept = select(LookRow.round_id).where(LookRow.song_id == song_id)
+            s.execute(
+                delete(LookRoundRow).where(LookRoundRow.song_id == song_id, LookRoundRow.id.not_in(kept))
+            )
+            return int(gone.rowcount)  # type: ignore[attr-defined]

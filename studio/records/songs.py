@@ -11,15 +11,20 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Boolean, DateTime, String, Text, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from studio.keys import CHARACTER_BUCKET
 from studio.records import leases
 from studio.records.database import Database
 from studio.records.leases import Lease
+from studio.records.objects import ObjectCheck, record_checks
 from studio.records.schema import Base, Leased, utcnow
+
+if TYPE_CHECKING:
+    from studio.records.looks import NewRound, RoundLooks, StoredLook
 
 JOB_STATUSES = ("queued", "running", "completed", "failed", "skipped", "superseded")
 OPEN_STATUSES = ("queued", "running")
@@ -32,6 +37,8 @@ _CHARACTER_FIELDS = (
     "character_generated_key",
     "character_generated_at",
     "character_interrogation_json",
+    "character_interrogation_edits_json",
+    "character_look_id",
 )
 
 
@@ -50,6 +57,10 @@ class SongRow(Base):
     character_generated_key: Mapped[str | None] = mapped_column(String(255), nullable=True)
     character_generated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     character_interrogation_json: Mapped[str | None] = mapped_column(Text, nullable=True)
+    character_interrogation_edits_json: Mapped[str | None] = mapped_column(Text, nullable=True)
+    """A creator's edits of the interrogation, kept apart from it (studio.characters.descriptions)."""
+    character_look_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    """The picked look (studio.records.looks) whose image is at the generated key."""
     character_consistency_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
@@ -80,10 +91,15 @@ class CharacterChange:
     job_id: str | None = None
 
 
-def _song_in(s: Session, song_id: str) -> SongRow:
-    """The song row in session `s`, created when missing; writes first, so SQLite locks early."""
+def lock_song(s: Session, song_id: str) -> SongRow | None:
+    """The song row in session `s`, written first (a row lock on PostgreSQL; SQLite locks early)."""
     s.execute(update(SongRow).where(SongRow.id == song_id).values(updated_at=utcnow()))
-    row = s.get(SongRow, song_id)
+    return s.get(SongRow, song_id)
+
+
+def _song_in(s: Session, song_id: str) -> SongRow:
+    """The song row in session `s`, created when missing; locked first."""
+    row = lock_song(s, song_id)
     if row is None:
         row = SongRow(id=song_id, character_consistency_enabled=True)
         s.add(row)
@@ -136,9 +152,13 @@ class SongRecords:
                 setattr(row, name, value)
             return row
 
-    def set_pose_b(self, song_id: str, key: str, source: str) -> list[str]:
-        """Store pose B's key; returns the earlier pose-B key to delete, if it was another one."""
+    def set_pose_b(
+        self, song_id: str, key: str, source: str, checks: dict[str, ObjectCheck] | None = None
+    ) -> list[str]:
+        """Store pose B's key (and the `checks` of what was stored); returns the earlier pose-B key to delete,
+        if it was another one."""
         with self.db.write() as s:
+            record_checks(s, CHARACTER_BUCKET, checks or {})
             song = _song_in(s, song_id)
             stale = [song.character_pose_b_key] if song.character_pose_b_key not in (None, key) else []
             song.character_pose_b_key = key
@@ -146,14 +166,24 @@ class SongRecords:
             return [k for k in stale if k]
 
     def replace_character(
-        self, song_id: str, reason: str, queue_job: bool, **character: Any
+        self,
+        song_id: str,
+        reason: str,
+        queue_job: bool,
+        checks: dict[str, ObjectCheck] | None = None,
+        **character: Any,
     ) -> CharacterChange:
-        """A new reference (upload or template): supersede open jobs, clear the generated image, set
-        `character` fields, and queue a consistency job when asked; all in one transaction."""
+        """A new reference (upload or template): supersede open jobs, archive the rounds of looks, clear the
+        generated image, the pick and the interrogation with its edits, set `character` fields, record the
+        `checks` of the images stored, and queue a consistency job when asked; all in one transaction."""
+        from studio.records.looks import archive_in  # looks builds on songs
+
         unknown = set(character) - set(_CHARACTER_FIELDS)
         assert not unknown, unknown
         with self.db.write() as s:
+            record_checks(s, CHARACTER_BUCKET, checks or {})
             superseded = _supersede(s, song_id, reason)
+            archive_in(s, song_id, reason)
             song = _song_in(s, song_id)
             change = CharacterChange(song, superseded, song.character_generated_key is not None)
             before = {name: getattr(song, name) for name in _CHARACTER_FIELDS}
@@ -161,6 +191,8 @@ class SongRecords:
                 "character_generated_key": None,
                 "character_generated_at": None,
                 "character_interrogation_json": None,
+                "character_interrogation_edits_json": None,
+                "character_look_id": None,
                 **character,
             }
             if song.character_pose_b_source == "template" and "character_pose_b_key" not in character:
@@ -233,27 +265,31 @@ class SongRecords:
         status: str,
         *,
         error: str | None = None,
-        publish: Callable[[SongRow], None] | None = None,
+        publish: Callable[[SongRow, RoundLooks | None], None] | None = None,
+        look: tuple[NewRound, StoredLook] | None = None,
+        checks: dict[str, ObjectCheck] | None = None,
     ) -> bool:
-        """End a job; `publish` changes its song in the same transaction, only while the lease is held.
+        """End a job; `publish` changes its song in the same transaction, only while the lease is held, and
+        `checks` then record what it stored (`publish` may add the checks of what it stores).
 
-        Returns False (and changes nothing) when the job was superseded or taken over meanwhile.
+        `look` records the job's image as a round of one look (the song's pick when it has none), which
+        `publish` is given. Returns False (and changes nothing) when the job was superseded or taken over.
         """
+        from studio.records.looks import add_picked_round_in  # looks builds on songs
+
         with self.db.write() as s:
             job = s.get(CharacterJobRow, lease.id)
             ended = leases.release(s, lease, status=status, error=error, finished_at=utcnow())
             if not ended or job is None:
                 return False
+            song = _song_in(s, job.song_id)
+            made = add_picked_round_in(s, song, *look) if look is not None else None
             if publish is not None:
-                publish(_song_in(s, job.song_id))
+                publish(song, made)
+            record_checks(s, CHARACTER_BUCKET, checks or {})
             return True
 
     async def beat(self, lease: Lease, lease_seconds: float | None) -> tuple[bool, bool]:
         """(still held, False): a consistency job has no cancel; renews when `lease_seconds` is given."""
 
-        def op(s: Session) -> tuple[bool, bool]:
-            if lease_seconds is not None:
-                return leases.renew(s, lease, lease_seconds), False
-            return bool(s.scalar(select(CharacterJobRow.id).where(leases.held(lease)))), False
-
-        return await self.db.run(op)
+        return await self.db.run(lambda s: (leases.beat(s, lease, lease_seconds), False))

@@ -8,8 +8,11 @@ from sqlalchemy import Engine
 
 from studio.records.database import Database
 from studio.records.events import EventRecords
+from studio.records.failures import translated
 from studio.records.jobs import JobRecords
 from studio.records.ledger import LedgerRecords
+from studio.records.looks import LookRecords
+from studio.records.objects import ObjectRecords
 from studio.records.prompt_edits import DraftRecords
 from studio.records.references import ReferenceRecords
 from studio.records.retention import RetentionRecords
@@ -18,35 +21,46 @@ from studio.records.songs import SongRecords
 
 
 class Records:
-    """Jobs, references and versions, the ledger and budgets, events, songs, reviews and drafts.
+    """Jobs, references and versions, the ledger and budgets, events, songs and looks, reviews, drafts, and
+    the checks of stored objects.
 
     Rows come back detached and read-only by convention.
     """
 
     def __init__(self, url: str, *, create: bool = True) -> None:
+        """Open the records at `url` (created or upgraded when `create`); RecordsUnavailable says why not."""
         self.url = url
-        self.db = Database(url)
-        if create:
-            from studio.records.migrate import upgrade
+        with translated(url):
+            self.db = Database(url)
+            try:
+                if create:
+                    from studio.records.migrate import upgrade
 
-            upgrade(self.db.engine)
+                    upgrade(self.db.engine)
+            except BaseException:
+                self.db.close()
+                raise
         self.jobs = JobRecords(self.db)
         self.references = ReferenceRecords(self.db)
         self.ledger = LedgerRecords(self.db)
         self.events = EventRecords(self.db)
         self.songs = SongRecords(self.db)
+        self.looks = LookRecords(self.db)
         self.reviews = ReviewRecords(self.db)
         self.drafts = DraftRecords(self.db)
         self.retention = RetentionRecords(self.db)
+        self.objects = ObjectRecords(self.db)
 
     def running_until(self) -> datetime | None:
-        """When the first lease of work running anywhere (reference or consistency jobs) runs out."""
+        """When the first lease of work running anywhere (reference jobs, consistency jobs, rounds of looks)
+        runs out."""
         from studio.records import leases
+        from studio.records.looks import LookRoundRow
         from studio.records.schema import JobRow
         from studio.records.songs import CharacterJobRow
 
         with self.db.read() as s:
-            moments = [leases.earliest_expiry(s, table) for table in (JobRow, CharacterJobRow)]
+            moments = [leases.earliest_expiry(s, table) for table in (JobRow, CharacterJobRow, LookRoundRow)]
         found = [moment for moment in moments if moment is not None]
         return min(found) if found else None
 

@@ -1,8 +1,9 @@
-"""Runs queued work (reference jobs, consistency jobs) for `python -m studio worker` and the app's runner.
+"""Runs queued work (reference jobs, consistency jobs, rounds of looks) for `python -m studio worker` and the
+app's runner.
 
 Each lane claims the oldest claimable unit of any kind and runs it, until none is left. `stop` ends the
 lanes: a reference job in hand is handed back to the queue at once (its calls in flight are adopted by
-whoever claims it next), a consistency job finishes (it is one image).
+whoever claims it next), a consistency job (one image) or a round of looks (at most eight) finishes.
 """
 
 from __future__ import annotations
@@ -34,7 +35,13 @@ async def _character_job(services: Services, stop: asyncio.Event) -> bool:
     return await run_next(services) is not None
 
 
-STEPS: tuple[WorkStep, ...] = (_reference_job, _character_job)
+async def _look_round(services: Services, stop: asyncio.Event) -> bool:
+    from studio.characters.look_rounds import run_next
+
+    return await run_next(services) is not None
+
+
+STEPS: tuple[WorkStep, ...] = (_reference_job, _character_job, _look_round)
 
 
 async def drain(services: Services, *, max_parallel: int = 2, stop: asyncio.Event | None = None) -> int:

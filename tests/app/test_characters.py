@@ -76,7 +76,7 @@ def test_an_upload_is_interrogated_and_the_generated_image_ranks_first(
     at.run()
     at.button(key="store-B-midnight-drive").click().run()
     assert _resolution(at) == ["generated", "reference", "pose-b"]
-    assert any("Description" in m.value for m in at.markdown)
+    assert [area.label for area in at.text_area] == ["Description", "Detailed prompt", "Style notes"]
 
 
 def test_a_short_openai_interrogation_is_kept_and_its_note_shown(
@@ -91,7 +91,7 @@ def test_a_short_openai_interrogation_is_kept_and_its_note_shown(
     at.button(key="store-A-midnight-drive").click().run()
     assert _wait_for_consistency(services, "midnight-drive") == "completed"
     at.run()
-    assert any(SHORT_ANSWER["detailed_prompt"] in m.value for m in at.markdown)
+    assert any(area.value == SHORT_ANSWER["detailed_prompt"] for area in at.text_area)
     assert any("Source: openai" in c.value for c in at.caption)
     notes = [i.value for i in at.info if i.value.startswith("Note:")]
     assert notes == [

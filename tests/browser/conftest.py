@@ -9,10 +9,11 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from benchmarks.app_start import free_port, start_studio, stop, wait_healthy
 
@@ -29,6 +30,7 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 TIMEOUT_MS = 30_000
+expect.set_options(timeout=TIMEOUT_MS)  # a page's first run, two browsers and two servers on two cores
 VIEWPORT = {"width": 1400, "height": 1000}
 
 
@@ -39,16 +41,23 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(skip)
 
 
-@pytest.fixture
-def studio_url(tmp_path: Path) -> Iterator[str]:
+@contextmanager
+def served(data_dir: Path) -> Iterator[str]:
+    """`streamlit run` on a free port over `data_dir`, healthy; stopped on the way out."""
     port = free_port()
-    process = start_studio(tmp_path / "studio-data", port)
+    process = start_studio(data_dir, port)
     try:
         url = f"http://127.0.0.1:{port}"
         wait_healthy(url, process)
         yield url
     finally:
         stop(process)
+
+
+@pytest.fixture
+def studio_url(tmp_path: Path) -> Iterator[str]:
+    with served(tmp_path / "studio-data") as url:
+        yield url
 
 
 @pytest.fixture

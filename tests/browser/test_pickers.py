@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, Locator, Page, expect
 
 from studio.prompt_edits import save_plan
 from studio.samples import load_sample
@@ -34,9 +34,10 @@ def expect_picked(page: Page, label: str, option: str) -> None:
     expect(page.get_by_role("combobox", name=label)).to_have_value(re.compile("^" + re.escape(option)))
 
 
-def images_metric(page: Page) -> str:
+def images_metric(page: Page) -> Locator:
+    """The metric that counts the picked plan's images (waited on: a pick's rerun may still be under way)."""
     metric = page.get_by_test_id("stMetric").filter(has_text="images")
-    return metric.get_by_test_id("stMetricValue").inner_text()
+    return metric.get_by_test_id("stMetricValue")
 
 
 def test_the_plan_picked_first_on_generate_is_generated(
@@ -49,7 +50,7 @@ def test_the_plan_picked_first_on_generate_is_generated(
     pick(page, "Scene plan", SMALL)
     expect_picked(page, "Scene plan", SMALL)
     settle(page)
-    assert images_metric(page) == "6"
+    expect(images_metric(page)).to_have_text("6")
     page.get_by_role("button", name="Start generation").click()
     expect(page.get_by_text("6 of 6 stored")).to_be_visible()
     expect_picked(page, "Scene plan", SMALL)
@@ -69,4 +70,4 @@ def test_the_plan_picked_first_on_plan_is_the_one_on_generate(
     expect(page.get_by_role("heading", name="Generate", exact=True)).to_be_visible()
     expect_picked(page, "Scene plan", SMALL)
     settle(page)
-    assert images_metric(page) == "6"
+    expect(images_metric(page)).to_have_text("6")

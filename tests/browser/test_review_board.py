@@ -11,13 +11,12 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from benchmarks.app_start import free_port, start_studio, stop, wait_healthy
 from studio import jobs
 from studio.review import review_board
 from studio.samples import load_sample
 from studio.services import Services
 from studio.work.runner import drain
-from tests.browser.test_studio import CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS, settle, shot
+from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS, served, settle, shot
 
 pytestmark = [
     pytest.mark.browser,
@@ -35,14 +34,8 @@ def job_id(services: Services) -> str:
 
 @pytest.fixture
 def review_url(job_id: str, data_dir: Path) -> Iterator[str]:
-    port = free_port()
-    process = start_studio(data_dir, port)
-    try:
-        url = f"http://127.0.0.1:{port}"
-        wait_healthy(url, process)
+    with served(data_dir) as url:
         yield f"{url}/review"
-    finally:
-        stop(process)
 
 
 @pytest.fixture
@@ -114,9 +107,12 @@ def test_reject_with_the_keyboard_then_the_new_version_arrives_without_a_reload(
     shot(page, "review-regenerate-preview")
     dialog.get_by_role("button", name="Regenerate").click()
     expect(dialog.get_by_text(f"{refs[1]}: v2 is queued")).to_be_visible()
+    expect(dialog.get_by_text("pending · v2")).to_be_visible(timeout=15_000)  # it arrives in the lightbox
+    settle(page)
     page.keyboard.press("Escape")
     expect(dialog).to_have_count(0)
     card = page.locator(f'[class*="st-key-review-card-{job_id}-{refs[1]}"]')
-    expect(card.get_by_text("pending · v2")).to_be_visible(timeout=15_000)  # no reload: the board polls
+    # No reload: the lightbox and the board poll.
+    expect(card.get_by_text("pending · v2")).to_be_visible(timeout=15_000)
     latest = review_board(services, job_id).reference(refs[1]).versions[-1]
     assert latest.negative_prompt.endswith(", underexposed, murky shadows")

@@ -125,6 +125,9 @@ def sdxl_problems(inputs: dict[str, Any]) -> list[str]:
     guidance = inputs.get("guidance_scale")
     if guidance is not None and (not isinstance(guidance, int | float) or not 1 <= guidance <= 50):
         problems.append("input.guidance_scale: Must be a number from 1 to 50")
+    strength = inputs.get("prompt_strength")
+    if strength is not None and (not isinstance(strength, int | float) or not 0 <= strength <= 1):
+        problems.append("input.prompt_strength: Must be a number from 0 to 1")
     if inputs.get("scheduler", "K_EULER") not in SDXL_SCHEDULERS:
         problems.append("input.scheduler: Must be one of " + ", ".join(sorted(SDXL_SCHEDULERS)))
     return problems

@@ -18,10 +18,15 @@ from studio.access import (
     role_rules,
     signed_in,
 )
-from studio.characters.songs import upload_character_image
+from studio.characters.descriptions import save_edits
+from studio.characters.jobs import generate_now
+from studio.characters.look_rounds import looks_now
+from studio.characters.looks import LooksRequest, list_looks, pick_look, queue_looks
+from studio.characters.songs import apply_template, upload_character_image
 from studio.errors import ConfigurationError, InvalidInput
 from studio.gallery import retry_failed
 from studio.plan import load_plan
+from studio.records.songs import SongRow
 from studio.regeneration import regenerate_rejected
 from studio.review import approve, approve_many, export_manifest, reject, review_board
 from studio.services import Services
@@ -139,6 +144,40 @@ def test_a_reviewer_cannot_upload_a_character(scripted: Services, character_png:
     assert scripted.records.songs.song("song-1") is None
     stored = upload_character_image(scripted, "song-1", character_png, "A", actor=CREATOR)
     assert stored.job_id is not None
+
+
+def test_only_creators_shape_a_character_or_spend_on_its_looks(
+    scripted: Services, character_png: bytes
+) -> None:
+    upload_character_image(scripted, "song-1", character_png, "A", actor=CREATOR)
+    assert asyncio.run(generate_now(scripted, "song-1")).status == "completed"
+    before = song_state(scripted)
+    refused = {
+        "template": lambda who: apply_template(scripted, "song-1", "character-2", actor=who),
+        "edit": lambda who: save_edits(
+            scripted, "song-1", {"character_description": "a tall drummer"}, actor=who
+        ),
+        "queue looks": lambda who: queue_looks(scripted, "song-1", LooksRequest(count=2), actor=who),
+        "looks now": lambda who: asyncio.run(looks_now(scripted, "song-1", LooksRequest(count=2), actor=who)),
+        "pick": lambda who: pick_look(scripted, "song-1", "r1-1", actor=who),
+    }
+    for name, call in refused.items():
+        for who in (REVIEWER, ADMIN, NOBODY):
+            with pytest.raises(AccessDenied, match="may not generate or spend: only creators may"):
+                call(who)
+        assert song_state(scripted) == before, f"a refused {name} wrote something"
+    assert (
+        asyncio.run(looks_now(scripted, "song-1", LooksRequest(count=2), actor=CREATOR)).status == "completed"
+    )
+    assert pick_look(scripted, "song-1", "r2-2", actor=CREATOR).picked.picked
+
+
+def song_state(services: Services) -> tuple[dict[str, object], str]:
+    """Every column of song-1's row, and its looks as listed."""
+    row = services.records.songs.song("song-1")
+    assert row is not None
+    columns = {column.name: getattr(row, column.name) for column in SongRow.__table__.columns}
+    return columns, list_looks(services, "song-1").model_dump_json()
 
 
 @pytest.fixture

@@ -9,10 +9,12 @@ from decimal import Decimal
 import pytest
 
 from studio import jobs
+from studio.characters.songs import create_song
 from studio.costs import cost_report, entries_csv, job_costs
 from studio.errors import GenerationError, NotFound
 from studio.plan import load_plan
 from studio.records.ledger import LedgerEntry
+from studio.samples import load_sample
 from studio.services import Services
 from studio.work.runner import drain
 from tests.conftest import PLANS_DIR
@@ -41,11 +43,11 @@ def test_report_total_is_the_sum_of_entries_and_the_job_spend(services: Services
     assert report.total == Decimal("0.0123") * 5 + Decimal("0.004"), "five images and a paid timeout"
     assert report.remaining == report.budget - report.total
     assert report.images == 5 and report.cost_per_image == (report.total / 5).quantize(Decimal("1e-9"))
-    [group] = report.by_stage_provider
+    [group] = report.by_stage_provider  # the fatal error made no prediction: not a paid call, not a line
     assert (group.stage, group.provider, group.calls, group.amount) == (
         "generation",
         "scripted",
-        7,
+        6,
         report.total,
     )
     assert [p.cumulative for p in report.cumulative][-1] == report.total
@@ -66,6 +68,7 @@ def test_resumes_count_as_savings(services: Services) -> None:
 
 def test_the_linked_songs_calls_are_included(services: Services) -> None:
     scripted = dataclasses.replace(services, generator=ScriptedGenerator(cost=Decimal("0.01")))
+    create_song(scripted, "song-9")
     job_id = _run(scripted, song_id="song-9")
     scripted.records.ledger.add(
         LedgerEntry(
@@ -136,3 +139,26 @@ def test_entries_csv_has_every_ledger_row(services: Services) -> None:
     first = dict(zip(lines[0].split(","), lines[1].split(","), strict=True))
     assert (first["amount"], first["saved"]) == ("0.0105", "0"), first
     assert not any("E-" in line for line in lines), "money in a CSV is a plain decimal"
+
+
+def test_song_costs_show_the_character_beside_the_jobs_that_used_it(services: Services) -> None:
+    from studio.characters.jobs import generate_now
+    from studio.characters.songs import upload_character_image
+    from studio.costs import song_costs
+    from tests.studio.characters import samples
+
+    paid = dataclasses.replace(services, generator=ScriptedGenerator(cost=Decimal("0.02")))
+    upload_character_image(paid, "night-song", samples.png())
+    asyncio.run(generate_now(paid, "night-song"))
+    plan = load_sample("minimal")
+    job_id = jobs.submit(paid, plan, song_id="night-song")
+    asyncio.run(drain(paid))
+    (song,) = song_costs(paid)
+    assert song.song_id == "night-song"
+    assert (
+        song.by_stage["consistency"]
+        == Decimal("0.02")
+        == song.character - song.by_stage.get("interrogation", 0)
+    )
+    assert [job.job_id for job in song.jobs] == [job_id] and song.jobs_spent == Decimal("0.04")
+    assert song.total == song.character + Decimal("0.04")

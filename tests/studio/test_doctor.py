@@ -64,6 +64,7 @@ def test_offline_defaults_are_healthy_and_say_why(settings: Settings) -> None:
         "openai": "skipped",
         "supabase": "skipped",
         "local storage writable": "ok",
+        "signing key": "ok",
         "database": "ok",
         "data directory writable": "ok",
     }
@@ -228,3 +229,61 @@ def test_a_database_behind_the_migrations_fails_with_the_fix(settings: Settings)
     database = check(diagnose(settings), "database")
     assert database.status == "failed" and "at migration none" in database.detail
     assert database.fix is not None and "upgrades in place" in database.fix
+
+
+def test_a_damaged_sqlite_file_is_named_as_damaged_not_as_a_network_problem(settings: Settings) -> None:
+    build_services(settings).close()
+    (settings.data_dir / "studio.db").write_bytes(b"not a database at all" * 100)
+    database = check(diagnose(settings), "database")
+    assert database.status == "failed" and "is not a SQLite database" in database.detail
+    assert database.fix and "move it aside" in database.fix and "host, port" not in database.fix
+
+
+def test_a_data_dir_that_is_a_file_fails_every_local_check(tmp_path: Path) -> None:
+    blocker = tmp_path / "data"
+    blocker.write_text("a file where the data dir belongs")
+    report = diagnose(Settings(data_dir=blocker))
+    assert check(report, "database").status == "failed"
+    assert "is a file, not a folder" in check(report, "database").detail
+    assert check(report, "data directory writable").status == "failed"
+    assert blocker.read_text() == "a file where the data dir belongs"
+
+
+@pytest.mark.skipif(not Path("/sys/kernel").is_dir(), reason="needs /sys, where nobody may create files")
+def test_an_unwritable_data_dir_is_named() -> None:
+    report = diagnose(Settings(data_dir=Path("/sys/kernel/studio-data")))
+    writable = check(report, "data directory writable")
+    assert writable.status == "failed" and "cannot write in /sys/kernel" in writable.detail
+    assert writable.fix and "STUDIO_DATA_DIR" in writable.fix
+
+
+def test_an_empty_or_missing_signing_key_is_named(settings: Settings) -> None:
+    build_services(settings).close()
+    key = settings.data_dir / "signing.key"
+    key.write_bytes(b"  \n")
+    signing = check(diagnose(settings), "signing key")
+    assert signing.status == "failed" and "signing.key is empty" in signing.detail
+    assert signing.fix and "restore signing.key" in signing.fix
+    key.unlink()
+    bucket = settings.data_dir / "storage" / "reference-images"
+    bucket.mkdir(parents=True)
+    assert check(diagnose(settings), "signing key").status == "ok", "an empty folder holds no signed object"
+    (bucket / "job").mkdir()
+    (bucket / "job" / "scene_a.png").write_bytes(b"png")
+    signing = check(diagnose(settings), "signing key")
+    assert signing.status == "failed" and "missing while the storage holds objects" in signing.detail
+    assert (
+        check(
+            diagnose(settings.model_copy(update={"signing_key": SecretStr("k" * 32)})), "signing key"
+        ).status
+        == "ok"
+    )
+
+
+def test_an_unsupported_database_url_is_refused_configuration(data_dir: Path) -> None:
+    report = diagnose(Settings(data_dir=data_dir, database_url="mysql://studio:pw-hunter22@db/studio"))
+    records = {b.concern: b for b in report.backends}["records"]
+    assert records.backend is None and "names a mysql database" in records.reason
+    refused = [c for c in report.checks if c.name == "configuration"]
+    assert refused and refused[0].fix and "postgresql://" in refused[0].fix
+    assert "pw-hunter22" not in report.model_dump_json() and not report.healthy

@@ -1,56 +1,49 @@
-"""Hostile inputs through the real CLI: each is refused with its exit code and a clear message, writes
-nothing, and never prints a traceback.
+"""Hostile inputs and broken environments through the real CLI: each is refused with its exit code and a
+clear message, writes nothing, and never prints a traceback, on SQLite and on PostgreSQL.
 
-One row, one `python -m studio` process. Every test starts from a copy of a data dir that already holds a
-job and a song (made once per test worker), so "nothing written" means: the same files with the same bytes,
-and the same rows in every table. To add a case, add a `Hostile` row; an input file it needs is an
-`Input("name")` in its arguments, made by the builder of that name in `INPUTS`.
+One row, one `python -m studio` process. Every test starts from its own copy of a studio that already holds a
+song with a character and an approved job (seeded once per backend and test worker: the data dir is copied,
+a PostgreSQL database is copied from a seeded template), so "nothing written" means: the same files with the
+same bytes, and the same rows in every table. To add a case, add a `Hostile` row (environment rows live in
+tests/studio/hostile_environments.py); an input file it needs is an `Input("name")` in its arguments, made by
+the builder of that name in `INPUTS`.
 """
 
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
 import os
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import MetaData, create_engine, select
 
-from studio.settings import Settings
 from tests.cli_runner import studio
-from tests.conftest import PLANS_DIR
+from tests.servers.postgres import PostgresServer
 from tests.studio.characters import samples
+from tests.studio.hostile import (
+    ONCE,
+    SEEDED_JOB,
+    SEEDED_SONG,
+    Hostile,
+    Input,
+    Studio,
+    copy_database,
+    seed,
+    snapshot,
+)
+from tests.studio.hostile_environments import ENVIRONMENT_ROWS
 
-SEEDED_JOB = "00000000-0000-4000-8000-000000000001"
-SEEDED_SONG = "seed-song"
 HOSTILE_JOB = "00000000-0000-4000-8000-0000000000ee"
-_DATABASE_FILES = ("studio.db", "studio.db-journal", "studio.db-wal", "studio.db-shm")
 
 
-@dataclass(frozen=True)
-class Input:
-    """A file a row needs, made in the test's own folder by `INPUTS[name]`."""
-
-    name: str
-
-
-@dataclass(frozen=True)
-class Hostile:
-    """One hostile input: the command line, the exit code, what stderr must say and must not say."""
-
-    id: str
-    args: tuple[str | Input, ...]
-    code: int
-    says: str
-    also_says: tuple[str, ...] = ()
-    never_says: tuple[str, ...] = ()
-    env: dict[str, str] = field(default_factory=dict)
+def early(*args: Any, **fields: Any) -> Hostile:
+    """A row refused before the records are opened (arguments, settings, the input file read and checked):
+    it runs on one backend, as the other cannot change what it does."""
+    return Hostile(*args, backends=ONCE, **fields)
 
 
 def _plan(change: Callable[[dict[str, Any]], object] | None = None) -> bytes:
@@ -159,27 +152,25 @@ INPUTS: dict[str, Callable[[Path], None]] = {
 UPLOAD = ("character", "upload", SEEDED_SONG)
 SECRET = "r8_s\u00e9cret-token"
 
-ROWS: list[Hostile] = [
+INPUT_ROWS: list[Hostile] = [
     # Reads are bounded: devices and pipes are refused before reading, sizes are checked while reading.
-    Hostile(
+    early(
         "generate-dev-zero", ("generate", "/dev/zero"), 2, "PLAN: cannot read /dev/zero: it is not a regular"
     ),
-    Hostile("generate-fifo", ("generate", Input("fifo")), 2, "not a regular file"),
-    Hostile("generate-folder", ("generate", Input("folder")), 2, "is a folder"),
-    Hostile("generate-missing", ("generate", "/nonexistent/plan.json"), 2, "does not exist"),
-    Hostile("generate-huge-plan", ("generate", Input("huge-plan.json")), 2, "at most 5 MB are allowed"),
-    Hostile(
-        "upload-dev-zero", (*UPLOAD, "/dev/zero"), 2, "image: cannot read /dev/zero: it is not a regular"
-    ),
-    Hostile("upload-fifo", (*UPLOAD, Input("fifo")), 2, "not a regular file"),
-    Hostile("upload-huge-image", (*UPLOAD, Input("huge-image.png")), 2, "at most 20 MB are allowed"),
-    Hostile("interrogate-dev-zero", ("interrogate", "/dev/zero"), 2, "cannot read /dev/zero: it is not a"),
-    Hostile("interrogate-fifo", ("interrogate", Input("fifo")), 2, "not a regular file"),
-    Hostile("interrogate-huge-image", ("interrogate", Input("huge-image.png")), 2, "at most 20 MB"),
-    Hostile("interrogate-missing", ("interrogate", "/nonexistent.png"), 2, "does not exist"),
-    # Numbers are finite and in range, and the message names the flag.
+    early("generate-fifo", ("generate", Input("fifo")), 2, "not a regular file"),
+    early("generate-folder", ("generate", Input("folder")), 2, "is a folder"),
+    early("generate-missing", ("generate", "/nonexistent/plan.json"), 2, "does not exist"),
+    early("generate-huge-plan", ("generate", Input("huge-plan.json")), 2, "at most 5 MB are allowed"),
+    early("upload-dev-zero", (*UPLOAD, "/dev/zero"), 2, "image: cannot read /dev/zero: it is not a regular"),
+    early("upload-fifo", (*UPLOAD, Input("fifo")), 2, "not a regular file"),
+    early("upload-huge-image", (*UPLOAD, Input("huge-image.png")), 2, "at most 20 MB are allowed"),
+    early("interrogate-dev-zero", ("interrogate", "/dev/zero"), 2, "cannot read /dev/zero: it is not a"),
+    early("interrogate-fifo", ("interrogate", Input("fifo")), 2, "not a regular file"),
+    early("interrogate-huge-image", ("interrogate", Input("huge-image.png")), 2, "at most 20 MB"),
+    early("interrogate-missing", ("interrogate", "/nonexistent.png"), 2, "does not exist"),
+    # Numbers are finite and in range, and the message names the flag (argparse: one backend).
     *[
-        Hostile(
+        early(
             f"duration-{value}",
             ("generate", Input("plan.json"), "--duration-seconds", value),
             2,
@@ -187,14 +178,14 @@ ROWS: list[Hostile] = [
         )
         for value in ("nan", "inf", "1e308", "-1", "0", "86400", "ten")
     ],
-    Hostile(
+    early(
         "duration--inf",
         ("generate", Input("plan.json"), "--duration-seconds", "-inf"),
         2,
         "argument --duration-seconds: expected one argument",
     ),
     *[
-        Hostile(
+        early(
             f"concurrency-{value}",
             ("generate", Input("plan.json"), "--concurrency", value),
             2,
@@ -203,72 +194,73 @@ ROWS: list[Hostile] = [
         for value in ("0", "-1", "1e3", "nan", "1.5", "100000")
     ],
     *[
-        Hostile(
-            f"poll-{value}", ("worker", "--poll", value), 2, "argument --poll: must be a number of seconds"
+        early(
+            f"poll-{value}",
+            ("worker", "--poll", value),
+            2,
+            "argument --poll: must be a number of seconds",
         )
         for value in ("nan", "inf", "0", "-1", "1e308")
     ],
     # Plans: what cannot be parsed, stored or rendered is refused with the field named.
-    Hostile("plan-deep-nesting", ("generate", Input("deep.json")), 2, "plan: is nested more than"),
-    Hostile("plan-not-json", ("generate", Input("not-json.json")), 2, "plan: is not valid JSON"),
-    Hostile("plan-empty", ("generate", Input("empty.json")), 2, "plan: is not valid JSON"),
-    Hostile("plan-array", ("generate", Input("array.json")), 2, "plan: must be a JSON object"),
-    Hostile("plan-latin1", ("generate", Input("latin1.json")), 2, "plan: is not UTF-8 text"),
-    Hostile(
+    early("plan-deep-nesting", ("generate", Input("deep.json")), 2, "plan: is nested more than"),
+    early("plan-not-json", ("generate", Input("not-json.json")), 2, "plan: is not valid JSON"),
+    early("plan-empty", ("generate", Input("empty.json")), 2, "plan: is not valid JSON"),
+    early("plan-array", ("generate", Input("array.json")), 2, "plan: must be a JSON object"),
+    early("plan-latin1", ("generate", Input("latin1.json")), 2, "plan: is not UTF-8 text"),
+    early(
         "plan-nul",
         ("generate", Input("nul-description.json")),
         2,
         "scenes[0].description: contains a control character U+0000",
     ),
-    Hostile("plan-raw-nul", ("generate", Input("raw-nul.json")), 2, "plan: is not valid JSON (Invalid"),
-    Hostile("plan-bell", ("generate", Input("bell-summary.json")), 2, "video_summary: contains a control"),
-    Hostile(
+    early("plan-raw-nul", ("generate", Input("raw-nul.json")), 2, "plan: is not valid JSON (Invalid"),
+    early("plan-bell", ("generate", Input("bell-summary.json")), 2, "video_summary: contains a control"),
+    early(
         "plan-surrogate", ("generate", Input("surrogate.json")), 2, "scenes[1].description: contains a broken"
     ),
-    Hostile(
+    early(
         "plan-long-word",
         ("generate", Input("long-word.json")),
         2,
         "characters[0].description: is 400,000 characters long",
     ),
-    Hostile("plan-long-text", ("generate", Input("long-text.json")), 2, "scenes[1].description: is 10,000"),
-    Hostile("plan-long-name", ("generate", Input("long-name.json")), 2, "characters[0].name: is 1,000"),
-    Hostile("plan-nul-feature", ("generate", Input("nul-feature.json")), 2, "characters[0].features.hair"),
-    Hostile(
+    early("plan-long-text", ("generate", Input("long-text.json")), 2, "scenes[1].description: is 10,000"),
+    early("plan-long-name", ("generate", Input("long-name.json")), 2, "characters[0].name: is 1,000"),
+    early("plan-nul-feature", ("generate", Input("nul-feature.json")), 2, "characters[0].features.hair"),
+    early(
         "plan-nested-feature",
         ("generate", Input("nested-feature.json")),
         2,
         "characters[0].features.scar: must be text",
     ),
-    Hostile(
+    early(
         "plan-negative-start",
         ("generate", Input("negative-start.json")),
         2,
         "clip_scripts[0].start: must be at least 0",
     ),
-    Hostile("plan-nan-end", ("generate", Input("nan-end.json")), 2, "clip_scripts[1].end: must be a finite"),
-    Hostile(
-        "plan-infinite-end", ("generate", Input("infinite-end.json")), 2, "clip_scripts[1].end: must be a"
-    ),
-    Hostile(
+    early("plan-nan-end", ("generate", Input("nan-end.json")), 2, "clip_scripts[1].end: must be a finite"),
+    early("plan-infinite-end", ("generate", Input("infinite-end.json")), 2, "clip_scripts[1].end: must be a"),
+    early(
         "plan-end-before-start",
         ("generate", Input("end-before-start.json")),
         2,
         "clip_scripts[1].end: ends at 2 s, before its start at 4.5 s",
     ),
-    Hostile(
+    early(
         "plan-negative-transition",
         ("generate", Input("negative-transition.json")),
         2,
         "transitions[0].duration: must be at least 0",
     ),
-    Hostile(
+    early(
         "plan-nan-transition",
         ("generate", Input("nan-transition.json")),
         2,
         "transitions[0].duration: must be a finite",
     ),
-    Hostile(
+    early(
         "plan-every-problem-at-once",
         ("generate", Input("many-problems.json")),
         2,
@@ -280,42 +272,42 @@ ROWS: list[Hostile] = [
             "clip_scripts[0].end: must be at least 0",
         ),
     ),
-    Hostile("plan-traversal-id", ("generate", Input("traversal-scene.json")), 2, "scenes[0].id"),
-    Hostile(
+    early("plan-traversal-id", ("generate", Input("traversal-scene.json")), 2, "scenes[0].id"),
+    early(
         "plan-dash-id",
         ("generate", Input("dash-scene.json")),
         2,
         "scenes[0].id: not a safe storage-key segment: '-x' must start with a letter or digit",
     ),
     # Ids: letters, digits, '-' and '_', starting with a letter or digit, at most 64 characters.
-    Hostile("upload-traversal-song", ("character", "upload", "../x", Input("image.png")), 2, "song_id"),
-    Hostile(
+    early("upload-traversal-song", ("character", "upload", "../x", Input("image.png")), 2, "song_id"),
+    early(
         "upload-dash-song",
         ("character", "upload", "-x", Input("image.png")),
         2,
         "'-x' is not an option of this command, and not an id",
     ),
-    Hostile(
+    early(
         "upload-dash-song-after-double-dash",
         ("character", "upload", "--", "-x", Input("image.png")),
         2,
         "song_id: '-x' must start with a letter or digit",
     ),
-    Hostile(
+    early(
         "upload-long-song",
         ("character", "upload", "s" * 65, Input("image.png")),
         2,
         "song_id: is 65 characters long",
     ),
-    Hostile("resolve-dash-song", ("character", "resolve", "-x"), 2, "'-x' is not an option"),
+    early("resolve-dash-song", ("character", "resolve", "-x"), 2, "'-x' is not an option"),
     Hostile("resolve-traversal-song", ("character", "resolve", "../x"), 2, "song_id"),
-    Hostile("template-dash-song", ("character", "template", "-x", "character-1"), 2, "'-x' is not an option"),
-    Hostile("generate-dash-song", ("character", "generate", "-x"), 2, "'-x' is not an option"),
-    Hostile("consistency-dash-song", ("character", "consistency", "-x", "on"), 2, "'-x' is not an option"),
-    Hostile("consistency-traversal", ("character", "consistency", "..", "off"), 2, "song_id"),
-    Hostile("costs-dash-job", ("costs", "-x"), 2, "'-x' is not an option"),
-    Hostile("export-dash-job", ("export", "-x"), 2, "'-x' is not an option"),
-    Hostile("review-dash-job", ("review", "-x", "--approve", "scene_alley"), 2, "'-x' is not an option"),
+    early("template-dash-song", ("character", "template", "-x", "character-1"), 2, "'-x' is not an option"),
+    early("generate-dash-song", ("character", "generate", "-x"), 2, "'-x' is not an option"),
+    early("consistency-dash-song", ("character", "consistency", "-x", "on"), 2, "'-x' is not an option"),
+    early("consistency-traversal", ("character", "consistency", "..", "off"), 2, "song_id"),
+    early("costs-dash-job", ("costs", "-x"), 2, "'-x' is not an option"),
+    early("export-dash-job", ("export", "-x"), 2, "'-x' is not an option"),
+    early("review-dash-job", ("review", "-x", "--approve", "scene_alley"), 2, "'-x' is not an option"),
     Hostile("costs-traversal-job", ("costs", "../../etc"), 2, "job"),
     Hostile("review-bad-ref", ("review", SEEDED_JOB, "--approve", "scene_../x"), 2, "reference"),
     Hostile(
@@ -341,12 +333,12 @@ ROWS: list[Hostile] = [
     ),
     Hostile("upload-animated", (*UPLOAD, Input("animated.gif")), 2, "image: is a GIF image"),
     Hostile("upload-truncated", (*UPLOAD, Input("truncated.png")), 2, "image: is truncated or corrupt"),
-    Hostile("upload-bad-pose", (*UPLOAD, Input("image.png"), "--pose", "C"), 2, "pose: 'C' is not A or B"),
-    Hostile("interrogate-bomb", ("interrogate", Input("bomb.png")), 2, "is larger than 40 megapixels"),
-    Hostile("interrogate-not-an-image", ("interrogate", Input("text.png")), 2, "is not a PNG, JPEG or WebP"),
+    early("upload-bad-pose", (*UPLOAD, Input("image.png"), "--pose", "C"), 2, "pose: 'C' is not A or B"),
+    early("interrogate-bomb", ("interrogate", Input("bomb.png")), 2, "is larger than 40 megapixels"),
+    early("interrogate-not-an-image", ("interrogate", Input("text.png")), 2, "is not a PNG, JPEG or WebP"),
     # Secrets: plain printable ASCII, named, never echoed.
     *[
-        Hostile(
+        early(
             f"non-ascii-{name}",
             ("templates",),
             2,
@@ -356,7 +348,7 @@ ROWS: list[Hostile] = [
         )
         for name in ("REPLICATE_API_TOKEN", "OPENAI_API_KEY", "SUPABASE_KEY", "STUDIO_SIGNING_KEY")
     ],
-    Hostile(
+    early(
         "space-in-token",
         ("templates",),
         2,
@@ -364,59 +356,46 @@ ROWS: list[Hostile] = [
         never_says=("r8_abc def",),
         env={"REPLICATE_API_TOKEN": "r8_abc def"},
     ),
-    Hostile(
+    early(
         "infinite-timeout", ("templates",), 2, "REFERENCE_GEN_TIMEOUT", env={"REFERENCE_GEN_TIMEOUT": "inf"}
     ),
-    Hostile("nan-lease", ("templates",), 2, "STUDIO_LEASE_SECONDS", env={"STUDIO_LEASE_SECONDS": "nan"}),
+    early("nan-lease", ("templates",), 2, "STUDIO_LEASE_SECONDS", env={"STUDIO_LEASE_SECONDS": "nan"}),
 ]
 
 
-def _snapshot(data_dir: Path) -> dict[str, Any]:
-    """Every file's bytes (as a hash) and every table's rows: what "nothing written" compares."""
-    files = {
-        str(path.relative_to(data_dir)): hashlib.sha256(path.read_bytes()).hexdigest()
-        for path in sorted(data_dir.rglob("*"))
-        if path.is_file() and path.name not in _DATABASE_FILES
-    }
-    engine = create_engine(Settings(data_dir=data_dir).resolved_database_url())
-    try:
-        metadata = MetaData()
-        metadata.reflect(engine)
-        with engine.connect() as connection:
-            rows = {
-                name: sorted(repr(tuple(row)) for row in connection.execute(select(table)))
-                for name, table in metadata.tables.items()
-            }
-    finally:
-        engine.dispose()
-    return {"files": files, "rows": rows}
+ROWS = INPUT_ROWS + ENVIRONMENT_ROWS
+CASES = [
+    pytest.param(
+        row, backend, id=f"{backend}-{row.id}", marks=[pytest.mark.postgres] * (backend == "postgresql")
+    )
+    for row in ROWS
+    for backend in row.backends
+]
 
 
 @pytest.fixture(scope="session")
-def seeded_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A data dir holding one generated job and one song with a template character, made once per worker."""
-    data_dir = tmp_path_factory.mktemp("hostile-seed") / "studio-data"
-    env = {"STUDIO_DATA_DIR": str(data_dir), "REFERENCE_RETRY_BACKOFF": "0.01"}
-    for args in (
-        ("generate", str(PLANS_DIR / "minimal.json")),
-        ("character", "template", SEEDED_SONG, "character-1"),
-    ):
-        result = studio(*args, env=env)
-        assert result.code == 0, result.stderr
-    return data_dir
+def seeded_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Studio:
+    """The seeded studio on SQLite in its data dir, made once per test worker."""
+    return seed(Studio(tmp_path_factory.mktemp("hostile-seed") / "studio-data"))
 
 
-@pytest.fixture
-def seeded(seeded_template: Path, data_dir: Path) -> Path:
-    shutil.copytree(seeded_template, data_dir)
-    return data_dir
+@pytest.fixture(scope="session")
+def seeded_postgresql(tmp_path_factory: pytest.TempPathFactory, postgres_server: PostgresServer) -> Studio:
+    """The seeded studio on PostgreSQL: its database is the template every row's database is copied from."""
+    data_dir = tmp_path_factory.mktemp("hostile-seed-postgresql") / "studio-data"
+    return seed(Studio(data_dir, postgres_server.create_database()))
 
 
-@pytest.mark.parametrize("row", ROWS, ids=[row.id for row in ROWS])
-def test_hostile_input_is_refused_cleanly_and_writes_nothing(
-    row: Hostile, seeded: Path, tmp_path: Path
-) -> None:
-    inputs = tmp_path / "inputs"
+def _own_studio(request: pytest.FixtureRequest, backend: str, data_dir: Path) -> Studio:
+    seeded: Studio = request.getfixturevalue(f"seeded_{backend}")
+    shutil.copytree(seeded.data_dir, data_dir)
+    if seeded.database_url is None:
+        return Studio(data_dir)
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    return Studio(data_dir, copy_database(server, seeded.database_url))
+
+
+def _arguments(row: Hostile, inputs: Path) -> list[str]:
     inputs.mkdir()
     args = []
     for arg in row.args:
@@ -427,15 +406,25 @@ def test_hostile_input_is_refused_cleanly_and_writes_nothing(
             args.append(str(path))
         else:
             args.append(arg)
-    before = _snapshot(seeded)
-    result = studio(*args, env=row.env, timeout=60)
+    return args
+
+
+@pytest.mark.parametrize(("row", "backend"), CASES)
+def test_hostile_input_is_refused_cleanly_and_writes_nothing(
+    row: Hostile, backend: str, request: pytest.FixtureRequest, data_dir: Path, tmp_path: Path
+) -> None:
+    mine = _own_studio(request, backend, data_dir)
+    env = {**mine.env, **(row.breaks(mine) if row.breaks else {}), **row.env}
+    args = _arguments(row, tmp_path / "inputs")
+    before = snapshot(mine)
+    result = studio(*args, env=env, timeout=60)
     assert "Traceback" not in result.stderr, result.stderr
     assert result.code == row.code, result.stderr
     for words in (row.says, *row.also_says):
         assert words in result.stderr, result.stderr
     for words in row.never_says:
         assert words not in result.stderr + result.stdout
-    assert _snapshot(seeded) == before, "the refused input wrote something"
+    assert snapshot(mine) == before, "the refused input wrote something"
 
 
 def test_every_input_builder_is_used() -> None:

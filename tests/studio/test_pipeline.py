@@ -18,6 +18,7 @@ from studio.keys import REFERENCE_BUCKET
 from studio.pipeline import generate_references
 from studio.plan import ScenePlan, load_plan
 from studio.planning import ReferenceOverride
+from studio.records.objects import ObjectCheck
 from studio.services import Services
 from studio.settings import Settings
 from tests.conftest import PLANS_DIR
@@ -228,6 +229,38 @@ def test_a_reference_missing_from_storage_is_generated_again(
     assert [r.label for r in fake.history[6:]] == ["scene_alley"]
 
 
+def test_a_stored_image_overwritten_is_generated_again_not_reused(
+    services: Services, music_video: ScenePlan
+) -> None:
+    fake = ScriptedGenerator()
+    run(with_generator(services, fake), music_video)
+    job_id = str(music_video.job_id)
+    alley, diner = f"{job_id}/scene_alley.png", f"{job_id}/scene_diner.png"
+    services.storage.put(REFERENCE_BUCKET, alley, b"garbage, not a PNG", "image/png")
+    same_size = bytearray(services.storage.get(REFERENCE_BUCKET, diner))
+    same_size[-20] ^= 0xFF  # one flipped byte: the size alone would not tell
+    services.storage.put(REFERENCE_BUCKET, diner, bytes(same_size), "image/png")
+    result = run(with_generator(services, fake), music_video)
+    assert sorted(r.label for r in fake.history[6:]) == ["scene_alley", "scene_diner"]
+    assert result is not None and result.status == "success"
+    assert not [r for r in result.scene_references if r.scene_id in ("alley", "diner") and r.reused]
+    checks = services.records.objects.checks(REFERENCE_BUCKET, [alley, diner])
+    for key in (alley, diner):
+        assert checks[key] == ObjectCheck.of(services.storage.get(REFERENCE_BUCKET, key))
+
+
+def test_an_image_stored_before_checks_were_recorded_is_reused_while_it_exists(
+    services: Services, music_video: ScenePlan
+) -> None:
+    fake = ScriptedGenerator()
+    run(with_generator(services, fake), music_video)
+    job_id = str(music_video.job_id)
+    services.records.objects.forget(REFERENCE_BUCKET, job_id)
+    assert services.records.objects.checks(REFERENCE_BUCKET, [f"{job_id}/scene_alley.png"]) == {}
+    result = run(with_generator(services, fake), music_video)
+    assert len(fake.history) == 6 and result is not None and result.total_cost == 0
+
+
 def test_events_arrive_in_order(services: Services, music_video: ScenePlan) -> None:
     events: list[Event] = []
     run(with_generator(services, ScriptedGenerator(latency=0.01)), music_video, on_event=events.append)
@@ -279,6 +312,10 @@ def test_regeneration_keeps_earlier_versions(services: Services, music_video: Sc
     assert versions[0].storage_key == f"{job_id}/versions/scene_alley_v1.png"
     assert versions[1].storage_key == f"{job_id}/scene_alley.png" and versions[1].note == note
     assert services.storage.get(REFERENCE_BUCKET, versions[0].storage_key) == first_png
+    checks = services.records.objects.checks(REFERENCE_BUCKET, [v.storage_key for v in versions])
+    assert checks[versions[0].storage_key] == ObjectCheck.of(first_png), "the check follows the image"
+    second_png = services.storage.get(REFERENCE_BUCKET, versions[1].storage_key)
+    assert checks[versions[1].storage_key] == ObjectCheck.of(second_png)
     assert b"Seed: 99," in services.storage.get(REFERENCE_BUCKET, versions[1].storage_key)
     assert services.records.references.of_job(job_id)["scene_alley"].version == 2
     assert len(services.records.references.versions(job_id)) == 7

@@ -80,11 +80,29 @@ async def test_200_references_at_16_survive_rate_limits_outages_failures_and_han
         assert Image.open(io.BytesIO(png)).format == "PNG"
 
     assert services.records.ledger.total(job_id) == faulty_server.charged_total() > 0
+    _every_charge_is_ledgered_by_prediction(services, job_id, faulty_server)
     job = services.records.jobs.get(job_id)
     assert job is not None and job.reserved_nanos == 0
     assert from_nanos(job.spent_nanos) == faulty_server.charged_total() <= from_nanos(job.budget_nanos)
     assert faulty_server.max_in_flight() == CONCURRENCY
     services.close()
+
+
+def _every_charge_is_ledgered_by_prediction(services: Services, job_id: str, server: ReplicateServer) -> None:
+    """Each prediction the server charged (succeeded, failed or cancelled at the timeout) is one ledger line
+    with its prediction id, its billed seconds and its cost: the ledger can be matched to the provider's."""
+    entries = [e for e in services.records.ledger.entries(job_id=job_id) if not e.cache_hit]
+    without = [(e.ref, e.amount, e.units) for e in entries if e.prediction_id is None]
+    assert without == [], without
+    by_prediction = {e.prediction_id: e for e in entries}
+    assert None not in by_prediction and len(by_prediction) == len(entries)
+    charges = server.charges()
+    assert {c.status for c in charges} == {"succeeded", "failed", "canceled"}
+    assert set(by_prediction) == {c.prediction_id for c in charges}
+    for charge in charges:
+        entry = by_prediction[charge.prediction_id]
+        assert entry.amount == charge.cost, charge
+        assert entry.units == Decimal(str(charge.predict_time)) > 0 and entry.unit_name == "second", charge
 
 
 async def test_a_tight_budget_is_never_overshot(data_dir: Path, replicate_server: ReplicateServer) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, update
 
+from studio.characters.looks import LooksRequest, list_looks, pick_look, queue_looks
 from studio.characters.songs import apply_template, upload_character_image
 from studio.errors import StudioError
 from studio.gallery import thumbnail, thumbnail_dir
@@ -19,6 +20,7 @@ from studio.keys import CHARACTER_BUCKET, REFERENCE_BUCKET
 from studio.pipeline import generate_references
 from studio.plan import ScenePlan, load_plan
 from studio.planning import ReferenceOverride
+from studio.records.looks import LookRow
 from studio.records.reviews import ReviewRow
 from studio.records.schema import EventRow, JobRow, LedgerRow, ReferenceRow, ReferenceVersionRow, utcnow
 from studio.records.songs import SongRow
@@ -26,6 +28,7 @@ from studio.retention import apply_retention
 from studio.services import Services, build_services
 from studio.settings import Settings
 from studio.storage.base import Storage
+from studio.work.runner import drain
 from tests.conftest import PLANS_DIR
 from tests.studio.characters.samples import png
 
@@ -85,8 +88,11 @@ def assert_consistent(services: Services) -> None:
         references = [r.storage_key for r in s.scalars(select(ReferenceRow)) if r.status == "stored"]
         versions = [v.storage_key for v in s.scalars(select(ReferenceVersionRow))]
         songs = list(s.scalars(select(SongRow)))
+        looks = [look.storage_key for look in s.scalars(select(LookRow)) if look.storage_key]
     for key in references + versions:
         assert storage.exists(REFERENCE_BUCKET, key), key
+    for key in looks:
+        assert storage.exists(CHARACTER_BUCKET, key), key
     for song in songs:
         for key in (song.character_reference_key, song.character_pose_b_key, song.character_generated_key):
             assert key is None or storage.exists(CHARACTER_BUCKET, key), key
@@ -96,6 +102,7 @@ def test_expired_job_loses_objects_and_records_but_the_ledger_stays(studio: Serv
     job_id = job_with_versions(studio)
     objects = studio.storage.list(REFERENCE_BUCKET, f"{job_id}/")
     assert f"{job_id}/versions/character_singer_v1.png" in objects and len(objects) == 3
+    assert len(studio.records.objects.checks(REFERENCE_BUCKET, objects)) == 3
     ledger = rows(studio, LedgerRow, job_id)
     assert ledger > 0
     thumbnail(studio, f"{job_id}/scene_rooftop.png")  # a page showed it: a cached copy exists
@@ -107,6 +114,7 @@ def test_expired_job_loses_objects_and_records_but_the_ledger_stays(studio: Serv
     assert sorted(expired.objects) == objects
     assert expired.records["reference_versions"] == 3 and expired.records["reviews"] == 1
     assert studio.storage.list(REFERENCE_BUCKET, f"{job_id}/") == []
+    assert studio.records.objects.checks(REFERENCE_BUCKET, objects) == {}, "no check outlives its object"
     assert studio.records.jobs.get(job_id) is None
     for table in (ReferenceRow, ReferenceVersionRow, EventRow, ReviewRow):
         assert rows(studio, table, job_id) == 0, table.__tablename__
@@ -263,3 +271,23 @@ def test_a_resumed_job_keeps_its_records(studio: Services) -> None:
 def test_nothing_expired_on_an_empty_studio(studio: Services) -> None:
     report = apply_retention(studio, dry_run=False, now=datetime.now().astimezone())
     assert report.jobs == [] and report.songs == [] and report.errors == []
+
+
+def test_a_songs_looks_expire_with_it_and_an_open_round_holds_it(studio: Services) -> None:
+    now = utcnow()
+    apply_template(studio, "old-song", "character-2")
+    queue_looks(studio, "old-song", LooksRequest(count=2))
+    asyncio.run(drain(studio))
+    pick_look(studio, "old-song", "r1-2")
+    apply_template(studio, "busy-song", "character-1")
+    queue_looks(studio, "busy-song", LooksRequest(count=1))  # queued, not run
+    old = now - 15 * DAY
+    with studio.records.db.write() as s:
+        s.execute(update(SongRow).values(updated_at=old, created_at=old, character_generated_at=old))
+    report = apply_retention(studio, dry_run=False, now=now)
+    assert [s.song_id for s in report.songs] == ["old-song"]
+    assert "round of looks" in {h.song_id: h.reason for h in report.held_songs}["busy-song"]
+    assert studio.storage.list(CHARACTER_BUCKET, "songs/old-song/") == []
+    listing = list_looks(studio, "old-song")
+    assert listing.rounds == [] and listing.picked is None, "no look outlives its image"
+    assert_consistent(studio)

@@ -13,8 +13,9 @@ from sqlalchemy import event
 
 from studio import jobs
 from studio.characters.songs import apply_template
+from studio.characters.templates import template_image
 from studio.errors import InvalidInput, NotFound
-from studio.keys import REFERENCE_BUCKET
+from studio.keys import CHARACTER_BUCKET, REFERENCE_BUCKET
 from studio.plan import ScenePlan, load_plan
 from studio.planning import ReferenceOverride
 from studio.review import (
@@ -27,9 +28,11 @@ from studio.review import (
     review_board,
 )
 from studio.services import Services
+from studio.stored_objects import DamagedObject
 from studio.work.runner import drain
 from tests.conftest import PLANS_DIR
 from tests.fakes import ScriptedGenerator, fatal
+from tests.studio.characters import samples
 
 MINIMAL = PLANS_DIR / "minimal.json"
 SCENE = "scene_rooftop"
@@ -221,6 +224,58 @@ def test_approve_selected_writes_nothing_when_one_cannot_be_approved(services: S
     assert review_board(failing, job_id).pending == [SCENE], "nothing was approved"
 
 
+def _decisions(services: Services, job_id: str) -> int:
+    return len(services.records.reviews.decisions(job_id))
+
+
+def test_a_reference_whose_image_is_missing_or_changed_cannot_be_reviewed(
+    scripted: Services, job_id: str
+) -> None:
+    key = f"{job_id}/{SCENE}.png"
+    scripted.storage.delete(REFERENCE_BUCKET, [key])
+    for review in (
+        lambda: approve(scripted, job_id, SCENE),
+        lambda: reject(scripted, job_id, SCENE, "too dark"),
+        lambda: approve_many(scripted, job_id, [CHARACTER, SCENE]),
+    ):
+        with pytest.raises(DamagedObject) as refused:
+            review()
+        assert f"the image of {SCENE} (version 1) ({REFERENCE_BUCKET}/{key}) is missing" in refused.value.what
+        assert "generate the job again" in refused.value.fix
+    scripted.storage.put(REFERENCE_BUCKET, key, b"not the image on record", "image/png")
+    with pytest.raises(DamagedObject, match="has changed since it was stored"):
+        approve(scripted, job_id, SCENE)
+    assert _decisions(scripted, job_id) == 0, "nothing was written"
+    approve(scripted, job_id, CHARACTER)
+
+
+def test_an_image_stored_before_checks_were_recorded_is_reviewed_while_it_exists(
+    scripted: Services, job_id: str
+) -> None:
+    scripted.records.objects.forget(REFERENCE_BUCKET, job_id)
+    scripted.storage.put(REFERENCE_BUCKET, f"{job_id}/{SCENE}.png", b"unverifiable", "image/png")
+    assert approve(scripted, job_id, SCENE).decision == "approved"
+
+
+def test_export_refuses_an_approved_image_that_changed_since(scripted: Services) -> None:
+    apply_template(scripted, "song-1", "character-2")
+    job_id = run(scripted, load_plan(MINIMAL), song_id="song-1")
+    approve_many(scripted, job_id, [SCENE, CHARACTER])
+    key = f"{job_id}/{CHARACTER}.png"
+    original = scripted.storage.get(REFERENCE_BUCKET, key)
+    scripted.storage.put(REFERENCE_BUCKET, key, original[:-1] + b"\0", "image/png")
+    with pytest.raises(DamagedObject, match=f"the image of {CHARACTER} .* has changed since it was stored"):
+        export_manifest(scripted, job_id)
+    scripted.storage.put(REFERENCE_BUCKET, key, original, "image/png")
+    pose_b = "songs/song-1/character_pose_b.png"
+    scripted.storage.put(CHARACTER_BUCKET, pose_b, samples.png(), "image/png")
+    with pytest.raises(DamagedObject, match="the song's pose-b image") as refused:
+        export_manifest(scripted, job_id)
+    assert "upload the character image again" in refused.value.fix
+    scripted.storage.put(CHARACTER_BUCKET, pose_b, template_image("character-2", "pose-b"), "image/png")
+    assert len(export_manifest(scripted, job_id).references) == 2
+
+
 def _plan_of(size: int) -> ScenePlan:
     plan = load_plan(MINIMAL)
     scenes = [plan.scenes[0].model_copy(update={"id": f"s{i}"}) for i in range(size - 10)]
@@ -261,8 +316,11 @@ def test_the_fingerprint_changes_with_a_new_version_or_decision_only(scripted: S
     jobs.submit(scripted, load_plan(MINIMAL), overrides={SCENE: ReferenceOverride(seed=5)})
     queued = board_fingerprint(scripted, job_id)
     assert queued != rejected, "a queued regeneration shows on the board"
+    behind_lightbox = board_fingerprint(scripted, job_id, decisions=False)
+    assert behind_lightbox != generation, "the lightbox says a new version is on its way"
     asyncio.run(drain(scripted))
     assert board_fingerprint(scripted, job_id) not in (first, rejected, queued)
+    assert board_fingerprint(scripted, job_id, decisions=False) not in (generation, behind_lightbox)
     assert review_board(scripted, job_id).reference(SCENE).version == 2
     with pytest.raises(NotFound):
         board_fingerprint(scripted, "nope")

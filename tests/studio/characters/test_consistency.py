@@ -16,6 +16,7 @@ from studio.errors import GenerationError
 from studio.interrogation.base import Interrogation
 from studio.keys import CHARACTER_BUCKET
 from studio.png_parameters import parse_parameters, read_parameters
+from studio.records.objects import ObjectCheck
 from studio.services import Services
 from tests.fakes import ScriptedGenerator, fatal
 from tests.studio.characters import samples
@@ -81,6 +82,7 @@ def test_completed_job_stores_a_stamped_png_sets_the_key_and_charges_the_ledger(
     assert parameters["negative_prompt"] == NEGATIVE_PROMPT and parameters["Model"] == "scripted-1"
     row = song(services)
     assert row.character_generated_key == GENERATED and row.character_generated_at is not None
+    assert services.records.objects.checks(CHARACTER_BUCKET, [GENERATED]) == {GENERATED: ObjectCheck.of(png)}
     assert Interrogation.model_validate_json(row.character_interrogation_json or "").model == "gpt-test"
     ledger = services.records.ledger.entries(song_id="demo-song")
     assert [(e.stage, e.provider, e.amount, e.units, e.unit_name) for e in ledger] == [

@@ -8,6 +8,7 @@ from studio.characters.songs import apply_template, set_consistency_enabled, upl
 from studio.characters.templates import template_image
 from studio.errors import InvalidInput
 from studio.keys import CHARACTER_BUCKET
+from studio.records.objects import ObjectCheck
 from studio.services import Services
 from tests.studio.characters import samples
 from tests.studio.characters.conftest import song, stored
@@ -154,3 +155,17 @@ def test_consistency_switch(services: Services) -> None:
 
 def song_exists(services: Services) -> bool:
     return services.records.songs.song("demo-song") is not None
+
+
+def test_every_stored_character_image_has_its_size_and_hash_recorded(services: Services) -> None:
+    def recorded(key: str) -> ObjectCheck | None:
+        return services.records.objects.checks(CHARACTER_BUCKET, [key]).get(key)
+
+    apply_template(services, "demo-song", "character-1")
+    for key in ("songs/demo-song/character_reference.png", "songs/demo-song/character_pose_b.png"):
+        assert recorded(key) == ObjectCheck.of(services.storage.get(CHARACTER_BUCKET, key))
+    pose_a = upload_character_image(services, "demo-song", samples.png())
+    assert recorded(pose_a.key) == ObjectCheck.of(services.storage.get(CHARACTER_BUCKET, pose_a.key))
+    assert recorded(pose_a.key) != ObjectCheck.of(template_image("character-1", "pose-a"))
+    pose_b = upload_character_image(services, "demo-song", samples.jpeg(), pose="B")
+    assert recorded(pose_b.key) == ObjectCheck.of(services.storage.get(CHARACTER_BUCKET, pose_b.key))

@@ -37,7 +37,7 @@ def test_rerun_reuses_everything_and_says_so(data_dir: Path) -> None:
     assert studio("generate", str(plan)).code == 0
     again = studio("generate", str(plan))
     assert again.code == 0
-    assert "2 references, 2 reused, total $0.00" in again.stdout
+    assert "0 generated · 2 reused · $0.00 this run" in again.stdout
     assert "reused (identical parameters, $0)" in again.stderr
 
 
@@ -139,7 +139,7 @@ def test_on_replicate_a_rerun_makes_no_prediction_and_costs_nothing(
     again = studio("generate", str(plan), env=env)
     assert again.code == 0, again.stderr
     assert replicate_server.created == 2, "no prediction on a re-run of an unchanged plan"
-    assert "2 references, 2 reused, total $0.00" in again.stdout
+    assert "0 generated · 2 reused · $0.00 this run" in again.stdout
 
 
 def test_when_too_few_images_succeed_the_cli_exits_3_with_the_failed_document(
@@ -153,3 +153,35 @@ def test_when_too_few_images_succeed_the_cli_exits_3_with_the_failed_document(
     document = json.loads(result.stdout)
     assert document["status"] == "failed" and document["total_references"] == 0
     assert replicate_server.created == 4, "each image was tried twice (a failed prediction is retried once)"
+
+
+def test_a_song_conditions_the_lead_character_and_goes_into_the_export(
+    data_dir: Path, replicate_server: ReplicateServer, tmp_path: Path
+) -> None:
+    env = {"REPLICATE_API_TOKEN": replicate_server.token, "REPLICATE_BASE_URL": replicate_server.base_url}
+    plan = PLANS_DIR / "minimal.json"
+    job_id = json.loads(plan.read_text())["job_id"]
+    assert studio("generate", str(plan), "--song", "no-such-song", env=env).code == 2
+    assert replicate_server.created == 0, "an unknown song is refused before anything is paid"
+    assert studio("character", "template", "night-song", "character-2").code == 0
+    result = studio("generate", str(plan), "--song", "night-song", "--json", env=env)
+    assert result.code == 0, result.stderr
+    conditioned = [c for c in replicate_server.creates if "image" in c.input]
+    assert len(conditioned) == 1 and len(replicate_server.creates) == 2, "only the lead character is img2img"
+    assert conditioned[0].input["prompt"].startswith("full-body character reference")
+    assert conditioned[0].input["image"].startswith("data:image/png;base64,")
+    for ref in ("scene_rooftop", "character_singer"):
+        assert studio("review", job_id, "--approve", ref).code == 0
+    exported = studio("export", job_id, "--json")
+    assert exported.code == 0, exported.stderr
+    character = json.loads(exported.stdout)["character"]
+    assert character["song_id"] == "night-song" and character["primary"]["source"] == "template pose-a"
+
+
+def test_cancel_a_job_by_id(data_dir: Path) -> None:
+    plan = PLANS_DIR / "minimal.json"
+    job_id = json.loads(plan.read_text())["job_id"]
+    assert studio("cancel", job_id).code == 2, "an unknown job"
+    assert studio("generate", str(plan)).code == 0
+    result = studio("cancel", job_id, "--json")
+    assert result.code == 0 and json.loads(result.stdout) == {"job_id": job_id, "status": "success"}

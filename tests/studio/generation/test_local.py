@@ -7,7 +7,7 @@ from dataclasses import replace
 from decimal import Decimal
 
 import pytest
-from PIL import Image
+from PIL import Image, ImageChops, ImageStat
 
 from studio.errors import GenerationError
 from studio.generation.base import GenerationRequest, ImageGenerator
@@ -92,6 +92,34 @@ def test_init_image_colours_become_the_palette() -> None:
     assert dominant_colours(out.getvalue())[:2] == ("#1478DC", "#F0C828")
     image = _image(render_preview(replace(CHARACTER, init_image=out.getvalue()))).convert("RGB")
     assert image.getpixel(SWATCH) == (20, 120, 220)
+
+
+def _difference(a: bytes, b: bytes) -> float:
+    """Mean absolute difference of two renders' figure areas, 0 (same) to 255."""
+    box = (160, 100, 864, 860)
+    first, second = (_image(d).convert("L").crop(box) for d in (a, b))
+    return float(ImageStat.Stat(ImageChops.difference(first, second)).mean[0])
+
+
+def test_seeds_give_visibly_different_characters_and_each_seed_the_same_one() -> None:
+    looks = [render_preview(replace(CHARACTER, seed=seed)) for seed in range(1, 5)]
+    assert render_preview(replace(CHARACTER, seed=3)) == looks[2]
+    pairs = [(a, b) for index, a in enumerate(looks) for b in looks[index + 1 :]]
+    assert min(_difference(a, b) for a, b in pairs) > 8
+
+
+def test_strength_says_how_much_of_the_init_image_shows_through() -> None:
+    init = io.BytesIO()
+    Image.new("RGB", (300, 400), (10, 200, 30)).save(init, format="PNG")
+    at = {
+        strength: _image(render_preview(replace(CHARACTER, init_image=init.getvalue(), strength=strength)))
+        .convert("RGB")
+        .getpixel((100, 500))
+        for strength in (0.0, 0.5, 1.0)
+    }
+    assert at[0.0] == (10, 200, 30)
+    halfway = [(a + b) / 2 for a, b in zip(at[0.0], at[1.0], strict=True)]
+    assert at[1.0] != at[0.0] and at[0.5] == pytest.approx(halfway, abs=1)
 
 
 async def test_bad_requests_fail_without_retry() -> None:

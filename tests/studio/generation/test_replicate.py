@@ -95,6 +95,17 @@ async def test_init_image_goes_as_a_data_url_with_its_true_type(
     assert sent["prompt_strength"] == pytest.approx(0.8)
 
 
+async def test_a_requested_strength_is_sent_and_an_impossible_one_refused(
+    generator: ReplicateImageGenerator, replicate_server: ReplicateServer
+) -> None:
+    jpeg = image_bytes("JPEG")
+    await generator.generate(request(init_image=jpeg, strength=0.35))
+    assert replicate_server.creates[0].input["prompt_strength"] == pytest.approx(0.35)
+    with pytest.raises(GenerationError) as refused:
+        await generator.generate(request(init_image=jpeg, strength=1.5))
+    assert not refused.value.retryable and "prompt_strength" in str(refused.value)
+
+
 async def test_output_url_is_downloaded_and_typed_by_its_bytes(replicate_server: ReplicateServer) -> None:
     webp = image_bytes("WEBP")
     url = replicate_server.add_file("out-0.png", webp, "image/png")
