@@ -5,7 +5,14 @@ from __future__ import annotations
 import importlib
 import sys
 
-ALL = ["pipeline_local", "render_local", "replicate_makespan", "workers_throughput", "app_start"]
+ALL = [
+    "pipeline_local",
+    "render_local",
+    "replicate_makespan",
+    "looks_round",
+    "workers_throughput",
+    "app_start",
+]
 
 names = sys.argv[1:] or ALL
 for name in names:

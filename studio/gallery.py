@@ -14,7 +14,7 @@ import shutil
 import threading
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
 
@@ -22,7 +22,7 @@ from PIL import Image
 
 from studio.access import Actor
 from studio.errors import InvalidInput, NotFound
-from studio.keys import REFERENCE_BUCKET
+from studio.keys import REFERENCE_BUCKET, ReferenceKind, reference_name
 from studio.money import from_nanos
 from studio.plan import ScenePlan
 from studio.png_parameters import read_parameters
@@ -128,6 +128,8 @@ def job_progress(services: Services, job_id: str) -> JobProgress | None:
         return None
     rows = [_status_of(row) for row in services.records.references.of_job(job_id).values()]
     plan = ScenePlan.model_validate_json(job.plan_json)
+    if job.status == "cancelled":
+        rows = _cancelled(plan, rows)
     total = max(len(plan.scenes) + len(plan.characters), len(rows))
     counts = Counter(row.status for row in rows)
     counts["waiting"] = total - len(rows)
@@ -143,6 +145,42 @@ def job_progress(services: Services, job_id: str) -> JobProgress | None:
         cancel_requested=job.cancel_requested,
         summary=_summary(job),
     )
+
+
+UNFINISHED = ("pending", "queued", "generating")
+CANCELLED_BY_YOU = "cancelled by you"
+
+
+def _cancelled(plan: ScenePlan, rows: list[ReferenceStatus]) -> list[ReferenceStatus]:
+    """A cancelled job has nothing queued or in flight: every reference it did not finish (one it never
+    started, even one the job never got to list before the cancel) is cancelled by you."""
+    ended = [
+        replace(row, status="cancelled", error=CANCELLED_BY_YOU) if row.status in UNFINISHED else row
+        for row in rows
+    ]
+    listed = {row.ref for row in rows}
+    subjects: list[tuple[ReferenceKind, str]] = [
+        *(("scene", scene.id) for scene in plan.scenes),
+        *(("character", character.id) for character in plan.characters),
+    ]
+    never = [
+        ReferenceStatus(
+            ref=reference_name(kind, subject),
+            kind=kind,
+            subject_id=subject,
+            status="cancelled",
+            attempts=0,
+            error=CANCELLED_BY_YOU,
+            cost=Decimal(0),
+            generation_time=0.0,
+            seed=None,
+            storage_key="",
+            content_id="",
+        )
+        for kind, subject in subjects
+        if reference_name(kind, subject) not in listed
+    ]
+    return ended + never
 
 
 def _summary(job: JobRow) -> str | None:

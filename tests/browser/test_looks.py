@@ -68,7 +68,7 @@ def test_a_round_is_made_a_look_picked_and_exported_as_the_songs_character(
     for n in range(1, 5):
         expect(page.locator('[data-testid="stImageCaption"]', has_text=f"r2-{n}")).to_be_visible()
     settle(page)
-    shot(page, "characters-looks")
+    shot(page, "characters-looks", publish=True)
     picked_look = _image_with_caption(page, "r2-3")
 
     pick.click()

@@ -104,7 +104,7 @@ def test_reject_with_the_keyboard_then_the_new_version_arrives_without_a_reload(
     expect(dialog.locator("ins", has_text="underexposed, murky shadows")).to_be_visible()
     expect(dialog.get_by_text("CLIP tokens").nth(1)).to_be_visible()
     settle(page)
-    shot(page, "review-regenerate-preview")
+    shot(page, "review-regenerate-preview", publish=True)
     dialog.get_by_role("button", name="Regenerate").click()
     expect(dialog.get_by_text(f"{refs[1]}: v2 is queued")).to_be_visible()
     expect(dialog.get_by_text("pending · v2")).to_be_visible(timeout=15_000)  # it arrives in the lightbox

@@ -141,7 +141,7 @@ def test_a_creator_cannot_approve_a_reviewer_can_and_the_trail_shows_their_email
     expect(lightbox).to_have_count(0, timeout=TIMEOUT_MS)
     assert {r.status for r in review_board(services, job_id).references} == {"pending"}
     sign_out(creator, oidc_provider)
-    shot(creator, "sign-in-signed-out")
+    shot(creator, "sign-in-signed-out", publish=True)
 
     reviewer = sign_in_from_a_deep_link(browser, team_url, REVIEWER)
     open_review(reviewer, team_url)
@@ -164,7 +164,7 @@ def test_a_creator_cannot_approve_a_reviewer_can_and_the_trail_shows_their_email
     rows = Path(downloaded.value.path()).read_text(encoding="utf-8-sig").splitlines()
     assert rows[0].split(",")[:4] == ["version", "decision", "reason", "reviewer"]
     assert rows[1].split(",")[:4] == ["v1", "approved", "", REVIEWER.email]
-    shot(reviewer, "sign-in-reviewer-audit-trail")
+    shot(reviewer, "sign-in-reviewer-audit-trail", publish=True)
     reviewer.keyboard.press("Escape")
     expect(dialog).to_have_count(0, timeout=TIMEOUT_MS)
     sign_out(reviewer, oidc_provider)

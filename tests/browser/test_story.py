@@ -131,7 +131,7 @@ def test_one_song_from_its_character_to_the_manifest(
     expect(fresh.get_by_text("2 of 2 stored")).to_be_visible(timeout=60_000)
     fresh.get_by_role("button", name="Generate again (reuses stored images)").click()
     expect(fresh.get_by_text("0 generated · 2 reused · $0.00 this run")).to_be_visible(timeout=60_000)
-    shot(fresh, "story-rerun")
+    shot(fresh, "story-rerun", publish=True)
 
     reviewer = new_page(browser)
     reviewer.goto(f"{studio_url}/review")

@@ -10,6 +10,7 @@ import pytest
 
 from studio import jobs
 from studio.errors import InvalidInput, StudioError
+from studio.gallery import job_progress
 from studio.plan import ScenePlan, load_plan
 from studio.planning import ReferenceOverride, plan_references
 from studio.services import Services
@@ -109,6 +110,12 @@ def test_cancel_a_queued_job(services: Services, plan: ScenePlan) -> None:
     job_id = jobs.submit(services, plan)
     assert jobs.cancel(services, job_id) == "cancelled"
     assert asyncio.run(drain(services)) == 0
+    progress = job_progress(services, job_id)
+    assert progress is not None and progress.status == "cancelled"
+    planned = len(plan.scenes) + len(plan.characters)
+    assert (progress.cancelled, progress.counts.get("waiting"), progress.in_flight) == (planned, 0, 0)
+    assert {(r.status, r.error) for r in progress.references} == {("cancelled", "cancelled by you")}
+    assert len({r.ref for r in progress.references}) == planned
 
 
 def test_cancel_a_running_job_stops_new_images(services: Services, plan: ScenePlan) -> None:
@@ -128,6 +135,10 @@ def test_cancel_a_running_job_stops_new_images(services: Services, plan: ScenePl
     assert job is not None and job.status == "cancelled"
     statuses = {row.status for row in services.records.references.of_job(job_id).values()}
     assert "cancelled" in statuses
+    progress = job_progress(services, job_id)
+    assert progress is not None and progress.stored + progress.cancelled == progress.total
+    assert progress.in_flight == 0
+    assert not progress.counts.get("queued") and not progress.counts.get("waiting"), "nothing is queued"
 
 
 def test_a_running_job_cannot_be_submitted_again(services: Services, plan: ScenePlan) -> None:
