@@ -21,6 +21,8 @@ ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = ROOT / "test-artifacts"
 SCREENSHOTS = ROOT / "docs" / "screenshots"
+PUBLISH = os.environ.get("STUDIO_PUBLISH_SCREENSHOTS") == "1"
+"""Read at import: every test's environment is cleared of STUDIO_ variables."""
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -90,7 +92,7 @@ def shot(page: Page, name: str, *, publish: bool = False) -> None:
     page.wait_for_timeout(800)
     page.screenshot(path=str(path))
     page.set_viewport_size(size)
-    if publish and os.environ.get("STUDIO_PUBLISH_SCREENSHOTS") == "1":  # refresh the README's pictures
+    if publish and PUBLISH:  # refresh the README's pictures
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, SCREENSHOTS / f"{name}.png")
 
