@@ -81,7 +81,7 @@ async def _measure(base_url: str, token: str) -> dict[int, dict[str, list[float]
         )
         services = build_services(settings)
         client = replicate.Client(api_token=token, base_url=base_url)
-        init = template_image("character-1", "A")
+        init = template_image("character-1", "pose-a")
         try:
             apply_template(services, SONG, "character-1")
             await _studio(services, 2)  # warm-up: connections, statement caches, imports

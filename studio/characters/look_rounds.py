@@ -56,12 +56,12 @@ class _Round:
         self.song_id = claimed.round.song_id
         self.ledger = SongLedger(services, self.song_id, lease.epoch)
 
-    async def candidate(self, look: LookRow, init: bytes) -> None:
+    async def candidate(self, look: LookRow, init: bytes, adopt: list[str]) -> None:
         """Generate, stamp, store and record one look; a failure is recorded on the look alone."""
         services, looks = self.services, self.services.records.looks
         request = request_for(look, init)
         try:
-            image = await self.ledger.generate(STAGE, look_ref(look.id), request)
+            image = await self.ledger.generate(STAGE, look_ref(look.id), request, adopt)
             png = await asyncio.to_thread(ensure_png, image.data, image.content_type)
             stamped = stamp_look(
                 png, request, services.generator.model_version, look_id=look.id, round_number=self.row.number,
@@ -98,7 +98,10 @@ class _Round:
                     )
             return
         pending = [look for look in self.looks if look.status == "pending"]
-        await asyncio.gather(*(self.candidate(look, init) for look in pending))
+        recorded = await self.ledger.open_predictions()  # once for the round, not once per look
+        await asyncio.gather(
+            *(self.candidate(look, init, recorded.get(look_ref(look.id), [])) for look in pending)
+        )
 
     async def finish(self) -> LooksRound | None:
         """End the round by what its looks became; None when the lease was lost meanwhile."""

@@ -73,13 +73,21 @@ class SongLedger:
             )
         )
 
-    async def generate(self, stage: str, ref: str, request: GenerationRequest) -> GeneratedImage:
-        """One image for `ref`, with retries: a prediction recorded for it and never used is adopted first.
-        Every attempt is charged what it cost; GenerationError when none succeeded."""
+    async def open_predictions(self) -> dict[str, list[str]]:
+        """The song's predictions recorded and never used, by ref: what a taken-over unit adopts."""
+        found: dict[str, list[str]] = {}
+        for prediction in await self.services.records.ledger.open_predictions(song_id=self.song_id):
+            found.setdefault(prediction.ref, []).append(prediction.id)
+        return found
+
+    async def generate(
+        self, stage: str, ref: str, request: GenerationRequest, adopt: list[str] | None = None
+    ) -> GeneratedImage:
+        """One image for `ref`, with retries: a prediction recorded for it and never used (`adopt`, looked
+        up when not given) is adopted first. Every attempt is charged what it cost; GenerationError when none
+        succeeded."""
         services, generator = self.services, self.services.generator
-        adopted = [
-            p.id for p in await services.records.ledger.open_predictions(song_id=self.song_id) if p.ref == ref
-        ]
+        adopted = list((await self.open_predictions()).get(ref, []) if adopt is None else adopt)
 
         async def attempt() -> GeneratedImage:
             if adopted:
