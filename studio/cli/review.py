@@ -1,4 +1,5 @@
-"""`review JOB_ID (--approve REF | --reject REF --reason TEXT)` and `export JOB_ID`: the review gate."""
+"""`review JOB_ID (--approve REF [--approve REF ...] | --reject REF --reason TEXT)` and `export JOB_ID`: the
+review gate."""
 
 from __future__ import annotations
 
@@ -13,8 +14,13 @@ def register(commands: Any) -> None:
     review = commands.add_parser("review", help="record a review decision on a reference's latest version")
     review.add_argument("job_id", metavar="JOB_ID")
     decision = review.add_mutually_exclusive_group(required=True)
-    decision.add_argument("--approve", metavar="REF", help="approve scene_<id> or character_<id>")
-    decision.add_argument("--reject", metavar="REF", help="reject it (needs --reason)")
+    decision.add_argument(
+        "--approve",
+        metavar="REF",
+        action="append",
+        help="approve scene_<id> or character_<id>; repeat it to approve several at once (all or none)",
+    )
+    decision.add_argument("--reject", metavar="REF", action="append", help="reject it (needs --reason)")
     review.add_argument("--reason", default=None, help="why the image is rejected (required with --reject)")
     review.add_argument(
         "--reviewer",
@@ -34,22 +40,28 @@ def register(commands: Any) -> None:
 
 
 def run_review(args: argparse.Namespace) -> int:
-    from studio.review import approve, reject
+    from studio.review import approve, approve_many, reject
 
     if args.approve is not None and args.reason is not None:
         raise InvalidInput("--reason", "only goes with --reject")
+    if args.reject is not None and len(args.reject) > 1:
+        raise InvalidInput("--reject", "one reference at a time: each rejection needs its own reason")
     if args.reject is not None and not (args.reason or "").strip():
         raise InvalidInput("--reason", "a rejection needs a reason (what is wrong with the image)")
     with output.open_services() as services:
-        if args.approve is not None:
-            decision = approve(services, args.job_id, args.approve, args.reviewer)
+        if args.approve is not None and len(args.approve) > 1:
+            decisions = approve_many(services, args.job_id, list(dict.fromkeys(args.approve)), args.reviewer)
+        elif args.approve is not None:
+            decisions = [approve(services, args.job_id, args.approve[0], args.reviewer)]
         else:
-            decision = reject(services, args.job_id, args.reject, args.reason, args.reviewer)
+            decisions = [reject(services, args.job_id, args.reject[0], args.reason, args.reviewer)]
     if args.json:
-        output.emit_json(decision)
+        several = [d.model_dump(mode="json") for d in decisions]
+        output.emit_json(decisions[0] if len(decisions) == 1 else several)
     else:
-        why = f": {decision.reason}" if decision.reason else ""
-        output.line(f"{decision.ref} v{decision.version} {decision.decision} by {decision.reviewer}{why}")
+        for decision in decisions:
+            why = f": {decision.reason}" if decision.reason else ""
+            output.line(f"{decision.ref} v{decision.version} {decision.decision} by {decision.reviewer}{why}")
     return 0
 
 

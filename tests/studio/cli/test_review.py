@@ -99,3 +99,26 @@ def test_unknown_jobs_and_references_exit_2(generated: str, capsys: pytest.Captu
     assert cli(capsys, "review", generated).code == 2, "one of --approve or --reject is required"
     both = cli(capsys, "review", generated, "--approve", "scene_rooftop", "--reason", "nice")
     assert both.code == 2 and "--reason" in both.stderr
+
+
+def test_approve_repeated_approves_every_reference_or_none(
+    generated: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--approve` given twice used to approve only the last one, silently."""
+    partly_unknown = cli(capsys, "review", generated, "--approve", "scene_rooftop", "--approve", "scene_moon")
+    assert partly_unknown.code == 2 and "scene_moon" in partly_unknown.stderr
+    assert cli(capsys, "export", generated).code == 4, "nothing was approved"
+
+    both = cli(
+        capsys, "review", generated, "--approve", "scene_rooftop", "--approve", "character_singer", "--json"
+    )
+    assert both.code == 0, both.stderr
+    decisions = json.loads(both.stdout)
+    assert [(d["ref"], d["decision"]) for d in decisions] == [
+        ("scene_rooftop", "approved"),
+        ("character_singer", "approved"),
+    ]
+    assert cli(capsys, "export", generated).code == 0
+
+    twice = cli(capsys, "review", generated, "--reject", "scene_rooftop", "--reject", "character_singer")
+    assert twice.code == 2 and "--reject: one reference at a time" in twice.stderr
