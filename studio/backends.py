@@ -107,6 +107,7 @@ def signing_key_path(settings: Settings) -> Path:
 
 def signing_key(settings: Settings) -> bytes:
     """STUDIO_SIGNING_KEY, else a key generated once into the data dir (readable by its owner only)."""
+    import contextlib
     import os
     import secrets
 
@@ -115,8 +116,16 @@ def signing_key(settings: Settings) -> bytes:
     path = signing_key_path(settings)
     if not path.exists():
         data_dir(settings)
+        # Written whole under a name of its own, then linked into place: a process starting at the same
+        # moment sees no key or the whole key, never an empty file; the first link wins.
+        draft = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_hex(32))
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.link(draft, path)
         except FileExistsError:  # another process made it first
             pass
         except OSError as error:
@@ -124,9 +133,9 @@ def signing_key(settings: Settings) -> bytes:
                 f"the signing key {path} cannot be created: {error.strerror or error}",
                 f"make {path.parent} a folder this user may write, or set STUDIO_DATA_DIR to one",
             ) from error
-        else:
-            with os.fdopen(fd, "w") as handle:
-                handle.write(secrets.token_hex(32))
+        finally:
+            with contextlib.suppress(OSError):
+                draft.unlink()
     return stored_signing_key(settings)
 
 
