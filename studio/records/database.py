@@ -17,7 +17,7 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any, TypeVar
@@ -45,10 +45,16 @@ COALESCE_SECONDS = 0.025
 
 class BatchedOp:
     """An op that runs together with the other ops of its `kind` in a batch: one statement for many rows
-    (a round of images finishing together is one insert of events, one of charges...). Kinds run in the
-    order they first appear in the batch, so an op must not depend on a later op of another kind."""
+    (a round of images finishing together is one insert of events, one of charges...).
+
+    Grouping moves an op ahead of ops of other kinds queued before it, so it never moves past an op that is
+    not batched, nor past one of another kind that touches one of its rows (a reference's "generating" and
+    then "stored" must stay in that order): there it starts a new group of its kind instead.
+    """
 
     kind: str = ""
+    touches: frozenset[object] = frozenset()
+    """The rows it changes that ops of other kinds change too (empty: its kind's rows alone)."""
 
     def __call__(self, session: Session) -> Any:
         return type(self).run_all(session, [self])[0]
@@ -209,14 +215,35 @@ class Database:
         self.engine.dispose()
 
 
-def _run_grouped(session: Session, ops: list[Op[Any]]) -> list[Any]:
-    """Each op's result, batched ops of one kind run together (in the order their kind first appears)."""
-    groups: dict[object, list[int]] = {}
+def _groups(ops: Sequence[Op[Any]]) -> list[list[int]]:
+    """The ops' indexes in the groups they run in, in order: a batched op joins the open group of its kind
+    unless an op queued since that group began names one of its rows; an op that is not batched runs alone
+    and closes every open group."""
+    groups: list[list[int]] = []
+    open_groups: dict[object, tuple[list[int], set[object]]] = {}
     for index, op in enumerate(ops):
-        key: object = (type(op), op.kind) if isinstance(op, BatchedOp) else index
-        groups.setdefault(key, []).append(index)
+        if not isinstance(op, BatchedOp):
+            groups.append([index])
+            open_groups.clear()
+            continue
+        kind = (type(op), op.kind)
+        found = open_groups.get(kind)
+        if found is None or not found[1].isdisjoint(op.touches):
+            group: list[int] = [index]
+            groups.append(group)
+            open_groups[kind] = (group, set())
+        else:
+            found[0].append(index)
+        for other, (_, touched) in open_groups.items():
+            if other != kind:
+                touched.update(op.touches)
+    return groups
+
+
+def _run_grouped(session: Session, ops: list[Op[Any]]) -> list[Any]:
+    """Each op's result, batched ops of one kind run together where that keeps every row's order."""
     results: list[Any] = [None] * len(ops)
-    for indexes in groups.values():
+    for indexes in _groups(ops):
         first = ops[indexes[0]]
         if not isinstance(first, BatchedOp):
             results[indexes[0]] = first(session)

@@ -136,6 +136,7 @@ class ReferenceUpdate(BatchedOp):
         self.ref = ref
         self.values = {**values, "updated_at": utcnow()}
         self.kind = ",".join(sorted(self.values))
+        self.touches = frozenset({(lease.id, ref)})
 
     @classmethod
     def run_all(cls, session: Session, ops: list[ReferenceUpdate]) -> list[bool]:
@@ -177,6 +178,7 @@ class VersionsStored(BatchedOp):
         self.lease = lease
         self.images = images
         self.used = used
+        self.touches = frozenset((lease.id, image.ref) for image in images)
 
     @classmethod
     def run_all(cls, session: Session, ops: list[VersionsStored]) -> list[list[int | None]]:
