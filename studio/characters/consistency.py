@@ -10,7 +10,6 @@ failure leaves the uploaded reference untouched and usable.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from decimal import Decimal
@@ -38,7 +37,7 @@ from studio.records.schema import utcnow
 from studio.records.songs import CharacterJobRow, SongRow
 from studio.seeding import reference_seed
 from studio.services import Services
-from studio.work import Heartbeat
+from studio.work import Heartbeat, LeaseLost
 
 __all__ = [
     "NEGATIVE_PROMPT",
@@ -148,16 +147,10 @@ async def run_consistency_job(services: Services, lease: Lease, job: CharacterJo
         services.settings.lease_seconds,
     )
     async with heartbeat:
-        work = asyncio.ensure_future(_generate(run, song, song.character_reference_key))
-        lost = asyncio.ensure_future(heartbeat.lost.wait())
-        await asyncio.wait({work, lost}, return_when=asyncio.FIRST_COMPLETED)
-        lost.cancel()
-        if not work.done():
-            work.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await work
+        try:
+            return await heartbeat.hold(_generate(run, song, song.character_reference_key))
+        except LeaseLost:
             return run.result("superseded", "the job was superseded or taken over while it ran")
-        return work.result()
 
 
 async def _generate(run: _Run, song: SongRow, reference_key: str) -> ConsistencyResult:

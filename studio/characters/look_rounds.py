@@ -10,7 +10,6 @@ lease runs out, and the predictions it paid for are adopted.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
 from studio.access import Actor, require
@@ -33,7 +32,7 @@ from studio.records.leases import Lease
 from studio.records.looks import OPEN_STATUSES, LookRoundRow, LookRow, RoundLooks, StoredLook
 from studio.records.objects import ObjectCheck
 from studio.services import Services
-from studio.work import Heartbeat, follow, process_owner
+from studio.work import Heartbeat, LeaseLost, follow, process_owner
 
 log = logging.getLogger("studio.characters")
 
@@ -156,15 +155,12 @@ async def run_round(services: Services, lease: Lease, claimed: RoundLooks) -> Lo
         services.settings.lease_seconds,
     )
     async with heartbeat:
-        work = asyncio.ensure_future(run.work())
-        lost = asyncio.ensure_future(heartbeat.lost.wait())
-        await asyncio.wait({work, lost}, return_when=asyncio.FIRST_COMPLETED)
-        lost.cancel()
-        if not work.done():
-            work.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await work
-    result = await run.finish() if work.done() and not work.cancelled() else None
+        try:
+            await heartbeat.hold(run.work())
+            held = True
+        except LeaseLost:
+            held = False
+    result = await run.finish() if held else None
     if result is None:
         log.info("round %d of song %s was archived or taken over while it ran", run.row.number, run.song_id)
         return await run.view()

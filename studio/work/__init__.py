@@ -9,6 +9,7 @@ or takes it over once the lease has expired. Every wait here has a bound and end
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -23,6 +24,7 @@ log = logging.getLogger("studio.work")
 
 _owner: tuple[int, str] | None = None
 R = TypeVar("R", bound=Leased)
+T = TypeVar("T")
 
 
 def process_owner() -> str:
@@ -65,6 +67,22 @@ class Heartbeat:
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
+
+    async def hold(self, work: Awaitable[T]) -> T:
+        """Run `work` while the lease is held: its result, or LeaseLost (and `work` cancelled) when the lease
+        is lost first."""
+        task = asyncio.ensure_future(work)
+        lost = asyncio.ensure_future(self.lost.wait())
+        try:
+            await asyncio.wait({task, lost}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            lost.cancel()
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            raise LeaseLost
+        return task.result()
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
