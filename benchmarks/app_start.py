@@ -27,12 +27,12 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_studio(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
-    """`streamlit run streamlit_app.py` on 127.0.0.1:`port` with its own data dir."""
+def start_studio(data_dir: Path, port: int, *options: str) -> subprocess.Popen[bytes]:
+    """`streamlit run streamlit_app.py` on 127.0.0.1:`port` over its data dir, with Streamlit `options`."""
     env = {**os.environ, "STUDIO_DATA_DIR": str(data_dir), "PYTHONPATH": str(ROOT)}
     command = [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port)]
     command += ["--server.address", "127.0.0.1", "--server.headless", "true"]
-    command += ["--browser.gatherUsageStats", "false"]
+    command += ["--browser.gatherUsageStats", "false", *options]
     return subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.replicate_makespan import LATENCY, start_replicate_server
+from benchmarks.replicate_makespan import LATENCY, replicate_server
 from studio.characters.look_rounds import looks_now
 from studio.characters.looks import LooksRequest
 from studio.characters.songs import apply_template
@@ -100,12 +100,8 @@ async def _measure(base_url: str, token: str) -> dict[int, dict[str, list[float]
 
 
 def run() -> dict[str, float]:
-    server, base_url, token = start_replicate_server()
-    try:
+    with replicate_server() as (base_url, token):
         results = asyncio.run(_measure(base_url, token))
-    finally:
-        server.terminate()
-        server.wait()
     print(f"A round of N looks / ideal L = {LATENCY} s (all N in flight at once), {ROUNDS} rounds each")
     print(f"  {'N':>3}  {'studio (median, range)':>26}  {'naive official client':>26}")
     figures: dict[str, float] = {}

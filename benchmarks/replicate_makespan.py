@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import math
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -42,18 +43,23 @@ SONG_SECONDS = 180.0
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def start_replicate_server(latency: float = LATENCY) -> tuple[subprocess.Popen[str], str, str]:
-    """The project's Replicate-compatible server in its own process: (process, base URL, token)."""
+@contextlib.contextmanager
+def replicate_server(latency: float = LATENCY) -> Iterator[tuple[str, str]]:
+    """The project's Replicate-compatible server in its own process for the block: (base URL, token)."""
     server = subprocess.Popen(
         [sys.executable, "-m", "tests.servers.replicate", "--port", "0", "--latency", str(latency)],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         text=True,
     )
-    assert server.stdout is not None
-    base_url = server.stdout.readline().strip().partition("=")[2]
-    token = server.stdout.readline().strip().partition("=")[2]
-    return server, base_url, token
+    try:
+        assert server.stdout is not None
+        base_url = server.stdout.readline().strip().partition("=")[2]
+        token = server.stdout.readline().strip().partition("=")[2]
+        yield base_url, token
+    finally:
+        server.terminate()
+        server.wait()
 
 
 def _inputs(label: str, n: int) -> dict[str, object]:
@@ -163,12 +169,8 @@ async def _measure(base_url: str, token: str) -> dict[tuple[int, int], dict[str,
 
 
 def run() -> dict[str, float]:
-    server, base_url, token = start_replicate_server()
-    try:
+    with replicate_server() as (base_url, token):
         results = asyncio.run(_measure(base_url, token))
-    finally:
-        server.terminate()
-        server.wait()
     print(
         f"Replicate makespan / ideal ceil(N/c) x L, L = {LATENCY} s, {ROUNDS} runs each (target <= {TARGET})"
     )

@@ -19,7 +19,7 @@ from collections import Counter
 from pathlib import Path
 
 from benchmarks.plans import synthetic_plan
-from benchmarks.replicate_makespan import start_replicate_server
+from benchmarks.replicate_makespan import replicate_server
 from studio import jobs
 from studio.services import Services, build_services
 from studio.settings import Settings
@@ -112,13 +112,9 @@ def _kill_and_take_over() -> tuple[int, float, int, int]:
 
 
 def run() -> dict[str, float]:
-    server, base_url, token = start_replicate_server(LATENCY)
-    try:
+    with replicate_server(LATENCY) as (base_url, token):
         one = _throughput(1, base_url, token)
         two = _throughput(2, base_url, token)
-    finally:
-        server.terminate()
-        server.wait()
     in_flight, took, again, charged_twice = _kill_and_take_over()
     total = JOBS * SIZE
     print(f"{JOBS} jobs x {SIZE} references, L = {LATENCY} s, concurrency 6 per job")
