@@ -44,10 +44,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @contextmanager
-def served(data_dir: Path) -> Iterator[str]:
-    """`streamlit run` on a free port over `data_dir`, healthy; stopped on the way out."""
-    port = free_port()
-    process = start_studio(data_dir, port)
+def served(data_dir: Path, *options: str, port: int | None = None) -> Iterator[str]:
+    """`streamlit run` over `data_dir` (with Streamlit `options`) on `port` or a free one, healthy; stopped on
+    the way out."""
+    port = port or free_port()
+    process = start_studio(data_dir, port, *options)
     try:
         url = f"http://127.0.0.1:{port}"
         wait_healthy(url, process)
@@ -62,14 +63,21 @@ def studio_url(tmp_path: Path) -> Iterator[str]:
         yield url
 
 
-@pytest.fixture
-def browser() -> Iterator[Browser]:
+@contextmanager
+def chromium(*args: str) -> Iterator[Browser]:
+    """Headless Chromium (Debian's) with the suite's flags and `args`; closed on the way out."""
     with sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        launched = p.chromium.launch(executable_path=str(CHROMIUM), args=[*CHROMIUM_ARGS, *args])
         try:
             yield launched
         finally:
             launched.close()
+
+
+@pytest.fixture
+def browser() -> Iterator[Browser]:
+    with chromium() as launched:
+        yield launched
 
 
 def new_page(browser: Browser) -> Page:

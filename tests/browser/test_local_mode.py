@@ -7,9 +7,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, expect, sync_playwright
+from playwright.sync_api import Browser, expect
 
-from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS, VIEWPORT, settle, shot
+from tests.browser.conftest import CHROMIUM, TIMEOUT_MS, chromium, new_page, settle, shot
 
 pytestmark = [
     pytest.mark.browser,
@@ -21,20 +21,14 @@ OTHER_NAME = "studio.test"
 @pytest.fixture
 def browser() -> Iterator[Browser]:
     """Chromium that resolves studio.test to 127.0.0.1, as DNS rebinding or a local proxy's name would."""
-    args = [*CHROMIUM_ARGS, f"--host-resolver-rules=MAP {OTHER_NAME} 127.0.0.1"]
-    with sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=str(CHROMIUM), args=args)
-        try:
-            yield launched
-        finally:
-            launched.close()
+    with chromium(f"--host-resolver-rules=MAP {OTHER_NAME} 127.0.0.1") as launched:
+        yield launched
 
 
 def test_the_local_user_holds_every_role_but_only_at_a_loopback_name(
     browser: Browser, studio_url: str
 ) -> None:
-    page = browser.new_context(viewport=VIEWPORT).new_page()  # type: ignore[arg-type]
-    page.set_default_timeout(TIMEOUT_MS)
+    page = new_page(browser)
     page.goto(f"{studio_url}/review")
     sidebar = page.get_by_test_id("stSidebar")
     expect(sidebar.get_by_text("local mode")).to_be_visible(timeout=TIMEOUT_MS)
@@ -45,7 +39,7 @@ def test_the_local_user_holds_every_role_but_only_at_a_loopback_name(
     expect(page.get_by_role("heading", name="Review")).to_be_visible(timeout=TIMEOUT_MS)
 
     port = studio_url.rsplit(":", 1)[1]
-    other = browser.new_context(viewport=VIEWPORT).new_page()  # type: ignore[arg-type]
+    other = new_page(browser)
     other.set_default_timeout(TIMEOUT_MS)
     other.goto(f"http://{OTHER_NAME}:{port}/review")
     expect(other.get_by_text(f"This request reached the studio as {OTHER_NAME}:{port}")).to_be_visible(

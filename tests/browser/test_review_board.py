@@ -9,14 +9,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from studio import jobs
 from studio.review import review_board
 from studio.samples import load_sample
 from studio.services import Services
 from studio.work.runner import drain
-from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS, served, settle, shot
+from tests.browser.conftest import CHROMIUM, chromium, new_page, served, settle, shot
 
 pytestmark = [
     pytest.mark.browser,
@@ -41,17 +41,12 @@ def review_url(job_id: str, data_dir: Path) -> Iterator[str]:
 @pytest.fixture
 def browser(review_url: str) -> Iterator[Browser]:
     """Chromium, started once the app is up (Playwright's loop would stop the fixtures' `asyncio.run`)."""
-    with sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield launched
-        finally:
-            launched.close()
+    with chromium() as launched:
+        yield launched
 
 
 def fresh_tab(browser: Browser, url: str) -> Page:
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    page.set_default_timeout(TIMEOUT_MS)
+    page = new_page(browser)
     page.goto(url)
     expect(page.get_by_text("Export refused")).to_be_visible()
     settle(page)

@@ -7,21 +7,19 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
-from benchmarks.app_start import free_port, stop, wait_healthy
+from benchmarks.app_start import free_port
 from studio import jobs
 from studio.review import review_board
 from studio.samples import load_sample
 from studio.services import Services
 from studio.work.runner import drain
-from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, ROOT, TIMEOUT_MS, VIEWPORT, settle, shot
+from tests.browser.conftest import CHROMIUM, TIMEOUT_MS, chromium, new_page, served, settle, shot
 from tests.servers.oidc import ADMIN, CREATOR, REVIEWER, OIDCProvider, TestUser
 
 pytestmark = [
@@ -64,32 +62,20 @@ def team_url(job_id: str, data_dir: Path, tmp_path: Path, oidc_provider: OIDCPro
     oidc_provider.redirect_uris.append(f"{url}/oauth2callback")
     secrets = tmp_path / "secrets.toml"
     secrets.write_text(team_secrets(oidc_provider, f"{url}/oauth2callback"))
-    env = {**os.environ, "STUDIO_DATA_DIR": str(data_dir), "PYTHONPATH": str(ROOT)}
-    command = [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port)]
-    command += ["--server.address", "127.0.0.1", "--server.headless", "true", "--secrets.files", str(secrets)]
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        wait_healthy(url, process)
-        yield url
-    finally:
-        stop(process)
+    with served(data_dir, "--secrets.files", str(secrets), port=port) as served_url:
+        yield served_url
 
 
 @pytest.fixture
 def browser(team_url: str) -> Iterator[Browser]:
     """Chromium, started once the app is up (Playwright's loop would stop the fixtures' `asyncio.run`)."""
-    with sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield launched
-        finally:
-            launched.close()
+    with chromium() as launched:
+        yield launched
 
 
 def sign_in_from_a_deep_link(browser: Browser, url: str, user: TestUser) -> Page:
     """A fresh browser opens /review, is asked to sign in, picks `user` at the provider, lands signed in."""
-    page = browser.new_context(viewport=VIEWPORT).new_page()  # type: ignore[arg-type]
-    page.set_default_timeout(TIMEOUT_MS)
+    page = new_page(browser)
     page.goto(f"{url}/review")
     sign_in = page.get_by_role("button", name="Sign in")
     expect(sign_in).to_be_visible(timeout=TIMEOUT_MS)
