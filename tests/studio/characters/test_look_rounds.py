@@ -15,9 +15,9 @@ from studio.characters.songs import apply_template
 from studio.keys import CHARACTER_BUCKET
 from studio.records.looks import LookRoundRow
 from studio.records.schema import utcnow
-from studio.services import Services, build_services
-from studio.settings import Settings
+from studio.services import Services
 from tests.servers.replicate import ReplicateServer
+from tests.studio.characters.conftest import replicate_services
 
 
 def _expire(services: Services, attempts: int | None = None) -> None:
@@ -31,17 +31,7 @@ def _expire(services: Services, attempts: int | None = None) -> None:
 async def test_a_dead_processs_round_is_taken_over_and_its_prediction_adopted(
     data_dir: Path, replicate_server: ReplicateServer
 ) -> None:
-    services = build_services(
-        Settings(
-            data_dir=data_dir,
-            image_provider="replicate",
-            interrogator="local",
-            replicate_api_token=replicate_server.token,
-            replicate_base_url=replicate_server.base_url,
-            retry_backoff=0.01,
-        )
-    )
-    try:
+    async with replicate_services(data_dir, replicate_server) as services:
         apply_template(services, "demo-song", "character-1")
         queue_looks(services, "demo-song", LooksRequest(count=3))
         claimed = await asyncio.to_thread(services.records.looks.claim, "dead-host:1:gone", 60)
@@ -68,9 +58,6 @@ async def test_a_dead_processs_round_is_taken_over_and_its_prediction_adopted(
         ledger = [e for e in records.ledger.entries(song_id="demo-song") if e.stage == "looks"]
         assert {e.prediction_id: e.amount for e in ledger} == charged and len(ledger) == 3
         assert (await asyncio.to_thread(records.looks.round, found.round.id)).round.attempts == 2  # type: ignore[union-attr]
-    finally:
-        await services.aclose()
-        services.close()
 
 
 def test_a_round_that_keeps_crashing_is_failed_not_retried_forever(services: Services) -> None:

@@ -19,14 +19,13 @@ from studio.errors import GenerationError, InvalidInput, NotFound
 from studio.keys import CHARACTER_BUCKET
 from studio.png_parameters import parse_parameters, read_parameters
 from studio.records.objects import ObjectCheck
-from studio.services import Services, build_services
-from studio.settings import Settings
+from studio.services import Services
 from studio.stored_objects import DamagedObject
 from studio.work.runner import drain
 from tests.fakes import ScriptedGenerator, fatal
 from tests.servers.replicate import ReplicateServer
 from tests.studio.characters import samples
-from tests.studio.characters.conftest import song
+from tests.studio.characters.conftest import replicate_services, song
 
 GENERATED = "songs/demo-song/character_generated.png"
 
@@ -105,17 +104,7 @@ def test_a_round_that_fails_part_way_keeps_what_arrived(services: Services) -> N
 
 async def test_a_round_over_the_replicate_protocol(data_dir: Path, replicate_server: ReplicateServer) -> None:
     replicate_server.latency = 0.3
-    services = build_services(
-        Settings(
-            data_dir=data_dir,
-            image_provider="replicate",
-            interrogator="local",
-            replicate_api_token=replicate_server.token,
-            replicate_base_url=replicate_server.base_url,
-            retry_backoff=0.01,
-        )
-    )
-    try:
+    async with replicate_services(data_dir, replicate_server) as services:
         apply_template(services, "demo-song", "character-2")
         result = await looks_now(services, "demo-song", LooksRequest(count=4, strength=0.55))
         assert result.status == "completed" and replicate_server.max_in_flight() == 4
@@ -128,9 +117,6 @@ async def test_a_round_over_the_replicate_protocol(data_dir: Path, replicate_ser
         charges = {charge.prediction_id: charge.cost for charge in replicate_server.charges()}
         assert {e.prediction_id: e.amount for e in ledger} == charges
         assert result.cost == replicate_server.charged_total() > 0
-    finally:
-        await services.aclose()
-        services.close()
 
 
 def test_more_like_this_starts_from_the_look(services: Services) -> None:
