@@ -24,6 +24,7 @@ from studio.access import Actor
 from studio.errors import InvalidInput, NotFound
 from studio.keys import REFERENCE_BUCKET, ReferenceKind, reference_name
 from studio.money import from_nanos
+from studio.pipeline.result import CANCELLED, CANCELLED_BY_YOU
 from studio.plan import ScenePlan
 from studio.png_parameters import read_parameters
 from studio.private_files import private_dir, write_private
@@ -128,7 +129,7 @@ def job_progress(services: Services, job_id: str) -> JobProgress | None:
         return None
     rows = [_status_of(row) for row in services.records.references.of_job(job_id).values()]
     plan = ScenePlan.model_validate_json(job.plan_json)
-    if job.status == "cancelled":
+    if job.status == CANCELLED:
         rows = _cancelled(plan, rows)
     total = max(len(plan.scenes) + len(plan.characters), len(rows))
     counts = Counter(row.status for row in rows)
@@ -148,14 +149,13 @@ def job_progress(services: Services, job_id: str) -> JobProgress | None:
 
 
 UNFINISHED = ("pending", "queued", "generating")
-CANCELLED_BY_YOU = "cancelled by you"
 
 
 def _cancelled(plan: ScenePlan, rows: list[ReferenceStatus]) -> list[ReferenceStatus]:
     """A cancelled job has nothing queued or in flight: every reference it did not finish (one it never
     started, even one the job never got to list before the cancel) is cancelled by you."""
     ended = [
-        replace(row, status="cancelled", error=CANCELLED_BY_YOU) if row.status in UNFINISHED else row
+        replace(row, status=CANCELLED, error=CANCELLED_BY_YOU) if row.status in UNFINISHED else row
         for row in rows
     ]
     listed = {row.ref for row in rows}
@@ -168,7 +168,7 @@ def _cancelled(plan: ScenePlan, rows: list[ReferenceStatus]) -> list[ReferenceSt
             ref=reference_name(kind, subject),
             kind=kind,
             subject_id=subject,
-            status="cancelled",
+            status=CANCELLED,
             attempts=0,
             error=CANCELLED_BY_YOU,
             cost=Decimal(0),

@@ -13,6 +13,8 @@ from studio.services import Services
 STORED = "stored"
 FAILED = "failed"
 CANCELLED = "cancelled"
+CANCELLED_BY_YOU = "cancelled by you"
+"""The error of every reference a cancel stopped: nothing about it failed."""
 
 
 @dataclass

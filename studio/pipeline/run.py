@@ -25,7 +25,7 @@ from studio.generation.base import Settled
 from studio.keys import REFERENCE_BUCKET
 from studio.money import from_nanos
 from studio.pipeline.budget import Budget
-from studio.pipeline.result import CANCELLED, STORED, Outcome, build_result, partial_success
+from studio.pipeline.result import CANCELLED, CANCELLED_BY_YOU, STORED, Outcome, build_result, partial_success
 from studio.pipeline.task import Attempts, Run, give_back, keep, pay, reserve_ahead
 from studio.plan import ScenePlan
 from studio.planning import PlannedReference, ReferenceOverride, plan_references
@@ -220,9 +220,9 @@ async def _cancel(
     records = run.services.records
     for planned in queue:
         run.post(
-            records.references.update_for(run.lease, planned.ref, status=CANCELLED, error="cancelled by you")
+            records.references.update_for(run.lease, planned.ref, status=CANCELLED, error=CANCELLED_BY_YOU)
         )
-        run.outcomes[planned.ref] = Outcome(planned, CANCELLED, error="cancelled by you")
+        run.outcomes[planned.ref] = Outcome(planned, CANCELLED, error=CANCELLED_BY_YOU)
     queue.clear()
 
 

@@ -25,7 +25,7 @@ from studio.generation.retry import with_retries
 from studio.keys import REFERENCE_BUCKET, reference_version_key
 from studio.money import to_nanos
 from studio.pipeline.budget import Budget
-from studio.pipeline.result import CANCELLED, FAILED, STORED, Outcome
+from studio.pipeline.result import CANCELLED, CANCELLED_BY_YOU, FAILED, STORED, Outcome
 from studio.planning import PlannedReference
 from studio.png_parameters import embed_parameters, ensure_png
 from studio.records.leases import Lease
@@ -348,7 +348,7 @@ def _failed(run: Run, planned: PlannedReference, error: BaseException, state: At
             run.lease,
             planned.ref,
             status=status,
-            error="cancelled by you" if cancelled else message,
+            error=CANCELLED_BY_YOU if cancelled else message,
             failure_reason=reason,
             generation_time=elapsed,
             cost_nanos=to_nanos(state.cost),
