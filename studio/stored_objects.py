@@ -30,6 +30,11 @@ def problem(storage: Storage, bucket: str, key: str, recorded: ObjectCheck | Non
         data = storage.get(bucket, key)
     except NotFound:
         return "is missing from storage"
+    return _difference(data, recorded)
+
+
+def _difference(data: bytes, recorded: ObjectCheck) -> str | None:
+    """How `data` differs from what was stored; None when it is the same."""
     if len(data) != recorded.size:
         return f"has changed since it was stored ({len(data):,} bytes; {recorded.size:,} were stored)"
     if ObjectCheck.of(data).sha256 != recorded.sha256:
@@ -53,6 +58,21 @@ def damaged(services: Services, bucket: str, keys: list[str]) -> dict[str, str]:
         with ThreadPoolExecutor(min(READERS, len(unique)), thread_name_prefix="studio-verify") as pool:
             results = list(pool.map(one, unique))
     return {key: found for key, found in results if found is not None}
+
+
+def read_intact(services: Services, bucket: str, key: str, what: str, fix: str) -> bytes:
+    """The object at `key`, read once and compared with its record; DamagedObject when it is missing or
+    changed."""
+    recorded = services.records.objects.checks(bucket, [key]).get(key)
+    try:
+        data = services.storage.get(bucket, key)
+    except NotFound:
+        found: str | None = "is missing from storage"
+    else:
+        found = _difference(data, recorded) if recorded is not None else None
+    if found is not None:
+        raise DamagedObject(f"{what} ({bucket}/{key}) {found}", fix)
+    return data
 
 
 def require_intact(services: Services, bucket: str, named: dict[str, str], fix: str) -> None:

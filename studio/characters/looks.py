@@ -28,7 +28,7 @@ from studio.records.schema import utcnow
 from studio.records.songs import SongRow
 from studio.seeding import MAX_SEED, reference_seed
 from studio.services import Services
-from studio.stored_objects import require_intact
+from studio.stored_objects import read_intact
 from studio.values import NumberRange, check_text
 
 MAX_LOOKS = 8
@@ -334,14 +334,14 @@ def pick_look(services: Services, song_id: str, look: str, *, actor: Actor | Non
     row, round_row = found
     if row.status != "stored" or row.storage_key is None:
         raise InvalidInput("look_id", f"{look} has no image to pick (it is {row.status})")
-    require_intact(
+    data = read_intact(
         services,
         CHARACTER_BUCKET,
-        {row.storage_key: f"the image of look {look}"},
+        row.storage_key,
+        f"the image of look {look}",
         "generate another round of looks (Characters page, or `python -m studio character looks`) and pick "
         "from it",
     )
-    data = services.storage.get(CHARACTER_BUCKET, row.storage_key)
     key = generated_key(song_id)
 
     def publish(song: SongRow) -> None:
