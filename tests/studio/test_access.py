@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -21,17 +22,17 @@ from studio.access import (
 from studio.characters.descriptions import save_edits
 from studio.characters.jobs import generate_now
 from studio.characters.look_rounds import looks_now
-from studio.characters.looks import LooksRequest, list_looks, pick_look, queue_looks
+from studio.characters.looks import LooksRequest, pick_look, queue_looks
 from studio.characters.songs import apply_template, upload_character_image
 from studio.errors import ConfigurationError, InvalidInput
 from studio.gallery import retry_failed
 from studio.plan import load_plan
-from studio.records.songs import SongRow
 from studio.regeneration import regenerate_rejected
 from studio.review import approve, approve_many, export_manifest, reject, review_board
 from studio.services import Services
 from tests.fakes import ScriptedGenerator
 from tests.studio.test_review import CHARACTER, MINIMAL, SCENE, run
+from tests.studio.written import everything
 
 CREATOR = Actor(name="Cora", email="cora@example.com", roles=frozenset({"creator"}))
 REVIEWER = Actor(name="Rex", email="rex@example.com", roles=frozenset({"reviewer"}))
@@ -172,12 +173,9 @@ def test_only_creators_shape_a_character_or_spend_on_its_looks(
     assert pick_look(scripted, "song-1", "r2-2", actor=CREATOR).picked.picked
 
 
-def song_state(services: Services) -> tuple[dict[str, object], str]:
-    """Every column of song-1's row, and its looks as listed."""
-    row = services.records.songs.song("song-1")
-    assert row is not None
-    columns = {column.name: getattr(row, column.name) for column in SongRow.__table__.columns}
-    return columns, list_looks(services, "song-1").model_dump_json()
+def song_state(services: Services) -> dict[str, Any]:
+    """Every row and every stored object (never a listing with signed URLs: their expiry moves)."""
+    return everything(services)
 
 
 @pytest.fixture

@@ -26,6 +26,7 @@ from tests.fakes import ScriptedGenerator, fatal
 from tests.servers.replicate import ReplicateServer
 from tests.studio.characters import samples
 from tests.studio.characters.conftest import replicate_services, song
+from tests.studio.written import everything
 
 GENERATED = "songs/demo-song/character_generated.png"
 
@@ -203,7 +204,7 @@ def test_queued_rounds_run_in_the_worker_loop(services: Services) -> None:
 def test_the_estimate_says_what_a_round_will_cost_and_writes_nothing(services: Services) -> None:
     uploaded(services)
     priced = with_generator(services, ScriptedGenerator(cost=Decimal("0.0115")))
-    before = list_looks(services, "demo-song")
+    before = everything(services)
     found = estimate(priced, "demo-song", LooksRequest(count=4))
     assert (found.count, found.per_look, found.total, found.strength) == (
         4,
@@ -213,7 +214,7 @@ def test_the_estimate_says_what_a_round_will_cost_and_writes_nothing(services: S
     )
     description = describe(services, "demo-song")
     assert description is not None and found.prompt == description.consistent_prompt
-    assert list_looks(services, "demo-song") == before
+    assert everything(services) == before
 
 
 @pytest.mark.parametrize(
@@ -232,12 +233,12 @@ def test_bad_requests_are_refused_before_anything_is_written(
     services: Services, ask: LooksRequest, error: type[Exception], field: str | None
 ) -> None:
     uploaded(services)
-    before = list_looks(services, "demo-song")
+    before = everything(services)
     with pytest.raises(error) as refused:
         queue_looks(services, "demo-song", ask)
     if field is not None:
         assert isinstance(refused.value, InvalidInput) and refused.value.field == field
-    assert list_looks(services, "demo-song") == before
+    assert everything(services) == before
 
 
 def test_a_song_without_a_description_needs_a_prompt(services: Services) -> None:
