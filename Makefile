@@ -36,7 +36,7 @@ lint: $(VENV)/.dev
 	$(BIN)/ruff format --check .
 
 typecheck: $(VENV)/.dev
-	$(BIN)/mypy studio
+	$(BIN)/mypy studio components pages streamlit_app.py
 
 unit: $(VENV)/.dev system-deps
 	$(BIN)/pytest -n 2

@@ -83,8 +83,8 @@ def render_seconds() -> tuple[float, list[float]]:
 
     from benchmarks.plans import synthetic_plan
     from components.setup import JOB_KEY, shutdown
-    from studio import jobs
-    from studio.prompt_edits import save_plan
+    from studio.prompts.edits import save_plan
+    from studio.references import jobs
     from studio.services import build_services
     from studio.settings import Settings
     from studio.work.runner import drain

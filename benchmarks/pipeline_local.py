@@ -51,7 +51,7 @@ class PrerenderedGenerator(WithoutPredictions):
 def _measure(mode: str) -> dict[str, float]:
     import dataclasses
 
-    from studio.pipeline import generate_references
+    from studio.references.jobs import generate_references
     from studio.services import build_services
     from studio.settings import Settings
 
@@ -87,7 +87,7 @@ def _measure(mode: str) -> dict[str, float]:
 
 
 def _requests(plan, services):  # type: ignore[no-untyped-def]
-    from studio.planning import plan_references
+    from studio.references.planning import plan_references
 
     return [p.request for p in plan_references(plan, services.generator)]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from studio.plan import ScenePlan
+from studio.plans.scene_plan import ScenePlan
 
 PLACES = [
     "forest clearing",

@@ -11,9 +11,9 @@ from pathlib import Path
 
 from studio.generation.base import GenerationRequest
 from studio.generation.local import render_preview
-from studio.plan import load_plan
+from studio.generation.seeds import reference_seed
+from studio.plans.scene_plan import load_plan
 from studio.prompts import count_tokens, synthesize
-from studio.seeding import reference_seed
 
 PLANS = Path(__file__).resolve().parents[1] / "tests" / "data" / "plans"
 ROUNDS = 5

@@ -30,7 +30,7 @@ from typing import Any
 import httpx
 
 from benchmarks.plans import synthetic_plan
-from studio import jobs
+from studio.references import jobs
 from studio.services import Services, build_services
 from studio.settings import DEFAULT_SDXL_VERSION, Settings
 

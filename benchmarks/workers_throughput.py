@@ -20,7 +20,7 @@ from pathlib import Path
 
 from benchmarks.plans import synthetic_plan
 from benchmarks.replicate_makespan import replicate_server
-from studio import jobs
+from studio.references import jobs
 from studio.services import Services, build_services
 from studio.settings import Settings
 from tests.servers.replicate import ReplicateServer

@@ -15,23 +15,23 @@ def backend_badge(concern: str, backend: str) -> str:
     return ":orange-badge[offline preview]" if concern == "image generation" else ":gray-badge[local]"
 
 
-def backend_panel(studio: Services) -> None:
+def backend_panel(services: Services) -> None:
     """One line per concern: backend, badge, and why `auto` chose it."""
-    for choice in studio.choices:
+    for choice in services.choices:
         st.markdown(
             f"**{choice.concern}**: `{choice.backend}` {backend_badge(choice.concern, choice.backend)}"
         )
         st.caption(choice.reason)
 
 
-def key_status(studio: Services) -> None:
-    status = studio.settings.secret_status()
+def key_status(services: Services) -> None:
+    status = services.settings.secret_status()
     st.table({"setting": list(status), "status": list(status.values())}, hide_index=True)
 
 
-def offline_notice(studio: Services) -> None:
+def offline_notice(services: Services) -> None:
     """A banner on pages that make images, so previews are never mistaken for SDXL output."""
-    if studio.choice("image generation").backend == "local":
+    if services.choice("image generation").backend == "local":
         st.info(
             "Offline preview: images are drawn locally by Pillow, free and deterministic. "
             "Set REPLICATE_API_TOKEN to generate with SDXL.",

@@ -8,17 +8,17 @@ from components.identity import actor
 from components.pickers import sticky_select
 from components.setup import current_song_id, select_song
 from studio.characters.images import MAX_UPLOAD_BYTES
+from studio.characters.overview import recent_songs
 from studio.characters.songs import apply_template, create_song, upload_character_image
 from studio.characters.templates import list_templates, template_image
 from studio.errors import InvalidInput, StudioError
-from studio.input_files import read_stream
-from studio.overview import recent_songs
+from studio.inputs.files import read_stream
 from studio.services import Services
 
 
-def song_picker(studio: Services) -> str | None:
+def song_picker(services: Services) -> str | None:
     """Pick a recent song or name a new one; the choice is the page's current song."""
-    songs = [s.song_id for s in recent_songs(studio)]
+    songs = [s.song_id for s in recent_songs(services)]
     current = current_song_id()
     if current and current not in songs:
         songs.insert(0, current)
@@ -32,14 +32,14 @@ def song_picker(studio: Services) -> str | None:
         name = st.text_input("New song id", placeholder="e.g. midnight-drive", key="new-song-id")
         if st.form_submit_button("Create song"):
             try:
-                select_song(create_song(studio, name.strip()))
+                select_song(create_song(services, name.strip()))
                 st.rerun()
             except InvalidInput as error:
                 st.error(f"**{error.field}**: {error.problem}")
     return current
 
 
-def template_gallery(studio: Services, song_id: str, in_use: str | None) -> None:
+def template_gallery(services: Services, song_id: str, in_use: str | None) -> None:
     """The four template characters as thumbnails; one click copies a template's poses into the song."""
     templates = list_templates().templates
     for column, template in zip(st.columns(len(templates)), templates, strict=True):
@@ -55,12 +55,12 @@ def template_gallery(studio: Services, song_id: str, in_use: str | None) -> None
                 type="primary" if chosen else "secondary",
                 icon=":material/check:" if chosen else None,
             ):
-                applied = apply_template(studio, song_id, template.id, actor=actor())
+                applied = apply_template(services, song_id, template.id, actor=actor())
                 st.toast(f"{template.name} applied to {applied.song_id}.")
                 st.rerun()
 
 
-def pose_upload(studio: Services, song_id: str, pose: str) -> None:
+def pose_upload(services: Services, song_id: str, pose: str) -> None:
     """An uploader for pose A (queues the consistency job) or pose B (stored only)."""
     label = "Pose A (the reference)" if pose == "A" else "Pose B (optional second pose)"
     file = st.file_uploader(label, type=["png", "jpg", "jpeg", "webp"], key=f"upload-{pose}-{song_id}")
@@ -68,7 +68,7 @@ def pose_upload(studio: Services, song_id: str, pose: str) -> None:
         try:
             file.seek(0)
             data = read_stream(file, MAX_UPLOAD_BYTES, "image")
-            stored = upload_character_image(studio, song_id, data, pose, actor=actor())
+            stored = upload_character_image(services, song_id, data, pose, actor=actor())
         except InvalidInput as error:
             st.error(f"**{error.field}**: {error.problem}")
             return

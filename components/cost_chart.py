@@ -9,7 +9,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from studio.costs import CostReport, JobCost
+from studio.costs.report import CostReport, JobCost
 from studio.money import usd
 
 

@@ -7,7 +7,7 @@ from typing import Literal
 import pandas as pd
 import streamlit as st
 
-from studio.review import ReferenceReview, ReviewBoard
+from studio.review.gate import ReferenceReview, ReviewBoard
 
 BadgeColour = Literal["red", "orange", "green", "gray"]
 STATUS_LOOKS: dict[str, tuple[str, BadgeColour]] = {

@@ -10,8 +10,8 @@ import streamlit as st
 from components.identity import actor
 from components.word_changes import show_changes
 from studio.characters.descriptions import CharacterDescription, describe, revert, save_edits
+from studio.characters.overview import requeue_consistency
 from studio.errors import InvalidInput
-from studio.overview import requeue_consistency
 from studio.services import Services
 
 
@@ -20,7 +20,7 @@ def _key(song_id: str, field: str, text: str) -> str:
     return f"describe-{song_id}-{field}-{hashlib.sha256(text.encode()).hexdigest()[:12]}"
 
 
-def _editor(studio: Services, found: CharacterDescription) -> None:
+def _editor(services: Services, found: CharacterDescription) -> None:
     song_id = found.song_id
     edited = " · **edited**" if found.edited else ""
     st.caption(f"Source: {found.source} · model {found.model}{edited}")
@@ -38,9 +38,11 @@ def _editor(studio: Services, found: CharacterDescription) -> None:
         }
         saved = st.form_submit_button("Save edits", icon=":material/save:")
     if saved:
-        changed = {name: text for name, text in texts.items() if text != _current(found, name)}
+        changed: dict[str, str] = {
+            name: text for name, text in texts.items() if text != _current(found, name)
+        }
         try:
-            save_edits(studio, song_id, changed, actor=actor())
+            save_edits(services, song_id, changed, actor=actor())
         except InvalidInput as error:
             st.error(f"**{error.field}**: {error.problem}")
         else:
@@ -51,7 +53,7 @@ def _editor(studio: Services, found: CharacterDescription) -> None:
     if found.edited and st.button(
         "Revert to the interrogation", icon=":material/undo:", key=f"revert-description-{song_id}"
     ):
-        revert(studio, song_id)
+        revert(services, song_id)
         st.rerun()
 
 
@@ -69,16 +71,16 @@ def consistent_prompt_panel(found: CharacterDescription) -> None:
         st.caption("SDXL reads the first 75 tokens; shorten the detailed prompt to keep the style words.")
 
 
-def description_editor(studio: Services, song_id: str, uploaded: bool) -> None:
+def description_editor(services: Services, song_id: str, uploaded: bool) -> None:
     """What describes the song's character (editable), and a button to interrogate the upload again."""
-    found = describe(studio, song_id)
+    found = describe(services, song_id)
     if found is None:
         st.caption(
             "No interrogation yet: it runs in the consistency job after a pose-A upload "
             "(a template is described by its own words)."
         )
     else:
-        _editor(studio, found)
+        _editor(services, found)
         consistent_prompt_panel(found)
     if st.button(
         "Re-run interrogation",
@@ -88,7 +90,7 @@ def description_editor(studio: Services, song_id: str, uploaded: bool) -> None:
         help="Your edits are kept; the consistency job makes a new look from the new interrogation.",
     ):
         try:
-            requeue_consistency(studio, song_id, actor=actor())
+            requeue_consistency(services, song_id, actor=actor())
         except InvalidInput as error:
             st.error(f"**{error.field}**: {error.problem}")
         else:

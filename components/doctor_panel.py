@@ -6,7 +6,7 @@ import streamlit as st
 
 from components.backends import backend_panel, key_status
 from components.setup import fingerprint
-from studio.doctor import DoctorReport, diagnose
+from studio.operations.doctor import DoctorReport, diagnose
 from studio.services import Services
 from studio.settings import Settings
 
@@ -42,17 +42,17 @@ def doctor_panel(fingerprint: str, settings: Settings) -> None:
     )
 
 
-def backends_and_health(studio: Services) -> None:
+def backends_and_health(services: Services) -> None:
     """What runs where, which keys are set (never their values), where the data lives, and the doctor."""
     st.markdown("**Backends**")
-    backend_panel(studio)
+    backend_panel(services)
     keys, data = st.columns(2)
     with keys:
         st.markdown("**Keys**")
-        key_status(studio)
+        key_status(services)
     with data:
         st.markdown("**Data**")
-        st.markdown(f"Data directory: `{studio.settings.data_dir.resolve()}`")
+        st.markdown(f"Data directory: `{services.settings.data_dir.resolve()}`")
         st.caption("Set STUDIO_DATA_DIR to keep the studio's files elsewhere.")
     st.markdown("**Health**")
-    doctor_panel(fingerprint(), studio.settings)
+    doctor_panel(fingerprint(), services.settings)

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from studio.catalog import counted
-from studio.gallery import JobProgress, ReferenceStatus, Thumbnail, full_image, thumbnails
 from studio.money import usd
+from studio.plans.catalog import counted
+from studio.references.gallery import JobProgress, ReferenceStatus, Thumbnail, full_image, thumbnails
 from studio.services import Services
 
 PAGE_SIZE = 32
@@ -22,7 +22,7 @@ def _failed_card(reference: ReferenceStatus) -> None:
         st.caption(f"{tries} · {usd(reference.cost)} · *Retry failed only* above tries it again.")
 
 
-def _card(studio: Services, reference: ReferenceStatus, thumb: Thumbnail | None) -> None:
+def _card(services: Services, reference: ReferenceStatus, thumb: Thumbnail | None) -> None:
     if reference.status == "failed":
         _failed_card(reference)
         return
@@ -35,7 +35,7 @@ def _card(studio: Services, reference: ReferenceStatus, thumb: Thumbnail | None)
         st.code(thumb.parameters or "(no parameters chunk)", language=None, wrap_lines=True)
     st.download_button(
         "Full PNG",
-        data=lambda: full_image(studio, reference.storage_key),
+        data=lambda: full_image(services, reference.storage_key),
         file_name=f"{reference.ref}.png",
         mime="image/png",
         key=f"download-{reference.storage_key}",
@@ -44,7 +44,7 @@ def _card(studio: Services, reference: ReferenceStatus, thumb: Thumbnail | None)
     )
 
 
-def reference_gallery(studio: Services, progress: JobProgress) -> None:
+def reference_gallery(services: Services, progress: JobProgress) -> None:
     """Stored references as thumbnails (at most 256 px, WebP) and failed ones as cards, 32 per page."""
     stored = [r for r in progress.references if r.status in ("stored", "failed")]
     if not stored:
@@ -60,8 +60,8 @@ def reference_gallery(studio: Services, progress: JobProgress) -> None:
             or 1
         )
     shown = stored[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
-    thumbs = thumbnails(studio, [(r.storage_key, r.content_id) for r in shown if r.status == "stored"])
+    thumbs = thumbnails(services, [(r.storage_key, r.content_id) for r in shown if r.status == "stored"])
     for start in range(0, len(shown), COLUMNS):
         for column, reference in zip(st.columns(COLUMNS), shown[start : start + COLUMNS], strict=False):
             with column:
-                _card(studio, reference, thumbs.get(reference.storage_key))
+                _card(services, reference, thumbs.get(reference.storage_key))

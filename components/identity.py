@@ -12,8 +12,8 @@ from typing import Any
 
 import streamlit as st
 
-from studio.access import GRANTED_TO, ROLES, Actor, Permission, local_operator, role_rules, signed_in
-from studio.deployment import Deployment, ServingRefused, deployment, local_request_problem
+from studio.access.deployment import Deployment, ServingRefused, deployment, local_request_problem
+from studio.access.roles import GRANTED_TO, ROLES, Actor, Permission, local_operator, role_rules, signed_in
 from studio.errors import InvalidInput
 
 NOBODY = Actor(name="nobody (signed out)", roles=frozenset())
@@ -37,8 +37,8 @@ def deployment_here(headers: Mapping[str, str] | None = None) -> Deployment:
     """This server's mode from its address (`server.address`) and secrets; ServingRefused when it must
     not serve, or (local mode) must not answer a request with these `headers`."""
     secrets = _secrets()
-    studio = secrets.get("studio")
-    roles = studio.get("roles") if isinstance(studio, Mapping) else None
+    services = secrets.get("studio")
+    roles = services.get("roles") if isinstance(services, Mapping) else None
     where = deployment(st.get_option("server.address"), secrets.get("auth"), role_rules(roles))
     problem = local_request_problem(headers) if where.mode == "local" and headers is not None else None
     if problem:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from components.pickers import sticky_select
 from components.setup import current_job_id, select_job
-from studio.catalog import list_jobs
+from studio.plans.catalog import list_jobs
 from studio.services import Services
 
 
-def job_picker(studio: Services, key: str) -> str | None:
+def job_picker(services: Services, key: str) -> str | None:
     """A select box over the newest jobs, named by their plans' titles; None when there are none."""
-    jobs = {job.job_id: job for job in list_jobs(studio, 50)}
+    jobs = {job.job_id: job for job in list_jobs(services, 50)}
     if not jobs:
         return None
     return sticky_select(

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from studio.catalog import list_jobs
 from studio.money import usd
+from studio.plans.catalog import list_jobs
 from studio.services import Services
 
 STATUS_ICONS = {
@@ -28,8 +28,8 @@ def status_label(status: str) -> str:
     return f"{STATUS_ICONS.get(status, '')} {status}".strip()
 
 
-def recent_jobs_table(studio: Services, limit: int = 10) -> None:
-    jobs = list_jobs(studio, limit)
+def recent_jobs_table(services: Services, limit: int = 10) -> None:
+    jobs = list_jobs(services, limit)
     if not jobs:
         st.caption("No jobs yet: load a plan on **Scene plan & prompts**, or run the demo.")
         return

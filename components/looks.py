@@ -20,11 +20,11 @@ from studio.characters.looks import (
     queue_looks,
 )
 from studio.errors import InvalidInput, NotFound
-from studio.gallery import thumbnails
-from studio.keys import CHARACTER_BUCKET, look_key
 from studio.money import usd
 from studio.records.looks import OPEN_STATUSES
+from studio.references.gallery import thumbnails
 from studio.services import Services
+from studio.storage.keys import CHARACTER_BUCKET, look_key
 
 POLL_SECONDS = 1.0
 PER_ROW = 4
@@ -38,7 +38,7 @@ def _show_error(error: InvalidInput | NotFound) -> None:
     st.error(f"**{error.field}**: {error.problem}" if isinstance(error, InvalidInput) else str(error))
 
 
-def looks_form(studio: Services, song_id: str) -> None:
+def looks_form(services: Services, song_id: str) -> None:
     """Count, strength and where the round starts from, the estimate, and "Generate looks"."""
     parent = st.session_state.get(_from_key(song_id))
     if parent:
@@ -59,14 +59,14 @@ def looks_form(studio: Services, song_id: str) -> None:
         "Strength",
         0.0,
         1.0,
-        default_strength(studio, song_id, parent or None),
+        default_strength(services, song_id, parent or None),
         step=0.01,
         key=f"looks-strength-{song_id}-{parent or 'reference'}",
         help="How far a look may move away from the image it starts from: 0 keeps it, 1 ignores it.",
     )
     ask = LooksRequest(count=int(count), strength=round(float(strength), 2), from_look=parent or None)
     try:
-        planned = estimate(studio, song_id, ask)
+        planned = estimate(services, song_id, ask)
     except (InvalidInput, NotFound) as error:
         _show_error(error)
         return
@@ -75,7 +75,7 @@ def looks_form(studio: Services, song_id: str) -> None:
     st.caption(f"Estimate: {planned.count} looks on {planned.provider}, {cost}.")
     if st.button("Generate looks", type="primary", icon=":material/casino:", key=f"generate-looks-{song_id}"):
         try:
-            queued = queue_looks(studio, song_id, ask, actor=actor())
+            queued = queue_looks(services, song_id, ask, actor=actor())
         except (InvalidInput, NotFound) as error:
             _show_error(error)
             return
@@ -93,7 +93,7 @@ def _round_label(found: LookRound) -> str:
     return f"Round {found.round} · {len(found.looks)} looks · {origin}{start}{archived}"
 
 
-def _look_card(studio: Services, song_id: str, look: Look, image: bytes | None, archived: bool) -> None:
+def _look_card(services: Services, song_id: str, look: Look, image: bytes | None, archived: bool) -> None:
     if look.status == "stored" and image is not None:
         st.image(image, caption=look.id, width="stretch")
     elif look.status == "failed":
@@ -113,7 +113,7 @@ def _look_card(studio: Services, song_id: str, look: Look, image: bytes | None, 
         width="stretch",
     ):
         try:
-            pick_look(studio, song_id, look.id, actor=actor())
+            pick_look(services, song_id, look.id, actor=actor())
         except (InvalidInput, NotFound) as error:
             _show_error(error)
             return
@@ -126,13 +126,13 @@ def _look_card(studio: Services, song_id: str, look: Look, image: bytes | None, 
         st.rerun()
 
 
-def _round(studio: Services, song_id: str, found: LookRound) -> None:
+def _round(services: Services, song_id: str, found: LookRound) -> None:
     parent_key = look_key(song_id, found.parent) if found.parent else None
     wanted: list[tuple[str, str | None]] = [(found.reference_key, None)]
     wanted += [(look.key, f"{song_id}:{look.id}") for look in found.looks if look.key]
     if parent_key:
         wanted.append((parent_key, f"{song_id}:{found.parent}"))
-    images = thumbnails(studio, wanted, bucket=CHARACTER_BUCKET)
+    images = thumbnails(services, wanted, bucket=CHARACTER_BUCKET)
     st.markdown(f"{status_label(found.status)} · {usd(found.cost)}")
     reference, candidates = st.columns([1, PER_ROW])
     with reference:
@@ -150,15 +150,15 @@ def _round(studio: Services, song_id: str, found: LookRound) -> None:
             for column, look in zip(st.columns(PER_ROW), found.looks[start : start + PER_ROW], strict=False):
                 with column:
                     thumb = images.get(look.key) if look.key else None
-                    _look_card(studio, song_id, look, thumb.data if thumb else None, found.archived)
+                    _look_card(services, song_id, look, thumb.data if thumb else None, found.archived)
     with st.expander(f"Prompt of round {found.round}"):
         st.caption(found.prompt)
     if found.error:
         st.caption(f"{status_label(found.status)}: {found.error}")
 
 
-def _browser(studio: Services, song_id: str) -> None:
-    listing = list_looks(studio, song_id)
+def _browser(services: Services, song_id: str) -> None:
+    listing = list_looks(services, song_id)
     if not listing.rounds:
         st.caption("No looks yet: the consistency job makes the first after a pose-A upload.")
         return
@@ -173,7 +173,7 @@ def _browser(studio: Services, song_id: str) -> None:
         key=f"looks-round-picker-{song_id}-{len(numbers)}-{sum(r.archived for r in listing.rounds)}",
     )
     st.session_state[f"looks-round-{song_id}"] = shown
-    _round(studio, song_id, rounds[shown])
+    _round(services, song_id, rounds[shown])
     if any(found.status in OPEN_STATUSES for found in listing.rounds) != _live(song_id):
         st.rerun()
 
@@ -182,8 +182,8 @@ def _live(song_id: str) -> bool:
     return bool(st.session_state.get(f"looks-live-{song_id}"))
 
 
-def rounds_browser(studio: Services, song_id: str) -> None:
+def rounds_browser(services: Services, song_id: str) -> None:
     """The song's rounds, newest first, refreshed every second while one is being made."""
-    live = studio.records.looks.open_rounds(song_id) > 0
+    live = services.records.looks.open_rounds(song_id) > 0
     st.session_state[f"looks-live-{song_id}"] = live
-    st.fragment(_browser, run_every=POLL_SECONDS if live else None)(studio, song_id)
+    st.fragment(_browser, run_every=POLL_SECONDS if live else None)(services, song_id)

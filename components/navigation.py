@@ -27,7 +27,7 @@ from components.identity import (
     sign_in_page,
     signed_in_actor,
 )
-from studio.access import Actor, Permission
+from studio.access.roles import Actor, Permission
 from studio.errors import StudioError, Unavailable
 
 _IN_APP: ContextVar[bool] = ContextVar("studio_in_app", default=False)

@@ -9,22 +9,23 @@ import streamlit as st
 
 from components.plans import keep_plan, show_invalid
 from studio.errors import InvalidInput
-from studio.plan import TIMES_OF_DAY, ScenePlan
-from studio.plan_editing import (
+from studio.plans.editing import (
     StyleFields,
     character_rows,
     edited_plan,
     scene_rows,
     style_fields,
 )
+from studio.plans.scene_plan import TIMES_OF_DAY, ScenePlan
 from studio.services import Services
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, object]]:
-    return [dict(row) for row in frame.astype(object).where(frame.notna(), None).to_dict("records")]
+    records = frame.astype(object).where(frame.notna(), None).to_dict("records")
+    return [{str(name): value for name, value in row.items()} for row in records]
 
 
-def plan_form(studio: Services, plan: ScenePlan) -> None:
+def plan_form(services: Services, plan: ScenePlan) -> None:
     """Edit descriptions, times of day, names and roles, add or remove rows, then save the plan once."""
     digest = hashlib.sha256(plan.model_dump_json().encode()).hexdigest()[:12]
     key = f"plan-form-{plan.job_id}-{digest}"
@@ -85,5 +86,5 @@ def plan_form(studio: Services, plan: ScenePlan) -> None:
     except InvalidInput as error:
         show_invalid(error)
         return
-    keep_plan(studio, changed, "edited in the form")
+    keep_plan(services, changed, "edited in the form")
     st.rerun()

@@ -10,13 +10,13 @@ import streamlit as st
 
 from components.pickers import sticky_select
 from components.setup import current_job_id, select_job
-from studio.catalog import PlanSummary, list_plans, title_of
 from studio.errors import InvalidInput
-from studio.input_files import read_stream
-from studio.plan import MAX_PLAN_BYTES, ScenePlan, parse_plan
-from studio.plan_editing import problem_lines
-from studio.prompt_edits import get_plan, save_plan
+from studio.inputs.files import read_stream
+from studio.plans.catalog import PlanSummary, list_plans, title_of
+from studio.plans.editing import problem_lines
+from studio.plans.scene_plan import MAX_PLAN_BYTES, ScenePlan, parse_plan
 from studio.prompts import colour_name
+from studio.prompts.edits import get_plan, save_plan
 from studio.samples import load_sample, sample_plans
 from studio.services import Services
 
@@ -25,9 +25,9 @@ def plan_label(plan: PlanSummary) -> str:
     return f"{plan.title} · {plan.size}"
 
 
-def plan_picker(studio: Services, key: str) -> ScenePlan | None:
+def plan_picker(services: Services, key: str) -> ScenePlan | None:
     """A select box over every plan the studio knows, following the current job; None when there are none."""
-    plans = {p.job_id: p for p in list_plans(studio)}
+    plans = {p.job_id: p for p in list_plans(services)}
     if not plans:
         return None
     chosen = sticky_select(
@@ -38,12 +38,12 @@ def plan_picker(studio: Services, key: str) -> ScenePlan | None:
         choose=select_job,
         format_func=lambda job_id: plan_label(plans[job_id]),
     )
-    return get_plan(studio, chosen)
+    return get_plan(services, chosen)
 
 
-def keep_plan(studio: Services, plan: ScenePlan, source: str) -> None:
+def keep_plan(services: Services, plan: ScenePlan, source: str) -> None:
     """Save the plan as its job's draft and make it the app's current plan."""
-    save_plan(studio, plan, source)
+    save_plan(services, plan, source)
     select_job(str(plan.job_id))
     st.toast(f"Plan {title_of(plan)} saved ({source}).")
 
@@ -74,14 +74,14 @@ def palette_swatches(colours: list[str]) -> None:
     st.html(f'<div class="palette">{chips}</div>')
 
 
-def plan_loader(studio: Services, plan: ScenePlan | None) -> None:
+def plan_loader(services: Services, plan: ScenePlan | None) -> None:
     """Three ways to a plan: a sample, an uploaded file, or its JSON (pasted, or edited in place)."""
     sample, upload, edit = st.tabs(["Sample plan", "Upload a plan file", "Plan JSON"])
     with sample:
         names = sample_plans()
         name = st.selectbox("Sample", names, index=names.index("music-video"), key="sample-plan")
         if st.button("Load sample", key="load-sample"):
-            keep_plan(studio, load_sample(name), f"sample {name}")
+            keep_plan(services, load_sample(name), f"sample {name}")
             st.rerun()
     with upload:
         file = st.file_uploader("Plan file (JSON)", type=["json"], key="plan-file")
@@ -89,7 +89,7 @@ def plan_loader(studio: Services, plan: ScenePlan | None) -> None:
             try:
                 file.seek(0)
                 plan = parse_plan(read_stream(file, MAX_PLAN_BYTES, "plan file"))
-                keep_plan(studio, plan, f"upload {file.name}"[:160])
+                keep_plan(services, plan, f"upload {file.name}"[:160])
                 st.rerun()
             except InvalidInput as error:
                 show_invalid(error)
@@ -100,7 +100,7 @@ def plan_loader(studio: Services, plan: ScenePlan | None) -> None:
         )
         if st.button("Save plan", key="save-plan-json"):
             try:
-                keep_plan(studio, parse_plan(text), "edited in the page")
+                keep_plan(services, parse_plan(text), "edited in the page")
                 st.rerun()
             except InvalidInput as error:
                 show_invalid(error)

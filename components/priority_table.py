@@ -7,16 +7,16 @@ import streamlit as st
 from components.jobs import status_label
 from studio.characters.priority import resolve
 from studio.errors import NotFound
-from studio.gallery import thumbnail
-from studio.keys import CHARACTER_BUCKET
 from studio.records.songs import OPEN_STATUSES
+from studio.references.gallery import thumbnail
 from studio.services import Services
+from studio.storage.keys import CHARACTER_BUCKET
 
 POLL_SECONDS = 1.0
 
 
-def _job_status(studio: Services, song_id: str) -> str | None:
-    job = studio.records.songs.latest_job(song_id)
+def _job_status(services: Services, song_id: str) -> str | None:
+    job = services.records.songs.latest_job(song_id)
     if job is None:
         st.caption("Consistency job: none yet.")
         return None
@@ -27,8 +27,8 @@ def _job_status(studio: Services, song_id: str) -> str | None:
     return job.status
 
 
-def _resolution(studio: Services, song_id: str) -> None:
-    resolved = resolve(studio, song_id)
+def _resolution(services: Services, song_id: str) -> None:
+    resolved = resolve(services, song_id)
     if resolved.note:
         st.caption(resolved.note)
     if not resolved.images:
@@ -41,7 +41,7 @@ def _resolution(studio: Services, song_id: str) -> None:
     for column, image in zip(st.columns(4), resolved.images, strict=False):
         with column:
             try:
-                thumb = thumbnail(studio, image.key, bucket=CHARACTER_BUCKET)
+                thumb = thumbnail(services, image.key, bucket=CHARACTER_BUCKET)
             except NotFound:
                 st.caption(f"{image.key} is missing")
                 continue
@@ -50,34 +50,34 @@ def _resolution(studio: Services, song_id: str) -> None:
             st.image(thumb.data, caption=f"#{image.rank} {image.source}{look}{primary}", width="stretch")
 
 
-def _live(studio: Services, song_id: str, live: bool) -> None:
-    status = _job_status(studio, song_id)
+def _live(services: Services, song_id: str, live: bool) -> None:
+    status = _job_status(services, song_id)
     if live and status not in OPEN_STATUSES:
         st.rerun()
     st.subheader("Priority resolution")
-    _resolution(studio, song_id)
+    _resolution(services, song_id)
 
 
-def character_status(studio: Services, song_id: str) -> None:
+def character_status(services: Services, song_id: str) -> None:
     """Job status and resolution, refreshed every second while the song's consistency job is open."""
-    job = studio.records.songs.latest_job(song_id)
+    job = services.records.songs.latest_job(song_id)
     live = job is not None and job.status in OPEN_STATUSES
-    st.fragment(_live, run_every=POLL_SECONDS if live else None)(studio, song_id, live)
+    st.fragment(_live, run_every=POLL_SECONDS if live else None)(services, song_id, live)
 
 
-def downstream_character(studio: Services, song_id: str | None) -> None:
+def downstream_character(services: Services, song_id: str | None) -> None:
     """Which character image clip generation takes with this job's references, and why."""
     if song_id is None:
         st.caption("This job has no song: clips get no character image. Choose a song on **Generate**.")
         return
-    resolved = resolve(studio, song_id)
+    resolved = resolve(services, song_id)
     primary = resolved.primary
     if primary is None:
         st.caption(f"Song **{song_id}**: no character image ({resolved.note or 'none set'}).")
         return
     image, words = st.columns([1, 4])
     try:
-        image.image(thumbnail(studio, primary.key, bucket=CHARACTER_BUCKET).data, width="stretch")
+        image.image(thumbnail(services, primary.key, bucket=CHARACTER_BUCKET).data, width="stretch")
     except NotFound:
         image.caption(f"{primary.key} is missing")
     words.markdown(f"Song **{song_id}** · **{primary.source}** image, rank {primary.rank}")

@@ -11,10 +11,10 @@ import streamlit as st
 from components.gallery import reference_gallery
 from components.identity import actor
 from components.jobs import status_label
-from studio import jobs
 from studio.errors import StudioError
-from studio.gallery import JobProgress, job_progress, retry_failed
 from studio.money import usd
+from studio.references import jobs
+from studio.references.gallery import JobProgress, job_progress, retry_failed
 from studio.services import Services
 
 POLL_SECONDS = 1.0
@@ -32,7 +32,7 @@ OUTCOMES = {
 def _board(progress: JobProgress) -> None:
     done = progress.stored + progress.failed + progress.cancelled
     st.progress(done / progress.total if progress.total else 0.0, text=f"{done} of {progress.total} done")
-    values = [
+    values: list[tuple[str, int | str]] = [
         ("stored", progress.stored),
         ("generating", progress.in_flight),
         ("queued", progress.counts.get("queued", 0) + progress.counts.get("waiting", 0)),
@@ -60,7 +60,7 @@ def _board(progress: JobProgress) -> None:
     )
 
 
-def _outcome(studio: Services, progress: JobProgress) -> None:
+def _outcome(services: Services, progress: JobProgress) -> None:
     kind, text = OUTCOMES.get(progress.status, ("info", progress.status))
     if progress.failure_reason:
         text += f" Reason: `{progress.failure_reason}`."
@@ -72,15 +72,15 @@ def _outcome(studio: Services, progress: JobProgress) -> None:
         "Retry failed only", icon=":material/refresh:", key=f"retry-{progress.job_id}"
     ):
         try:
-            retry_failed(studio, progress.job_id, actor=actor())
+            retry_failed(services, progress.job_id, actor=actor())
         except StudioError as error:
             st.error(str(error))
         else:
             st.rerun()
 
 
-def _monitor(studio: Services, job_id: str, live: bool) -> None:
-    progress = job_progress(studio, job_id)
+def _monitor(services: Services, job_id: str, live: bool) -> None:
+    progress = job_progress(services, job_id)
     if progress is None:
         st.caption("Not started yet.")
         return
@@ -92,17 +92,17 @@ def _monitor(studio: Services, job_id: str, live: bool) -> None:
         if not progress.cancel_requested and st.button(
             "Cancel", icon=":material/stop:", key=f"cancel-{job_id}"
         ):
-            jobs.cancel(studio, job_id)
+            jobs.cancel(services, job_id)
             st.rerun(scope="fragment")
     else:
-        _outcome(studio, progress)
+        _outcome(services, progress)
     _board(progress)
     st.subheader("Gallery")
-    reference_gallery(studio, progress)
+    reference_gallery(services, progress)
 
 
-def job_monitor(studio: Services, job_id: str) -> None:
+def job_monitor(services: Services, job_id: str) -> None:
     """The board for `job_id`, refreshed every second while the job is queued or running."""
-    progress = job_progress(studio, job_id)
+    progress = job_progress(services, job_id)
     live = progress is not None and progress.active
-    st.fragment(_monitor, run_every=POLL_SECONDS if live else None)(studio, job_id, live)
+    st.fragment(_monitor, run_every=POLL_SECONDS if live else None)(services, job_id, live)

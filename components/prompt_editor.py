@@ -6,9 +6,9 @@ import streamlit as st
 
 from components.prompt_table import generation, restart
 from studio.errors import InvalidInput
-from studio.plan import ScenePlan
-from studio.prompt_edits import PromptChange, PromptRow, edit_reference, reset_reference
+from studio.plans.scene_plan import ScenePlan
 from studio.prompts import CLIP_USABLE_TOKENS, clip_split, count_tokens
+from studio.prompts.edits import PromptChange, PromptRow, edit_reference, reset_reference
 from studio.services import Services
 
 
@@ -28,7 +28,7 @@ def _label(row: PromptRow) -> str:
     return f"{row.ref} · {row.token_count} tokens{marks}"
 
 
-def prompt_editor(studio: Services, plan: ScenePlan, rows: list[PromptRow]) -> None:
+def prompt_editor(services: Services, plan: ScenePlan, rows: list[PromptRow]) -> None:
     """Pick a reference, edit its prompt and negative prompt in full-width boxes, save or reset it."""
     job_id = str(plan.job_id)
     by_ref = {row.ref: row for row in rows}
@@ -43,7 +43,7 @@ def prompt_editor(studio: Services, plan: ScenePlan, rows: list[PromptRow]) -> N
     buttons = st.container(horizontal=True)
     if buttons.button("Save prompt", type="primary", icon=":material/save:", key=f"{key}-save"):
         try:
-            edit_reference(studio, plan, ref, PromptChange(prompt=prompt, negative_prompt=negative))
+            edit_reference(services, plan, ref, PromptChange(prompt=prompt, negative_prompt=negative))
         except InvalidInput as error:
             st.error(f"**{error.field}**: {error.problem}")
             return
@@ -53,5 +53,5 @@ def prompt_editor(studio: Services, plan: ScenePlan, rows: list[PromptRow]) -> N
         "Back to synthesized", icon=":material/undo:", key=f"{key}-reset", disabled=not row.edited
     )
     if back:
-        reset_reference(studio, plan, ref)
+        reset_reference(services, plan, ref)
         restart(job_id)

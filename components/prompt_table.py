@@ -9,8 +9,10 @@ import streamlit as st
 from pandas.io.formats.style import Styler
 
 from studio.errors import InvalidInput
-from studio.plan import ScenePlan
-from studio.prompt_edits import (
+from studio.generation.seeds import MAX_SEED
+from studio.plans.scene_plan import ScenePlan
+from studio.prompts import CLIP_USABLE_TOKENS
+from studio.prompts.edits import (
     PromptChange,
     PromptRow,
     edit_reference,
@@ -19,8 +21,6 @@ from studio.prompt_edits import (
     reroll_unlocked,
     reset_reference,
 )
-from studio.prompts import CLIP_USABLE_TOKENS
-from studio.seeding import MAX_SEED
 from studio.services import Services
 
 _MESSAGES = "prompt-table-messages"
@@ -67,14 +67,14 @@ def _frame(rows: list[PromptRow]) -> Styler:
 
 
 def _apply(
-    studio: Services, plan: ScenePlan, rows: list[PromptRow], changed: dict[Any, dict[str, Any]]
+    services: Services, plan: ScenePlan, rows: list[PromptRow], changed: dict[Any, dict[str, Any]]
 ) -> list[str]:
     problems = []
     for index, values in changed.items():
         ref = rows[int(index)].ref
         try:
             if values.get("reset"):
-                reset_reference(studio, plan, ref)
+                reset_reference(services, plan, ref)
                 continue
             seed = values.get("seed")
             change = PromptChange(
@@ -83,9 +83,9 @@ def _apply(
                 seed=int(seed) if seed is not None else None,
                 seed_locked=values.get("lock"),
             )
-            edit_reference(studio, plan, ref, change)
+            edit_reference(services, plan, ref, change)
             if values.get("reroll"):
-                reroll_seed(studio, plan, ref)
+                reroll_seed(services, plan, ref)
         except InvalidInput as error:
             problems.append(f"**{error.field}**: {error.problem}")
     return problems
@@ -97,10 +97,10 @@ def restart(job_id: str) -> None:
     st.rerun()
 
 
-def prompt_table(studio: Services, plan: ScenePlan) -> list[PromptRow]:
+def prompt_table(services: Services, plan: ScenePlan) -> list[PromptRow]:
     """Show every reference's prompt, negative prompt and seed; store edits apart from synthesis."""
     job_id = str(plan.job_id)
-    rows = prompt_rows(studio, plan)
+    rows = prompt_rows(services, plan)
     for message in st.session_state.pop(_MESSAGES, []):
         st.error(message)
     cut = [row for row in rows if row.truncated_by_clip]
@@ -142,7 +142,7 @@ def prompt_table(studio: Services, plan: ScenePlan) -> list[PromptRow]:
     state = st.session_state.get(key) or {}
     changed = state.get("edited_rows") or {}
     if changed:
-        st.session_state[_MESSAGES] = _apply(studio, plan, rows, changed)
+        st.session_state[_MESSAGES] = _apply(services, plan, rows, changed)
         restart(job_id)
     edited = sum(row.edited for row in rows)
     left, right = st.columns([3, 1])
@@ -151,6 +151,6 @@ def prompt_table(studio: Services, plan: ScenePlan) -> list[PromptRow]:
         "change the plan's style and they stay; tick *reset* to return a row to the synthesized prompt."
     )
     if right.button("Reroll unlocked seeds", icon=":material/casino:", key=f"reroll-all-{job_id}"):
-        reroll_unlocked(studio, plan)
+        reroll_unlocked(services, plan)
         restart(job_id)
     return rows

@@ -9,13 +9,13 @@ from components.review_desk import ReviewDesk
 from components.word_changes import show_changes
 from studio.errors import StudioError
 from studio.prompts.changes import word_diff
-from studio.regeneration import (
+from studio.review.gate import ReferenceReview
+from studio.review.regeneration import (
     TARGET_WORDS,
     ChangeTarget,
     RegenerationRequest,
     preview_regeneration,
 )
-from studio.review import ReferenceReview
 
 
 def regenerate_form(desk: ReviewDesk, reference: ReferenceReview) -> None:
@@ -42,7 +42,7 @@ def regenerate_form(desk: ReviewDesk, reference: ReferenceReview) -> None:
         key=desk.key(f"target-{ref}"),
     )
     try:
-        preview = preview_regeneration(desk.studio, desk.job_id, ref, RegenerationRequest(change, target))
+        preview = preview_regeneration(desk.services, desk.job_id, ref, RegenerationRequest(change, target))
     except StudioError as error:
         st.error(str(error))
         return

@@ -11,8 +11,8 @@ import streamlit as st
 
 from components.coverage import card_status, status_badge
 from components.review_desk import ReviewDesk
-from studio.gallery import Thumbnail, thumbnails
-from studio.review import BOARD_FILTERS, BoardFilter, ReferenceReview, ReviewBoard, board_fingerprint
+from studio.references.gallery import Thumbnail, thumbnails
+from studio.review.gate import BOARD_FILTERS, BoardFilter, ReferenceReview, ReviewBoard, board_fingerprint
 from studio.services import Services
 
 COLUMNS = 6
@@ -32,10 +32,10 @@ def live_refresh(desk: ReviewDesk) -> None:
     status redraw the page then (a full redraw blinks the lightbox).
     """
     decisions = not desk.lightbox_open
-    seen = board_fingerprint(desk.studio, desk.job_id, decisions=decisions)
+    seen = board_fingerprint(desk.services, desk.job_id, decisions=decisions)
 
     def watch() -> None:
-        if board_fingerprint(desk.studio, desk.job_id, decisions=decisions) != seen:
+        if board_fingerprint(desk.services, desk.job_id, decisions=decisions) != seen:
             st.rerun()
 
     st.fragment(watch, run_every=REFRESH_SECONDS)()
@@ -177,7 +177,7 @@ def _card(desk: ReviewDesk, reference: ReferenceReview, thumb: Thumbnail | None)
 
 
 def reference_grid(
-    studio: Services, desk: ReviewDesk, shown: list[ReferenceReview], cursor: str | None
+    services: Services, desk: ReviewDesk, shown: list[ReferenceReview], cursor: str | None
 ) -> None:
     """The cards the filter shows, `PAGE_SIZE` at a time; the page follows the cursor."""
     if not shown:
@@ -197,7 +197,7 @@ def reference_grid(
     latest: list[tuple[str, str | None]] = [
         (r.latest.storage_key, r.latest.content_id) for r in on_page if r.latest is not None
     ]
-    thumbs = thumbnails(studio, latest)
+    thumbs = thumbnails(services, latest)
     for start in range(0, len(on_page), COLUMNS):
         for column, reference in zip(st.columns(COLUMNS), on_page[start : start + COLUMNS], strict=False):
             with column:

@@ -14,11 +14,10 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 import streamlit as st
 
 from components.identity import actor
-from studio.access import Actor
+from studio.access.roles import Actor
 from studio.errors import StudioError
-from studio.gallery import retry_failed
-from studio.regeneration import ChangeTarget, RegenerationRequest, regenerate_rejected
-from studio.review import (
+from studio.references.gallery import retry_failed
+from studio.review.gate import (
     BoardFilter,
     ReviewBoard,
     approve,
@@ -26,6 +25,7 @@ from studio.review import (
     reject,
     review_board,
 )
+from studio.review.regeneration import ChangeTarget, RegenerationRequest, regenerate_rejected
 from studio.services import Services
 
 FLASH = "review-flash"
@@ -46,7 +46,7 @@ def action(method: Callable[Concatenate[ReviewDesk, P], R]) -> Callable[Concaten
 
 @dataclass(frozen=True)
 class ReviewDesk:
-    studio: Services
+    services: Services
     job_id: str
 
     def key(self, name: str) -> str:
@@ -119,7 +119,7 @@ class ReviewDesk:
         return self.actor().may("review")
 
     def _board(self) -> ReviewBoard:
-        return review_board(self.studio, self.job_id)
+        return review_board(self.services, self.job_id)
 
     # callbacks ------------------------------------------------------------------------------------
     @action
@@ -158,7 +158,7 @@ class ReviewDesk:
             self._set("scroll", True)
             return
         try:
-            decision = approve(self.studio, self.job_id, ref, actor=self.actor())
+            decision = approve(self.services, self.job_id, ref, actor=self.actor())
         except StudioError as error:
             self.flash("error", str(error))
             return
@@ -171,7 +171,7 @@ class ReviewDesk:
         """Reject with the reason typed in the lightbox's form; keys work again on the lightbox after."""
         reason = st.session_state.get(self.key(f"reason-{ref}"), "")
         try:
-            decision = reject(self.studio, self.job_id, ref, reason, actor=self.actor())
+            decision = reject(self.services, self.job_id, ref, reason, actor=self.actor())
         except StudioError as error:
             self.flash("error", str(error))
             self._set("focus", "reason")
@@ -186,7 +186,7 @@ class ReviewDesk:
         target: ChangeTarget = st.session_state.get(self.key(f"target-{ref}")) or "prompt"
         try:
             request = RegenerationRequest(change, target)
-            regenerate_rejected(self.studio, self.job_id, ref, request, actor=self.actor())
+            regenerate_rejected(self.services, self.job_id, ref, request, actor=self.actor())
         except StudioError as error:
             self.flash("error", str(error))
             return
@@ -211,7 +211,7 @@ class ReviewDesk:
     def approve_selected(self) -> None:
         refs = [ref for ref in self._board().pending if ref in self.selected]
         try:
-            decisions = approve_many(self.studio, self.job_id, refs, actor=self.actor())
+            decisions = approve_many(self.services, self.job_id, refs, actor=self.actor())
         except StudioError as error:
             self.flash("error", str(error))
             return
@@ -221,7 +221,7 @@ class ReviewDesk:
     @action
     def retry(self) -> None:
         try:
-            retry_failed(self.studio, self.job_id, actor=self.actor())
+            retry_failed(self.services, self.job_id, actor=self.actor())
         except StudioError as error:
             self.flash("error", str(error))
         else:

@@ -16,10 +16,10 @@ from components.review_board import action_bar
 from components.review_desk import ReviewDesk
 from components.word_changes import show_changes
 from studio.errors import InvalidInput, NotFound
-from studio.gallery import full_image, thumbnail
 from studio.money import usd
-from studio.regeneration import version_diff
-from studio.review import ReferenceReview, ReferenceVersion, review_board
+from studio.references.gallery import full_image, thumbnail
+from studio.review.gate import ReferenceReview, ReferenceVersion, review_board
+from studio.review.regeneration import version_diff
 from studio.services import Services
 
 COMPARE_PX = 512
@@ -48,10 +48,10 @@ def _focus(desk: ReviewDesk, ref: str) -> None:
         )
 
 
-def _parameters(studio: Services, version: ReferenceVersion) -> None:
+def _parameters(services: Services, version: ReferenceVersion) -> None:
     """The `parameters` chunk read back from the PNG itself, as AUTOMATIC1111 writes it."""
     try:
-        text = thumbnail(studio, version.storage_key, content_id=version.content_id).parameters
+        text = thumbnail(services, version.storage_key, content_id=version.content_id).parameters
     except (NotFound, InvalidInput):
         text = None
     st.code(text or "(the image has no parameters chunk)", language=None, wrap_lines=True)
@@ -70,9 +70,9 @@ def _reject_form(desk: ReviewDesk, ref: str) -> None:
         )
 
 
-def lightbox_body(studio: Services, desk: ReviewDesk) -> None:
+def lightbox_body(services: Services, desk: ReviewDesk) -> None:
     """Reads the board and the cursor itself: its own actions redraw only the lightbox."""
-    board = review_board(studio, desk.job_id)
+    board = review_board(services, desk.job_id)
     ref = desk.cursor(board)
     if ref is None:
         st.info("Nothing to show with this filter.")
@@ -93,7 +93,7 @@ def lightbox_body(studio: Services, desk: ReviewDesk) -> None:
     picture, side = st.columns([3, 2])
     with picture:
         try:
-            st.image(full_image(studio, latest.storage_key), width="stretch")
+            st.image(full_image(services, latest.storage_key), width="stretch")
         except NotFound:
             st.warning("The image is missing from storage.")
         if latest.note:
@@ -107,20 +107,20 @@ def lightbox_body(studio: Services, desk: ReviewDesk) -> None:
             regenerate_form(desk, reference)
     parameters, compare, trail = st.tabs(["Parameters", "Compare versions", "Audit trail"])
     with parameters:
-        _parameters(studio, latest)
+        _parameters(services, latest)
     with compare:
-        compare_versions(studio, desk, reference)
+        compare_versions(services, desk, reference)
     with trail:
         audit_trail(reference)
 
 
-def lightbox(studio: Services, desk: ReviewDesk) -> None:
+def lightbox(services: Services, desk: ReviewDesk) -> None:
     """The lightbox as a modal dialog; Esc or its close button brings the keys back to the board."""
     dialog = st.dialog("Reference", width="large", on_dismiss=desk.close_lightbox)
-    dialog(lightbox_body)(studio, desk)
+    dialog(lightbox_body)(services, desk)
 
 
-def compare_versions(studio: Services, desk: ReviewDesk, reference: ReferenceReview) -> None:
+def compare_versions(services: Services, desk: ReviewDesk, reference: ReferenceReview) -> None:
     """What changed between two versions (default: the one before and the latest), then both images."""
     numbers = [v.version for v in reference.versions]
     if len(numbers) < 2:
@@ -147,7 +147,7 @@ def compare_versions(studio: Services, desk: ReviewDesk, reference: ReferenceRev
     for column, number in zip(st.columns(2), chosen, strict=True):
         version = by_number[number]
         try:
-            shown = thumbnail(studio, version.storage_key, content_id=version.content_id, size=COMPARE_PX)
+            shown = thumbnail(services, version.storage_key, content_id=version.content_id, size=COMPARE_PX)
             column.image(shown.data, caption=f"v{number} · seed {version.seed}", width="stretch")
         except (NotFound, InvalidInput):
             column.caption(f"v{number}: image missing from storage")

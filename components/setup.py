@@ -41,7 +41,7 @@ def settings() -> Settings:
             ):
                 values[name.upper()] = str(value)
     try:
-        return Settings(**values)
+        return Settings.model_validate(values)
     except ValidationError as error:
         st.error("Configuration: " + "; ".join(settings_problems(error)))
         st.stop()

@@ -6,12 +6,12 @@ import streamlit as st
 
 from components.pickers import sticky_select
 from components.setup import current_song_id, select_song
-from studio.overview import recent_songs
+from studio.characters.overview import recent_songs
 from studio.services import Services
 
 
-def recent_songs_table(studio: Services, limit: int = 10) -> None:
-    songs = recent_songs(studio, limit)
+def recent_songs_table(services: Services, limit: int = 10) -> None:
+    songs = recent_songs(services, limit)
     if not songs:
         st.caption("No songs yet: create one on **Characters**.")
         return
@@ -39,10 +39,10 @@ def recent_songs_table(studio: Services, limit: int = 10) -> None:
 NO_SONG = ""
 
 
-def song_choice(studio: Services, job_song: str | None) -> str | None:
+def song_choice(services: Services, job_song: str | None) -> str | None:
     """The song whose character the job uses (its image conditions the lead character and goes into the
     export); defaults to the job's song, else the current song. None: no character."""
-    songs = [song.song_id for song in recent_songs(studio)]
+    songs = [song.song_id for song in recent_songs(services)]
     current = job_song or current_song_id()
     options = [NO_SONG, *songs] if not current or current in songs else [NO_SONG, current, *songs]
     chosen = sticky_select(

@@ -27,8 +27,8 @@ def _card(number: int, step: Step) -> None:
         st.page_link(step.page, label=f"Go to {step.name}", icon=":material/arrow_forward:")
 
 
-def _guide(studio: Services, song_id: str | None, job_id: str | None, live: bool) -> None:
-    steps = creator_steps(studio, song_id, job_id)
+def _guide(services: Services, song_id: str | None, job_id: str | None, live: bool) -> None:
+    steps = creator_steps(services, song_id, job_id)
     if live and not any(step.state == "in progress" for step in steps):
         st.rerun()
     for number, (column, step) in enumerate(zip(st.columns(len(steps)), steps, strict=True), start=1):
@@ -36,7 +36,7 @@ def _guide(studio: Services, song_id: str | None, job_id: str | None, live: bool
             _card(number, step)
 
 
-def creator_guide(studio: Services, song_id: str | None, job_id: str | None) -> None:
+def creator_guide(services: Services, song_id: str | None, job_id: str | None) -> None:
     """The four steps for the current song and job (or the most recent ones)."""
-    live = any(step.state == "in progress" for step in creator_steps(studio, song_id, job_id))
-    st.fragment(_guide, run_every=POLL_SECONDS if live else None)(studio, song_id, job_id, live)
+    live = any(step.state == "in progress" for step in creator_steps(services, song_id, job_id))
+    st.fragment(_guide, run_every=POLL_SECONDS if live else None)(services, song_id, job_id, live)

@@ -5,15 +5,15 @@ import streamlit as st
 from components.cost_chart import budget_chart, cumulative_chart, stage_provider_chart
 from components.job_picker import job_picker
 from components.setup import page_setup
-from studio.catalog import list_jobs
-from studio.costs import cost_report, entries_csv, job_costs, song_costs
+from studio.costs.report import cost_report, entries_csv, job_costs, song_costs
 from studio.money import usd
+from studio.plans.catalog import list_jobs
 
-studio = page_setup()
+services = page_setup()
 st.title("Costs")
 
-overview = job_costs(studio)
-titles = {job.job_id: job.title for job in list_jobs(studio)}
+overview = job_costs(services)
+titles = {job.job_id: job.title for job in list_jobs(services)}
 if not overview:
     st.info("No jobs yet: nothing has been spent.")
     st.page_link("pages/generate.py", label="Generate", icon=":material/movie:")
@@ -37,7 +37,7 @@ st.dataframe(
 )
 budget_chart(overview, titles)
 
-songs = song_costs(studio)
+songs = song_costs(services)
 if songs:
     st.subheader("Songs: their character beside the jobs that used it")
     st.dataframe(
@@ -60,9 +60,9 @@ if songs:
     )
 
 st.divider()
-job_id = job_picker(studio, key="costs-job")
+job_id = job_picker(services, key="costs-job")
 assert job_id is not None
-report = cost_report(studio, job_id)
+report = cost_report(services, job_id)
 metrics = st.columns(5)
 metrics[0].metric(
     "total", usd(report.total), help=f"{usd(report.total, exact=True)}: the job's calls and its song's"

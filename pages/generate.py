@@ -8,18 +8,18 @@ from components.plans import plan_picker
 from components.progress_board import job_monitor
 from components.setup import page_setup, select_job
 from components.songs import song_choice
-from studio import jobs
 from studio.errors import InvalidInput, StudioError
-from studio.gallery import ACTIVE
+from studio.inputs.text_and_numbers import SONG_SECONDS
 from studio.money import usd
-from studio.prompt_edits import overrides
-from studio.values import SONG_SECONDS
+from studio.prompts.edits import overrides
+from studio.records.jobs import ACTIVE
+from studio.references import jobs
 
-studio = page_setup()
+services = page_setup()
 st.title("Generate")
-offline_notice(studio)
+offline_notice(services)
 
-plan = plan_picker(studio, key="generate-page-picker")
+plan = plan_picker(services, key="generate-page-picker")
 if plan is None:
     st.info("No plan yet: load one first.")
     st.page_link("pages/plan.py", label="Scene plan & prompts", icon=":material/edit_note:")
@@ -37,10 +37,10 @@ duration = st.number_input(
     key=f"duration-{job_id}",
 )
 duration_seconds = duration or None
-existing = studio.records.jobs.get(job_id)
-song_id = song_choice(studio, existing.song_id if existing else None)
-edits = overrides(studio, plan)
-estimate = jobs.estimate_cost(studio, plan, duration_seconds, edits, song_id)
+existing = services.records.jobs.get(job_id)
+song_id = song_choice(services, existing.song_id if existing else None)
+edits = overrides(services, plan)
+estimate = jobs.estimate_cost(services, plan, duration_seconds, edits, song_id)
 cols = st.columns(4)
 cols[0].metric(
     "images", estimate.images, help=f"{len(plan.scenes)} scenes + {len(plan.characters)} characters"
@@ -60,11 +60,11 @@ running = existing is not None and existing.status in ACTIVE
 label = "Start generation" if existing is None else "Generate again (reuses stored images)"
 if st.button(label, type="primary", icon=":material/play_arrow:", disabled=running, key=f"start-{job_id}"):
     try:
-        select_job(jobs.submit(studio, plan, duration_seconds, edits, song_id=song_id, actor=actor()))
+        select_job(jobs.submit(services, plan, duration_seconds, edits, song_id=song_id, actor=actor()))
     except (InvalidInput, StudioError) as error:
         st.error(str(error))
     else:
         st.rerun()
 
 st.divider()
-job_monitor(studio, job_id)
+job_monitor(services, job_id)

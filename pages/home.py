@@ -10,23 +10,23 @@ from components.jobs import recent_jobs_table
 from components.setup import current_job_id, current_song_id, page_setup, select_job
 from components.songs import recent_songs_table
 from components.steps import creator_guide
-from studio import jobs
 from studio.errors import StudioError
-from studio.prompt_edits import overrides, save_plan
+from studio.prompts.edits import overrides, save_plan
+from studio.references import jobs
 from studio.samples import DEMO_PLAN, load_sample
 
-studio = page_setup()
+services = page_setup()
 who = actor()
 st.title("Reference Studio")
 st.caption("Reference images for every scene and character of a music video, before clip generation.")
-offline_notice(studio)
+offline_notice(services)
 
 st.subheader("Your song, step by step")
-creator_guide(studio, current_song_id(), current_job_id())
+creator_guide(services, current_song_id(), current_job_id())
 
 with st.container(border=True):
     song_id = current_song_id()
-    song_id = song_id if song_id and studio.records.songs.song(song_id) else None
+    song_id = song_id if song_id and services.records.songs.song(song_id) else None
     with_song = f", its lead character drawn from song *{song_id}*" if song_id else ""
     st.markdown(
         f"**Try it**: generate every reference of the sample plan *{DEMO_PLAN}* on the active backends"
@@ -41,9 +41,11 @@ with st.container(border=True):
         help=None if who.may("create") else "Only creators generate.",
     ):
         plan = load_sample(DEMO_PLAN)
-        save_plan(studio, plan, f"sample {DEMO_PLAN}")
+        save_plan(services, plan, f"sample {DEMO_PLAN}")
         try:
-            job_id = jobs.submit(studio, plan, overrides=overrides(studio, plan), song_id=song_id, actor=who)
+            job_id = jobs.submit(
+                services, plan, overrides=overrides(services, plan), song_id=song_id, actor=who
+            )
         except StudioError as error:
             st.warning(str(error))
             job_id = str(plan.job_id)
@@ -51,10 +53,10 @@ with st.container(border=True):
         st.switch_page("pages/generate.py")
 
 st.subheader("Recent jobs")
-recent_jobs_table(studio)
+recent_jobs_table(services)
 st.subheader("Recent songs")
-recent_songs_table(studio)
+recent_songs_table(services)
 
 if who.may("doctor"):
     with st.expander("Backends, keys and health", icon=":material/settings:"):
-        backends_and_health(studio)
+        backends_and_health(services)

@@ -7,23 +7,23 @@ from components.plans import palette_swatches, plan_loader, plan_picker
 from components.prompt_editor import prompt_editor
 from components.prompt_table import prompt_table
 from components.setup import page_setup
-from studio.catalog import counted, title_of
+from studio.plans.catalog import counted, title_of
 
-studio = page_setup()
+services = page_setup()
 st.title("Scene plan & prompts")
 st.caption(
     "One reference image per scene and per character. Prompts are synthesized from the plan; "
     "your edits are stored separately and survive a re-synthesis."
 )
 
-plan = plan_picker(studio, key="plan-page-picker")
+plan = plan_picker(services, key="plan-page-picker")
 if plan is None:  # the first visit shows the three ways in, not a folded expander
     st.info("No plan yet: load a sample plan, upload a plan file, or paste one into the editor.")
     with st.container(border=True):
-        plan_loader(studio, plan)
+        plan_loader(services, plan)
     st.stop()
 with st.expander("Load a sample, upload a plan file, or edit the plan as JSON"):
-    plan_loader(studio, plan)
+    plan_loader(services, plan)
 
 st.subheader(title_of(plan))
 style = plan.style
@@ -36,9 +36,9 @@ if style.color_palette:
 
 prompts, contents = st.tabs(["Prompts", "Scenes, characters & style"])
 with prompts:
-    rows = prompt_table(studio, plan)
+    rows = prompt_table(services, plan)
     st.markdown("**Edit one prompt at full width**")
-    prompt_editor(studio, plan, rows)
+    prompt_editor(services, plan, rows)
 with contents:
-    plan_form(studio, plan)
+    plan_form(services, plan)
 st.page_link("pages/generate.py", label="Generate these references", icon=":material/movie:")

@@ -12,22 +12,22 @@ from components.review_board import filter_bar, keyboard_bar, live_refresh, refe
 from components.review_desk import ReviewDesk
 from components.review_panel import lightbox
 from components.setup import page_setup
-from studio.review import export_manifest, review_board
+from studio.review.gate import export_manifest, review_board
 
 EXPORT_LISTED = 6
-studio = page_setup()
+services = page_setup()
 st.title("Review")
 
-picked = job_picker(studio, key="review-job")
+picked = job_picker(services, key="review-job")
 if picked is None:
     st.info("No jobs yet: generate references first.")
     st.page_link("pages/generate.py", label="Generate", icon=":material/movie:")
     st.stop()
 job_id: str = picked
 
-desk = ReviewDesk(studio, job_id)
+desk = ReviewDesk(services, job_id)
 live_refresh(desk)
-board = review_board(studio, job_id)
+board = review_board(services, job_id)
 counts = Counter[str](r.status for r in board.references)
 for column, status in zip(st.columns(4), ("approved", "pending", "rejected", "missing"), strict=True):
     column.metric(status_text(status), counts.get(status, 0))
@@ -50,13 +50,13 @@ cursor = desk.cursor(board)
 keyboard_bar(desk, board, cursor)
 shown = board.matching(board_filter)
 selection_bar(desk, board, shown)
-reference_grid(studio, desk, shown, cursor)
+reference_grid(services, desk, shown, cursor)
 if desk.lightbox_open and cursor is not None:
-    lightbox(studio, desk)
+    lightbox(services, desk)
 
 st.divider()
 st.subheader("Character for clip generation")
-downstream_character(studio, board.song_id)
+downstream_character(services, board.song_id)
 st.subheader("Export for clip generation")
 if board.unapproved:
     waiting = Counter[str](board.unapproved.values())
@@ -71,7 +71,7 @@ if board.unapproved:
 else:
     st.download_button(
         "Download the manifest (JSON)",
-        data=lambda: export_manifest(studio, job_id, actor=who).model_dump_json(indent=2),
+        data=lambda: export_manifest(services, job_id, actor=who).model_dump_json(indent=2),
         file_name=f"manifest-{job_id}.json",
         mime="application/json",
         type="primary",

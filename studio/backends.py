@@ -90,7 +90,7 @@ def _replicate_interrogator(settings: Settings, clients: Clients) -> Any:
 
 def data_dir(settings: Settings) -> Path:
     """The data dir, made (0700) when missing; Unavailable when it cannot be a folder the studio writes."""
-    from studio.private_files import private_dir
+    from studio.storage.private_files import private_dir
 
     try:
         return private_dir(settings.data_dir)
@@ -197,7 +197,7 @@ def _threaded(function: Callable[..., str], *args: Any) -> Callable[[], Awaitabl
 
 def _replicate_probes(model: str, version: Callable[[Settings], str], setting: str | None) -> Any:
     def probes(settings: Settings, clients: Clients) -> list[Probe]:
-        from studio.doctor import probes as p
+        from studio.operations.doctor import probes as p
 
         return [
             ("replicate account", lambda: p.replicate_account(settings, clients.replicate)),
@@ -217,14 +217,14 @@ def _img2prompt_version(_settings: Settings) -> str:
 
 
 def _openai_probes(settings: Settings, clients: Clients) -> list[Probe]:
-    from studio.doctor import probes as p
+    from studio.operations.doctor import probes as p
 
     return [(f"openai model {settings.openai_model}", lambda: p.openai_model(settings, clients.openai))]
 
 
 def _supabase_probes(settings: Settings, _clients: Clients) -> list[Probe]:
-    from studio.doctor import probes as p
-    from studio.keys import CHARACTER_BUCKET, REFERENCE_BUCKET
+    from studio.operations.doctor import probes as p
+    from studio.storage.keys import CHARACTER_BUCKET, REFERENCE_BUCKET
 
     return [
         (f"supabase bucket {bucket}", _threaded(p.supabase_bucket, settings, bucket))
@@ -233,7 +233,7 @@ def _supabase_probes(settings: Settings, _clients: Clients) -> list[Probe]:
 
 
 def _local_storage_probes(settings: Settings, _clients: Clients) -> list[Probe]:
-    from studio.doctor import probes as p
+    from studio.operations.doctor import probes as p
 
     return [
         ("local storage writable", _threaded(p.writable, Path(settings.data_dir) / "storage")),
@@ -242,7 +242,7 @@ def _local_storage_probes(settings: Settings, _clients: Clients) -> list[Probe]:
 
 
 def _database_probes(settings: Settings, _clients: Clients) -> list[Probe]:
-    from studio.doctor import probes as p
+    from studio.operations.doctor import probes as p
     from studio.records.health import probe
 
     return [

@@ -10,12 +10,12 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from studio.catalog import counted, list_plans, plan_title
-from studio.gallery import job_progress
-from studio.overview import SongSummary, recent_songs
-from studio.prompt_edits import get_plan, prompt_rows
+from studio.characters.overview import SongSummary, recent_songs
+from studio.plans.catalog import counted, list_plans, plan_title
+from studio.prompts.edits import get_plan, prompt_rows
 from studio.records.songs import OPEN_STATUSES
-from studio.review import review_board
+from studio.references.gallery import job_progress
+from studio.review.gate import review_board
 from studio.services import Services
 
 StepState = Literal["to do", "in progress", "done", "attention"]

@@ -150,7 +150,7 @@ class JsonFormatter(logging.Formatter):
 
 
 class TextFormatter(logging.Formatter):
-    """`12:00:01 INFO  studio.pipeline  message  job_id=... stage=...` for people at a terminal."""
+    """`12:00:01 INFO  studio.references.jobs  message  job_id=... stage=...` for people at a terminal."""
 
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)-7s %(name)s  %(message)s", "%H:%M:%S")

@@ -24,19 +24,19 @@ from studio.characters.provenance import stamp_look
 from studio.characters.songs import GENERATED, generated_key
 from studio.errors import GenerationError, NotFound, StudioError
 from studio.generation.base import DEFAULT_STRENGTH, GenerationRequest
+from studio.generation.png_parameters import ensure_png
+from studio.generation.seeds import reference_seed
 from studio.interrogation.base import Interrogation, Interrogator
 from studio.interrogation.chain import interrogate_with_fallback
-from studio.keys import CHARACTER_BUCKET, look_key
 from studio.logs import log_step
 from studio.money import to_nanos
-from studio.png_parameters import ensure_png
 from studio.records.leases import Lease
 from studio.records.looks import NewRound, RoundLooks, StoredLook
 from studio.records.objects import ObjectCheck
 from studio.records.schema import utcnow
 from studio.records.songs import CharacterJobRow, SongRow
-from studio.seeding import reference_seed
 from studio.services import Services
+from studio.storage.keys import CHARACTER_BUCKET, look_key
 from studio.work import Heartbeat, LeaseLost
 
 __all__ = [

@@ -11,16 +11,16 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from studio.access import Actor, require
+from studio.access.roles import Actor, require
 from studio.characters.templates import get_template
 from studio.errors import InvalidInput, NotFound
+from studio.inputs.text_and_numbers import check_text
 from studio.interrogation.base import Interrogation
-from studio.keys import check_id
 from studio.prompts import CLIP_USABLE_TOKENS, count_tokens
 from studio.prompts.changes import WordChange, word_diff
 from studio.records.songs import SongRow
 from studio.services import Services
-from studio.values import check_text
+from studio.storage.keys import check_id
 
 Field = Literal["character_description", "prompt", "style_notes"]
 FIELDS: tuple[Field, ...] = ("character_description", "prompt", "style_notes")

@@ -12,10 +12,10 @@ import logging
 
 from studio.characters.consistency import ConsistencyResult, run_consistency_job
 from studio.errors import NotFound
-from studio.keys import check_id
 from studio.records.leases import Lease
 from studio.records.songs import CharacterJobRow
 from studio.services import Services
+from studio.storage.keys import check_id
 from studio.work import process_owner
 
 log = logging.getLogger("studio.characters")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from studio.access import Actor, require
+from studio.access.roles import Actor, require
 from studio.characters.looks import (
     LooksRequest,
     LooksRound,
@@ -24,14 +24,14 @@ from studio.characters.looks import (
 from studio.characters.paid_calls import SongLedger
 from studio.characters.provenance import look_ref, stamp_look
 from studio.errors import NotFound, StudioError
-from studio.keys import CHARACTER_BUCKET, look_key
+from studio.generation.png_parameters import ensure_png
 from studio.logs import log_step
 from studio.money import to_nanos
-from studio.png_parameters import ensure_png
 from studio.records.leases import Lease
 from studio.records.looks import OPEN_STATUSES, LookRoundRow, LookRow, RoundLooks, StoredLook
 from studio.records.objects import ObjectCheck
 from studio.services import Services
+from studio.storage.keys import CHARACTER_BUCKET, look_key
 from studio.work import Heartbeat, LeaseLost, follow, process_owner
 
 log = logging.getLogger("studio.characters")

@@ -14,22 +14,22 @@ from decimal import Decimal
 
 from pydantic import BaseModel
 
-from studio.access import Actor, require
+from studio.access.roles import Actor, require
 from studio.characters.consistency import HEIGHT, NEGATIVE_PROMPT, WIDTH
 from studio.characters.descriptions import describe
 from studio.characters.provenance import look_ref
 from studio.characters.songs import generated_key
 from studio.errors import InvalidInput, NotFound
 from studio.generation.base import DEFAULT_STRENGTH, GenerationRequest
-from studio.keys import CHARACTER_BUCKET, check_id
+from studio.generation.seeds import MAX_SEED, reference_seed
+from studio.inputs.text_and_numbers import NumberRange, check_text
 from studio.money import from_nanos, plain_decimal
 from studio.records.looks import LookRoundRow, LookRow, NewRound, RoundLooks, look_id
 from studio.records.schema import utcnow
 from studio.records.songs import SongRow
-from studio.seeding import MAX_SEED, reference_seed
 from studio.services import Services
-from studio.stored_objects import read_intact
-from studio.values import NumberRange, check_text
+from studio.storage.intact import read_intact
+from studio.storage.keys import CHARACTER_BUCKET, check_id
 
 MAX_LOOKS = 8
 DEFAULT_LOOKS = 4

@@ -15,10 +15,10 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from studio.keys import CHARACTER_BUCKET, check_id
 from studio.logs import log_step
 from studio.records.songs import CharacterJobRow, SongRow
 from studio.services import Services
+from studio.storage.keys import CHARACTER_BUCKET, check_id
 
 Source = Literal["generated", "reference", "template pose-a", "pose-b"]
 

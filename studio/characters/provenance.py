@@ -7,7 +7,7 @@ which look it is and how it was made.
 from __future__ import annotations
 
 from studio.generation.base import GenerationRequest
-from studio.png_parameters import embed_parameters, format_parameters
+from studio.generation.png_parameters import embed_parameters, format_parameters
 
 
 def look_ref(look_id: str) -> str:

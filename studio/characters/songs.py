@@ -12,14 +12,14 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from studio.access import Actor, require
+from studio.access.roles import Actor, require
 from studio.characters.images import prepare_character_image
 from studio.characters.templates import get_template, template_image
 from studio.errors import InvalidInput
-from studio.keys import CHARACTER_BUCKET, check_id, song_key
 from studio.logs import log_step
 from studio.records.objects import ObjectCheck
 from studio.services import Services
+from studio.storage.keys import CHARACTER_BUCKET, check_id, song_key
 
 log = logging.getLogger("studio.characters")
 

@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 from studio.errors import InvalidInput
-from studio.values import NumberRange
+from studio.inputs.text_and_numbers import NumberRange
 
 _ID_RULE = "ids start with a letter or digit and hold letters, digits, '-' and '_' (at most 64 characters)"
 

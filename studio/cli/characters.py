@@ -9,7 +9,7 @@ from typing import Any
 
 from studio.characters.images import MAX_UPLOAD_BYTES
 from studio.cli import looks, output
-from studio.input_files import read_file
+from studio.inputs.files import read_file
 
 
 def register(commands: Any) -> None:
@@ -58,7 +58,7 @@ def run_templates(args: argparse.Namespace) -> int:
 
 def run_upload(args: argparse.Namespace) -> int:
     from studio.characters.songs import check_pose, upload_character_image
-    from studio.keys import check_id
+    from studio.storage.keys import check_id
 
     check_id("song_id", args.song)
     check_pose(args.pose)
@@ -97,7 +97,7 @@ def run_template(args: argparse.Namespace) -> int:
 def run_generate(args: argparse.Namespace) -> int:
     from studio.characters.jobs import generate_now
     from studio.cli import EXIT_FAILED, EXIT_FALLBACK, EXIT_OK
-    from studio.keys import check_id
+    from studio.storage.keys import check_id
 
     check_id("song_id", args.song)
     with output.open_services() as services:
@@ -135,7 +135,7 @@ def run_resolve(args: argparse.Namespace) -> int:
 
 def run_consistency(args: argparse.Namespace) -> int:
     from studio.characters.songs import set_consistency_enabled
-    from studio.keys import check_id
+    from studio.storage.keys import check_id
 
     check_id("song_id", args.song)
     with output.open_services() as services:

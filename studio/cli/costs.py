@@ -17,7 +17,7 @@ def register(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from studio.costs import cost_report
+    from studio.costs.report import cost_report
 
     with output.open_services() as services:
         report = cost_report(services, args.job_id)

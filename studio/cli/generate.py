@@ -12,11 +12,11 @@ from typing import Any
 
 from studio.cli import output
 from studio.cli.arguments import number
-from studio.events import Event
+from studio.inputs.text_and_numbers import CONCURRENCY, SONG_SECONDS
 from studio.money import usd
-from studio.plan import load_plan
-from studio.references import run_summary
-from studio.values import CONCURRENCY, SONG_SECONDS
+from studio.plans.scene_plan import load_plan
+from studio.references.events import Event
+from studio.references.result import run_summary
 
 
 def register(commands: Any) -> None:
@@ -68,7 +68,7 @@ def _progress(event: Event) -> None:
 
 async def _generate(services: Any, plan: Any, args: argparse.Namespace) -> Any:
     """SIGINT or SIGTERM hands the job back to the queue (a later `generate` resumes it) and exits 130."""
-    from studio.jobs import generate
+    from studio.references.jobs import generate
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -129,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
 
 def run_cancel(args: argparse.Namespace) -> int:
     from studio.cli import EXIT_OK
-    from studio.jobs import cancel
+    from studio.references.jobs import cancel
 
     job_id = args.job_id
     with output.open_services() as services:

@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from studio.characters.images import MAX_UPLOAD_BYTES, prepare_character_image
 from studio.cli import output
 from studio.errors import GenerationError
-from studio.input_files import read_file
+from studio.inputs.files import read_file
 from studio.interrogation.base import Interrogation, Interrogator
 from studio.interrogation.chain import interrogate_with_fallback
 from studio.money import usd

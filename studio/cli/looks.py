@@ -52,7 +52,7 @@ def run_looks(args: argparse.Namespace) -> int:
     from studio.characters.look_rounds import looks_now
     from studio.characters.looks import LooksRequest, check_request, list_looks
     from studio.cli import EXIT_FAILED, EXIT_OK
-    from studio.keys import check_id
+    from studio.storage.keys import check_id
 
     check_id("song_id", args.song)
     if args.list:
@@ -96,7 +96,7 @@ def run_looks(args: argparse.Namespace) -> int:
 
 def run_pick(args: argparse.Namespace) -> int:
     from studio.characters.looks import pick_look
-    from studio.keys import check_id
+    from studio.storage.keys import check_id
 
     check_id("song_id", args.song)
     check_id("look_id", args.look_id)

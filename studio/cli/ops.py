@@ -23,7 +23,7 @@ def register(commands: Any) -> None:
 
 
 def run_retention(args: argparse.Namespace) -> int:
-    from studio.retention import apply_retention
+    from studio.operations.retention import apply_retention
 
     with output.open_services() as services:
         report = apply_retention(services, dry_run=args.dry_run)
@@ -56,7 +56,7 @@ def run_retention(args: argparse.Namespace) -> int:
 
 
 def run_doctor(args: argparse.Namespace) -> int:
-    from studio.doctor import diagnose
+    from studio.operations.doctor import diagnose
     from studio.settings import Settings
 
     report = diagnose(Settings())

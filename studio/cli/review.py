@@ -40,7 +40,7 @@ def register(commands: Any) -> None:
 
 
 def run_review(args: argparse.Namespace) -> int:
-    from studio.review import approve, approve_many, reject
+    from studio.review.gate import approve, approve_many, reject
 
     if args.approve is not None and args.reason is not None:
         raise InvalidInput("--reason", "only goes with --reject")
@@ -67,7 +67,7 @@ def run_review(args: argparse.Namespace) -> int:
 
 def run_export(args: argparse.Namespace) -> int:
     from studio.cli import EXIT_OK, EXIT_UNAPPROVED
-    from studio.review import NotApproved, export_manifest
+    from studio.review.gate import NotApproved, export_manifest
 
     try:
         with output.open_services() as services:

@@ -9,8 +9,8 @@ from typing import Any
 
 from studio.cli import output
 from studio.cli.arguments import number
+from studio.inputs.text_and_numbers import POLL_SECONDS
 from studio.services import Services
-from studio.values import POLL_SECONDS
 from studio.work.runner import drain_all, serve
 
 

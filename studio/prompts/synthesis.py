@@ -17,10 +17,10 @@ import regex
 from pydantic import BaseModel, ConfigDict
 
 from studio.errors import InvalidInput
-from studio.keys import reference_name
-from studio.plan import Character, CharacterFeatures, Scene, ScenePlan, Style
+from studio.plans.scene_plan import Character, CharacterFeatures, Scene, ScenePlan, Style
 from studio.prompts.colours import palette_words
 from studio.prompts.tokens import CLIP_USABLE_TOKENS, count_tokens
+from studio.storage.keys import reference_name
 
 MAX_PROMPT_CHARS = 500
 QUALITY_TAGS = "highly detailed, professional quality, 4K"

@@ -26,8 +26,8 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 from studio.errors import StudioError
-from studio.private_files import private_dir, private_file
 from studio.records.failures import RecordsUnavailable, checked_url, described, translated
+from studio.storage.private_files import private_dir, private_file
 
 log = logging.getLogger("studio.records")
 

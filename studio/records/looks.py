@@ -31,13 +31,13 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from studio.errors import InvalidInput, NotFound
-from studio.keys import CHARACTER_BUCKET, look_key
 from studio.records import leases
 from studio.records.database import Database
 from studio.records.leases import Lease
 from studio.records.objects import ObjectCheck, copy_checks, record_checks
 from studio.records.schema import Base, Leased, utcnow
 from studio.records.songs import SongRow, lock_song
+from studio.storage.keys import CHARACTER_BUCKET, look_key
 
 OPEN_STATUSES = ("queued", "running")
 ROUND_STATUSES = ("queued", "running", "completed", "partial", "failed", "superseded")

@@ -9,11 +9,11 @@ from typing import Any, cast
 from sqlalchemy import Table, bindparam, exists, insert, select, update
 from sqlalchemy.orm import Session
 
-from studio.keys import REFERENCE_BUCKET
 from studio.records.database import BatchedOp, Database, Op
 from studio.records.leases import Lease
 from studio.records.objects import ObjectCheck, copy_checks, record_checks
 from studio.records.schema import JobRow, PredictionRow, ReferenceRow, ReferenceVersionRow, utcnow
+from studio.storage.keys import REFERENCE_BUCKET
 
 _REFERENCES = cast(Table, ReferenceRow.__table__)
 _VERSIONS = cast(Table, ReferenceVersionRow.__table__)

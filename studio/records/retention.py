@@ -7,7 +7,6 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import delete, func, or_, select, update
 
-from studio.keys import REFERENCE_BUCKET
 from studio.records.database import Database
 from studio.records.looks import LookRoundRow, LookRow
 from studio.records.objects import forget_checks
@@ -15,6 +14,7 @@ from studio.records.prompt_edits import PlanDraftRow, PromptEditRow
 from studio.records.reviews import ReviewRow
 from studio.records.schema import EventRow, JobRow, PredictionRow, ReferenceRow, ReferenceVersionRow
 from studio.records.songs import OPEN_STATUSES, CharacterJobRow, SongRow
+from studio.storage.keys import REFERENCE_BUCKET
 
 JOB_TABLES: tuple[Any, ...] = (
     ReferenceVersionRow,

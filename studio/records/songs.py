@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Boolean, DateTime, String, Text, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from studio.keys import CHARACTER_BUCKET
 from studio.records import leases
 from studio.records.database import Database
 from studio.records.leases import Lease
 from studio.records.objects import ObjectCheck, record_checks
 from studio.records.schema import Base, Leased, utcnow
+from studio.storage.keys import CHARACTER_BUCKET
 
 if TYPE_CHECKING:
     from studio.records.looks import NewRound, RoundLooks, StoredLook

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from studio.errors import InvalidInput
-from studio.plan import ScenePlan, load_plan
+from studio.plans.scene_plan import ScenePlan, load_plan
 
 PLANS_DIR = Path(__file__).with_name("plans")
 DEMO_PLAN = "music-video"

@@ -6,7 +6,7 @@ import re
 from typing import Protocol, runtime_checkable
 
 from studio.errors import InvalidInput
-from studio.keys import safe_id_problem
+from studio.storage.keys import safe_id_problem
 
 
 @runtime_checkable

@@ -20,8 +20,8 @@ from pathlib import Path
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from studio.errors import InvalidInput, NotFound
-from studio.private_files import write_private
 from studio.storage.base import check_bucket, check_key, check_prefix
+from studio.storage.private_files import write_private
 
 SCHEME = "studio-local"
 _CONTENT_TYPES = ".content-types"

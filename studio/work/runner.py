@@ -24,7 +24,7 @@ WorkStep = Callable[[Services, asyncio.Event], Awaitable[bool]]
 
 
 async def _reference_job(services: Services, stop: asyncio.Event) -> bool:
-    from studio import jobs
+    from studio.references import jobs
 
     return await jobs.run_next(services, stop) is not None
 

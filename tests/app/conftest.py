@@ -10,7 +10,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from components.setup import JOB_KEY, shutdown
-from studio.prompt_edits import save_plan
+from studio.prompts.edits import save_plan
 from studio.samples import load_sample
 from studio.services import Services
 

@@ -12,7 +12,7 @@ from streamlit import config
 from streamlit.testing.v1 import AppTest
 
 from components.setup import JOB_KEY, shutdown
-from studio.review import review_board
+from studio.review.gate import review_board
 from studio.services import Services
 from tests.app.conftest import APP
 from tests.app.test_review_board import generated, key

@@ -9,10 +9,10 @@ from collections.abc import Callable
 from streamlit.testing.v1 import AppTest
 
 from components.setup import JOB_KEY
-from studio import jobs
 from studio.errors import GenerationError
-from studio.png_parameters import parse_parameters
-from studio.prompt_edits import PromptChange, edit_reference, get_plan
+from studio.generation.png_parameters import parse_parameters
+from studio.prompts.edits import PromptChange, edit_reference, get_plan
+from studio.references import jobs
 from studio.samples import load_sample
 from studio.services import Services
 from studio.work.runner import drain

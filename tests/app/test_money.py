@@ -7,7 +7,7 @@ import dataclasses
 from decimal import Decimal
 
 from components.setup import JOB_KEY
-from studio import jobs
+from studio.references import jobs
 from studio.samples import load_sample
 from studio.services import Services
 from studio.work.runner import drain

@@ -7,9 +7,9 @@ from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1.element_tree import Selectbox
 
 from components.setup import JOB_KEY, SONG_KEY
-from studio import jobs
 from studio.characters.songs import apply_template
-from studio.prompt_edits import save_plan
+from studio.prompts.edits import save_plan
+from studio.references import jobs
 from studio.samples import load_sample
 from studio.services import Services
 from tests.app.conftest import OpenPage

@@ -9,7 +9,7 @@ import re
 from streamlit.testing.v1 import AppTest
 
 from components.prompt_table import TOKEN_COLOURS
-from studio.prompt_edits import PromptChange, edit_reference, edits, get_plan, prompt_rows, save_plan
+from studio.prompts.edits import PromptChange, edit_reference, edits, get_plan, prompt_rows, save_plan
 from studio.samples import load_sample
 from studio.services import Services
 from tests.app.conftest import OpenPage

@@ -9,8 +9,8 @@ import dataclasses
 from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1.element_tree import Checkbox
 
-from studio import jobs
-from studio.review import approve, reject, review_board
+from studio.references import jobs
+from studio.review.gate import approve, reject, review_board
 from studio.samples import load_sample
 from studio.services import Services
 from studio.work.runner import drain

@@ -8,10 +8,10 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from components.setup import JOB_KEY
-from studio.costs import cost_report
+from studio.costs.report import cost_report
 from studio.money import usd
-from studio.pipeline import generate_references
-from studio.plan import load_plan
+from studio.plans.scene_plan import load_plan
+from studio.references.jobs import generate_references
 from studio.services import Services
 from tests.app.conftest import OpenPage
 from tests.conftest import PLANS_DIR

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from studio import jobs
-from studio.keys import CHARACTER_BUCKET
-from studio.plan import load_plan
-from studio.review import approve_many, review_board
+from studio.plans.scene_plan import load_plan
+from studio.references import jobs
+from studio.review.gate import approve_many, review_board
 from studio.services import Services
+from studio.storage.keys import CHARACTER_BUCKET
 from tests.browser.conftest import new_page, settle, shot
 from tests.cli_runner import studio
 from tests.conftest import PLANS_DIR

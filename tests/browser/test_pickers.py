@@ -7,7 +7,7 @@ import re
 import pytest
 from playwright.sync_api import Browser, Locator, Page, expect
 
-from studio.prompt_edits import save_plan
+from studio.prompts.edits import save_plan
 from studio.samples import load_sample
 from studio.services import Services
 from tests.browser.conftest import new_page, settle, shot

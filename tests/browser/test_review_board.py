@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from studio import jobs
-from studio.review import review_board
+from studio.references import jobs
+from studio.review.gate import review_board
 from studio.samples import load_sample
 from studio.services import Services
 from studio.work.runner import drain

@@ -14,8 +14,8 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from benchmarks.app_start import free_port
-from studio import jobs
-from studio.review import review_board
+from studio.references import jobs
+from studio.review.gate import review_board
 from studio.samples import load_sample
 from studio.services import Services
 from studio.work.runner import drain

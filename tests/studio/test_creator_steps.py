@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 
-from studio import jobs
 from studio.characters.songs import apply_template
 from studio.creator_steps import creator_steps
-from studio.pipeline import generate_references
-from studio.prompt_edits import save_plan
-from studio.review import approve
+from studio.prompts.edits import save_plan
+from studio.references import jobs
+from studio.references.jobs import generate_references
+from studio.review.gate import approve
 from studio.samples import load_sample
 from studio.services import Services
 

@@ -16,10 +16,10 @@ from studio.characters.jobs import generate_now
 from studio.characters.priority import log_clip_choice, resolve
 from studio.characters.songs import upload_character_image
 from studio.logs import REDACTED, Redactor, configure_logging, log_step, reset_logging, timed_step
-from studio.pipeline import generate_references
-from studio.plan import load_plan
+from studio.plans.scene_plan import load_plan
 from studio.records.schema import ReferenceRow
-from studio.references import ReferenceImages
+from studio.references.jobs import generate_references
+from studio.references.result import ReferenceImages
 from studio.services import Services, build_services
 from studio.settings import Settings
 from tests.conftest import PLANS_DIR

@@ -6,10 +6,10 @@ import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from studio.keys import CHARACTER_BUCKET
 from studio.records.songs import SongRow
 from studio.services import Services, build_services
 from studio.settings import Settings
+from studio.storage.keys import CHARACTER_BUCKET
 from tests.servers.replicate import ReplicateServer
 
 

@@ -13,11 +13,11 @@ from studio.characters.jobs import generate_now, run_pending
 from studio.characters.priority import resolve
 from studio.characters.songs import apply_template, set_consistency_enabled, upload_character_image
 from studio.errors import GenerationError
+from studio.generation.png_parameters import parse_parameters, read_parameters
 from studio.interrogation.base import Interrogation
-from studio.keys import CHARACTER_BUCKET
-from studio.png_parameters import parse_parameters, read_parameters
 from studio.records.objects import ObjectCheck
 from studio.services import Services
+from studio.storage.keys import CHARACTER_BUCKET
 from tests.fakes import ScriptedGenerator, fatal
 from tests.studio.characters import samples
 from tests.studio.characters.conftest import song, stored

@@ -12,10 +12,10 @@ from studio.characters.descriptions import describe, revert, save_edits
 from studio.characters.jobs import run_pending
 from studio.characters.look_rounds import looks_now
 from studio.characters.looks import LooksRequest, list_looks, pick_look
+from studio.characters.overview import requeue_consistency
 from studio.characters.songs import apply_template, upload_character_image
 from studio.errors import InvalidInput, NotFound
 from studio.interrogation.base import Interrogation
-from studio.overview import requeue_consistency
 from studio.prompts import count_tokens
 from studio.services import Services
 from tests.fakes import ScriptedGenerator

@@ -12,10 +12,10 @@ from studio.characters.look_rounds import MAX_ATTEMPTS, run_next
 from studio.characters.looks import LooksRequest, list_looks, queue_looks, request_for
 from studio.characters.provenance import look_ref
 from studio.characters.songs import apply_template
-from studio.keys import CHARACTER_BUCKET
 from studio.records.looks import LookRoundRow
 from studio.records.schema import utcnow
 from studio.services import Services
+from studio.storage.keys import CHARACTER_BUCKET
 from tests.servers.replicate import ReplicateServer
 from tests.studio.characters.conftest import replicate_services
 

@@ -16,11 +16,11 @@ from studio.characters.looks import LooksRequest, estimate, list_looks, pick_loo
 from studio.characters.priority import resolve
 from studio.characters.songs import apply_template, upload_character_image
 from studio.errors import GenerationError, InvalidInput, NotFound
-from studio.keys import CHARACTER_BUCKET
-from studio.png_parameters import parse_parameters, read_parameters
+from studio.generation.png_parameters import parse_parameters, read_parameters
 from studio.records.objects import ObjectCheck
 from studio.services import Services
-from studio.stored_objects import DamagedObject
+from studio.storage.intact import DamagedObject
+from studio.storage.keys import CHARACTER_BUCKET
 from studio.work.runner import drain
 from tests.fakes import ScriptedGenerator, fatal
 from tests.servers.replicate import ReplicateServer

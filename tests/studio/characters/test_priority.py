@@ -10,8 +10,8 @@ from urllib.parse import parse_qs, urlsplit
 from studio.characters.jobs import generate_now
 from studio.characters.priority import resolve
 from studio.characters.songs import apply_template, set_consistency_enabled, upload_character_image
-from studio.keys import CHARACTER_BUCKET
 from studio.services import Services
+from studio.storage.keys import CHARACTER_BUCKET
 from tests.fakes import ScriptedGenerator, fatal
 from tests.studio.characters import samples
 

@@ -7,9 +7,9 @@ import pytest
 from studio.characters.songs import apply_template, set_consistency_enabled, upload_character_image
 from studio.characters.templates import template_image
 from studio.errors import InvalidInput
-from studio.keys import CHARACTER_BUCKET
 from studio.records.objects import ObjectCheck
 from studio.services import Services
+from studio.storage.keys import CHARACTER_BUCKET
 from tests.studio.characters import samples
 from tests.studio.characters.conftest import song, stored
 

@@ -10,10 +10,10 @@ import pytest
 from sqlalchemy import update
 
 from studio.cli import main
-from studio.keys import REFERENCE_BUCKET
 from studio.records.schema import JobRow, utcnow
 from studio.services import build_services
 from studio.settings import Settings
+from studio.storage.keys import REFERENCE_BUCKET
 from tests.cli_runner import studio
 from tests.conftest import PLANS_DIR
 from tests.servers.replicate import ReplicateServer

@@ -13,8 +13,8 @@ from tests.conftest import PLANS_DIR
 
 
 def test_once_runs_what_is_queued(data_dir: Path) -> None:
-    from studio import jobs
-    from studio.plan import load_plan
+    from studio.plans.scene_plan import load_plan
+    from studio.references import jobs
     from studio.services import build_services
     from studio.settings import Settings
 

@@ -6,7 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from studio.errors import InvalidInput
-from studio.plan import Character, CharacterFeatures, Scene, ScenePlan, Style, load_plan
+from studio.plans.scene_plan import Character, CharacterFeatures, Scene, ScenePlan, Style, load_plan
 from studio.prompts import (
     CHARACTER_NEGATIVE,
     CLIP_USABLE_TOKENS,

@@ -1,0 +1,1 @@
+"""What work costs: budgets, the cost reports of jobs and songs."""

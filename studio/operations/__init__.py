@@ -1,0 +1,1 @@
+"""Running the studio: the doctor and retention."""

@@ -1,0 +1,78 @@
+"""What a run produced: per-reference outcomes, the seed's partial-success rule, the ReferenceImages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from studio.references.planning import PlannedReference
+from studio.references.result import ReferenceImage, ReferenceImages, ReferenceMetadata
+from studio.services import Services
+from studio.storage.keys import REFERENCE_BUCKET
+
+STORED = "stored"
+FAILED = "failed"
+CANCELLED = "cancelled"
+CANCELLED_BY_YOU = "cancelled by you"
+"""The error of every reference a cancel stopped: nothing about it failed."""
+
+
+@dataclass
+class Outcome:
+    planned: PlannedReference
+    status: str
+    generation_time: float = 0.0
+    cost: Decimal = Decimal("0")
+    reused: bool = False
+    error: str | None = None
+    budget_refused: bool = False
+
+
+def partial_success(outcomes: list[Outcome]) -> bool:
+    """The seed's rule: at least half the images, at least one scene and at least one character."""
+    stored = [o for o in outcomes if o.status == STORED]
+    return (
+        bool(outcomes)
+        and len(stored) * 2 >= len(outcomes)
+        and any(o.planned.kind == "scene" for o in stored)
+        and any(o.planned.kind == "character" for o in stored)
+    )
+
+
+def build_result(services: Services, job_id: str, outcomes: list[Outcome], wall: float) -> ReferenceImages:
+    settings = services.settings
+    scenes: list[ReferenceImage] = []
+    characters: list[ReferenceImage] = []
+    for outcome in outcomes:
+        if outcome.status != STORED:
+            continue
+        request = outcome.planned.request
+        image = ReferenceImage(
+            scene_id=outcome.planned.subject_id if outcome.planned.kind == "scene" else None,
+            character_id=outcome.planned.subject_id if outcome.planned.kind == "character" else None,
+            image_url=services.storage.signed_url(
+                REFERENCE_BUCKET, outcome.planned.storage_key, settings.signed_url_ttl
+            ),
+            prompt_used=request.prompt,
+            negative_prompt=request.negative_prompt,
+            seed=request.seed,
+            generation_time=round(outcome.generation_time, 4),
+            cost=outcome.cost,
+            storage_key=outcome.planned.storage_key,
+            reused=outcome.reused,
+        )
+        (scenes if outcome.planned.kind == "scene" else characters).append(image)
+    return ReferenceImages(
+        job_id=job_id,
+        scene_references=scenes,
+        character_references=characters,
+        total_references=len(scenes) + len(characters),
+        total_generation_time=round(wall, 4),
+        total_cost=sum((o.cost for o in outcomes), Decimal("0")),
+        status="success" if len(scenes) + len(characters) == len(outcomes) else "partial",
+        metadata=ReferenceMetadata(
+            model_version=services.generator.model_version,
+            environment=settings.environment,
+            provider=services.generator.name,
+        ),
+    )

@@ -1,0 +1,1 @@
+"""The review gate (approve, reject, export) and the regeneration of rejected references."""

@@ -1,0 +1,466 @@
+"""The review gate: reviewers approve or reject reference versions before clip generation may use them.
+
+Decisions are an append-only audit trail on versions; a reference's status is the latest decision on its
+latest version, so a regeneration is pending again while the earlier decisions stay on record.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections import defaultdict
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Literal, get_args
+
+from pydantic import BaseModel
+
+from studio.access.roles import MAX_AUDIT_CHARS, Actor, local_operator, require
+from studio.characters.priority import CharacterImages, log_clip_choice, resolve
+from studio.errors import InvalidInput, NotFound, StudioError
+from studio.inputs.text_and_numbers import check_text
+from studio.logs import log_step
+from studio.money import from_nanos
+from studio.plans.scene_plan import ScenePlan
+from studio.records.jobs import ACTIVE
+from studio.records.reviews import ReviewRow
+from studio.records.schema import JobRow, ReferenceRow, ReferenceVersionRow
+from studio.services import Services
+from studio.storage.keys import REFERENCE_BUCKET, ReferenceKind, parse_reference_name, reference_name
+
+Decision = Literal["approved", "rejected"]
+ReviewStatus = Literal["pending", "approved", "rejected", "missing"]
+"""`missing`: the reference has no stored image yet, so there is nothing to review."""
+BoardFilter = Literal["all", "pending", "rejected", "failed", "approved"]
+"""What the board shows; `failed` is every reference whose last generation attempt failed."""
+BOARD_FILTERS: tuple[BoardFilter, ...] = get_args(BoardFilter)
+MAX_REASON_CHARS = 500
+MAX_REVIEWER_CHARS = MAX_AUDIT_CHARS
+log = logging.getLogger("studio.review.gate")
+
+
+class NotApproved(StudioError):
+    """The export was asked for while some references are not approved; `refs` maps each to its status."""
+
+    def __init__(self, job_id: str, refs: dict[str, ReviewStatus]) -> None:
+        listed = ", ".join(f"{ref} ({status})" for ref, status in refs.items())
+        super().__init__(f"job {job_id}: not every reference is approved: {listed}")
+        self.job_id = job_id
+        self.refs = refs
+
+
+class ReviewDecision(BaseModel):
+    job_id: str
+    ref: str
+    version: int
+    decision: Decision
+    reason: str | None
+    reviewer: str
+    created_at: datetime
+
+
+class ReferenceVersion(BaseModel):
+    version: int
+    prompt: str
+    negative_prompt: str
+    seed: int
+    parameters: dict[str, Any]
+    storage_key: str
+    provider: str
+    model_version: str
+    cost: Decimal
+    note: str | None
+    created_at: datetime
+    status: ReviewStatus
+    """The latest decision on this version, or pending."""
+    decisions: list[ReviewDecision]
+
+    @property
+    def content_id(self) -> str:
+        """Changes whenever this version's image does (for the thumbnail cache)."""
+        return f"{self.version}:{self.seed}:{self.created_at.isoformat()}"
+
+
+class ReferenceReview(BaseModel):
+    ref: str
+    kind: ReferenceKind
+    subject_id: str
+    status: ReviewStatus
+    version: int | None
+    """The latest version, the one the status is about."""
+    versions: list[ReferenceVersion]
+    generation: str
+    """Where generation of this reference stands (stored, queued, generating, failed, ...)."""
+    error: str | None = None
+    """The full error of the last generation attempt, when it failed or was cancelled."""
+    failure_reason: str | None = None
+    """Why the last attempt failed, as a word (content_policy, timeout, budget_exceeded, ...)."""
+    attempts: int = 0
+
+    @property
+    def failed(self) -> bool:
+        return self.generation == "failed"
+
+    @property
+    def latest(self) -> ReferenceVersion | None:
+        return self.versions[-1] if self.versions else None
+
+    def shown_in(self, board_filter: BoardFilter) -> bool:
+        if board_filter == "failed":
+            return self.failed
+        return board_filter == "all" or self.status == board_filter
+
+
+class CoverageCell(BaseModel):
+    scene_id: str
+    character_id: str
+    status: ReviewStatus
+    """The weakest of the two references' statuses: missing, then rejected, then pending."""
+    clips: list[int]
+    """The clips that put this character in this scene."""
+
+
+class ReviewBoard(BaseModel):
+    job_id: str
+    song_id: str | None
+    job_status: str
+    references: list[ReferenceReview]
+    coverage: list[CoverageCell]
+
+    def reference(self, ref: str) -> ReferenceReview:
+        for item in self.references:
+            if item.ref == ref:
+                return item
+        raise InvalidInput("reference", f"{ref} is not a reference of job {self.job_id}")
+
+    @property
+    def unapproved(self) -> dict[str, ReviewStatus]:
+        return {r.ref: r.status for r in self.references if r.status != "approved"}
+
+    @property
+    def pending(self) -> list[str]:
+        return [r.ref for r in self.references if r.status == "pending"]
+
+    def matching(self, board_filter: BoardFilter) -> list[ReferenceReview]:
+        if board_filter not in BOARD_FILTERS:
+            raise InvalidInput("filter", f"{board_filter!r} is not one of {', '.join(BOARD_FILTERS)}")
+        return [r for r in self.references if r.shown_in(board_filter)]
+
+    def counts(self) -> dict[BoardFilter, int]:
+        return {name: len(self.matching(name)) for name in BOARD_FILTERS}
+
+    def step(self, ref: str, offset: int, board_filter: BoardFilter = "all") -> str | None:
+        """The reference `offset` places from `ref` among those the filter shows, wrapping around.
+
+        From a reference outside the filter: the next one inside it in plan order. None when none is shown.
+        """
+        shown = [r.ref for r in self.matching(board_filter)]
+        if not shown:
+            return None
+        if ref in shown:
+            return shown[(shown.index(ref) + offset) % len(shown)]
+        order = [r.ref for r in self.references]
+        after = order[order.index(ref) + 1 :] if ref in order else order
+        return next((r for r in after if r in shown), shown[0])
+
+    def next_pending(self, after: str) -> str:
+        """The next pending reference after `after` in plan order, wrapping; `after` when none is left."""
+        following = self.step(after, 1, "pending")
+        return following if following is not None else after
+
+
+class ExportedReference(BaseModel):
+    ref: str
+    kind: ReferenceKind
+    subject_id: str
+    version: int
+    url: str
+    storage_key: str
+    prompt: str
+    negative_prompt: str
+    seed: int
+    model_version: str
+    parameters: dict[str, Any]
+    approved_by: str
+    approved_at: datetime
+
+
+class ExportManifest(BaseModel):
+    """What clip generation needs: the approved version of every reference and the song's character."""
+
+    job_id: str
+    references: list[ExportedReference]
+    character: CharacterImages | None
+    exported_by: str | None = None
+    """Who asked for the manifest: a signed-in e-mail, or the local operator's name."""
+
+
+def _job(services: Services, job_id: str) -> JobRow:
+    job = services.records.jobs.get(job_id)
+    if job is None:
+        raise NotFound(f"job {job_id}")
+    return job
+
+
+def _decision(row: ReviewRow) -> ReviewDecision:
+    return ReviewDecision.model_validate(row, from_attributes=True)
+
+
+def _version(row: ReferenceVersionRow, decisions: list[ReviewDecision]) -> ReferenceVersion:
+    mine = [d for d in decisions if d.version == row.version]
+    return ReferenceVersion(
+        version=row.version,
+        prompt=row.prompt,
+        negative_prompt=row.negative_prompt,
+        seed=row.seed,
+        parameters=json.loads(row.parameters_json),
+        storage_key=row.storage_key,
+        provider=row.provider,
+        model_version=row.model_version,
+        cost=from_nanos(row.cost_nanos),
+        note=row.note,
+        created_at=row.created_at,
+        status=mine[-1].decision if mine else "pending",
+        decisions=mine,
+    )
+
+
+def _weakest(*statuses: ReviewStatus) -> ReviewStatus:
+    order: tuple[ReviewStatus, ...] = ("missing", "rejected", "pending")
+    return next((status for status in order if status in statuses), "approved")
+
+
+def _coverage(plan: ScenePlan, status: dict[str, ReviewStatus]) -> list[CoverageCell]:
+    clips: defaultdict[tuple[str, str], list[int]] = defaultdict(list)
+    for clip in plan.clip_scripts:
+        for scene_id in clip.scenes:
+            for character_id in clip.characters:
+                clips[(scene_id, character_id)].append(clip.clip_index)
+    return [
+        CoverageCell(
+            scene_id=scene.id,
+            character_id=character.id,
+            status=_weakest(
+                status[reference_name("scene", scene.id)],
+                status[reference_name("character", character.id)],
+            ),
+            clips=clips[(scene.id, character.id)],
+        )
+        for scene in plan.scenes
+        for character in plan.characters
+    ]
+
+
+def _reference(
+    kind: ReferenceKind,
+    subject_id: str,
+    row: ReferenceRow | None,
+    versions: list[ReferenceVersion],
+) -> ReferenceReview:
+    generation = row.status if row is not None else "not started"
+    return ReferenceReview(
+        ref=reference_name(kind, subject_id),
+        kind=kind,
+        subject_id=subject_id,
+        status=versions[-1].status if versions else "missing",
+        version=versions[-1].version if versions else None,
+        versions=versions,
+        generation=generation,
+        error=row.error if row is not None and generation in ("failed", "cancelled") else None,
+        failure_reason=row.failure_reason if row is not None and generation == "failed" else None,
+        attempts=row.attempts if row is not None else 0,
+    )
+
+
+def review_board(services: Services, job_id: str) -> ReviewBoard:
+    """Every reference the job's plan asks for, in plan order, with its versions, decisions and status.
+
+    Four reads whatever the plan's size (job, references, versions, decisions), grouped here by reference.
+    """
+    job = _job(services, job_id)
+    plan = ScenePlan.model_validate_json(job.plan_json)
+    rows = services.records.references.of_job(job_id)
+    decisions: defaultdict[str, list[ReviewDecision]] = defaultdict(list)
+    for decision_row in services.records.reviews.decisions(job_id):
+        decisions[decision_row.ref].append(_decision(decision_row))
+    versions: defaultdict[str, list[ReferenceVersion]] = defaultdict(list)
+    for version_row in services.records.references.versions(job_id):
+        versions[version_row.ref].append(_version(version_row, decisions[version_row.ref]))
+    subjects: list[tuple[ReferenceKind, str]] = [("scene", s.id) for s in plan.scenes]
+    subjects += [("character", c.id) for c in plan.characters]
+    references = [
+        _reference(kind, subject_id, rows.get(ref), versions[ref])
+        for kind, subject_id in subjects
+        for ref in [reference_name(kind, subject_id)]
+    ]
+    status = {r.ref: r.status for r in references}
+    return ReviewBoard(
+        job_id=job_id,
+        song_id=job.song_id,
+        job_status=job.status,
+        references=references,
+        coverage=_coverage(plan, status),
+    )
+
+
+def board_fingerprint(services: Services, job_id: str, *, decisions: bool = True) -> str:
+    """Changes when anything the board shows does (job status, a reference's generation or version, and
+    a review decision), so a page can poll it cheaply and redraw only then.
+
+    Without `decisions` (a lightbox is open) only a new version and the job's end count: each redraw behind
+    an open dialog is a moment in which the reviewer's Esc can be lost, so there are as few as can be.
+    """
+    job = _job(services, job_id)
+    rows = services.records.references.of_job(job_id).values()
+    if not decisions:
+        versions = [(r.ref, r.version) for r in rows]
+        return hashlib.sha256(repr([job.status in ACTIVE, versions]).encode()).hexdigest()[:16]
+    made = services.records.reviews.decisions(job_id)
+    state: list[object] = [job.status, job.cancel_requested, len(made), made[-1].id if made else 0]
+    state += [(r.ref, r.status, r.version, r.params_hash, r.attempts) for r in rows]
+    return hashlib.sha256(repr(state).encode()).hexdigest()[:16]
+
+
+def _reviewed(board: ReviewBoard, ref: str) -> ReferenceReview:
+    parse_reference_name(ref)
+    reference = board.reference(ref)
+    if reference.version is None:
+        raise InvalidInput("reference", f"{ref} has no stored image to review yet ({reference.generation})")
+    return reference
+
+
+def _reviewer(reviewer: str | None, actor: Actor | None) -> str:
+    """Who the audit trail records: the signed-in actor (never a typed name), else the local operator named
+    `reviewer` (the CLI); AccessDenied unless they are a reviewer."""
+    if actor is not None and reviewer is not None:
+        raise InvalidInput("reviewer", "a signed-in reviewer is recorded by their identity, not a typed name")
+    return require(actor if actor is not None else local_operator(reviewer), "review").who
+
+
+def _intact(services: Services, versions: dict[str, ReferenceVersion]) -> None:
+    """Nobody approves, rejects or exports an image that is missing or changed since it was stored."""
+    from studio.storage.intact import require_references_intact
+
+    require_references_intact(services, {ref: (v.storage_key, v.version) for ref, v in versions.items()})
+
+
+def record_decision(
+    services: Services,
+    job_id: str,
+    ref: str,
+    decision: Decision,
+    reason: str | None = None,
+    reviewer: str | None = None,
+    version: int | None = None,
+    *,
+    actor: Actor | None = None,
+) -> ReviewDecision:
+    """Add a decision on `version` (default: the latest) of a reference; a rejection needs a reason.
+
+    Only reviewers decide: `actor` is the signed-in identity; without one, the local operator `reviewer`."""
+    if decision not in ("approved", "rejected"):
+        raise InvalidInput("decision", f"{decision!r} is not approved or rejected")
+    reason = " ".join(reason.split()) if reason is not None else None
+    if decision == "rejected" and not reason:
+        raise InvalidInput("reason", "a rejection needs a reason (what is wrong with the image)")
+    if reason is not None:
+        check_text("reason", reason, MAX_REASON_CHARS)
+    name = _reviewer(reviewer, actor)
+    reference = _reviewed(review_board(services, job_id), ref)
+    target = reference.version if version is None else version
+    chosen = next((v for v in reference.versions if v.version == target), None)
+    if chosen is None:
+        raise InvalidInput("version", f"{ref} has no version {target}")
+    _intact(services, {ref: chosen})
+    row = services.records.reviews.add(job_id, ref, chosen.version, decision, reason or None, name)
+    log_step(log, "review decision", job_id=job_id, reference=ref, outcome=decision, reviewer=name)
+    return _decision(row)
+
+
+def approve(
+    services: Services,
+    job_id: str,
+    ref: str,
+    reviewer: str | None = None,
+    version: int | None = None,
+    *,
+    actor: Actor | None = None,
+) -> ReviewDecision:
+    return record_decision(services, job_id, ref, "approved", None, reviewer, version, actor=actor)
+
+
+def reject(
+    services: Services,
+    job_id: str,
+    ref: str,
+    reason: str,
+    reviewer: str | None = None,
+    version: int | None = None,
+    *,
+    actor: Actor | None = None,
+) -> ReviewDecision:
+    return record_decision(services, job_id, ref, "rejected", reason, reviewer, version, actor=actor)
+
+
+def approve_many(
+    services: Services,
+    job_id: str,
+    refs: list[str],
+    reviewer: str | None = None,
+    *,
+    actor: Actor | None = None,
+) -> list[ReviewDecision]:
+    """Approve the latest version of each of `refs` (the board's approve-selected), reading the board once;
+    when any of them cannot be approved, nothing is written."""
+    name = _reviewer(reviewer, actor)
+    board = review_board(services, job_id)
+    targets = [(ref, _reviewed(board, ref).version) for ref in refs]
+    _intact(services, {ref: board.reference(ref).versions[-1] for ref in refs})
+    decisions = [(ref, version, "approved", None) for ref, version in targets if version is not None]
+    rows = services.records.reviews.add_many(job_id, decisions, name)
+    log_step(
+        log, "review decisions", job_id=job_id, reference=",".join(refs), outcome="approved", reviewer=name
+    )
+    return [_decision(row) for row in rows]
+
+
+def export_manifest(services: Services, job_id: str, *, actor: Actor | None = None) -> ExportManifest:
+    """The approved version of every reference with fresh signed URLs; NotApproved while any is not.
+
+    Creators and reviewers export (`actor`; without one, the local operator), and the manifest names them."""
+    who = require(actor, "export").who
+    board = review_board(services, job_id)
+    if board.unapproved:
+        raise NotApproved(job_id, board.unapproved)
+    _intact(services, {reference.ref: reference.versions[-1] for reference in board.references})
+    ttl = services.settings.signed_url_ttl
+    exported = []
+    for reference in board.references:
+        version = reference.versions[-1]
+        approval = version.decisions[-1]
+        exported.append(
+            ExportedReference(
+                ref=reference.ref,
+                kind=reference.kind,
+                subject_id=reference.subject_id,
+                version=version.version,
+                url=services.storage.signed_url(REFERENCE_BUCKET, version.storage_key, ttl),
+                storage_key=version.storage_key,
+                prompt=version.prompt,
+                negative_prompt=version.negative_prompt,
+                seed=version.seed,
+                model_version=version.model_version,
+                parameters=version.parameters,
+                approved_by=approval.reviewer,
+                approved_at=approval.created_at,
+            )
+        )
+    character = resolve(services, board.song_id) if board.song_id else None
+    if character is not None:
+        from studio.storage.intact import require_character_intact
+
+        require_character_intact(services, [(image.key, image.source) for image in character.images])
+        log_clip_choice(character, job_id)
+    log_step(log, "manifest exported", job_id=job_id, outcome="exported", exported_by=who)
+    return ExportManifest(job_id=job_id, references=exported, character=character, exported_by=who)
