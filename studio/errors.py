@@ -75,6 +75,11 @@ class Unavailable(StudioError):
         self.fix = fix
 
 
+class StorageUnavailable(Unavailable):
+    """Storage cannot take or give objects now (a full disk, an unreachable or refusing server): work that
+    needs it stops and goes back to the queue, nothing it paid for is lost."""
+
+
 class ConfigurationError(StudioError):
     """A backend was asked for but is not configured; the message says what to set."""
 

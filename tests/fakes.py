@@ -86,3 +86,18 @@ def retryable(reason: str = "rate_limited", retry_after: float | None = None) ->
 
 def fatal(reason: str = "invalid_input") -> GenerationError:
     return GenerationError(f"scripted {reason}", retryable=False, reason=reason)
+
+
+class FailingPuts:
+    """A Storage that stores nothing (`error` is raised by every put) and reads what `inner` holds."""
+
+    def __init__(self, inner: object, error: Exception) -> None:
+        self.inner = inner
+        self.error = error
+        self.name = getattr(inner, "name", "failing")
+
+    def put(self, bucket: str, key: str, data: bytes, content_type: str) -> None:
+        raise self.error
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)

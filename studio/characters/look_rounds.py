@@ -1,10 +1,10 @@
-"""Running a round of looks: one step of the worker's loop, and "run it now" (`character looks`).
+"""Making looks: the handler of rounds of looks, the one way a look is made (shared with the consistency
+job), and "run it now" (`character looks`).
 
-A round is claimed under a lease (studio.records.leases) that a heartbeat renews, like a consistency job. Its
-candidates are generated at once, each with its own seed; each is stored and recorded the moment it arrives,
-so a round that fails part-way keeps the candidates that arrived. A round archived while it runs (a new
-upload or template) loses its lease and stores nothing more; one whose process died is taken over when the
-lease runs out, and the predictions it paid for are adopted.
+A round's candidates are made at once, each with its own seed, through the one paid-call path (a takeover
+adopts what the dead holder paid for). Each is stored, then recorded, the moment it arrives, so a round that
+fails part-way keeps the candidates that arrived. A round archived while it runs (a new upload or template)
+loses its lease and records nothing more.
 """
 
 from __future__ import annotations
@@ -12,31 +12,26 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from sqlalchemy.orm import Session
+
 from studio.access.roles import Actor, require
-from studio.characters.looks import (
-    LooksRequest,
-    LooksRound,
-    as_result,
-    plan_round,
-    request_for,
-    round_view,
-)
-from studio.characters.paid_calls import SongLedger
+from studio.characters.looks import LooksRequest, LooksRound, as_result, plan_round, request_for, round_view
 from studio.characters.provenance import look_ref, stamp_look
-from studio.errors import NotFound, StudioError
+from studio.costs.paid_calls import Account, PaidCalls, Purchase
+from studio.errors import BudgetExceeded, GenerationError, NotFound, StudioError
 from studio.generation.png_parameters import ensure_png
 from studio.logs import log_step
 from studio.money import to_nanos
-from studio.records.leases import Lease
-from studio.records.looks import OPEN_STATUSES, LookRoundRow, LookRow, RoundLooks, StoredLook
+from studio.records.looks import LookRow, LookStatus, RoundLooks, RoundStatus, StoredLook
 from studio.records.objects import ObjectCheck
+from studio.records.work import Lease, WorkKind, WorkStatus, finish_in, is_held
 from studio.services import Services
 from studio.storage.keys import CHARACTER_BUCKET, look_key
-from studio.work import Heartbeat, LeaseLost, follow, process_owner
+from studio.work import LeaseLost
+from studio.work.queue import Ended, Run, handles, run_or_follow
 
 log = logging.getLogger("studio.characters")
 
-MAX_ATTEMPTS = 3
 STAGE = "looks"
 
 
@@ -44,145 +39,137 @@ def _describe(error: BaseException) -> str:
     return str(error) if isinstance(error, StudioError) else f"{type(error).__name__}: {error}"
 
 
-class _Round:
-    """One claimed round: its lease, what it starts from, and the song's ledger lines it writes."""
-
-    def __init__(self, services: Services, lease: Lease, claimed: RoundLooks) -> None:
-        self.services = services
-        self.lease = lease
-        self.row = claimed.round
-        self.looks = claimed.looks
-        self.song_id = claimed.round.song_id
-        self.ledger = SongLedger(services, self.song_id, lease.epoch)
-
-    async def candidate(self, look: LookRow, init: bytes, adopt: list[str]) -> None:
-        """Generate, stamp, store and record one look; a failure is recorded on the look alone."""
-        services, looks = self.services, self.services.records.looks
-        request = request_for(look, init)
+async def make_look(run: Run, paid: PaidCalls, found: RoundLooks, look: LookRow, init: bytes) -> bytes | None:
+    """Pay for, stamp, store and then record one look; its stamped PNG, or None when it failed (recorded on
+    the look alone). LeaseLost when the round was archived or taken over; Unavailable when storage or the
+    database failed (the round goes back to the queue, the paid call is adopted later)."""
+    services, looks = run.services, run.services.records.looks
+    request = request_for(look, init)
+    purchase = Purchase(look_ref(look.id))
+    try:
+        settled = await paid.image(purchase, request)
         try:
-            image = await self.ledger.generate(STAGE, look_ref(look.id), request, adopt)
-            png = await asyncio.to_thread(ensure_png, image.data, image.content_type)
-            stamped = stamp_look(
-                png, request, services.generator.model_version, look_id=look.id, round_number=self.row.number,
-                strength=look.strength, parent=look.parent,
-            )  # fmt: skip
-            if not await services.records.db.run(looks.held_op(self.lease)):
-                return  # archived or taken over meanwhile: the look is not this process's to store
-            key = look_key(self.song_id, look.id)
-            await asyncio.to_thread(services.storage.put, CHARACTER_BUCKET, key, stamped, "image/png")
-        except Exception as exc:
-            if not isinstance(exc, StudioError | OSError):  # a bug fails the look, not the worker
-                log.exception("look %s of song %s crashed", look.id, self.song_id)
-            await services.records.db.run(looks.fail_op(self.lease, self.song_id, look.id, _describe(exc)))
-            return
-        stored = StoredLook(
-            cost_nanos=to_nanos(image.cost),
-            provider=image.provider,
-            model_version=image.model,
-            prediction_id=image.prediction_id,
-            check=ObjectCheck.of(stamped),
+            image = await settled.fetch()
+        except GenerationError:
+            services.records.db.post(paid.dropped(purchase))
+            raise
+        png = await asyncio.to_thread(ensure_png, image.data, image.content_type)
+    except (GenerationError, BudgetExceeded) as error:
+        await services.records.db.run(looks.fail_op(run.lease, look.song_id, look.id, _describe(error)))
+        return None
+    stamped = stamp_look(
+        png, request, services.generator.model_version, look_id=look.id, round_number=found.round.number,
+        strength=look.strength, parent=look.parent,
+    )  # fmt: skip
+    key = look_key(look.song_id, look.id)
+    await _still_held(run)
+    await asyncio.to_thread(services.storage.put, CHARACTER_BUCKET, key, stamped, "image/png")
+    stored = StoredLook(
+        cost_nanos=to_nanos(purchase.cost),
+        provider=image.provider,
+        model_version=image.model,
+        prediction_id=image.prediction_id,
+        check=ObjectCheck.of(stamped),
+    )
+    if not await services.records.db.run(
+        looks.store_op(run.lease, look.song_id, look.id, stored, purchase.calls)
+    ):
+        raise LeaseLost(run.lease.id)
+    return stamped
+
+
+async def _still_held(run: Run) -> None:
+    """LeaseLost when the work was archived or taken over: what it made is not its to store any more."""
+    lease = run.lease
+    if not await run.services.records.db.query(lambda s: is_held(s, lease)):
+        raise LeaseLost(lease.id)
+
+
+async def make_looks(run: Run, paid: PaidCalls, found: RoundLooks) -> dict[str, bytes]:
+    """Every pending look of a round at once (a takeover adopts what was paid for first): each stored
+    look's PNG by look id. A missing starting image fails the looks, not the worker."""
+    services = run.services
+    pending = [look for look in found.looks if look.status == LookStatus.PENDING]
+    try:
+        init = await asyncio.to_thread(services.storage.get, CHARACTER_BUCKET, found.round.init_key)
+    except NotFound as error:
+        problem = f"the image the round starts from ({found.round.init_key}) is missing: {_describe(error)}"
+        for look in pending:
+            await services.records.db.run(
+                services.records.looks.fail_op(run.lease, look.song_id, look.id, problem)
+            )
+        return {}
+    requests = {look_ref(look.id): request_for(look, init) for look in pending}
+    await paid.take_over(requests)
+    made = await run.heartbeat.hold(
+        asyncio.gather(*(make_look(run, paid, found, look, init) for look in pending))
+    )
+    await paid.settle_leftovers(requests)
+    await paid.flushed()
+    return {look.id: png for look, png in zip(pending, made, strict=True) if png is not None}
+
+
+def round_outcome(found: RoundLooks) -> tuple[RoundStatus, str | None]:
+    """How a round ended, by what its looks became."""
+    statuses = [look.status for look in found.looks]
+    errors = [look.error for look in found.looks if look.error]
+    if all(status == LookStatus.STORED for status in statuses):
+        return RoundStatus.COMPLETED, None
+    if LookStatus.STORED in statuses:
+        return RoundStatus.PARTIAL, f"{len(errors)} of {len(statuses)} looks failed: {errors[0]}"
+    return RoundStatus.FAILED, f"every look failed: {errors[0] if errors else 'no look was made'}"
+
+
+async def fail_round(services: Services, lease: Lease, reason: str) -> bool:
+    """The round could not be made: it ends failed with the reason, its work failed."""
+
+    def op(s: Session) -> bool:
+        from studio.records.looks import end_round_in
+
+        return end_round_in(s, lease, lease.subject, RoundStatus.FAILED, reason) and finish_in(
+            s, lease, WorkStatus.FAILED, reason
         )
-        await services.records.db.run(looks.store_op(self.lease, self.song_id, look.id, stored))
 
-    async def work(self) -> None:
-        services = self.services
-        try:
-            init = await asyncio.to_thread(services.storage.get, CHARACTER_BUCKET, self.row.init_key)
-        except (StudioError, OSError) as exc:
-            problem = f"the image the round starts from ({self.row.init_key}) is missing: {_describe(exc)}"
-            for look in self.looks:
-                if look.status == "pending":
-                    await services.records.db.run(
-                        services.records.looks.fail_op(self.lease, self.song_id, look.id, problem)
-                    )
-            return
-        pending = [look for look in self.looks if look.status == "pending"]
-        recorded = await self.ledger.open_predictions()  # once for the round, not once per look
-        await asyncio.gather(
-            *(self.candidate(look, init, recorded.get(look_ref(look.id), [])) for look in pending)
-        )
-
-    async def finish(self) -> LooksRound | None:
-        """End the round by what its looks became; None when the lease was lost meanwhile."""
-        records = self.services.records
-        await records.db.run(lambda _s: None)  # queued charges first
-        found = await asyncio.to_thread(records.looks.round, self.row.id)
-        assert found is not None
-        statuses = [look.status for look in found.looks]
-        errors = [look.error for look in found.looks if look.error]
-        if all(status == "stored" for status in statuses):
-            status, error = "completed", None
-        elif "stored" in statuses:
-            status, error = "partial", f"{len(errors)} of {len(statuses)} looks failed: {errors[0]}"
-        else:
-            status, error = "failed", f"every look failed: {errors[0] if errors else 'no look was made'}"
-        if not await records.db.run(records.looks.finish_op(self.lease, status, error)):
-            return None
-        return await self.view()
-
-    async def view(self) -> LooksRound:
-        return await asyncio.to_thread(_current, self.services, self.row.id)
+    return await services.records.db.run(op)
 
 
-def _current(services: Services, round_id: str) -> LooksRound:
+@handles(WorkKind.LOOKS, fail=fail_round)
+async def run_round(run: Run) -> Ended:
+    """Make a claimed round's looks, then record how the round ended."""
+    services, lease = run.services, run.lease
+    records = services.records
+    found = await records.looks.around(lease.subject)
+    if found is None:
+        raise NotFound(f"round {lease.subject}")
+    song_id = found.round.song_id
+    log_step(
+        log, "round of looks started", song_id=song_id, stage=STAGE, outcome="running",
+        round=found.round.number, looks=len(found.looks), attempt=run.work.attempts,
+    )  # fmt: skip
+    paid = PaidCalls(run, Account(STAGE, song_id=song_id))
+    try:
+        await make_looks(run, paid, found)
+    except LeaseLost:
+        log.info("round %d of song %s was archived or taken over while it ran", found.round.number, song_id)
+        return Ended.LOST
+    ended = await records.looks.around(lease.subject)
+    assert ended is not None
+    outcome, error = round_outcome(ended)
+    if not await records.db.run(records.looks.finish_op(lease, outcome, error)):
+        return Ended.LOST
+    log_step(
+        log, "round of looks ended", song_id=song_id, stage=STAGE, outcome=outcome, round=found.round.number
+    )
+    return Ended.DONE
+
+
+def current_round(services: Services, round_id: str) -> LooksRound:
     found = services.records.looks.round(round_id)
     if found is None:
         raise NotFound(f"round {round_id}")
     song = services.records.songs.song(found.round.song_id)
     picked = song.character_look_id if song is not None else None
     return as_result(found.round.song_id, round_view(services, found, picked))
-
-
-async def run_round(services: Services, lease: Lease, claimed: RoundLooks) -> LooksRound:
-    """Run a round this process holds the lease of, until each look is stored or failed."""
-    run = _Round(services, lease, claimed)
-    if run.row.attempts > MAX_ATTEMPTS:
-        reason = f"gave up after {MAX_ATTEMPTS} attempts: the worker stopped mid-round each time"
-        await services.records.db.run(services.records.looks.finish_op(lease, "failed", reason))
-        return await run.view()
-    log_step(
-        log,
-        "round of looks started",
-        song_id=run.song_id,
-        stage=STAGE,
-        outcome="running",
-        round=run.row.number,
-        looks=len(run.looks),
-        attempt=run.row.attempts,
-    )
-    heartbeat = Heartbeat(
-        lambda renew: services.records.looks.beat(lease, services.settings.lease_seconds if renew else None),
-        services.settings.lease_seconds,
-    )
-    async with heartbeat:
-        try:
-            await heartbeat.hold(run.work())
-            held = True
-        except LeaseLost:
-            held = False
-    result = await run.finish() if held else None
-    if result is None:
-        log.info("round %d of song %s was archived or taken over while it ran", run.row.number, run.song_id)
-        return await run.view()
-    log_step(
-        log,
-        "round of looks ended",
-        song_id=run.song_id,
-        stage=STAGE,
-        outcome=result.status,
-        round=result.round,
-    )
-    return result
-
-
-async def run_next(services: Services) -> LooksRound | None:
-    """Claim and run the oldest runnable round; None when there is none."""
-    claimed = await asyncio.to_thread(
-        services.records.looks.claim, process_owner(), services.settings.lease_seconds
-    )
-    if claimed is None:
-        return None
-    return await run_round(services, *claimed)
 
 
 async def looks_now(
@@ -194,23 +181,9 @@ async def looks_now(
     require(actor, "create")
     planned = await asyncio.to_thread(plan_round, services, song_id, ask)
     queued = await asyncio.to_thread(services.records.looks.create_round, planned)
-    round_id = queued.round.id
-    claimed = await asyncio.to_thread(
-        services.records.looks.claim, process_owner(), services.settings.lease_seconds, round_id=round_id
-    )
-    if claimed is not None:
-        return await run_round(services, *claimed)
+    assert queued.round.work_id is not None
+    await run_or_follow(services, queued.round.work_id)
+    return await asyncio.to_thread(current_round, services, queued.round.id)
 
-    async def read() -> LookRoundRow | None:
-        found = await asyncio.to_thread(services.records.looks.round, round_id)
-        return found.round if found is not None else None
 
-    while True:  # another process holds it: follow it to its end, or take it over once its lease ran out
-        row = await follow(read, lambda row: row.status not in OPEN_STATUSES)
-        if row is None or row.status not in OPEN_STATUSES:
-            return await asyncio.to_thread(_current, services, round_id)
-        claimed = await asyncio.to_thread(
-            services.records.looks.claim, process_owner(), services.settings.lease_seconds, round_id=round_id
-        )
-        if claimed is not None:
-            return await run_round(services, *claimed)
+__all__ = ["fail_round", "looks_now", "make_look", "make_looks", "round_outcome", "run_round"]

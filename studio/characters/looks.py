@@ -8,6 +8,7 @@ image, its prompt, its seed for the first candidate, a lower strength). Rounds r
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -15,22 +16,22 @@ from decimal import Decimal
 from pydantic import BaseModel
 
 from studio.access.roles import Actor, require
-from studio.characters.consistency import HEIGHT, NEGATIVE_PROMPT, WIDTH
 from studio.characters.descriptions import describe
 from studio.characters.provenance import look_ref
-from studio.characters.songs import generated_key
 from studio.errors import InvalidInput, NotFound
 from studio.generation.base import DEFAULT_STRENGTH, GenerationRequest
 from studio.generation.seeds import MAX_SEED, reference_seed
 from studio.inputs.text_and_numbers import NumberRange, check_text
-from studio.money import from_nanos, plain_decimal
-from studio.records.looks import LookRoundRow, LookRow, NewRound, RoundLooks, look_id
-from studio.records.schema import utcnow
+from studio.money import from_nanos, plain_decimal, to_nanos
+from studio.records.looks import LookRoundRow, LookRow, LookStatus, NewRound, RoundLooks, look_id
+from studio.records.objects import ObjectCheck
 from studio.records.songs import SongRow
 from studio.services import Services
 from studio.storage.intact import read_intact
-from studio.storage.keys import CHARACTER_BUCKET, check_id
+from studio.storage.keys import CHARACTER_BUCKET, check_id, generated_key
 
+NEGATIVE_PROMPT = "blurry, distorted, inconsistent, multiple characters, low quality, artifacts"
+WIDTH, HEIGHT = 1024, 1024
 MAX_LOOKS = 8
 DEFAULT_LOOKS = 4
 LOOK_COUNT = NumberRange(1, MAX_LOOKS, "looks", whole=True)
@@ -152,7 +153,7 @@ def _parent(services: Services, song_id: str, look: str) -> LookRow:
     row, round_row = found
     if round_row.archived:
         raise InvalidInput("from_look", f"{look} belongs to an archived round (the character was replaced)")
-    if row.status != "stored":
+    if row.status != LookStatus.STORED:
         raise InvalidInput("from_look", f"{look} has no image to start from (it is {row.status})")
     return row
 
@@ -205,6 +206,8 @@ def plan_round(services: Services, song_id: str, ask: LooksRequest) -> NewRound:
         prompt = description.consistent_prompt
     strength = ask.strength if ask.strength is not None else _default_strength(parent)
     number = services.records.looks.next_number(song_id)
+    sample = _request(song_id, "budget", 0, prompt, NEGATIVE_PROMPT, strength)
+    calls = ask.count * services.settings.retry_attempts
     return NewRound(
         song_id=song_id,
         origin="looks",
@@ -215,6 +218,7 @@ def plan_round(services: Services, song_id: str, ask: LooksRequest) -> NewRound:
         init_key=(parent.storage_key or "") if parent is not None else reference,
         reference_key=reference,
         parent=parent.id if parent is not None else None,
+        budget_nanos=to_nanos(services.generator.max_cost(sample) * calls),
     )
 
 
@@ -273,7 +277,7 @@ def queue_looks(
 
 def _look(services: Services, row: LookRow, number: int, picked: str | None) -> Look:
     url = None
-    if row.status == "stored" and row.storage_key:
+    if row.status == LookStatus.STORED and row.storage_key:
         url = services.storage.signed_url(CHARACTER_BUCKET, row.storage_key, services.settings.signed_url_ttl)
     return Look(
         id=row.id,
@@ -296,7 +300,7 @@ def round_view(services: Services, found: RoundLooks, picked: str | None) -> Loo
     looks = [_look(services, look, row.number, picked) for look in found.looks]
     return LookRound(
         round=row.number,
-        status=row.status,
+        status=found.status,
         origin=row.origin,
         prompt=row.prompt,
         strength=row.strength,
@@ -323,7 +327,7 @@ def list_looks(services: Services, song_id: str) -> LooksListing:
 
 
 def pick_look(services: Services, song_id: str, look: str, *, actor: Actor | None = None) -> PickedLook:
-    """Make a stored look of a current round the song's generated image (priority 1); nothing is written
+    """Make a stored look of a current round the song's generated image (priority 1); nothing is recorded
     when the song or look is unknown, the look has no image, or its round was archived. Only creators pick."""
     require(actor, "create")
     _song(services, song_id)
@@ -332,8 +336,12 @@ def pick_look(services: Services, song_id: str, look: str, *, actor: Actor | Non
     if found is None:
         raise NotFound(f"look {look!r} of song {song_id!r}")
     row, round_row = found
-    if row.status != "stored" or row.storage_key is None:
+    if row.status != LookStatus.STORED or row.storage_key is None:
         raise InvalidInput("look_id", f"{look} has no image to pick (it is {row.status})")
+    if round_row.archived:
+        raise InvalidInput(
+            "look_id", f"{look} belongs to an archived round (the song's character was replaced since)"
+        )
     data = read_intact(
         services,
         CHARACTER_BUCKET,
@@ -342,12 +350,44 @@ def pick_look(services: Services, song_id: str, look: str, *, actor: Actor | Non
         "generate another round of looks (Characters page, or `python -m studio character looks`) and pick "
         "from it",
     )
+    publish(services, song_id, look, data, by_creator=True)
+    return PickedLook(
+        song_id=song_id,
+        picked=_look(services, row, round_row.number, look),
+        generated_key=generated_key(song_id),
+    )
+
+
+def publish(services: Services, song_id: str, look: str, data: bytes, *, by_creator: bool) -> bool:
+    """Copy a look's image to the song's generated key, then record it as the pick (store, then record).
+
+    The consistency job's image (`by_creator` False) never replaces a look the creator picked: when the
+    records keep the creator's pick, the generated key gets that look's image back. Whether the look is the
+    pick now; NotFound or InvalidInput (nothing recorded) when it cannot be picked.
+    """
+    records, storage = services.records, services.storage
     key = generated_key(song_id)
+    storage.put(CHARACTER_BUCKET, key, data, "image/png")
+    try:
+        picked = records.looks.pick(
+            song_id, look, ObjectCheck.of(data), unless_picked_by_creator=not by_creator
+        )
+    except (NotFound, InvalidInput):
+        _restore(services, song_id)
+        raise
+    if picked is None:
+        _restore(services, song_id)
+    return picked is not None
 
-    def publish(song: SongRow) -> None:
-        services.storage.put(CHARACTER_BUCKET, key, data, "image/png")
-        song.character_generated_key = key
-        song.character_generated_at = utcnow()
 
-    services.records.looks.pick(song_id, look, publish)
-    return PickedLook(song_id=song_id, picked=_look(services, row, round_row.number, look), generated_key=key)
+def _restore(services: Services, song_id: str) -> None:
+    """The generated key holds the picked look's image again (a publish the records refused overwrote it)."""
+    current = services.records.looks.picked_look(song_id)
+    if current is not None and current.storage_key:
+        data = services.storage.get(CHARACTER_BUCKET, current.storage_key)
+        services.storage.put(CHARACTER_BUCKET, generated_key(song_id), data, "image/png")
+
+
+async def publish_pick(services: Services, song_id: str, look: str, data: bytes, *, by_creator: bool) -> bool:
+    """`publish`, off the event loop."""
+    return await asyncio.to_thread(publish, services, song_id, look, data, by_creator=by_creator)

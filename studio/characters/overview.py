@@ -8,6 +8,7 @@ from datetime import datetime
 from pydantic import BaseModel
 
 from studio.access.roles import Actor, require
+from studio.characters.songs import consistency_budget
 from studio.errors import InvalidInput
 from studio.services import Services
 from studio.storage.keys import check_id
@@ -60,4 +61,4 @@ def requeue_consistency(services: Services, song_id: str, *, actor: Actor | None
     song = store.song(song_id)
     if song is None or song.character_reference_source != "upload" or not song.character_reference_key:
         raise InvalidInput("song_id", f"{song_id!r} has no uploaded pose-A reference to interrogate")
-    return store.requeue(song_id, "re-run requested in the studio")
+    return store.requeue(song_id, "re-run requested in the studio", consistency_budget(services))

@@ -16,7 +16,7 @@ from typing import Literal
 from pydantic import BaseModel
 
 from studio.logs import log_step
-from studio.records.songs import CharacterJobRow, SongRow
+from studio.records.songs import CharacterJob, ConsistencyStatus, SongRow
 from studio.services import Services
 from studio.storage.keys import CHARACTER_BUCKET, check_id
 
@@ -49,17 +49,17 @@ def _when(moment: datetime | None) -> str:
     return aware.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def _job_state(job: CharacterJobRow | None) -> str:
+def _job_state(job: CharacterJob | None) -> str:
     """Why there is no generated image, in words."""
     if job is None:
         return "no consistency job has run for this reference"
-    if job.status == "queued":
+    if job.status == ConsistencyStatus.QUEUED:
         return f"the consistency job is queued (since {_when(job.created_at)})"
-    if job.status == "running":
+    if job.status == ConsistencyStatus.RUNNING:
         return f"the consistency job is running (started {_when(job.started_at)})"
-    if job.status == "failed":
+    if job.status == ConsistencyStatus.FAILED:
         return f"the consistency job failed: {job.error}"
-    if job.status == "skipped":
+    if job.status == ConsistencyStatus.SKIPPED:
         return f"the consistency job was skipped: {job.error}"
     return f"the consistency job ended {job.status} at {_when(job.finished_at)}"
 

@@ -17,9 +17,10 @@ from studio.characters.images import prepare_character_image
 from studio.characters.templates import get_template, template_image
 from studio.errors import InvalidInput
 from studio.logs import log_step
+from studio.money import to_nanos
 from studio.records.objects import ObjectCheck
 from studio.services import Services
-from studio.storage.keys import CHARACTER_BUCKET, check_id, song_key
+from studio.storage.keys import CHARACTER_BUCKET, check_id, generated_key, song_key
 
 log = logging.getLogger("studio.characters")
 
@@ -53,8 +54,9 @@ class TemplateApplied(BaseModel):
     cleared_generated: bool = False
 
 
-def generated_key(song_id: str) -> str:
-    return song_key(song_id, GENERATED, "png")
+def consistency_budget(services: Services) -> int:
+    """What a consistency job may spend (nanos): the default budget of a job."""
+    return to_nanos(services.settings.default_job_budget)
 
 
 def check_pose(pose: str) -> Pose:
@@ -101,7 +103,7 @@ def upload_character_image(
     change = store.replace_character(
         song_id,
         "a new pose-A image was uploaded",
-        True,
+        consistency_budget(services),
         checks,
         character_reference_key=key,
         character_reference_source="upload",
@@ -146,7 +148,7 @@ def apply_template(
     change = services.records.songs.replace_character(
         song_id,
         f"template {template.id} was applied",
-        False,
+        None,
         checks,
         character_reference_key=reference_key,
         character_reference_source="template",

@@ -95,7 +95,7 @@ def run_template(args: argparse.Namespace) -> int:
 
 
 def run_generate(args: argparse.Namespace) -> int:
-    from studio.characters.jobs import generate_now
+    from studio.characters.consistency import generate_now
     from studio.cli import EXIT_FAILED, EXIT_FALLBACK, EXIT_OK
     from studio.storage.keys import check_id
 

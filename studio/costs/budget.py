@@ -1,90 +1,67 @@
-"""A running job's budget as its lease holder sees it: reservations wait in process, the database decides.
+"""A unit of work's budget as its lease holder sees it: reservations wait in process, the database decides.
 
-Only the lease holder reserves for a job, so the in-process view is exact, and a call waits on the calls in
+Only the lease holder reserves for its work, so the in-process view is exact, and a call waits on the calls in
 flight (a condition, not a polling loop). The conditional UPDATE in the database is still the authority: a
-process whose lease was taken over is refused, and so is a reservation the ledger has no room for.
+process whose lease was taken over is refused, and so is a reservation the ledger has no room for (another
+process's charges of adopted calls landed meanwhile): the view is then read again.
 """
 
 from __future__ import annotations
 
 import asyncio
-from decimal import Decimal
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from studio.errors import BudgetExceeded
-from studio.money import from_nanos, to_nanos
-from studio.records import Records
-from studio.records.leases import Lease
-from studio.work import LeaseLost
+from studio.money import from_nanos
+
+T = TypeVar("T")
 
 REFUSALS = 5
-"""Refusals by the database in a row (others' charges landing meanwhile) before a call gives up."""
+"""Refusals by the database in a row before a call gives up."""
 
 
 class Budget:
-    def __init__(self, records: Records, lease: Lease, budget: int, spent: int, reserved: int) -> None:
-        self.records = records
-        self.lease = lease
+    def __init__(self, budget: int, spent: int) -> None:
         self.budget = budget
         self.spent = spent
-        self.reserved = reserved
+        self.reserved = 0
         self._changed = asyncio.Event()
 
-    @classmethod
-    async def load(cls, records: Records, lease: Lease) -> Budget:
-        budget, spent, reserved = await records.ledger.budget(lease.id)
-        return cls(records, lease, budget, spent, reserved)
-
-    async def reserve(self, amount: Decimal, ref: str) -> None:
-        """Reserve a call's most possible cost, marking `ref` started; waits while calls in flight may
-        still free room. BudgetExceeded when what is spent leaves none; LeaseLost when the job was taken."""
-        nanos = to_nanos(amount)
+    async def reserve(
+        self,
+        nanos: int,
+        ref: str,
+        commit: Callable[[], Awaitable[T | None]],
+        reload: Callable[[], Awaitable[tuple[int, int]]],
+    ) -> T:
+        """Reserve a call's most possible cost: wait while calls in flight may still free room, then `commit`
+        (the database's reservation; None when it refused, and `reload` then gives (budget, spent) again).
+        BudgetExceeded when what is spent leaves no room."""
         for _ in range(REFUSALS):
             while self.spent + self.reserved + nanos > self.budget:
                 if self.reserved <= 0 or self.spent + nanos > self.budget:
                     raise BudgetExceeded(
-                        f"{ref}: reserving {amount} would exceed the job's budget "
-                        f"of {from_nanos(self.budget)} ({from_nanos(self.spent)} spent)"
+                        f"{ref}: reserving {from_nanos(nanos)} would exceed the budget of "
+                        f"{from_nanos(self.budget)} ({from_nanos(self.spent)} spent)"
                     )
                 self._changed.clear()
                 await self._changed.wait()
             self.reserved += nanos
-            if await self._confirm(amount, ref):
-                return
-        raise BudgetExceeded(f"{ref}: the records refused {REFUSALS} reservations of {amount} in a row")
+            committed = await commit()
+            if committed is not None:
+                return committed
+            self.reserved -= nanos
+            self.budget, self.spent = await reload()
+            self._changed.set()
+        raise BudgetExceeded(f"{ref}: the records refused {REFUSALS} reservations in a row")
 
-    def reserve_if_room(self, amount: Decimal, ref: str, headroom: Decimal) -> asyncio.Future[bool] | None:
-        """Reserve now, without waiting, only if `headroom` more stays free (room for the calls about to
-        start); the future says whether the records confirmed it. None when there is not that much room."""
-        nanos = to_nanos(amount)
-        if self.spent + self.reserved + nanos + to_nanos(headroom) > self.budget:
-            return None
+    def reserve_paid(self, nanos: int) -> None:
+        """A call already paid for (an adopted prediction) counts whatever the budget says."""
         self.reserved += nanos
-        return asyncio.ensure_future(self._confirm(amount, ref, urgent=False))
 
-    async def _confirm(self, amount: Decimal, ref: str, *, urgent: bool = True) -> bool:
-        """The records' word on a reservation already counted here; a refusal is taken back."""
-        if await self.records.ledger.reserve(self.lease, amount, ref, urgent=urgent):
-            return True
-        self.reserved -= to_nanos(amount)
+    def settle(self, reserved: int, spent: int) -> None:
+        """A call ended: its reservation is released and its cost spent."""
+        self.reserved -= reserved
+        self.spent += spent
         self._changed.set()
-        await self._refresh()
-        return False
-
-    async def reserve_paid(self, amount: Decimal) -> None:
-        """Reserve for a call already paid for (an adopted prediction): it counts whatever the budget says."""
-        self.reserved += to_nanos(amount)
-        if not await self.records.ledger.reserve(self.lease, amount, within_budget=False):
-            raise LeaseLost(self.lease.id)
-
-    def settle(self, reserved: Decimal, spent: Decimal) -> None:
-        """A call ended: its reservation is released and its cost spent (the charge was queued first)."""
-        self.reserved -= to_nanos(reserved)
-        self.spent += to_nanos(spent)
-        self._changed.set()
-
-    async def _refresh(self) -> None:
-        """The database refused: the lease is gone, or others' charges (adopted calls) spent the room."""
-        held, _ = await self.records.jobs.beat(self.lease, None)
-        if not held:
-            raise LeaseLost(self.lease.id)
-        self.budget, self.spent, _ = await self.records.ledger.budget(self.lease.id)

@@ -33,7 +33,7 @@ from studio.references.gallery import forget_thumbnails
 from studio.services import Services
 from studio.storage.keys import CHARACTER_BUCKET, REFERENCE_BUCKET
 
-log = logging.getLogger("studio.operations.retention")
+log = logging.getLogger("studio.retention")
 
 _SONG_KEYS = {
     "character_reference_key": ("character_reference_source", "character_template_id"),
@@ -225,7 +225,7 @@ def _expire_job(
     if remaining:
         removed = services.records.retention.delete_missing_references(job.job_id, remaining)
     else:
-        deleted = services.records.retention.delete_job(job.job_id, FINISHED, cutoff)
+        deleted = services.records.retention.delete_job(job.job_id, cutoff)
         if deleted is None:
             job.error = f"job {job.job_id} was resumed during retention; its records are kept"
             return

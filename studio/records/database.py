@@ -1,10 +1,14 @@
-"""The records database: one engine, read and write transactions, and the thread coroutines hand SQL to.
+"""The records database: one engine, read and write transactions, and the thread coroutines hand writes to.
 
-Coroutines never run SQL on the event loop: they give a function of a session to this process's database
-thread (`run` / `submit`), which runs everything that has queued up in one transaction (group commit) and
-answers each caller. On SQLite a write transaction begins IMMEDIATE, so writers queue on the database lock
-instead of failing on a lock upgrade, and this process's writers take turns on an in-process lock first;
-reads begin DEFERRED and never wait (WAL).
+Coroutines never run SQL on the event loop. A write (`run`, or `post` when nobody waits for it) goes to this
+process's writer thread, which runs one op at a time, each in a transaction of its own, in the order the
+calls were made. Reads (`query`) run in threads of their own and never queue behind writes. On SQLite a write
+transaction begins IMMEDIATE, so writers queue on the database lock instead of failing on a lock upgrade;
+this process's writers take turns on an in-process lock first; reads never wait (WAL).
+
+A database that is briefly away (a restart, a failover, a full disk being freed) is waited out: an op the
+database refused for such a reason is tried again for up to `OUTAGE_SECONDS`, with one log line when the
+outage starts and one when it ends; only then does the op fail with RecordsUnavailable.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any, TypeVar
@@ -33,35 +37,15 @@ log = logging.getLogger("studio.records")
 
 T = TypeVar("T")
 Op = Callable[[Session], T]
-"""A unit of database work. It may run twice (its batch failed and is replayed alone), so it only touches
-the session: no side effects outside the database."""
+"""A unit of database work, run in a transaction of its own. It may run again when the database was away
+(its transaction rolled back), so it only touches the session: no side effects outside the database."""
 
 CONNECT_TIMEOUT_SECONDS = 10
 """How long connecting to PostgreSQL may take before the server counts as unreachable."""
-MAX_BATCH = 512
-COALESCE_SECONDS = 0.025
-"""How long work nobody waits for may gather before it is written (an awaited op ends the wait)."""
-
-
-class BatchedOp:
-    """An op that runs together with the other ops of its `kind` in a batch: one statement for many rows
-    (a round of images finishing together is one insert of events, one of charges...).
-
-    Grouping moves an op ahead of ops of other kinds queued before it, so it never moves past an op that is
-    not batched, nor past one of another kind that touches one of its rows (a reference's "generating" and
-    then "stored" must stay in that order): there it starts a new group of its kind instead.
-    """
-
-    kind: str = ""
-    touches: frozenset[object] = frozenset()
-    """The rows it changes that ops of other kinds change too (empty: its kind's rows alone)."""
-
-    def __call__(self, session: Session) -> Any:
-        return type(self).run_all(session, [self])[0]
-
-    @classmethod
-    def run_all(cls, session: Session, ops: list[Any]) -> list[Any]:
-        raise NotImplementedError
+OUTAGE_SECONDS = 30.0
+"""How long ops wait for a database that is away before they fail."""
+RETRY_SECONDS = (0.1, 0.25, 0.5, 1.0, 2.0)
+READERS = 4
 
 
 def sqlite_path(url: str) -> Path | None:
@@ -138,10 +122,42 @@ def first_use_lock(url: str) -> Iterator[None]:
         os.close(fd)
 
 
-class Database:
-    """Sessions on one engine, and the database thread (started on first use, stopped by `close`)."""
+class Outage:
+    """Whether the database is away, since when, and the one log line at each end of it."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._since: float | None = None
+        self._lock = threading.Lock()
+
+    def waiting(self, error: RecordsUnavailable) -> bool:
+        """The database refused for a passing reason: whether to try the op again (the outage is young)."""
+        if not error.passing:
+            return False
+        with self._lock:
+            now = time.monotonic()
+            if self._since is None:
+                self._since = now
+                log.warning("%s; waiting up to %g s for it to come back", error.what, self.seconds)
+            return now - self._since < self.seconds
+
+    def over(self) -> None:
+        with self._lock:
+            if self._since is not None:
+                log.warning("the records database is back after %.1f s", time.monotonic() - self._since)
+                self._since = None
+
+    def attempts(self) -> Iterator[float]:
+        """Pauses between tries: growing, then steady."""
+        yield from RETRY_SECONDS
+        while True:
+            yield RETRY_SECONDS[-1]
+
+
+class Database:
+    """Sessions on one engine, the writer thread and the readers (`close` stops them)."""
+
+    def __init__(self, url: str, *, outage_seconds: float = OUTAGE_SECONDS) -> None:
         self.url = url
         self.engine = make_engine(url)
         self.dialect = self.engine.dialect.name
@@ -151,8 +167,10 @@ class Database:
         self._write_turn: AbstractContextManager[Any] = (
             threading.Lock() if self.dialect == "sqlite" else nullcontext()
         )
-        self._thread: _DatabaseThread | None = None
-        self._thread_lock = threading.Lock()
+        self.outage = Outage(outage_seconds)
+        self._writer: _Writer | None = None
+        self._readers: concurrent.futures.ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
 
     @property
     def is_postgres(self) -> bool:
@@ -173,100 +191,93 @@ class Database:
         with translated(self.url), self._read_sessions.begin() as session:
             yield session
 
-    def submit(self, op: Op[T], *, urgent: bool = True) -> concurrent.futures.Future[T]:
-        """Queue `op` for the database thread; the future holds its result once its batch committed."""
-        return self._database_thread().submit(op, urgent)
+    def written(self, op: Op[T]) -> T:
+        """`op` in a write transaction of its own, in the calling thread, waiting out a brief outage."""
+        return self._patiently(op, self.write)
+
+    def read_now(self, op: Op[T]) -> T:
+        """`op` in a read transaction of its own, in the calling thread, waiting out a brief outage."""
+        return self._patiently(op, self.read)
+
+    def _patiently(self, op: Op[T], transaction: Callable[[], AbstractContextManager[Session]]) -> T:
+        pauses = self.outage.attempts()
+        while True:
+            try:
+                with transaction() as session:
+                    result = op(session)
+            except RecordsUnavailable as error:
+                if not self.outage.waiting(error):
+                    raise
+                time.sleep(next(pauses))
+                continue
+            self.outage.over()
+            return result
+
+    async def run(self, op: Op[T]) -> T:
+        """Run the write `op` on the writer thread, after every write queued before it, without blocking the
+        event loop; its result once committed."""
+        return await asyncio.wrap_future(self.submit(op))
+
+    def submit(self, op: Op[T]) -> concurrent.futures.Future[T]:
+        """Queue the write `op` (after everything queued before it); the future holds its result."""
+        return self._writer_thread().submit(op)
 
     def post(self, op: Op[Any]) -> concurrent.futures.Future[Any]:
-        """Queue `op` without waiting for it (ordered before anything queued later); a failure is logged.
-
-        Nobody waits for it, so the thread may let a few milliseconds of work gather first: a round of
-        calls ending together is then one batch, written after the next calls went out.
-        """
-        future = self.submit(op, urgent=False)
+        """Queue the write `op` without waiting for it; a failure is logged (in words when the database
+        failed, with its traceback when it is a bug)."""
+        future = self.submit(op)
         future.add_done_callback(_log_failure)
         return future
 
-    async def run(self, op: Op[T], *, urgent: bool = True) -> T:
-        """Run `op` on the database thread without blocking the event loop; a result nobody is waiting
-        on to go on (`urgent=False`) may gather with other work first, as a `post` does."""
-        return await asyncio.wrap_future(self.submit(op, urgent=urgent))
+    async def query(self, op: Op[T]) -> T:
+        """Run the read `op` in a reader thread: it does not wait for queued writes (await those first when
+        it must see them)."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._reader_pool(), self.read_now, op)
 
-    def flush(self, timeout: float = 30) -> None:
-        """Wait until everything queued so far is committed (before reading it back from another session)."""
-        if self._thread is not None:
+    def flush(self, timeout: float = 60) -> None:
+        """Wait until every write queued so far is committed."""
+        if self._writer is not None:
             self.submit(lambda _s: None).result(timeout)
 
-    def _database_thread(self) -> _DatabaseThread:
-        thread = self._thread
-        if thread is None or not thread.is_alive():
-            with self._thread_lock:
-                if self._thread is None or not self._thread.is_alive():
-                    self._thread = _DatabaseThread(self)
-                    self._thread.start()
-                thread = self._thread
-        return thread
+    def _writer_thread(self) -> _Writer:
+        writer = self._writer
+        if writer is None or not writer.is_alive():
+            with self._lock:
+                if self._writer is None or not self._writer.is_alive():
+                    self._writer = _Writer(self)
+                    self._writer.start()
+                writer = self._writer
+        return writer
+
+    def _reader_pool(self) -> concurrent.futures.ThreadPoolExecutor:
+        with self._lock:
+            if self._readers is None:
+                self._readers = concurrent.futures.ThreadPoolExecutor(READERS, "studio-records-read")
+            return self._readers
 
     def close(self) -> None:
-        with self._thread_lock:
-            thread, self._thread = self._thread, None
-        if thread is not None:
-            thread.stop()
+        with self._lock:
+            writer, self._writer = self._writer, None
+            readers, self._readers = self._readers, None
+        if writer is not None:
+            writer.stop()
+        if readers is not None:
+            readers.shutdown(wait=True)
         self.engine.dispose()
-
-
-def _groups(ops: Sequence[Op[Any]]) -> list[list[int]]:
-    """The ops' indexes in the groups they run in, in order: a batched op joins the open group of its kind
-    unless an op queued since that group began names one of its rows; an op that is not batched runs alone
-    and closes every open group."""
-    groups: list[list[int]] = []
-    open_groups: dict[object, tuple[list[int], set[object]]] = {}
-    for index, op in enumerate(ops):
-        if not isinstance(op, BatchedOp):
-            groups.append([index])
-            open_groups.clear()
-            continue
-        kind = (type(op), op.kind)
-        found = open_groups.get(kind)
-        if found is None or not found[1].isdisjoint(op.touches):
-            group: list[int] = [index]
-            groups.append(group)
-            open_groups[kind] = (group, set())
-        else:
-            found[0].append(index)
-        for other, (_, touched) in open_groups.items():
-            if other != kind:
-                touched.update(op.touches)
-    return groups
-
-
-def _run_grouped(session: Session, ops: list[Op[Any]]) -> list[Any]:
-    """Each op's result, batched ops of one kind run together where that keeps every row's order."""
-    results: list[Any] = [None] * len(ops)
-    for indexes in _groups(ops):
-        first = ops[indexes[0]]
-        if not isinstance(first, BatchedOp):
-            results[indexes[0]] = first(session)
-            continue
-        outcomes = type(first).run_all(session, [ops[i] for i in indexes])
-        for index, outcome in zip(indexes, outcomes, strict=True):
-            results[index] = outcome
-    return results
 
 
 def _log_failure(future: concurrent.futures.Future[Any]) -> None:
     if future.cancelled() or (error := future.exception()) is None:
         return
-    if isinstance(
-        error, RecordsUnavailable
-    ):  # the database failing is said in words, a bug with its traceback
+    if isinstance(error, RecordsUnavailable):  # the database failing in words, a bug with its traceback
         log.error("a queued database write failed: %s", error)
     else:
         log.error("a queued database write failed", exc_info=error)
 
 
-class _DatabaseThread(threading.Thread):
-    """Runs queued ops in batches: everything waiting goes into one transaction, committed once."""
+class _Writer(threading.Thread):
+    """Runs queued write ops one at a time, each in a transaction of its own, in the order they came."""
 
     _STOP = object()
 
@@ -275,64 +286,25 @@ class _DatabaseThread(threading.Thread):
         self.database = database
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
 
-    def submit(self, op: Op[T], urgent: bool) -> concurrent.futures.Future[T]:
+    def submit(self, op: Op[T]) -> concurrent.futures.Future[T]:
         if threading.current_thread() is self:
             raise RuntimeError("a database op must not queue another op: it would wait for itself")
         future: concurrent.futures.Future[T] = concurrent.futures.Future()
-        self._queue.put((op, future, urgent))
+        self._queue.put((op, future))
         return future
 
-    def stop(self, timeout: float = 30) -> None:
+    def stop(self, timeout: float = 60) -> None:
         self._queue.put(self._STOP)
         self.join(timeout)
 
     def run(self) -> None:
-        while True:
-            item = self._queue.get()
-            batch: list[tuple[Op[Any], concurrent.futures.Future[Any]]] = []
-            stopping = item is self._STOP
-            urgent = stopping or item[2]
-            if not stopping:
-                batch.append(item[:2])
-            deadline = time.monotonic() + COALESCE_SECONDS
-            while len(batch) < MAX_BATCH:
-                wait = 0.0 if urgent else deadline - time.monotonic()
-                try:
-                    item = self._queue.get(timeout=wait) if wait > 0 else self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if item is self._STOP:
-                    stopping = urgent = True
-                    continue
-                urgent = urgent or item[2]
-                batch.append(item[:2])
-            if batch:
-                self._run(batch)
-            if stopping:
-                return
-
-    def _run(self, batch: list[tuple[Op[Any], concurrent.futures.Future[Any]]]) -> None:
-        live = [(op, future) for op, future in batch if future.set_running_or_notify_cancel()]
-        if not live:
-            return
-        try:
-            with self.database.write() as session:
-                results = _run_grouped(session, [op for op, _ in live])
-        except Exception as error:
-            if len(live) > 1:
-                for op, future in live:  # replay one by one, so one failing op fails alone
-                    self._run_one(op, future)
+        while (item := self._queue.get()) is not self._STOP:
+            op, future = item
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                result = self.database.written(op)
+            except BaseException as error:
+                future.set_exception(error)
             else:
-                live[0][1].set_exception(error)
-            return
-        for (_, future), result in zip(live, results, strict=True):
-            future.set_result(result)
-
-    def _run_one(self, op: Op[Any], future: concurrent.futures.Future[Any]) -> None:
-        try:
-            with self.database.write() as session:
-                result = op(session)
-        except Exception as error:
-            future.set_exception(error)
-            return
-        future.set_result(result)
+                future.set_result(result)

@@ -8,26 +8,10 @@ from typing import Any, cast
 from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
-from studio.records.database import BatchedOp, Database
+from studio.records.database import Database, Op
 from studio.records.schema import EventRow, utcnow
 
 _EVENTS = cast(Table, EventRow.__table__)
-
-
-class EventsAdded(BatchedOp):
-    """Events queued together are one insert."""
-
-    kind = "events"
-
-    def __init__(self, rows: list[dict[str, Any]]) -> None:
-        self.rows = rows
-
-    @classmethod
-    def run_all(cls, session: Session, ops: list[EventsAdded]) -> list[None]:
-        rows = [row for op in ops for row in op.rows]
-        if rows:
-            session.connection().execute(insert(_EVENTS), rows)
-        return [None] * len(ops)
 
 
 class EventRecords:
@@ -35,18 +19,21 @@ class EventRecords:
         self.db = db
 
     @staticmethod
-    def add_op(job_id: str, events: list[tuple[str, dict[str, Any]]]) -> EventsAdded:
-        return EventsAdded(
-            [
-                {
-                    "job_id": job_id,
-                    "type": type_,
-                    "payload_json": json.dumps(payload, default=str),
-                    "created_at": utcnow(),
-                }
-                for type_, payload in events
-            ]
-        )
+    def add_op(job_id: str, events: list[tuple[str, dict[str, Any]]]) -> Op[None]:
+        rows = [
+            {
+                "job_id": job_id,
+                "type": type_,
+                "payload_json": json.dumps(payload, default=str),
+                "created_at": utcnow(),
+            }
+            for type_, payload in events
+        ]
+
+        def op(s: Session) -> None:
+            s.connection().execute(insert(_EVENTS), rows)
+
+        return op
 
     def add(self, job_id: str, type_: str, payload: dict[str, Any]) -> None:
         with self.db.write() as s:

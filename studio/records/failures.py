@@ -35,7 +35,15 @@ _CONVERTED = (sa.DatabaseError, sa.InterfaceError, sa.TimeoutError, sa.Disconnec
 
 
 class RecordsUnavailable(Unavailable):
-    """The records database cannot be used (unreachable, damaged, changed outside the studio, refused)."""
+    """The records database cannot be used (unreachable, damaged, changed outside the studio, refused).
+
+    `passing` when the cause may go away by itself (the server restarting or unreachable, a lock held too
+    long, a full disk): work in progress waits for it a while before giving up.
+    """
+
+    def __init__(self, what: str, fix: str, *, passing: bool = False) -> None:
+        super().__init__(what, fix)
+        self.passing = passing
 
 
 def shown_url(url: str) -> str:
@@ -95,6 +103,11 @@ def damaged_fix(url: str) -> str:
     return (
         "restore it from a backup, or point STUDIO_DATABASE_URL at an empty database: the studio sets it up"
     )
+
+
+_PASSING_SQLITE = {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR}
+_PASSING_POSTGRES = ("08", "53", "57")
+"""Connection failures, a server out of resources, a server shutting down or starting up."""
 
 
 def _sqlite(error: sqlite3.Error, url: str) -> tuple[str, str]:
@@ -165,15 +178,29 @@ def explain(error: BaseException, url: str) -> RecordsUnavailable:
     if isinstance(error, RecordsUnavailable):
         return error
     original = getattr(error, "orig", None) or error
+    passing = isinstance(error, sa.DisconnectionError)
     if isinstance(original, sqlite3.Error):
         what, fix = _sqlite(original, url)
+        passing = getattr(original, "sqlite_errorcode", sqlite3.SQLITE_ERROR) & 0xFF in _PASSING_SQLITE
     elif isinstance(error, sa.TimeoutError):
         what, fix = "had no free connection in time", "run fewer studio processes at once, then run again"
+        passing = True
     elif isinstance(error, sa.DBAPIError) and _backend(url) == "postgresql":
         what, fix = _postgres(original)
+        state = getattr(original, "sqlstate", None)
+        passing = error.connection_invalidated or (
+            state.startswith(_PASSING_POSTGRES) if state else _lost_connection(original)
+        )
     else:
         what, fix = "failed", _CHECK
-    return RecordsUnavailable(f"{described(url)} {what} ({_cause(error)})", fix)
+    return RecordsUnavailable(f"{described(url)} {what} ({_cause(error)})", fix, passing=passing)
+
+
+def _lost_connection(error: BaseException) -> bool:
+    """libpq gives no SQLSTATE when it cannot connect or loses the connection: the driver's type says."""
+    import psycopg
+
+    return isinstance(error, psycopg.OperationalError | psycopg.InterfaceError)
 
 
 def is_unavailable(error: BaseException) -> bool:

@@ -1,18 +1,17 @@
 """Rounds of candidate looks of a song's character, and the look a creator picked: tables and queries.
 
-A round is leased work (studio.records.leases) like a consistency job; every write made while it runs names
-its lease, so a round that was archived (a new upload or template) or taken over stores nothing more. A
-look's image is recorded the moment it is stored, so a round that fails part-way keeps what arrived.
-Picking a look makes it the song's generated image in one transaction with the object's copy.
+A round points at the work that makes its looks (studio.records.work): its own, or the consistency job's
+that made it. Every write made while it runs names that work's lease, so a round that was archived (a new
+upload or template) or taken over stores nothing more. A look's image is recorded the moment it is stored,
+so a round that fails part-way keeps what arrived. A pick is recorded after the image was copied.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from enum import StrEnum
 
 from sqlalchemy import (
     BigInteger,
@@ -31,27 +30,58 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from studio.errors import InvalidInput, NotFound
-from studio.records import leases
-from studio.records.database import Database
-from studio.records.leases import Lease
-from studio.records.objects import ObjectCheck, copy_checks, record_checks
-from studio.records.schema import Base, Leased, utcnow
+from studio.records.database import Database, Op
+from studio.records.objects import ObjectCheck, record_checks
+from studio.records.paid_calls import CallState, mark_in
+from studio.records.schema import Base, utcnow
 from studio.records.songs import SongRow, lock_song
-from studio.storage.keys import CHARACTER_BUCKET, look_key
+from studio.records.work import (
+    OPEN,
+    Lease,
+    WorkKind,
+    WorkRow,
+    WorkStatus,
+    finish_in,
+    is_held,
+    queue_in,
+    supersede_in,
+)
+from studio.storage.keys import CHARACTER_BUCKET, generated_key, look_key
 
-OPEN_STATUSES = ("queued", "running")
-ROUND_STATUSES = ("queued", "running", "completed", "partial", "failed", "superseded")
-LOOK_STATUSES = ("pending", "stored", "failed")
+
+class RoundStatus(StrEnum):
+    """A round as people see it: its work's while it is to run, then how it ended."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    PARTIAL = "partial"
+    """Some candidates failed."""
+    FAILED = "failed"
+    SUPERSEDED = "superseded"
+    """The song's character was replaced before it ended."""
 
 
-class LookRoundRow(Leased, Base):
-    """One round of candidate looks: the prompt, strength and image it starts from, and its lease."""
+class LookStatus(StrEnum):
+    PENDING = "pending"
+    STORED = "stored"
+    FAILED = "failed"
+
+
+OPEN_STATUSES = (RoundStatus.QUEUED, RoundStatus.RUNNING)
+
+
+class LookRoundRow(Base):
+    """One round of candidate looks: the prompt, strength and image it starts from, and how it ended."""
 
     __tablename__ = "look_rounds"
     __table_args__ = (UniqueConstraint("song_id", "number"),)
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     song_id: Mapped[str] = mapped_column(String(64), index=True)
+    work_id: Mapped[str | None] = mapped_column(ForeignKey("work.id"), nullable=True, index=True)
+    """The work that makes its looks: its own, or the consistency job's (None: made before the queue)."""
+    outcome: Mapped[str | None] = mapped_column(String(16), nullable=True)
     number: Mapped[int] = mapped_column(Integer)
     """1, 2, ... per song, never reused (archived rounds keep theirs)."""
     origin: Mapped[str] = mapped_column(String(16))
@@ -69,7 +99,6 @@ class LookRoundRow(Leased, Base):
     """The song's character was replaced: the round is history, none of its looks can be picked."""
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
@@ -116,6 +145,8 @@ class NewRound:
     init_key: str
     reference_key: str
     parent: str | None = None
+    budget_nanos: int = 0
+    """What its candidates may cost at most."""
 
 
 @dataclass(frozen=True)
@@ -132,18 +163,37 @@ class StoredLook:
 
 @dataclass
 class RoundLooks:
-    """A round with its looks, in order."""
+    """A round with its looks, in order, and its status."""
 
     round: LookRoundRow
     looks: list[LookRow]
+    status: RoundStatus
+    attempts: int = 0
 
 
-def _add_round(s: Session, new: NewRound, status: str) -> tuple[LookRoundRow, list[LookRow]]:
+def round_status(row: LookRoundRow, work: WorkRow | None) -> RoundStatus:
+    if row.outcome is not None:
+        return RoundStatus(row.outcome)
+    if work is None:
+        return RoundStatus.COMPLETED  # made before rounds had work
+    if work.status in (WorkStatus.QUEUED, WorkStatus.RUNNING):
+        return RoundStatus(work.status)
+    return RoundStatus.SUPERSEDED if work.status == WorkStatus.CANCELLED else RoundStatus.FAILED
+
+
+def _round_looks(s: Session, row: LookRoundRow, looks: list[LookRow]) -> RoundLooks:
+    work = s.get(WorkRow, row.work_id) if row.work_id else None
+    return RoundLooks(row, looks, round_status(row, work), work.attempts if work is not None else 0)
+
+
+def _add_round(
+    s: Session, new: NewRound, work_id: str | None, round_id: str | None = None
+) -> tuple[LookRoundRow, list[LookRow]]:
     number = int(
         s.scalar(select(func.max(LookRoundRow.number)).where(LookRoundRow.song_id == new.song_id)) or 0
     )
     row = LookRoundRow(
-        id=str(uuid.uuid4()),
+        id=round_id or str(uuid.uuid4()),
         song_id=new.song_id,
         number=number + 1,
         origin=new.origin,
@@ -153,9 +203,7 @@ def _add_round(s: Session, new: NewRound, status: str) -> tuple[LookRoundRow, li
         parent=new.parent,
         init_key=new.init_key,
         reference_key=new.reference_key,
-        status=status,
-        attempts=0,
-        lease_epoch=0,
+        work_id=work_id,
         archived=False,
     )
     s.add(row)
@@ -170,7 +218,7 @@ def _add_round(s: Session, new: NewRound, status: str) -> tuple[LookRoundRow, li
             negative_prompt=new.negative_prompt,
             strength=new.strength,
             parent=new.parent,
-            status="pending",
+            status=LookStatus.PENDING,
             cost_nanos=0,
         )
         for position, seed in enumerate(new.seeds, start=1)
@@ -193,40 +241,38 @@ def _current_song(s: Session, song_id: str, reference_key: str) -> SongRow:
 def archive_in(s: Session, song_id: str, reason: str) -> int:
     """Archive the song's rounds (its character was replaced); open ones are superseded, their looks not
     made yet failed with `reason`. How many were open."""
+    works = select(LookRoundRow.work_id).where(
+        LookRoundRow.song_id == song_id, LookRoundRow.work_id.is_not(None)
+    )
     open_rounds = select(LookRoundRow.id).where(
-        LookRoundRow.song_id == song_id, LookRoundRow.status.in_(OPEN_STATUSES)
+        LookRoundRow.song_id == song_id,
+        LookRoundRow.outcome.is_(None),
+        LookRoundRow.work_id.in_(select(WorkRow.id).where(WorkRow.status.in_(OPEN))),
     )
     s.execute(
         update(LookRow)
-        .where(LookRow.round_id.in_(open_rounds), LookRow.status == "pending")
-        .values(status="failed", error=f"not made: {reason}")
+        .where(LookRow.round_id.in_(open_rounds), LookRow.status == LookStatus.PENDING)
+        .values(status=LookStatus.FAILED, error=f"not made: {reason}")
     )
-    superseded = s.execute(
+    s.execute(
         update(LookRoundRow)
-        .where(LookRoundRow.song_id == song_id, LookRoundRow.status.in_(OPEN_STATUSES))
-        .values(
-            status="superseded", error=reason, lease_owner=None, lease_expires_at=None, finished_at=utcnow()
-        )
+        .where(LookRoundRow.id.in_(open_rounds))
+        .values(outcome=RoundStatus.SUPERSEDED, error=reason, finished_at=utcnow())
     )
+    superseded = supersede_in(s, WorkRow.id.in_(works), reason)
     s.execute(update(LookRoundRow).where(LookRoundRow.song_id == song_id).values(archived=True))
-    return int(superseded.rowcount)  # type: ignore[attr-defined]
+    return superseded
 
 
-def add_picked_round_in(s: Session, song: SongRow, new: NewRound, stored: StoredLook) -> RoundLooks:
-    """The consistency job's image as a round of one stored look. It becomes the pick unless the creator
-    picked a look of their own rounds: a re-run replaces the job's earlier image, never a creator's pick."""
-    current = s.get(LookRow, (song.id, song.character_look_id)) if song.character_look_id else None
-    chosen = (
-        current is not None
-        and s.scalar(select(LookRoundRow.origin).where(LookRoundRow.id == current.round_id)) != "consistency"
-    )
-    row, looks = _add_round(s, new, "completed")
-    row.finished_at = utcnow()
-    for look in looks:
-        _store(look, stored)
-    if not chosen:
-        song.character_look_id = looks[0].id
-    return RoundLooks(row, looks)
+def add_round_in(s: Session, lease: Lease, new: NewRound) -> RoundLooks:
+    """A round made by the lease's work itself (the consistency job's first look), pending, for its song's
+    current reference; the one it made already when the work was taken over."""
+    made = s.scalar(select(LookRoundRow).where(LookRoundRow.work_id == lease.id))
+    if made is None:
+        _current_song(s, new.song_id, new.reference_key)
+        made, _ = _add_round(s, new, lease.id)
+    looks = list(s.scalars(select(LookRow).where(LookRow.round_id == made.id).order_by(LookRow.position)))
+    return _round_looks(s, made, looks)
 
 
 def _store(look: LookRow, stored: StoredLook) -> None:
@@ -247,19 +293,27 @@ class LookRecords:
         self.db = db
 
     def create_round(self, new: NewRound) -> RoundLooks:
-        """Queue a round for the song's current reference (InvalidInput when it changed meanwhile)."""
+        """Queue a round, with its work, for the song's current reference (InvalidInput when it changed
+        meanwhile)."""
         with self.db.write() as s:
             _current_song(s, new.song_id, new.reference_key)
-            row, looks = _add_round(s, new, "queued")
-            return RoundLooks(row, looks)
+            round_id = str(uuid.uuid4())
+            work, _ = queue_in(s, WorkKind.LOOKS, round_id, budget_nanos=new.budget_nanos)
+            row, looks = _add_round(s, new, work.id, round_id)
+            return _round_looks(s, row, looks)
 
     def round(self, round_id: str) -> RoundLooks | None:
         with self.db.read() as s:
-            row = s.get(LookRoundRow, round_id)
-            if row is None:
-                return None
-            query = select(LookRow).where(LookRow.round_id == round_id).order_by(LookRow.position)
-            return RoundLooks(row, list(s.scalars(query)))
+            return round_in(s, round_id)
+
+    async def around(self, round_id: str) -> RoundLooks | None:
+        return await self.db.query(lambda s: round_in(s, round_id))
+
+    def of_work(self, work_id: str) -> RoundLooks | None:
+        """The round a unit of work makes (a consistency job's first look), if it made one yet."""
+        with self.db.read() as s:
+            row_id = s.scalar(select(LookRoundRow.id).where(LookRoundRow.work_id == work_id))
+            return round_in(s, row_id) if row_id is not None else None
 
     def rounds(self, song_id: str) -> list[RoundLooks]:
         """The song's rounds, oldest first, archived ones included."""
@@ -275,7 +329,7 @@ class LookRecords:
             by_round: dict[str, list[LookRow]] = {row.id: [] for row in rows}
             for look in looks:
                 by_round.setdefault(look.round_id, []).append(look)
-            return [RoundLooks(row, by_round[row.id]) for row in rows]
+            return [_round_looks(s, row, by_round[row.id]) for row in rows]
 
     def look(self, song_id: str, look_id: str) -> tuple[LookRow, LookRoundRow] | None:
         with self.db.read() as s:
@@ -293,78 +347,66 @@ class LookRecords:
             return int(s.scalar(query) or 0) + 1
 
     def open_rounds(self, song_id: str) -> int:
-        with self.db.read() as s:
-            query = select(func.count()).where(
-                LookRoundRow.song_id == song_id, LookRoundRow.status.in_(OPEN_STATUSES)
-            )
-            return int(s.scalar(query) or 0)
+        """How many of the song's rounds are queued or running."""
+        return sum(1 for found in self.rounds(song_id) if found.status in OPEN_STATUSES)
 
     # running ----------------------------------------------------------------------------------
-    def claim(
-        self, owner: str, lease_seconds: float, *, round_id: str | None = None
-    ) -> tuple[Lease, RoundLooks] | None:
-        """Take the oldest runnable round that is not archived (or round `round_id`)."""
-        with self.db.write() as s:
-            lease = leases.claim(
-                s,
-                LookRoundRow,
-                owner,
-                lease_seconds,
-                id=round_id,
-                where=(LookRoundRow.archived.is_(False),),
-                values={"started_at": utcnow(), "finished_at": None},
-            )
-        if lease is None:
-            return None
-        claimed = self.round(lease.id)
-        assert claimed is not None
-        return lease, claimed
-
-    async def beat(self, lease: Lease, lease_seconds: float | None) -> tuple[bool, bool]:
-        """(still held, False): a round has no cancel; renews when `lease_seconds` is given."""
-
-        return await self.db.run(lambda s: (leases.beat(s, lease, lease_seconds), False))
-
-    def held_op(self, lease: Lease) -> Callable[[Session], bool]:
-        """Whether the round's lease is still held (it is not once the round was archived or taken over)."""
-        return lambda s: leases.is_held(s, lease)
-
     def store_op(
-        self, lease: Lease, song_id: str, look_id: str, stored: StoredLook
-    ) -> Callable[[Session], bool]:
-        """Record a candidate's stored image, only while the round's lease is held."""
+        self, lease: Lease, song_id: str, look_id: str, stored: StoredLook, calls: list[int]
+    ) -> Op[bool]:
+        """Record a candidate's stored image (and the paid calls that made it as kept), only while the
+        lease of the round's work is held."""
 
         def op(s: Session) -> bool:
             look = s.get(LookRow, (song_id, look_id))
-            if look is None or not leases.is_held(s, lease):
+            if look is None or not is_held(s, lease):
                 return False
             _store(look, stored)
+            mark_in(s, calls, CallState.KEPT)
             if stored.check is not None:
                 record_checks(s, CHARACTER_BUCKET, {look_key(song_id, look_id): stored.check})
             return True
 
         return op
 
-    def fail_op(self, lease: Lease, song_id: str, look_id: str, error: str) -> Callable[[Session], bool]:
-        """Record why a candidate has no image, only while the round's lease is held."""
+    def fail_op(self, lease: Lease, song_id: str, look_id: str, error: str) -> Op[bool]:
+        """Record why a candidate has no image, only while the lease is held."""
 
         def op(s: Session) -> bool:
             look = s.get(LookRow, (song_id, look_id))
-            if look is None or not leases.is_held(s, lease):
+            if look is None or not is_held(s, lease):
                 return False
-            look.status, look.error = "failed", error
+            look.status, look.error = LookStatus.FAILED, error
             return True
 
         return op
 
-    def finish_op(self, lease: Lease, status: str, error: str | None = None) -> Callable[[Session], bool]:
-        """End the round's lease with a final status; False when it was archived or taken over."""
-        return lambda s: leases.release(s, lease, status=status, error=error, finished_at=utcnow())
+    def end_op(self, lease: Lease, round_id: str, outcome: RoundStatus, error: str | None) -> Op[bool]:
+        """Record how a round ended, only while the lease of its work is held."""
+
+        def op(s: Session) -> bool:
+            return end_round_in(s, lease, round_id, outcome, error)
+
+        return op
+
+    def finish_op(self, lease: Lease, outcome: RoundStatus, error: str | None = None) -> Op[bool]:
+        """End a round's own work with how the round ended; False when it was archived or taken over."""
+
+        def op(s: Session) -> bool:
+            if not end_round_in(s, lease, lease.subject, outcome, error):
+                return False
+            return finish_in(s, lease, WorkStatus.DONE)
+
+        return op
 
     # picking ----------------------------------------------------------------------------------
-    def pick(self, song_id: str, look_id: str, publish: Callable[[SongRow], Any]) -> LookRow:
-        """Make a stored look of a current round the song's pick; `publish` (copying the image to the
-        generated key and setting it) runs in the same transaction, after every check passed."""
+    def pick(
+        self, song_id: str, look_id: str, check: ObjectCheck, *, unless_picked_by_creator: bool = False
+    ) -> LookRow | None:
+        """Make a stored look of a current round the song's pick, its image (already copied to the
+        generated key, whose `check` is recorded) the song's generated image. With
+        `unless_picked_by_creator` (the consistency job's image), a look the creator picked stays: None then.
+        NotFound or InvalidInput when the look cannot be picked."""
         with self.db.write() as s:
             song = lock_song(s, song_id)
             look = s.get(LookRow, (song_id, look_id))
@@ -378,10 +420,48 @@ class LookRecords:
                     "look_id",
                     f"{look_id} belongs to an archived round (the song's character was replaced since)",
                 )
-            if look.status != "stored" or look.storage_key is None:
+            if look.status != LookStatus.STORED or look.storage_key is None:
                 raise InvalidInput("look_id", f"{look_id} has no image to pick (it is {look.status})")
+            if unless_picked_by_creator and _picked_by_creator(s, song):
+                return None
             song.character_look_id = look.id
-            publish(song)
-            if song.character_generated_key:
-                copy_checks(s, CHARACTER_BUCKET, {look.storage_key: song.character_generated_key})
+            song.character_generated_key = generated_key(song_id)
+            song.character_generated_at = utcnow()
+            record_checks(s, CHARACTER_BUCKET, {song.character_generated_key: check})
             return look
+
+    def picked_look(self, song_id: str) -> LookRow | None:
+        with self.db.read() as s:
+            song = s.get(SongRow, song_id)
+            if song is None or song.character_look_id is None:
+                return None
+            return s.get(LookRow, (song_id, song.character_look_id))
+
+
+def round_in(s: Session, round_id: str) -> RoundLooks | None:
+    row = s.get(LookRoundRow, round_id, populate_existing=True)
+    if row is None:
+        return None
+    query = select(LookRow).where(LookRow.round_id == round_id).order_by(LookRow.position)
+    return _round_looks(s, row, list(s.scalars(query.execution_options(populate_existing=True))))
+
+
+def end_round_in(s: Session, lease: Lease, round_id: str, outcome: RoundStatus, error: str | None) -> bool:
+    if not is_held(s, lease):
+        return False
+    s.execute(
+        update(LookRoundRow)
+        .where(LookRoundRow.id == round_id)
+        .values(outcome=outcome, error=error, finished_at=utcnow())
+    )
+    return True
+
+
+def _picked_by_creator(s: Session, song: SongRow) -> bool:
+    """Whether the song's pick is a look of the creator's own rounds (not a consistency job's image)."""
+    if song.character_look_id is None:
+        return False
+    current = s.get(LookRow, (song.id, song.character_look_id))
+    if current is None:
+        return False
+    return s.scalar(select(LookRoundRow.origin).where(LookRoundRow.id == current.round_id)) != "consistency"

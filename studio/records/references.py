@@ -1,18 +1,20 @@
-"""A job's references and their versions. Writes for a running job are made for its lease (`held`), so a
-process that lost the job can no longer change them; many images are recorded in one transaction."""
+"""A job's references and their versions. Writes for a running job are made for its lease (`holds`), so a
+process that lost the job can no longer change them."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, exists, insert, select, update
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
-from studio.records.database import BatchedOp, Database, Op
-from studio.records.leases import Lease
+from studio.records.database import Database, Op
 from studio.records.objects import ObjectCheck, copy_checks, record_checks
-from studio.records.schema import JobRow, PredictionRow, ReferenceRow, ReferenceVersionRow, utcnow
+from studio.records.paid_calls import CallState, mark_in
+from studio.records.schema import ReferenceRow, ReferenceVersionRow, utcnow
+from studio.records.work import Lease, holds, is_held
 from studio.storage.keys import REFERENCE_BUCKET
 
 _REFERENCES = cast(Table, ReferenceRow.__table__)
@@ -33,18 +35,17 @@ class StoredImage:
     """The stored image's size and SHA-256, recorded for its key."""
 
 
-_JOBS = cast(Table, JobRow.__table__)
-_HOLDS = select(_JOBS.c.id).where(
-    _JOBS.c.id == bindparam("job"),
-    _JOBS.c.lease_owner == bindparam("owner"),
-    _JOBS.c.lease_epoch == bindparam("epoch"),
-    _JOBS.c.status == "running",
-)
+class ReferenceStatus(StrEnum):
+    QUEUED = "queued"
+    GENERATING = "generating"
+    STORED = "stored"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    DROPPED = "dropped"
+    """The plan no longer has it."""
 
 
-def _holds(s: Session, lease: Lease) -> bool:
-    found = s.connection().execute(_HOLDS, {"job": lease.id, "owner": lease.owner, "epoch": lease.epoch})
-    return found.first() is not None
+UNFINISHED = (ReferenceStatus.QUEUED, ReferenceStatus.GENERATING)
 
 
 class ReferenceRecords:
@@ -56,7 +57,7 @@ class ReferenceRecords:
             return _of_job(s, job_id)
 
     async def aof_job(self, job_id: str) -> dict[str, ReferenceRow]:
-        return await self.db.run(lambda s: _of_job(s, job_id))
+        return await self.db.query(lambda s: _of_job(s, job_id))
 
     def versions(self, job_id: str, ref: str | None = None) -> list[ReferenceVersionRow]:
         with self.db.read() as s:
@@ -76,19 +77,20 @@ class ReferenceRecords:
         keep = refs
 
         def op(s: Session) -> bool:
-            if not _holds(s, lease):
+            if not is_held(s, lease):
                 return False
+            job_id = lease.subject
             s.execute(
                 update(ReferenceRow)
                 .where(
-                    ReferenceRow.job_id == lease.id,
-                    ReferenceRow.status.in_(("queued", "generating")),
+                    ReferenceRow.job_id == job_id,
+                    ReferenceRow.status.in_(UNFINISHED),
                     ReferenceRow.ref.not_in(keep),
                 )
-                .values(status="dropped")
+                .values(status=ReferenceStatus.DROPPED)
             )
-            known = set(s.scalars(select(ReferenceRow.ref).where(ReferenceRow.job_id == lease.id)))
-            new = [{**values, "job_id": lease.id} for values in rows if values["ref"] not in known]
+            known = set(s.scalars(select(ReferenceRow.ref).where(ReferenceRow.job_id == job_id)))
+            new = [{**values, "job_id": job_id} for values in rows if values["ref"] not in known]
             if new:
                 s.execute(insert(ReferenceRow), new)
             changed = [values for values in rows if values["ref"] in known]
@@ -96,7 +98,7 @@ class ReferenceRecords:
                 columns = _REFERENCES.c
                 s.connection().execute(
                     update(_REFERENCES)
-                    .where(columns.job_id == lease.id, columns.ref == bindparam("ref_"))
+                    .where(columns.job_id == job_id, columns.ref == bindparam("ref_"))
                     .values({name: bindparam(name) for name in changed[0] if name != "ref"}),
                     [{**values, "ref_": values["ref"]} for values in changed],
                 )
@@ -112,109 +114,48 @@ class ReferenceRecords:
                 .values(**values)
             )
 
-    def update_for(self, lease: Lease, ref: str, **values: Any) -> ReferenceUpdate:
-        """An op (for the database thread) that updates one reference while `lease` holds its job."""
-        return ReferenceUpdate(lease, ref, values)
+    def update_for(self, lease: Lease, ref: str, **values: Any) -> Op[bool]:
+        """An op that updates one reference while `lease` holds its job."""
+        return lambda s: update_in(s, lease, ref, **values)
 
-    async def store(
-        self,
-        lease: Lease,
-        images: list[StoredImage],
-        used: list[str] = (),  # type: ignore[assignment]
-    ) -> list[int | None]:
-        """Record images as the latest versions of their references, and the predictions that made them as
-        used; each gets its version number, or None when the lease was lost meanwhile. Images stored about
-        the same moment are recorded together."""
-        return list(await self.db.run(VersionsStored(lease, images, list(used)), urgent=False))
+    def store_op(self, lease: Lease, image: StoredImage, calls: list[int]) -> Op[int | None]:
+        """An op recording an image just stored as its reference's latest version, and the paid calls that
+        made it as kept; its version number, or None when the lease was lost meanwhile."""
 
+        def op(s: Session) -> int | None:
+            if not is_held(s, lease):
+                return None
+            mark_in(s, calls, CallState.KEPT)
+            return _record_versions(s, lease, [image])[image.ref]
 
-class ReferenceUpdate(BatchedOp):
-    """Updates of the same columns of references of leased jobs: one statement for all of them."""
-
-    def __init__(self, lease: Lease, ref: str, values: dict[str, Any]) -> None:
-        self.lease = lease
-        self.ref = ref
-        self.values = {**values, "updated_at": utcnow()}
-        self.kind = ",".join(sorted(self.values))
-        self.touches = frozenset({(lease.id, ref)})
-
-    @classmethod
-    def run_all(cls, session: Session, ops: list[ReferenceUpdate]) -> list[bool]:
-        jobs = cast(Table, JobRow.__table__).c
-        columns = _REFERENCES.c
-        held = exists().where(
-            jobs.id == columns.job_id,
-            jobs.lease_owner == bindparam("owner_"),
-            jobs.lease_epoch == bindparam("epoch_"),
-            jobs.status == "running",
-        )
-        statement = (
-            update(_REFERENCES)
-            .where(columns.job_id == bindparam("job_"), columns.ref == bindparam("ref_"), held)
-            .values({name: bindparam(name) for name in ops[0].values})
-        )
-        session.connection().execute(
-            statement,
-            [
-                {
-                    **op.values,
-                    "job_": op.lease.id,
-                    "ref_": op.ref,
-                    "owner_": op.lease.owner,
-                    "epoch_": op.lease.epoch,
-                }
-                for op in ops
-            ],
-        )
-        return [True] * len(ops)
+        return op
 
 
-class VersionsStored(BatchedOp):
-    """Images stored by one lease holder, recorded as new versions in a fixed number of statements."""
-
-    kind = "versions"
-
-    def __init__(self, lease: Lease, images: list[StoredImage], used: list[str]) -> None:
-        self.lease = lease
-        self.images = images
-        self.used = used
-        self.touches = frozenset((lease.id, image.ref) for image in images)
-
-    @classmethod
-    def run_all(cls, session: Session, ops: list[VersionsStored]) -> list[list[int | None]]:
-        by_lease: dict[Lease, list[StoredImage]] = {}
-        for op in ops:
-            by_lease.setdefault(op.lease, []).extend(op.images)
-        used = sorted({prediction_id for op in ops for prediction_id in op.used})
-        if used:
-            predictions = cast(Table, PredictionRow.__table__)
-            session.connection().execute(
-                update(predictions).where(predictions.c.id.in_(used)).values(used=True)
-            )
-        numbers: dict[tuple[Lease, str], int] = {}
-        for lease, images in by_lease.items():
-            numbers.update(
-                {(lease, ref): number for ref, number in _record_versions(session, lease, images).items()}
-            )
-        return [[numbers.get((op.lease, image.ref)) for image in op.images] for op in ops]
+def update_in(s: Session, lease: Lease, ref: str, **values: Any) -> bool:
+    """Update one reference of the lease's job, only while the lease holds it."""
+    result = s.execute(
+        update(ReferenceRow)
+        .where(ReferenceRow.job_id == lease.subject, ReferenceRow.ref == ref, holds(lease))
+        .values(**values, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 def _record_versions(s: Session, lease: Lease, images: list[StoredImage]) -> dict[str, int]:
-    """Each image's version number (the lease holder numbers them: it alone writes the job's versions);
-    none when the lease was lost meanwhile."""
-    if not images or not _holds(s, lease):
-        return {}
+    """Each image's version number (the lease holder numbers them: it alone writes the job's versions)."""
+    job_id = lease.subject
     numbers = {image.ref: image.version["version"] for image in images}
-    _move_previous(s, lease.id, images)
+    _move_previous(s, job_id, images)
     _record_checks(s, images)
     connection = s.connection()
     connection.execute(
-        insert(_VERSIONS), [_version_values(lease.id, image, image.version["version"]) for image in images]
+        insert(_VERSIONS), [_version_values(job_id, image, image.version["version"]) for image in images]
     )
     columns = _REFERENCES.c
     connection.execute(
         update(_REFERENCES)
-        .where(columns.job_id == lease.id, columns.ref == bindparam("ref_"))
+        .where(columns.job_id == job_id, columns.ref == bindparam("ref_"))
         .values({name: bindparam(name) for name in {*images[0].reference, "version"}}),
         [{**image.reference, "ref_": image.ref, "version": image.version["version"]} for image in images],
     )
@@ -280,4 +221,4 @@ def row_values(row: Any) -> dict[str, Any]:
     }
 
 
-__all__ = ["JobRow", "ReferenceRecords", "StoredImage", "row_values"]
+__all__ = ["ReferenceRecords", "ReferenceStatus", "StoredImage", "row_values"]

@@ -8,12 +8,15 @@ from typing import Any, NamedTuple
 from sqlalchemy import delete, func, or_, select, update
 
 from studio.records.database import Database
+from studio.records.jobs import FINISHED, status_of
 from studio.records.looks import LookRoundRow, LookRow
 from studio.records.objects import forget_checks
+from studio.records.paid_calls import PaidCallRow
 from studio.records.prompt_edits import PlanDraftRow, PromptEditRow
 from studio.records.reviews import ReviewRow
-from studio.records.schema import EventRow, JobRow, PredictionRow, ReferenceRow, ReferenceVersionRow
-from studio.records.songs import OPEN_STATUSES, CharacterJobRow, SongRow
+from studio.records.schema import EventRow, JobRow, ReferenceRow, ReferenceVersionRow, as_utc
+from studio.records.songs import CharacterJobRow, SongRow
+from studio.records.work import OPEN, WorkRow
 from studio.storage.keys import REFERENCE_BUCKET
 
 JOB_TABLES: tuple[Any, ...] = (
@@ -23,7 +26,7 @@ JOB_TABLES: tuple[Any, ...] = (
     EventRow,
     PromptEditRow,
     PlanDraftRow,
-    PredictionRow,
+    PaidCallRow,
 )
 """Tables whose rows belong to one job (the ledger is kept: it is the cost history)."""
 
@@ -52,17 +55,25 @@ class RetentionRecords:
 
     def state(self) -> RetentionState:
         with self.db.read() as s:
-            columns = select(JobRow.id, JobRow.status, JobRow.completed_at, JobRow.song_id)
-            jobs = [JobState(*row) for row in s.execute(columns.order_by(JobRow.completed_at, JobRow.id))]
+            rows = s.execute(
+                select(JobRow, WorkRow)
+                .join(WorkRow, WorkRow.id == JobRow.work_id)
+                .order_by(JobRow.completed_at, JobRow.id)
+            )
+            jobs = [
+                JobState(row[0].id, status_of(row[0], row[1]), row[0].completed_at, row[0].song_id)
+                for row in rows
+            ]
             songs = list(s.scalars(select(SongRow).order_by(SongRow.id)))
             activity = select(
                 CharacterJobRow.song_id,
                 func.max(func.coalesce(CharacterJobRow.finished_at, CharacterJobRow.created_at)),
             ).group_by(CharacterJobRow.song_id)
             character_activity = {song_id: moment for song_id, moment in s.execute(activity) if moment}
+            open_work = select(WorkRow.id).where(WorkRow.status.in_(OPEN))
             open_songs = set(
-                s.scalars(select(CharacterJobRow.song_id).where(CharacterJobRow.status.in_(OPEN_STATUSES)))
-            ) | set(s.scalars(select(LookRoundRow.song_id).where(LookRoundRow.status.in_(OPEN_STATUSES))))
+                s.scalars(select(CharacterJobRow.song_id).where(CharacterJobRow.work_id.in_(open_work)))
+            ) | set(s.scalars(select(LookRoundRow.song_id).where(LookRoundRow.work_id.in_(open_work))))
         return RetentionState(jobs, songs, character_activity, open_songs)
 
     def count_job_records(self, job_id: str) -> dict[str, int]:
@@ -73,23 +84,23 @@ class RetentionRecords:
                 counts[table.__tablename__] = int(s.scalar(query) or 0)
         return counts
 
-    def delete_job(self, job_id: str, finished: tuple[str, ...], cutoff: datetime) -> int | None:
+    def delete_job(self, job_id: str, cutoff: datetime) -> int | None:
         """Delete the job's records if it is still finished before `cutoff`; None when it was resumed."""
         with self.db.write() as s:
-            still_expired = s.scalar(
-                select(JobRow.id).where(
-                    JobRow.id == job_id,
-                    JobRow.status.in_(finished),
-                    JobRow.completed_at.is_not(None),
-                    JobRow.completed_at <= cutoff,
-                )
-            )
-            if still_expired is None:
+            found = s.execute(
+                select(JobRow, WorkRow).join(WorkRow, WorkRow.id == JobRow.work_id).where(JobRow.id == job_id)
+            ).first()
+            if found is None:
+                return None
+            job, work = found[0], found[1]
+            completed = job.completed_at is not None and as_utc(job.completed_at) <= cutoff
+            if status_of(job, work) not in FINISHED or not completed:
                 return None
             removed = 0
             for table in JOB_TABLES:
                 removed += int(s.execute(delete(table).where(table.job_id == job_id)).rowcount)  # type: ignore[attr-defined]
             removed += int(s.execute(delete(JobRow).where(JobRow.id == job_id)).rowcount)  # type: ignore[attr-defined]
+            s.execute(delete(WorkRow).where(WorkRow.id == work.id))
             forget_checks(s, REFERENCE_BUCKET, job_id)  # its objects are gone (not counted: not a record)
             return removed
 

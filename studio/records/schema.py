@@ -31,40 +31,23 @@ class Base(DeclarativeBase):
     pass
 
 
-class Leased:
-    """Columns of work claimed under a lease (studio.records.leases): reference jobs and character jobs.
+class JobRow(Base):
+    """A reference job: the plan and the request of its latest run, and how that run ended. Its work (queue
+    status, lease, budget) is a row of the work queue (studio.records.work)."""
 
-    `lease_epoch` grows by one at every claim; writes made for a lease name its owner and epoch, so a process
-    whose lease was taken over can no longer change the work, whatever it still believes.
-    """
-
-    status: Mapped[str] = mapped_column(String(16), default="queued", index=True)
-    lease_owner: Mapped[str | None] = mapped_column(String(120), nullable=True)
-    """The claiming process, `host:pid:token` (a label for people; liveness is only the expiry)."""
-    lease_epoch: Mapped[int] = mapped_column(Integer, default=0)
-    lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-    claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-    """When the current epoch began."""
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    """How many times the work was claimed."""
-
-
-class JobRow(Leased, Base):
     __tablename__ = "jobs"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    work_id: Mapped[str] = mapped_column(ForeignKey("work.id"), index=True)
     plan_json: Mapped[str] = mapped_column(Text)
-    budget_nanos: Mapped[int] = mapped_column(BigInteger, default=0)
-    reserved_nanos: Mapped[int] = mapped_column(BigInteger, default=0)
-    """What the lease holder's calls in flight may still cost; voided when the job is taken over."""
-    spent_nanos: Mapped[int] = mapped_column(BigInteger, default=0)
     duration_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
     concurrency: Mapped[int] = mapped_column(Integer, default=6)
     provider: Mapped[str] = mapped_column(String(32), default="")
     model_version: Mapped[str] = mapped_column(String(128), default="")
+    outcome: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    """How the latest run ended (`success`, `partial`, `failed`, `cancelled`); None while it is to run."""
     result_json: Mapped[str | None] = mapped_column(Text, nullable=True)
     failure_reason: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     song_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
     """The song whose character images clip generation uses with this job's references."""
     overrides_json: Mapped[str | None] = mapped_column(Text, nullable=True)
@@ -100,9 +83,6 @@ class ReferenceRow(Base):
     provider: Mapped[str] = mapped_column(String(32), default="")
     model_version: Mapped[str] = mapped_column(String(128), default="")
     version: Mapped[int] = mapped_column(Integer, default=0)
-    started_epoch: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    """The job's lease epoch that last made a paid call for this reference (written before the call)."""
-    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 
@@ -154,25 +134,8 @@ class LedgerRow(Base):
     saved_nanos: Mapped[int] = mapped_column(BigInteger, default=0)
     prediction_id: Mapped[str | None] = mapped_column(String(80), nullable=True, index=True, unique=True)
     """A provider's prediction is charged once: the unique index makes a second charge impossible."""
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-
-
-class PredictionRow(Base):
-    """A paid call at a provider, recorded as soon as its id is known, so a takeover adopts it.
-
-    `charged` once its cost is in the ledger; `used` once its image is stored (or it failed for good).
-    """
-
-    __tablename__ = "predictions"
-
-    id: Mapped[str] = mapped_column(String(80), primary_key=True)
-    provider: Mapped[str] = mapped_column(String(32))
-    job_id: Mapped[str | None] = mapped_column(String(36), index=True, nullable=True)
-    song_id: Mapped[str | None] = mapped_column(String(64), index=True, nullable=True)
-    ref: Mapped[str] = mapped_column(String(80))
-    epoch: Mapped[int] = mapped_column(Integer, default=0)
-    charged: Mapped[bool] = mapped_column(Boolean, default=False)
-    used: Mapped[bool] = mapped_column(Boolean, default=False)
+    work_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
+    """The unit of work whose calls it charges (none for cache hits and imports)."""
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 

@@ -1,33 +1,51 @@
 """Songs (who owns a character setup) and their consistency jobs: tables and the queries on them.
 
-Consistency jobs are leased work (studio.records.leases): a job left `running` by a crashed worker is claimed
-again once its lease expires. Publishing a job's image checks the lease in the same transaction, so a
-superseded or taken-over job can never publish a stale image.
+A consistency job is a row of its own (how it ended) pointing at its work in the queue (studio.records.work):
+a job left running by a crashed worker is taken over once its lease expires, and a new upload supersedes the
+song's open jobs, whose holders can then record nothing more.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import Boolean, DateTime, String, Text, select, update
+from sqlalchemy import Boolean, DateTime, ForeignKey, Select, String, Text, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from studio.records import leases
 from studio.records.database import Database
-from studio.records.leases import Lease
 from studio.records.objects import ObjectCheck, record_checks
-from studio.records.schema import Base, Leased, utcnow
+from studio.records.schema import Base, utcnow
+from studio.records.work import (
+    Lease,
+    WorkKind,
+    WorkRow,
+    WorkStatus,
+    finish_in,
+    is_held,
+    queue_in,
+    supersede_in,
+)
 from studio.storage.keys import CHARACTER_BUCKET
 
-if TYPE_CHECKING:
-    from studio.records.looks import NewRound, RoundLooks, StoredLook
 
-JOB_STATUSES = ("queued", "running", "completed", "failed", "skipped", "superseded")
-OPEN_STATUSES = ("queued", "running")
+class ConsistencyStatus(StrEnum):
+    """A consistency job as people see it: its work's while it is to run, then how it ended."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    SKIPPED = "skipped"
+    """There was nothing to do: no uploaded reference, or consistency is off."""
+    FAILED = "failed"
+    SUPERSEDED = "superseded"
+    """A newer upload or template replaced the reference before it ended."""
+
+
+OPEN_STATUSES = (ConsistencyStatus.QUEUED, ConsistencyStatus.RUNNING)
 _CHARACTER_FIELDS = (
     "character_reference_key",
     "character_reference_source",
@@ -66,18 +84,61 @@ class SongRow(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 
 
-class CharacterJobRow(Leased, Base):
-    """One run of the consistency job for a song."""
+class CharacterJobRow(Base):
+    """One consistency job of a song, and how it ended."""
 
     __tablename__ = "character_jobs"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     song_id: Mapped[str] = mapped_column(String(64), index=True)
+    work_id: Mapped[str] = mapped_column(ForeignKey("work.id"), index=True)
+    outcome: Mapped[str | None] = mapped_column(String(16), nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
+@dataclass(frozen=True)
+class CharacterJob:
+    """A consistency job with its work."""
+
+    id: str
+    song_id: str
+    work_id: str
+    status: ConsistencyStatus
+    error: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    attempts: int
+
+    @classmethod
+    def of(cls, job: CharacterJobRow, work: WorkRow) -> CharacterJob:
+        if work.status in (WorkStatus.QUEUED, WorkStatus.RUNNING):
+            status = ConsistencyStatus(work.status)
+        elif job.outcome is not None:
+            status = ConsistencyStatus(job.outcome)
+        else:
+            status = (
+                ConsistencyStatus.SUPERSEDED
+                if work.status == WorkStatus.CANCELLED
+                else ConsistencyStatus.FAILED
+            )
+        return cls(
+            id=job.id,
+            song_id=job.song_id,
+            work_id=work.id,
+            status=status,
+            error=job.error or work.error,
+            created_at=job.created_at,
+            started_at=work.claimed_at,
+            finished_at=job.finished_at or work.finished_at,
+            attempts=work.attempts,
+        )
+
+
+def _jobs() -> Select[CharacterJobRow, WorkRow]:
+    return select(CharacterJobRow, WorkRow).join(WorkRow, WorkRow.id == CharacterJobRow.work_id)
 
 
 @dataclass
@@ -108,22 +169,17 @@ def _song_in(s: Session, song_id: str) -> SongRow:
 
 
 def _supersede(s: Session, song_id: str, reason: str) -> int:
-    """Mark the song's queued and running jobs `superseded`; their leases stop being valid."""
-    result = s.execute(
-        update(CharacterJobRow)
-        .where(CharacterJobRow.song_id == song_id, CharacterJobRow.status.in_(OPEN_STATUSES))
-        .values(
-            status="superseded", error=reason, lease_owner=None, lease_expires_at=None, finished_at=utcnow()
-        )
-    )
-    return int(result.rowcount)  # type: ignore[attr-defined]
+    """End the song's queued and running consistency jobs; their holders' leases stop counting."""
+    mine = select(CharacterJobRow.work_id).where(CharacterJobRow.song_id == song_id)
+    return supersede_in(s, WorkRow.id.in_(mine), reason)
 
 
-def _enqueue(s: Session, song_id: str) -> str:
-    job = CharacterJobRow(id=str(uuid.uuid4()), song_id=song_id, status="queued", attempts=0)
-    s.add(job)
+def _enqueue(s: Session, song_id: str, budget_nanos: int) -> str:
+    job_id = str(uuid.uuid4())
+    work, _ = queue_in(s, WorkKind.CONSISTENCY, job_id, budget_nanos=budget_nanos)
+    s.add(CharacterJobRow(id=job_id, song_id=song_id, work_id=work.id, created_at=utcnow()))
     s.flush()
-    return job.id
+    return job_id
 
 
 class SongRecords:
@@ -169,13 +225,14 @@ class SongRecords:
         self,
         song_id: str,
         reason: str,
-        queue_job: bool,
+        job_budget: int | None,
         checks: dict[str, ObjectCheck] | None = None,
         **character: Any,
     ) -> CharacterChange:
         """A new reference (upload or template): supersede open jobs, archive the rounds of looks, clear the
         generated image, the pick and the interrogation with its edits, set `character` fields, record the
-        `checks` of the images stored, and queue a consistency job when asked; all in one transaction."""
+        `checks` of the images stored, and queue a consistency job with `job_budget` (nanos) when it is
+        given; all in one transaction."""
         from studio.records.looks import archive_in  # looks builds on songs
 
         unknown = set(character) - set(_CHARACTER_FIELDS)
@@ -205,91 +262,81 @@ class SongRecords:
                 for name in ("character_reference_key", "character_pose_b_key", "character_generated_key")
                 if before[name] and before[name] not in kept
             ]
-            if queue_job:
-                change.job_id = _enqueue(s, song_id)
+            if job_budget is not None:
+                change.job_id = _enqueue(s, song_id, job_budget)
             return change
 
-    def requeue(self, song_id: str, reason: str) -> str:
+    def requeue(self, song_id: str, reason: str, budget_nanos: int) -> str:
         """Supersede the song's open jobs and queue a fresh one."""
         with self.db.write() as s:
             _supersede(s, song_id, reason)
-            return _enqueue(s, song_id)
+            return _enqueue(s, song_id, budget_nanos)
 
     # jobs -------------------------------------------------------------------------------------
-    def job(self, job_id: str) -> CharacterJobRow | None:
+    def job(self, job_id: str) -> CharacterJob | None:
         with self.db.read() as s:
-            return s.get(CharacterJobRow, job_id)
+            found = s.execute(_jobs().where(CharacterJobRow.id == job_id)).first()
+            return CharacterJob.of(found[0], found[1]) if found is not None else None
 
-    def latest_job(self, song_id: str) -> CharacterJobRow | None:
+    def latest_job(self, song_id: str) -> CharacterJob | None:
         """The song's newest job that was not superseded."""
         with self.db.read() as s:
-            query = (
-                select(CharacterJobRow)
-                .where(CharacterJobRow.song_id == song_id, CharacterJobRow.status != "superseded")
+            rows = s.execute(
+                _jobs()
+                .where(CharacterJobRow.song_id == song_id)
                 .order_by(CharacterJobRow.created_at.desc(), CharacterJobRow.id)
-                .limit(1)
             )
-            return s.scalar(query)
+            jobs = [CharacterJob.of(row[0], row[1]) for row in rows]
+            return next((job for job in jobs if job.status != ConsistencyStatus.SUPERSEDED), None)
 
-    def jobs(self, song_id: str | None = None) -> list[CharacterJobRow]:
+    def jobs(self, song_id: str | None = None) -> list[CharacterJob]:
         with self.db.read() as s:
-            query = select(CharacterJobRow).order_by(CharacterJobRow.created_at, CharacterJobRow.id)
+            query = _jobs().order_by(CharacterJobRow.created_at, CharacterJobRow.id)
             if song_id is not None:
                 query = query.where(CharacterJobRow.song_id == song_id)
-            return list(s.scalars(query))
+            return [CharacterJob.of(row[0], row[1]) for row in s.execute(query)]
 
-    def claim(
-        self, owner: str, lease_seconds: float, *, song_id: str | None = None, job_id: str | None = None
-    ) -> tuple[Lease, CharacterJobRow] | None:
-        """Take the oldest runnable job (of a song, or one job); its lease and row, or None."""
-        where = (CharacterJobRow.song_id == song_id,) if song_id is not None else ()
-        with self.db.write() as s:
-            lease = leases.claim(
-                s,
-                CharacterJobRow,
-                owner,
-                lease_seconds,
-                id=job_id,
-                where=where,
-                values={"started_at": utcnow(), "finished_at": None},
-            )
-            if lease is None:
-                return None
-            row = s.get(CharacterJobRow, lease.id)
-            assert row is not None
-            return lease, row
+    def open_job(self, song_id: str) -> CharacterJob | None:
+        """The song's queued or running job, if any."""
+        return next((job for job in self.jobs(song_id) if job.status in OPEN_STATUSES), None)
 
-    def finish(
-        self,
-        lease: Lease,
-        status: str,
-        *,
-        error: str | None = None,
-        publish: Callable[[SongRow, RoundLooks | None], None] | None = None,
-        look: tuple[NewRound, StoredLook] | None = None,
-        checks: dict[str, ObjectCheck] | None = None,
-    ) -> bool:
-        """End a job; `publish` changes its song in the same transaction, only while the lease is held, and
-        `checks` then record what it stored (`publish` may add the checks of what it stores).
+    async def record_interrogation(self, lease: Lease, song_id: str, interrogation_json: str) -> bool:
+        """Keep what the job's interrogation found on its song, while the lease holds; False when lost."""
 
-        `look` records the job's image as a round of one look (the song's pick when it has none), which
-        `publish` is given. Returns False (and changes nothing) when the job was superseded or taken over.
-        """
-        from studio.records.looks import add_picked_round_in  # looks builds on songs
-
-        with self.db.write() as s:
-            job = s.get(CharacterJobRow, lease.id)
-            ended = leases.release(s, lease, status=status, error=error, finished_at=utcnow())
-            if not ended or job is None:
+        def op(s: Session) -> bool:
+            if not is_held(s, lease):
                 return False
-            song = _song_in(s, job.song_id)
-            made = add_picked_round_in(s, song, *look) if look is not None else None
-            if publish is not None:
-                publish(song, made)
-            record_checks(s, CHARACTER_BUCKET, checks or {})
+            song = _song_in(s, song_id)
+            song.character_interrogation_json = interrogation_json
             return True
 
-    async def beat(self, lease: Lease, lease_seconds: float | None) -> tuple[bool, bool]:
-        """(still held, False): a consistency job has no cancel; renews when `lease_seconds` is given."""
+        return await self.db.run(op)
 
-        return await self.db.run(lambda s: (leases.beat(s, lease, lease_seconds), False))
+    async def finish(
+        self,
+        lease: Lease,
+        outcome: ConsistencyStatus,
+        error: str | None = None,
+        *,
+        work: WorkStatus = WorkStatus.DONE,
+    ) -> bool:
+        """End the job with its outcome (and its work as `work`); False (nothing changed) when the job was
+        superseded or taken over."""
+        return await self.db.run(lambda s: finish_job_in(s, lease, outcome, error, work))
+
+
+def finish_job_in(
+    s: Session,
+    lease: Lease,
+    outcome: ConsistencyStatus,
+    error: str | None = None,
+    work: WorkStatus = WorkStatus.DONE,
+) -> bool:
+    if not finish_in(s, lease, work, error if work == WorkStatus.FAILED else None):
+        return False
+    s.execute(
+        update(CharacterJobRow)
+        .where(CharacterJobRow.id == lease.subject)
+        .values(outcome=outcome, error=error, finished_at=utcnow())
+    )
+    return True

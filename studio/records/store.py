@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from sqlalchemy import Engine
 
 from studio.records.database import Database
@@ -18,11 +16,12 @@ from studio.records.references import ReferenceRecords
 from studio.records.retention import RetentionRecords
 from studio.records.reviews import ReviewRecords
 from studio.records.songs import SongRecords
+from studio.records.work import WorkRecords
 
 
 class Records:
-    """Jobs, references and versions, the ledger and budgets, events, songs and looks, reviews, drafts, and
-    the checks of stored objects.
+    """The work queue, jobs, references and versions, the ledger, events, songs and looks, reviews, drafts,
+    and the checks of stored objects.
 
     Rows come back detached and read-only by convention.
     """
@@ -50,19 +49,7 @@ class Records:
         self.drafts = DraftRecords(self.db)
         self.retention = RetentionRecords(self.db)
         self.objects = ObjectRecords(self.db)
-
-    def running_until(self) -> datetime | None:
-        """When the first lease of work running anywhere (reference jobs, consistency jobs, rounds of looks)
-        runs out."""
-        from studio.records import leases
-        from studio.records.looks import LookRoundRow
-        from studio.records.schema import JobRow
-        from studio.records.songs import CharacterJobRow
-
-        with self.db.read() as s:
-            moments = [leases.earliest_expiry(s, table) for table in (JobRow, CharacterJobRow, LookRoundRow)]
-        found = [moment for moment in moments if moment is not None]
-        return min(found) if found else None
+        self.work = WorkRecords(self.db)
 
     @property
     def engine(self) -> Engine:

@@ -12,8 +12,8 @@ from typing import Any, Literal
 from studio.logs import log_step
 from studio.records import Records
 
-log = logging.getLogger("studio.references.events")
-pipeline_log = logging.getLogger("studio.references.jobs")
+log = logging.getLogger("studio.events")
+pipeline_log = logging.getLogger("studio.references")
 
 EventType = Literal[
     "stage_update",

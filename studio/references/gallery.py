@@ -25,8 +25,8 @@ from studio.errors import InvalidInput, NotFound
 from studio.generation.png_parameters import read_parameters
 from studio.money import from_nanos
 from studio.plans.scene_plan import ScenePlan
-from studio.records.jobs import ACTIVE
-from studio.records.schema import JobRow, ReferenceRow
+from studio.records.jobs import ACTIVE, Job
+from studio.records.schema import ReferenceRow
 from studio.references.outcome import CANCELLED, CANCELLED_BY_YOU
 from studio.references.result import ReferenceImages, run_summary
 from studio.services import Services
@@ -124,7 +124,7 @@ def _status_of(row: ReferenceRow) -> ReferenceStatus:
 
 def job_progress(services: Services, job_id: str) -> JobProgress | None:
     """The job and its references, or None when no job has this id yet."""
-    job: JobRow | None = services.records.jobs.get(job_id)
+    job: Job | None = services.records.jobs.get(job_id)
     if job is None:
         return None
     rows = [_status_of(row) for row in services.records.references.of_job(job_id).values()]
@@ -183,7 +183,7 @@ def _cancelled(plan: ScenePlan, rows: list[ReferenceStatus]) -> list[ReferenceSt
     return ended + never
 
 
-def _summary(job: JobRow) -> str | None:
+def _summary(job: Job) -> str | None:
     if job.status in ACTIVE or not job.result_json:
         return None
     return run_summary(ReferenceImages.model_validate_json(job.result_json))

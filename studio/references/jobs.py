@@ -1,8 +1,9 @@
-"""Reference generation as durable work: submitted by the app or the CLI, run by whoever claims it.
+"""Reference generation as durable work: submitted by the app, the CLI or the API, run by whoever claims it.
 
-The job is the unit of work (studio.work): one live lease holder runs it. `generate` is what a user's command
-does: it submits the plan, runs the job if it can claim it, and otherwise follows the process that holds it
-and returns that run's result, paying nothing; when the holder stops renewing its lease, it takes over.
+The job is a unit of work in the queue (studio.work.queue): one live lease holder runs it. `generate` is
+what a user's command does: it submits the plan, runs the job if it can claim it, and otherwise follows the
+process that holds it and returns that run's result, paying nothing; when the holder stops renewing its
+lease, it takes over.
 """
 
 from __future__ import annotations
@@ -10,10 +11,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, TypeVar, cast
+from typing import cast
 from uuid import UUID
 
 from pydantic import BaseModel, TypeAdapter
@@ -24,34 +24,21 @@ from studio.inputs.text_and_numbers import CONCURRENCY, song_duration
 from studio.logs import log_step
 from studio.money import to_nanos
 from studio.plans.scene_plan import ScenePlan
-from studio.records.jobs import ACTIVE, FINISHED, JobRequest
-from studio.records.leases import live
-from studio.records.schema import JobRow
+from studio.records.jobs import ACTIVE, FINISHED, Job, JobRequest, JobStatus
+from studio.records.references import ReferenceStatus
+from studio.records.work import WorkRow
 from studio.references.events import Event, EventHandler, EventType
 from studio.references.planning import ReferenceOverride, budget_for
 from studio.references.result import ReferenceImages
-from studio.references.run import RunEnd, run_job
 from studio.services import Services
 from studio.storage.keys import check_id
-from studio.work import follow, process_owner
+from studio.work import process_owner
+from studio.work.queue import MAX_ROUNDS, run_claimed, run_or_follow
 
-__all__ = [
-    "ACTIVE",
-    "FINISHED",
-    "Generated",
-    "cancel",
-    "generate",
-    "generate_references",
-    "run_next",
-    "submit",
-]
+__all__ = ["ACTIVE", "FINISHED", "Generated", "cancel", "generate", "generate_references", "submit"]
 
-log = logging.getLogger("studio.references.jobs")
-T = TypeVar("T")
+log = logging.getLogger("studio.references")
 _OVERRIDES = TypeAdapter(dict[str, ReferenceOverride])
-MAX_ROUNDS = 5
-"""Follow-then-claim rounds before `generate` gives up on a job others keep changing."""
-FOLLOW_POLL_SECONDS = 0.25
 
 
 @dataclass(frozen=True)
@@ -142,24 +129,20 @@ async def generate(
     followed = False
     for _ in range(MAX_ROUNDS):
         job, claimed = await records.jobs.start(request, process_owner(), services.settings.lease_seconds)
-        assert job is not None
         if claimed is not None:
-            lease = claimed.lease
-            if lease.taken_over_from:
-                log.warning("job %s: taking over from %s, whose lease expired", job.id, lease.taken_over_from)
-            end = await run_job(services, claimed, on_event, stop)
-            if end.how == "finished":
-                assert end.status is not None
-                return Generated(job.id, end.status, end.result, followed)
-            if end.how == "handed_back":
-                return Generated(job.id, "interrupted", None, followed)
-            continue
-        followed = True
-        final = await _until_stopped(_follow(services, job.id, on_event), stop)
-        if final is _STOPPED:
+            await run_claimed(services, claimed, stop=stop, on_event=on_event)
+            outcome = await records.work.aget(job.work_id)
+        else:
+            followed = True
+            shown = _Shown(services, job.id, on_event)
+            await shown.start()
+            outcome = (
+                await run_or_follow(services, job.work_id, stop=stop, on_event=on_event, on_poll=shown)
+            ).work
+        final = await records.jobs.aget(job.id)
+        assert final is not None and outcome is not None
+        if stop is not None and stop.is_set() and final.status in ACTIVE:
             return Generated(job.id, "interrupted", None, followed)
-        if final is None:
-            raise NotFound(f"job {job.id} was deleted while it ran")
         if final.status in FINISHED and _same_request(final, request):
             return Generated(job.id, final.status, result_of_row(final), followed)
     raise StudioError(f"job {request.job_id} keeps being changed by other processes; try again later")
@@ -192,25 +175,7 @@ async def generate_references(
     return generated.result
 
 
-_STOPPED: Any = object()
-
-
-async def _until_stopped(work: Awaitable[T], stop: asyncio.Event | None) -> T:
-    """`work`'s result, or _STOPPED when `stop` is set first (the work is then cancelled)."""
-    task = asyncio.ensure_future(work)
-    if stop is None:
-        return await task
-    stopped = asyncio.ensure_future(stop.wait())
-    await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
-    stopped.cancel()
-    if task.done():
-        return task.result()
-    task.cancel()
-    await asyncio.gather(task, return_exceptions=True)
-    return cast(T, _STOPPED)
-
-
-def _same_request(job: JobRow, request: JobRequest) -> bool:
+def _same_request(job: Job, request: JobRequest) -> bool:
     return (job.plan_json, job.overrides_json or "{}", job.concurrency) == (
         request.plan_json,
         request.overrides_json,
@@ -218,67 +183,46 @@ def _same_request(job: JobRow, request: JobRequest) -> bool:
     )
 
 
-async def _follow(services: Services, job_id: str, on_event: EventHandler | None) -> JobRow | None:
-    """Show another process's run of the job as it goes (its recorded events) until it ends or its holder
-    stops renewing the lease; returns the job row then."""
-    records = services.records
-    seen = max((row.id for row in await asyncio.to_thread(records.events.after, job_id)), default=0)
-    holder = await records.jobs.aget(job_id)
-    if holder is not None and live(holder):
-        log.info("job %s is being generated by %s; following it", job_id, holder.lease_owner)
+class _Shown:
+    """Shows another process's run of a job as it goes: its recorded events, each once, to `on_event`."""
 
-    async def show(_row: JobRow) -> None:
-        nonlocal seen
-        if on_event is None:
+    def __init__(self, services: Services, job_id: str, on_event: EventHandler | None) -> None:
+        self.records = services.records
+        self.job_id = job_id
+        self.on_event = on_event
+        self.seen = 0
+
+    async def start(self) -> None:
+        rows = await asyncio.to_thread(self.records.events.after, self.job_id)
+        self.seen = max((row.id for row in rows), default=0)
+
+    async def __call__(self, _work: WorkRow) -> None:
+        if self.on_event is None:
             return
-        for row in await asyncio.to_thread(records.events.after, job_id, seen):
-            seen = row.id
+        for row in await asyncio.to_thread(self.records.events.after, self.job_id, self.seen):
+            self.seen = row.id
             try:
-                on_event(
-                    Event(type=cast(EventType, row.type), job_id=job_id, data=json.loads(row.payload_json))
+                self.on_event(
+                    Event(
+                        type=cast(EventType, row.type), job_id=self.job_id, data=json.loads(row.payload_json)
+                    )
                 )
             except Exception:
-                log.exception("event handler failed while following job %s", job_id)
-
-    final = await follow(
-        lambda: records.jobs.aget(job_id),
-        lambda row: row.status in FINISHED,
-        poll_seconds=FOLLOW_POLL_SECONDS,
-        on_poll=show,
-    )
-    if final is not None:
-        await show(final)
-    return final
+                log.exception("event handler failed while following job %s", self.job_id)
 
 
-async def run_next(services: Services, stop: asyncio.Event | None = None) -> RunEnd | None:
-    """Claim the oldest claimable job and run it (a worker's step); None when there is none."""
-    _, claimed = await services.records.jobs.start(None, process_owner(), services.settings.lease_seconds)
-    if claimed is None:
-        return None
-    lease = claimed.lease
-    log_step(
-        log,
-        "reference job claimed",
-        job_id=lease.id,
-        stage="queue",
-        outcome="taken over" if lease.taken_over_from else "claimed",
-    )
-    try:
-        return await run_job(services, claimed, stop=stop)
-    except Exception:
-        log.exception("reference job %s failed unexpectedly", lease.id)
-        await services.records.jobs.finish(lease, "failed", None, "unexpected_error")
-        return RunEnd("finished", None, "failed")
-
-
-def cancel(services: Services, job_id: str) -> str:
+def cancel(services: Services, job_id: str, *, actor: Actor | None = None) -> str:
     """Stop a job: a queued one ends `cancelled` at once; a running one starts no new image, its calls in
-    flight are cancelled at the provider, and its holder ends it `cancelled`. Returns the status now."""
-    job = services.records.jobs.request_cancel(job_id)
+    flight are cancelled at the provider, and its holder (or whoever takes it over) ends it `cancelled`.
+    Returns the status now. Only creators cancel (`actor`; without one, the local operator)."""
+    require(actor, "create")
+    job = services.records.jobs.get(job_id)
     if job is None:
         raise NotFound(f"job {job_id}")
-    return "cancelling" if job.status == "running" else job.status
+    services.records.work.cancel(job.work_id, "cancelled by request")
+    now = services.records.jobs.get(job_id)
+    assert now is not None
+    return "cancelling" if now.status == JobStatus.RUNNING else now.status
 
 
 class Estimate(BaseModel):
@@ -308,7 +252,9 @@ def estimate_cost(
     reused = [
         p
         for p in planned
-        if (row := rows.get(p.ref)) and row.status == "stored" and row.params_hash == p.params_hash
+        if (row := rows.get(p.ref))
+        and row.status == ReferenceStatus.STORED
+        and row.params_hash == p.params_hash
     ]
     paid = [p for p in planned if p not in reused]
     return Estimate(
@@ -325,8 +271,8 @@ def job_overrides(services: Services, job_id: str) -> dict[str, ReferenceOverrid
     return _OVERRIDES.validate_json(job.overrides_json or "{}") if job else {}
 
 
-def result_of_row(job: JobRow) -> ReferenceImages | None:
-    if not job.result_json or job.status == "failed":
+def result_of_row(job: Job) -> ReferenceImages | None:
+    if not job.result_json or job.status == JobStatus.FAILED:
         return None
     return ReferenceImages.model_validate(json.loads(job.result_json))
 

@@ -1,9 +1,10 @@
-"""Reference generation of one job by the process holding its lease: every scene and character,
-concurrently, each stored the moment it arrives.
+"""The handler of reference jobs: every scene and character of a plan, concurrently, each stored the moment
+it arrives, by the process holding the job's lease (studio.work.queue).
 
 Fixes the seed's defects: atomic budget reservation, classified retries with backoff, per-image upload,
-seeded and resumable requests, wall-clock totals. A takeover adopts the predictions its dead predecessor
-paid for (recorded ids, else found by version, prompt and seed) instead of paying for them again.
+seeded and resumable requests, wall-clock totals. A takeover adopts what its predecessor paid for instead of
+paying again (studio.costs.paid_calls); a cancel, seen by the holder or by whoever takes the job over,
+starts nothing new.
 """
 
 from __future__ import annotations
@@ -12,69 +13,69 @@ import asyncio
 import logging
 import time
 from collections import deque
-from dataclasses import dataclass
-from datetime import timedelta
 from decimal import Decimal
 from typing import Literal
 
 from pydantic import TypeAdapter
+from sqlalchemy import update
+from sqlalchemy.orm import Session
 
 from studio.characters.priority import primary_image
-from studio.costs.budget import Budget
+from studio.costs.paid_calls import Account, PaidCalls, Purchase
 from studio.generation.base import Settled
 from studio.money import from_nanos
 from studio.plans.scene_plan import ScenePlan
-from studio.records.jobs import Claimed
+from studio.records.jobs import Job, JobStatus
 from studio.records.ledger import LedgerEntry
-from studio.records.schema import PredictionRow, ReferenceRow, as_utc
-from studio.references.events import EventHandler, EventSink, FailureReason
-from studio.references.outcome import (
-    CANCELLED,
-    CANCELLED_BY_YOU,
-    STORED,
-    Outcome,
-    build_result,
-    partial_success,
-)
+from studio.records.references import ReferenceStatus
+from studio.records.schema import JobRow, ReferenceRow, as_utc, utcnow
+from studio.records.work import Lease, WorkKind, WorkStatus, finish_in
+from studio.references.events import EventSink, FailureReason
+from studio.references.outcome import CANCELLED_BY_YOU, Outcome, build_result, partial_success
 from studio.references.planning import PlannedReference, ReferenceOverride, plan_references
-from studio.references.result import ReferenceImages
-from studio.references.task import Attempts, Run, give_back, keep, pay, reserve_ahead
+from studio.references.task import JobRun, keep, pay
 from studio.services import Services
 from studio.storage.keys import REFERENCE_BUCKET
-from studio.work import Heartbeat, LeaseLost
+from studio.work.queue import Ended, Run, handles
 
-log = logging.getLogger("studio.references.jobs")
+log = logging.getLogger("studio.references")
 OVERRIDES = TypeAdapter(dict[str, ReferenceOverride])
-FIND_SLACK = timedelta(seconds=60)
-"""How long before a reference was marked started its call may have been created (clock skew)."""
 CANCEL_GRACE_SECONDS = 15.0
 """How long a cancelled job waits for its cancelled calls to report what they cost."""
+STORED = ReferenceStatus.STORED
 
 
-@dataclass(frozen=True)
-class RunEnd:
-    """How a run ended: `finished` (the job has its final status), `lost` (taken over), `handed_back`."""
+async def fail_job(services: Services, lease: Lease, reason: str) -> bool:
+    """The job could not be run: it ends `failed` with the reason, its work failed."""
 
-    how: Literal["finished", "lost", "handed_back"]
-    result: ReferenceImages | None = None
-    status: str | None = None
+    def op(s: Session) -> bool:
+        if not finish_in(s, lease, WorkStatus.FAILED, reason):
+            return False
+        s.execute(
+            update(JobRow)
+            .where(JobRow.id == lease.subject)
+            .values(outcome=JobStatus.FAILED, failure_reason=reason[:64], completed_at=utcnow())
+        )
+        return True
+
+    return await services.records.db.run(op)
 
 
-async def run_job(
-    services: Services,
-    claimed: Claimed,
-    on_event: EventHandler | None = None,
-    stop: asyncio.Event | None = None,
-) -> RunEnd:
-    """Run a claimed job to its end. `stop` hands it back to the queue (a worker shutting down)."""
+@handles(WorkKind.REFERENCES, fail=fail_job)
+async def run_references(run: Run) -> Ended:
+    """Run a claimed reference job to its end. `run.stop` hands it back to the queue (a worker stopping)."""
+    services, lease = run.services, run.lease
     records = services.records
-    lease, job, existing = claimed.lease, claimed.job, claimed.references
     wall_start = time.perf_counter()
+    job = await records.jobs.aget(lease.subject)
+    assert job is not None
+    existing = await records.references.aof_job(job.id)
     plan = ScenePlan.model_validate_json(job.plan_json)
     lead = await asyncio.to_thread(primary_image, services, job.song_id) if job.song_id else None
-    overrides = OVERRIDES.validate_json(job.overrides_json or "{}")
-    planned = plan_references(plan, services.generator, overrides, lead)
-    emit = EventSink(records, lease.id, on_event)
+    planned = plan_references(
+        plan, services.generator, OVERRIDES.validate_json(job.overrides_json or "{}"), lead
+    )
+    emit = EventSink(records, job.id, run.on_event)
     stored = any(row.status == STORED for row in existing.values())
     done = await asyncio.to_thread(_already_stored, services, planned, existing) if stored else set()
     submitted = as_utc(job.started_at) if job.started_at else None
@@ -85,7 +86,6 @@ async def run_job(
     ]
     earlier = [p for p in planned if p.ref in done and p not in reused]
     todo = [p for p in planned if p.ref not in done]
-    # queued before any reservation of this run, so they are written first; a lost lease shows later
     records.db.post(
         records.references.prepare_op(
             lease, [_queued_row(services, p) for p in todo], refs=[p.ref for p in planned]
@@ -101,88 +101,73 @@ async def run_job(
         total_images=len(planned),
         taken_over=lease.taken_over_from is not None,
     )
-    run = Run(
-        services,
-        lease,
-        emit,
-        Budget(records, lease, job.budget_nanos, job.spent_nanos, job.reserved_nanos),
-        total=len(todo),
-        versions={ref: row.version for ref, row in existing.items()},
+    paid = PaidCalls(run, Account("generation", job_id=job.id))
+    job_run = JobRun(
+        run, emit, paid, total=len(todo), versions={ref: row.version for ref, row in existing.items()}
     )
-    outcomes = {o.planned.ref: o for o in _reuse(run, reused, existing)}
+    outcomes = {o.planned.ref: o for o in _reuse(job_run, reused, existing)}
     outcomes.update({p.ref: _made_earlier(p, existing[p.ref]) for p in earlier})
-    try:
-        await _adopt(run, todo, existing, claimed.predictions)
-        heartbeat = Heartbeat(
-            lambda renew: records.jobs.beat(lease, services.settings.lease_seconds if renew else None),
-            services.settings.lease_seconds,
-        )
-        async with heartbeat:
-            ended = await _work(run, todo, job.concurrency, heartbeat, stop)
-    except LeaseLost:
-        return RunEnd("lost")
+    requests = {p.ref: p.request for p in todo}
+    await paid.take_over(requests)
+    ended = await _work(job_run, todo, job.concurrency, run)
     if ended == "lost":
-        return RunEnd("lost")
+        return Ended.LOST
     if ended == "stopped":
-        await records.jobs.hand_back(lease)
-        log.info("job %s handed back: this process is stopping", lease.id)
-        return RunEnd("handed_back")
-    outcomes.update(run.outcomes)
-    return await _finish(run, planned, outcomes, time.perf_counter() - wall_start)
+        await records.work.hand_back(lease)
+        log.info("job %s handed back: this process is stopping", job.id)
+        return Ended.HANDED_BACK
+    await paid.settle_leftovers(requests)
+    outcomes.update(job_run.outcomes)
+    return await _finish(job_run, job, planned, outcomes, time.perf_counter() - wall_start)
 
 
 async def _work(
-    run: Run, todo: list[PlannedReference], concurrency: int, heartbeat: Heartbeat, stop: asyncio.Event | None
+    job: JobRun, todo: list[PlannedReference], concurrency: int, run: Run
 ) -> Literal["done", "lost", "stopped", "cancelled"]:
     """Keep `concurrency` calls in flight until every reference is done, or the run must end early."""
-    queue = deque(sorted(todo, key=lambda p: p.ref not in run.adopt))
+    paid = job.paid
+    queue = deque(sorted(todo, key=lambda p: p.ref not in paid.adoptable))
     tasks: set[asyncio.Task[None]] = set()
 
-    async def keep_one(planned: PlannedReference, settled: Settled, state: Attempts) -> None:
-        outcome = await keep(run, planned, settled, state)
+    async def keep_one(planned: PlannedReference, settled: Settled, purchase: Purchase) -> None:
+        outcome = await keep(job, planned, settled, purchase)
         if outcome is not None:
-            run.outcomes[planned.ref] = outcome
-
-    def take(ahead: bool = True) -> tuple[PlannedReference, asyncio.Future[Decimal] | None] | None:
-        if not queue or run.cancelling:
-            return None
-        planned = queue.popleft()
-        return planned, reserve_ahead(run, planned, concurrency) if ahead else None
+            job.outcomes[planned.ref] = outcome
 
     async def slot() -> None:
-        """One paid call at a time, run right here so the next goes out the moment one settles; the next
-        one's reservation is made while this one runs; fetching and storing go on in tasks of their own."""
-        current = take(ahead=False)
-        while current is not None:
-            planned, reservation = current
-            upcoming = take()
-            paid = await pay(run, planned, reservation)
-            if isinstance(paid, tuple):
-                task = asyncio.create_task(keep_one(planned, *paid))
-                tasks.add(task)
-                task.add_done_callback(tasks.discard)
-            elif paid is not None:
-                run.outcomes[planned.ref] = paid
-            if upcoming is not None and run.cancelling:
-                queue.appendleft(upcoming[0])
-                await give_back(run, upcoming[1])
-                upcoming = None
-            current = upcoming
+        """One paid call at a time, so the next goes out the moment one settles; fetching and storing go on
+        in tasks of their own."""
+        while queue:
+            planned = queue.popleft()
+            if paid.cancelling and not paid.adoptable.get(planned.ref):
+                job.outcomes[planned.ref] = _cancelled(job, planned)
+                continue
+            paid_for = await pay(job, planned)
+            if isinstance(paid_for, Outcome):
+                job.outcomes[planned.ref] = paid_for
+                continue
+            task = asyncio.create_task(keep_one(planned, *paid_for))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
 
     slots: list[asyncio.Task[None]] = []
 
     async def everything() -> None:
         slots.extend(asyncio.create_task(slot()) for _ in range(concurrency))
         await asyncio.gather(*slots)
-        await asyncio.gather(*list(tasks))
+        while tasks:
+            await asyncio.gather(*list(tasks))
 
+    heartbeat = run.heartbeat
+    if run.cancel_requested:
+        heartbeat.cancelled.set()
     work = asyncio.ensure_future(everything())
     watched = {
         asyncio.ensure_future(heartbeat.lost.wait()): "lost",
         asyncio.ensure_future(heartbeat.cancelled.wait()): "cancelled",
     }
-    if stop is not None:
-        watched[asyncio.ensure_future(stop.wait())] = "stopped"
+    if run.stop is not None:
+        watched[asyncio.ensure_future(run.stop.wait())] = "stopped"
     try:
         done, _ = await asyncio.wait({work, *watched}, return_when=asyncio.FIRST_COMPLETED)
         if work in done:
@@ -190,7 +175,7 @@ async def _work(
             return "done"
         reason = next(why for waiter, why in watched.items() if waiter in done)
         if reason == "cancelled":
-            await _cancel(run, queue, work, tasks)
+            await _cancel(job, queue, work, tasks)
             return "cancelled"
         for task in [work, *slots, *tasks]:
             task.cancel()
@@ -202,21 +187,11 @@ async def _work(
 
 
 async def _cancel(
-    run: Run, queue: deque[PlannedReference], work: asyncio.Future[None], tasks: set[asyncio.Task[None]]
+    job: JobRun, queue: deque[PlannedReference], work: asyncio.Future[None], tasks: set[asyncio.Task[None]]
 ) -> None:
-    """Start nothing more; ask the provider to stop what is in flight, so each call ends `canceled` and
-    its cost is ledgered; what never started is marked cancelled. Stored images are kept."""
-    run.cancelling = True
-    generator = run.services.generator
-    for ref, flight in list(run.in_flight.items()):
-        ids = [flight.prediction_id] if flight.prediction_id else []
-        if not ids:
-            try:
-                ids = await generator.find(flight.request, flight.since - FIND_SLACK)
-            except Exception:
-                log.warning("could not look up the call in flight for %s", ref, exc_info=True)
-        for prediction_id in ids:
-            await generator.cancel(prediction_id)
+    """Start nothing more; ask the provider to stop what is in flight, so each call ends `canceled` and its
+    cost is ledgered; what never started is marked cancelled. Stored images are kept."""
+    await job.paid.cancel_in_flight()
     try:
         await asyncio.wait_for(asyncio.shield(work), CANCEL_GRACE_SECONDS)
     except TimeoutError:
@@ -224,57 +199,20 @@ async def _cancel(
         for task in list(tasks):
             task.cancel()
         await asyncio.gather(work, *tasks, return_exceptions=True)
-    records = run.services.records
     for planned in queue:
-        run.post(
-            records.references.update_for(run.lease, planned.ref, status=CANCELLED, error=CANCELLED_BY_YOU)
-        )
-        run.outcomes[planned.ref] = Outcome(planned, CANCELLED, error=CANCELLED_BY_YOU)
+        job.outcomes[planned.ref] = _cancelled(job, planned)
     queue.clear()
 
 
-async def _adopt(
-    run: Run, todo: list[PlannedReference], existing: dict[str, ReferenceRow], recorded: list[PredictionRow]
-) -> None:
-    """Predictions an earlier holder of the job paid for and never stored: by recorded id, else looked up."""
-    records, generator = run.services.records, run.services.generator
-    wanted = {p.ref: p for p in todo}
-    for prediction in recorded:
-        if prediction.ref in wanted:
-            run.adopt.setdefault(prediction.ref, []).append((prediction.id, Decimal(0)))
-    unknown = [
-        p
-        for p in todo
-        if p.ref not in run.adopt
-        and (row := existing.get(p.ref)) is not None
-        and row.started_epoch is not None
-        and row.started_epoch < run.lease.epoch
-        and row.started_at is not None
-        and row.status != STORED
-    ]
-    for planned in unknown:
-        since = as_utc(existing[planned.ref].started_at) - FIND_SLACK  # type: ignore[arg-type]
-        found = await generator.find(planned.request, since)
-        known = await records.ledger.known_predictions(found)
-        for prediction_id in found:
-            if prediction_id not in known:
-                records.db.post(
-                    records.ledger.record_prediction_op(
-                        prediction_id, generator.name, planned.ref, job_id=run.job_id, epoch=run.lease.epoch
-                    )
-                )
-                run.adopt.setdefault(planned.ref, []).append((prediction_id, Decimal(0)))
-    for ref, predictions in run.adopt.items():
-        reserved = generator.max_cost(wanted[ref].request)
-        for index, (prediction_id, _) in enumerate(predictions):
-            await run.budget.reserve_paid(reserved)
-            predictions[index] = (prediction_id, reserved)
-    if run.adopt:
-        log.info(
-            "job %s: adopting %d prediction(s) an earlier holder paid for",
-            run.job_id,
-            sum(len(found) for found in run.adopt.values()),
+def _cancelled(job: JobRun, planned: PlannedReference) -> Outcome:
+    """A reference the cancel stopped before its call started."""
+    records = job.services.records
+    records.db.post(
+        records.references.update_for(
+            job.run.lease, planned.ref, status=ReferenceStatus.CANCELLED, error=CANCELLED_BY_YOU
         )
+    )
+    return Outcome(planned, ReferenceStatus.CANCELLED, error=CANCELLED_BY_YOU)
 
 
 def _already_stored(
@@ -311,7 +249,7 @@ def _queued_row(services: Services, planned: PlannedReference) -> dict[str, obje
         "parameters_json": json.dumps(planned.parameters, sort_keys=True),
         "params_hash": planned.params_hash,
         "storage_key": planned.storage_key,
-        "status": "queued",
+        "status": ReferenceStatus.QUEUED,
         "attempts": 0,
         "error": None,
         "failure_reason": None,
@@ -325,15 +263,15 @@ def _made_earlier(planned: PlannedReference, row: ReferenceRow) -> Outcome:
     return Outcome(planned, STORED, generation_time=row.generation_time, cost=from_nanos(row.cost_nanos))
 
 
-def _reuse(run: Run, planned: list[PlannedReference], existing: dict[str, ReferenceRow]) -> list[Outcome]:
+def _reuse(job: JobRun, planned: list[PlannedReference], existing: dict[str, ReferenceRow]) -> list[Outcome]:
     """References stored by an earlier run: no request, no cost; the ledger notes what each saved."""
-    generator = run.services.generator
+    generator = job.services.generator
     entries = []
     for p in planned:
         saved = from_nanos(existing[p.ref].cost_nanos) or generator.estimated_cost(p.request)
         entries.append(
             LedgerEntry(
-                job_id=run.job_id,
+                job_id=job.job_id,
                 stage="generation",
                 provider=generator.name,
                 model=generator.model_version,
@@ -343,35 +281,40 @@ def _reuse(run: Run, planned: list[PlannedReference], existing: dict[str, Refere
                 saved=saved,
             )
         )
-        run.emit("reference_generation_complete", ref=p.ref, reused=True, cost="0", generation_time=0.0)
+        job.emit("reference_generation_complete", ref=p.ref, reused=True, cost="0", generation_time=0.0)
     if entries:
-        run.post(run.services.records.ledger.add_op(*entries))
+        from studio.records.paid_calls import charge_in
+
+        job.services.records.db.post(lambda s: [charge_in(s, entry) for entry in entries])
     return [Outcome(p, STORED, reused=True) for p in planned]
 
 
 async def _finish(
-    run: Run, planned: list[PlannedReference], outcomes: dict[str, Outcome], wall: float
-) -> RunEnd:
-    """Judge the whole job, record its final status for this lease, and report it."""
-    services = run.services
-    ordered = [outcomes.get(p.ref) or Outcome(p, "failed", error="not generated") for p in planned]
+    job: JobRun, row: Job, planned: list[PlannedReference], outcomes: dict[str, Outcome], wall: float
+) -> Ended:
+    """Judge the whole job, record how it ended for this lease, and report it."""
+    services = job.services
+    ordered = [
+        outcomes.get(p.ref) or Outcome(p, ReferenceStatus.FAILED, error="not generated") for p in planned
+    ]
     stored = [o for o in ordered if o.status == STORED]
-    result = await asyncio.to_thread(build_result, services, run.job_id, ordered, wall)  # signs URLs
-    cancelled = run.cancelling
+    result = await asyncio.to_thread(build_result, services, job.job_id, ordered, wall)  # signs URLs
+    cancelled = job.paid.cancelling
     reason: FailureReason | None = None
     if cancelled:  # by request: what is stored is kept, nothing is called a failure
-        status = CANCELLED
+        status = JobStatus.CANCELLED
         result = result.model_copy(update={"status": "partial" if stored else "failed"})
     elif partial_success(ordered):
-        status = "success" if len(stored) == len(ordered) else "partial"
+        status = JobStatus.SUCCESS if len(stored) == len(ordered) else JobStatus.PARTIAL
     else:
         budget = any(o.budget_refused for o in ordered)
         reason = "budget_exceeded" if budget else "threshold_not_met" if stored else "no_generation_results"
-        status = "failed"
+        status = JobStatus.FAILED
         result = result.model_copy(update={"status": "failed"})
-    if not await services.records.jobs.finish(run.lease, status, result.model_dump_json(), reason):
-        return RunEnd("lost")
-    run.emit(
+    await job.paid.flushed()  # the charges and events queued so far land before the job ends
+    if not await services.records.jobs.finish(job.run.lease, status, result.model_dump_json(), reason):
+        return Ended.LOST
+    job.emit(
         "stage_update",
         stage="reference_generation",
         status="cancelled" if cancelled else "failed" if reason else "completed",
@@ -382,7 +325,5 @@ async def _finish(
         total_cost=str(result.total_cost),
         wall_seconds=round(wall, 3),
     )
-    await services.records.db.run(lambda _s: None)  # what was queued (events, charges) is committed
-    if status == "failed":
-        return RunEnd("finished", None, status)
-    return RunEnd("finished", result, status)
+    await job.paid.flushed()
+    return Ended.DONE

@@ -23,9 +23,9 @@ from studio.inputs.text_and_numbers import check_text
 from studio.logs import log_step
 from studio.money import from_nanos
 from studio.plans.scene_plan import ScenePlan
-from studio.records.jobs import ACTIVE
+from studio.records.jobs import ACTIVE, Job
 from studio.records.reviews import ReviewRow
-from studio.records.schema import JobRow, ReferenceRow, ReferenceVersionRow
+from studio.records.schema import ReferenceRow, ReferenceVersionRow
 from studio.services import Services
 from studio.storage.keys import REFERENCE_BUCKET, ReferenceKind, parse_reference_name, reference_name
 
@@ -37,7 +37,7 @@ BoardFilter = Literal["all", "pending", "rejected", "failed", "approved"]
 BOARD_FILTERS: tuple[BoardFilter, ...] = get_args(BoardFilter)
 MAX_REASON_CHARS = 500
 MAX_REVIEWER_CHARS = MAX_AUDIT_CHARS
-log = logging.getLogger("studio.review.gate")
+log = logging.getLogger("studio.review")
 
 
 class NotApproved(StudioError):
@@ -196,7 +196,7 @@ class ExportManifest(BaseModel):
     """Who asked for the manifest: a signed-in e-mail, or the local operator's name."""
 
 
-def _job(services: Services, job_id: str) -> JobRow:
+def _job(services: Services, job_id: str) -> Job:
     job = services.records.jobs.get(job_id)
     if job is None:
         raise NotFound(f"job {job_id}")

@@ -74,3 +74,8 @@ def look_key(song_id: str, look_id: str) -> str:
     check_id("song_id", song_id)
     check_id("look_id", look_id)
     return f"songs/{song_id}/looks/{look_id}.png"
+
+
+def generated_key(song_id: str) -> str:
+    """`songs/{song_id}/character_generated.png`: the song's picked look, which clip generation uses first."""
+    return song_key(song_id, "character_generated", "png")

@@ -7,11 +7,12 @@ folder that already exists is the user's choice.
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 from pathlib import Path
 
-from studio.errors import StudioError
+from studio.errors import StorageUnavailable, StudioError
 
 PARTIAL = ".partial"
 """Suffix of a file being written; never listed as an object, removed if the write fails."""
@@ -62,7 +63,7 @@ def write_private(path: Path, data: bytes, *, durable: bool = False) -> None:
             if attempt == 2:
                 raise StudioError(f"could not store {path.name}: its folder keeps disappearing") from None
         except OSError as error:
-            raise StudioError(f"could not store {path.name}: {error.strerror or error}") from error
+            raise unwritable(path, error) from error
     try:
         with os.fdopen(descriptor, "wb") as handle:
             handle.write(data)
@@ -73,8 +74,21 @@ def write_private(path: Path, data: bytes, *, durable: bool = False) -> None:
     except BaseException as error:
         Path(temporary).unlink(missing_ok=True)
         if isinstance(error, OSError):
-            raise StudioError(f"could not store {path.name}: {error.strerror or error}") from error
+            raise unwritable(path, error) from error
         raise
+
+
+def unwritable(path: Path, error: OSError) -> StorageUnavailable:
+    """A file that could not be written, in words: a full disk says where to free space."""
+    folder = path.parent
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return StorageUnavailable(
+            f"could not store {path.name}: the disk holding {folder} is full",
+            f"free space on it (`df -h {folder}`)",
+        )
+    return StorageUnavailable(
+        f"could not store {path.name}: {error.strerror or error}", f"check that {folder} can be written"
+    )
 
 
 def private_file(path: Path) -> Path:

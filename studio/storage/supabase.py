@@ -16,7 +16,7 @@ import httpx
 from storage3.exceptions import StorageApiError
 from storage3.utils import StorageException
 
-from studio.errors import InvalidInput, NotFound, StudioError
+from studio.errors import InvalidInput, NotFound, StorageUnavailable, StudioError
 from studio.storage.base import check_bucket, check_key, check_prefix
 
 _PAGE = 1000
@@ -24,11 +24,11 @@ _PLACEHOLDER = ".emptyFolderPlaceholder"
 T = TypeVar("T")
 
 
-class SupabaseStorageError(StudioError):
+class SupabaseStorageError(StorageUnavailable):
     """A Supabase Storage call that failed; `status` is its HTTP status (None for network errors)."""
 
     def __init__(self, message: str, *, status: int | None) -> None:
-        super().__init__(message)
+        super().__init__(message, "check SUPABASE_URL and SUPABASE_KEY, and that Supabase Storage answers")
         self.status = status
         self.retryable = status is None or status == 429 or status >= 500
 

@@ -1,9 +1,9 @@
-"""How studio processes share background work: leases on jobs, a heartbeat, following another's work.
+"""How studio processes share background work: a lease held by a heartbeat, and following another's work.
 
-The unit of work is a job (a reference job, a consistency job). A process claims it under a lease in the
-database (studio.records.leases) and keeps it alive with a `Heartbeat`; liveness is only ever the lease's
-expiry, never one host's process table. Another process that wants the same job `follow`s it until it ends,
-or takes it over once the lease has expired. Every wait here has a bound and ends with a stated outcome.
+Every kind of work is a row of the one work queue (studio.records.work). A process claims it under a lease
+and keeps it alive with a `Heartbeat`; liveness is only ever the lease's expiry, never one host's process
+table. Another process that wants the same work `follow`s it until it ends, or takes it over once the lease
+has expired (studio.work.queue). Every wait here has a bound and ends with a stated outcome.
 """
 
 from __future__ import annotations
@@ -17,13 +17,12 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from studio.records.leases import live
-from studio.records.schema import Leased
+from studio.errors import Unavailable
+from studio.records.work import WorkRow, live
 
 log = logging.getLogger("studio.work")
 
 _owner: tuple[int, str] | None = None
-R = TypeVar("R", bound=Leased)
 T = TypeVar("T")
 
 
@@ -37,21 +36,19 @@ def process_owner() -> str:
 
 
 class LeaseLost(Exception):
-    """The lease expired and another process claimed the work: this process must stop changing it."""
+    """The lease expired and another process claimed the work, or the work was superseded: this process must
+    stop changing it."""
+
+
+Beat = Callable[[bool], Awaitable[tuple[bool, bool]]]
+"""Renews the lease when told to (`True`), else only reads it: (still held, cancel requested)."""
 
 
 class Heartbeat:
-    """Renews a lease every third of its length and polls for a cancel request a few times a second.
+    """Renews a lease every third of its length and reads it a few times a second: `lost` is set once it is
+    not held any more, `cancelled` once a cancel was asked for."""
 
-    `beat(renew)` returns (still held, cancel requested); `renew` says whether to push the expiry now.
-    """
-
-    def __init__(
-        self,
-        beat: Callable[[bool], Awaitable[tuple[bool, bool]]],
-        lease_seconds: float,
-        poll_seconds: float = 0.5,
-    ) -> None:
+    def __init__(self, beat: Beat, lease_seconds: float, poll_seconds: float = 0.5) -> None:
         self._beat = beat
         self.lease_seconds = lease_seconds
         self.poll_seconds = min(poll_seconds, lease_seconds / 6)
@@ -92,8 +89,8 @@ class Heartbeat:
             renew = loop.time() - renewed >= self.lease_seconds / 3
             try:
                 held, cancel = await self._beat(renew)
-            except Exception:  # the database hiccuped: try again; the lease has two more thirds to go
-                log.warning("could not renew a lease; retrying", exc_info=True)
+            except Unavailable as error:  # the database is away (and was waited for): try again next time
+                log.warning("could not renew a lease: %s", error.what)
                 continue
             if renew:
                 renewed = loop.time()
@@ -105,20 +102,19 @@ class Heartbeat:
 
 
 async def follow(
-    read: Callable[[], Awaitable[R | None]],
-    ended: Callable[[R], bool],
+    read: Callable[[], Awaitable[WorkRow | None]],
     *,
     poll_seconds: float = 0.25,
-    on_poll: Callable[[R], Awaitable[None]] | None = None,
-) -> R | None:
-    """Wait while another process works on a row: until it `ended`, or until its lease is no longer live
-    (the holder stopped renewing it: the caller may claim it now). None when the row disappeared."""
+    on_poll: Callable[[WorkRow], Awaitable[None]] | None = None,
+) -> WorkRow | None:
+    """Wait while another process works on a unit of work: until it ended, or until its lease is no longer
+    live (its holder stopped renewing it: the caller may claim it now). None when it disappeared."""
     while True:
-        row = await read()
-        if row is None:
+        work = await read()
+        if work is None:
             return None
         if on_poll is not None:
-            await on_poll(row)
-        if ended(row) or not live(row):
-            return row
+            await on_poll(work)
+        if not live(work):
+            return work
         await asyncio.sleep(poll_seconds)

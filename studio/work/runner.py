@@ -3,7 +3,8 @@ app's runner.
 
 Each lane claims the oldest claimable unit of any kind and runs it, until none is left. `stop` ends the
 lanes: a reference job in hand is handed back to the queue at once (its calls in flight are adopted by
-whoever claims it next), a consistency job (one image) or a round of looks (at most eight) finishes.
+whoever claims it next), a consistency job (one image) or a round of looks (at most eight) finishes. A
+database or storage that is away stops the unit in hand (it goes back to the queue) and is said in one line.
 """
 
 from __future__ import annotations
@@ -12,36 +13,24 @@ import asyncio
 import contextlib
 import logging
 import threading
-from collections.abc import Awaitable, Callable
 
+from studio.errors import Unavailable
 from studio.records.schema import utcnow
 from studio.services import Services
+from studio.work.queue import Ended, run_next
 
 log = logging.getLogger("studio.work")
 
-WorkStep = Callable[[Services, asyncio.Event], Awaitable[bool]]
-"""Claims and runs one unit of work; returns whether there was any."""
 
-
-async def _reference_job(services: Services, stop: asyncio.Event) -> bool:
-    from studio.references import jobs
-
-    return await jobs.run_next(services, stop) is not None
-
-
-async def _character_job(services: Services, stop: asyncio.Event) -> bool:
-    from studio.characters.jobs import run_next
-
-    return await run_next(services) is not None
-
-
-async def _look_round(services: Services, stop: asyncio.Event) -> bool:
-    from studio.characters.look_rounds import run_next
-
-    return await run_next(services) is not None
-
-
-STEPS: tuple[WorkStep, ...] = (_reference_job, _character_job, _look_round)
+async def _step(services: Services, stop: asyncio.Event) -> Ended | None:
+    """Claim and run one unit of work; None when there was none or the database or storage is away (said
+    once, in a line: the work in hand went back to the queue)."""
+    try:
+        return await run_next(services, stop)
+    except Unavailable as error:
+        log.warning("worker: %s; trying again shortly", error.what)
+        await asyncio.sleep(1.0)
+        return None
 
 
 async def drain(services: Services, *, max_parallel: int = 2, stop: asyncio.Event | None = None) -> int:
@@ -52,17 +41,9 @@ async def drain(services: Services, *, max_parallel: int = 2, stop: asyncio.Even
     async def lane() -> None:
         nonlocal ran
         while not stop.is_set():
-            for step in STEPS:
-                try:
-                    found = await step(services, stop)
-                except Exception:
-                    log.exception("a work step failed; going on with the next")
-                    found = False
-                if found:
-                    ran += 1
-                    break
-            else:
+            if await _step(services, stop) is None:
                 return
+            ran += 1
 
     await asyncio.gather(*(lane() for _ in range(max_parallel)))
     return ran
@@ -73,7 +54,7 @@ async def drain_all(services: Services, stop: asyncio.Event, poll_seconds: float
     lease runs out) is taken over. Ends when nothing is queued or running, or at `stop`."""
     ran = await drain(services, stop=stop)
     while not stop.is_set():
-        until = await asyncio.to_thread(services.records.running_until)
+        until = await asyncio.to_thread(services.records.work.running_until)
         if until is None:
             break
         wait = min(poll_seconds, max(0.05, (until - utcnow()).total_seconds()))

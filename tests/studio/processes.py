@@ -103,7 +103,8 @@ def assert_each_image_paid_once_and_ledgered(
     for job_id in job_ids:
         job = services.records.jobs.get(job_id)
         assert job is not None and job.spent_nanos <= job.budget_nanos, "the budget was never overshot"
-        assert services.records.ledger.total(job_id) == Decimal(job.spent_nanos) / 10**9
+        total, spent = services.records.ledger.total(job_id), Decimal(job.spent_nanos) / 10**9
+        assert total == spent, f"the job's ledger adds up to {total}, its work counts {spent} spent"
 
 
 def kill(process: subprocess.Popen[str]) -> None:

@@ -11,8 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from studio.characters.consistency import ConsistencyResult
-from studio.characters.jobs import generate_now
+from studio.characters.consistency import ConsistencyResult, generate_now
 from studio.characters.priority import log_clip_choice, resolve
 from studio.characters.songs import upload_character_image
 from studio.logs import REDACTED, Redactor, configure_logging, log_step, reset_logging, timed_step

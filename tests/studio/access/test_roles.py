@@ -18,8 +18,8 @@ from studio.access.roles import (
     role_rules,
     signed_in,
 )
+from studio.characters.consistency import generate_now
 from studio.characters.descriptions import save_edits
-from studio.characters.jobs import generate_now
 from studio.characters.look_rounds import looks_now
 from studio.characters.looks import LooksRequest, pick_look, queue_looks
 from studio.characters.songs import apply_template, upload_character_image
@@ -239,7 +239,7 @@ def test_a_signed_in_identity_is_named_by_its_email() -> None:
 def test_the_cli_acts_as_the_named_local_operator_and_it_is_logged(
     scripted: Services, job_id: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level("INFO", logger="studio.review.gate"):
+    with caplog.at_level("INFO", logger="studio.review"):
         decision = approve(scripted, job_id, SCENE, "alice")
         now = statuses(scripted, job_id)
     assert decision.reviewer == "alice" and now == ["approved", "pending"]

@@ -8,8 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from studio.characters.consistency import NEGATIVE_PROMPT, character_seed, consistent_prompt
-from studio.characters.jobs import generate_now, run_pending
+from studio.characters.consistency import NEGATIVE_PROMPT, character_seed, consistent_prompt, generate_now
 from studio.characters.priority import resolve
 from studio.characters.songs import apply_template, set_consistency_enabled, upload_character_image
 from studio.errors import GenerationError
@@ -67,7 +66,7 @@ def test_completed_job_stores_a_stamped_png_sets_the_key_and_charges_the_ledger(
     generator, interrogator = ScriptedGenerator(cost=Decimal("0.0115")), ScriptedInterrogator()
     run = with_backends(services, generator=generator, interrogators=[interrogator])
     upload = upload_character_image(run, "demo-song", samples.jpeg())
-    [result] = asyncio.run(run_pending(run))
+    result = asyncio.run(generate_now(run, "demo-song"))
     assert (result.status, result.job_id, result.generated_key) == ("completed", upload.job_id, GENERATED)
     reference = services.storage.get(CHARACTER_BUCKET, upload.key)
     assert interrogator.history == [(reference, "image/jpeg")]
@@ -110,7 +109,7 @@ def test_failed_generation_keeps_the_reference_usable(services: Services) -> Non
         interrogators=[ScriptedInterrogator()],
     )
     upload = upload_character_image(run, "demo-song", samples.png())
-    [result] = asyncio.run(run_pending(run))
+    result = asyncio.run(generate_now(run, "demo-song"))
     assert result.status == "failed" and result.reason == "model refused the image"
     job = services.records.songs.job(result.job_id)
     assert job is not None and job.status == "failed" and job.error == "model refused the image"
@@ -129,7 +128,7 @@ def test_failed_generation_keeps_the_reference_usable(services: Services) -> Non
 
 def test_retryable_errors_are_retried_then_succeed(services: Services) -> None:
     generator = ScriptedGenerator(
-        script={"song:demo-song": [GenerationError("busy", retryable=True, reason="rate")]}
+        script={"song:demo-song:r1-1": [GenerationError("busy", retryable=True, reason="rate")]}
     )
     run = with_backends(services, generator=generator)
     upload_character_image(run, "demo-song", samples.png())

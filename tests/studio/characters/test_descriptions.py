@@ -9,7 +9,6 @@ import dataclasses
 import pytest
 
 from studio.characters.descriptions import describe, revert, save_edits
-from studio.characters.jobs import run_pending
 from studio.characters.look_rounds import looks_now
 from studio.characters.looks import LooksRequest, list_looks, pick_look
 from studio.characters.overview import requeue_consistency
@@ -18,6 +17,7 @@ from studio.errors import InvalidInput, NotFound
 from studio.interrogation.base import Interrogation
 from studio.prompts import count_tokens
 from studio.services import Services
+from studio.work.runner import drain
 from tests.fakes import ScriptedGenerator
 from tests.studio.characters import samples
 from tests.studio.characters.conftest import song
@@ -47,7 +47,7 @@ def interrogated(services: Services) -> tuple[Services, ScriptedGenerator]:
     generator = ScriptedGenerator()
     run = dataclasses.replace(services, generator=generator, interrogators=[CountingInterrogator()])
     upload_character_image(run, "demo-song", samples.png())
-    asyncio.run(run_pending(run))
+    asyncio.run(drain(run))
     return run, generator
 
 
@@ -81,7 +81,7 @@ def test_edits_survive_a_re_run_of_the_interrogation_and_make_its_prompt(
     services, generator = interrogated
     save_edits(services, "demo-song", {"style_notes": "watercolour, soft edges"})
     requeue_consistency(services, "demo-song")
-    asyncio.run(run_pending(services))
+    asyncio.run(drain(services))
     after = describe(services, "demo-song")
     assert after is not None
     assert after.fields[1].text == "portrait of a courier, take 2", "the interrogation itself was re-run"
@@ -98,7 +98,7 @@ def test_a_re_run_never_replaces_a_look_the_creator_picked(
     asyncio.run(looks_now(services, "demo-song", LooksRequest(count=2)))
     pick_look(services, "demo-song", "r2-2")
     requeue_consistency(services, "demo-song")
-    asyncio.run(run_pending(services))
+    asyncio.run(drain(services))
     listing = list_looks(services, "demo-song")
     assert [found.round for found in listing.rounds] == [1, 2, 3] and listing.picked == "r2-2"
 

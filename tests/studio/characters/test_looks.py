@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from studio.characters.consistency import generate_now
 from studio.characters.descriptions import describe
-from studio.characters.jobs import generate_now, run_pending
-from studio.characters.look_rounds import looks_now, run_next
+from studio.characters.look_rounds import looks_now
 from studio.characters.looks import LooksRequest, estimate, list_looks, pick_look, queue_looks
 from studio.characters.priority import resolve
 from studio.characters.songs import apply_template, upload_character_image
@@ -21,6 +21,7 @@ from studio.records.objects import ObjectCheck
 from studio.services import Services
 from studio.storage.intact import DamagedObject
 from studio.storage.keys import CHARACTER_BUCKET
+from studio.work.queue import run_next
 from studio.work.runner import drain
 from tests.fakes import ScriptedGenerator, fatal
 from tests.servers.replicate import ReplicateServer
@@ -173,7 +174,7 @@ def test_picking_makes_the_look_the_generated_image_and_a_new_upload_clears_it(s
         pick_look(services, "demo-song", "r2-1")
     with pytest.raises(InvalidInput, match="archived round"):
         queue_looks(services, "demo-song", LooksRequest(from_look="r2-1"))
-    asyncio.run(run_pending(services))
+    asyncio.run(drain(services))
     assert list_looks(services, "demo-song").picked == "r3-1", "the new upload's job makes round 3"
 
 

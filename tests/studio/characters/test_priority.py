@@ -7,7 +7,7 @@ import dataclasses
 import time
 from urllib.parse import parse_qs, urlsplit
 
-from studio.characters.jobs import generate_now
+from studio.characters.consistency import generate_now
 from studio.characters.priority import resolve
 from studio.characters.songs import apply_template, set_consistency_enabled, upload_character_image
 from studio.services import Services

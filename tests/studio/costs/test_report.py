@@ -142,7 +142,7 @@ def test_entries_csv_has_every_ledger_row(services: Services) -> None:
 
 
 def test_song_costs_show_the_character_beside_the_jobs_that_used_it(services: Services) -> None:
-    from studio.characters.jobs import generate_now
+    from studio.characters.consistency import generate_now
     from studio.characters.songs import upload_character_image
     from studio.costs.report import song_costs
     from tests.studio.characters import samples

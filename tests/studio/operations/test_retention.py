@@ -21,6 +21,7 @@ from studio.records.looks import LookRow
 from studio.records.reviews import ReviewRow
 from studio.records.schema import EventRow, JobRow, LedgerRow, ReferenceRow, ReferenceVersionRow, utcnow
 from studio.records.songs import SongRow
+from studio.records.work import WorkRow
 from studio.references.gallery import thumbnail, thumbnail_dir
 from studio.references.jobs import generate_references
 from studio.references.planning import ReferenceOverride
@@ -31,6 +32,7 @@ from studio.storage.keys import CHARACTER_BUCKET, REFERENCE_BUCKET
 from studio.work.runner import drain
 from tests.conftest import PLANS_DIR
 from tests.studio.characters.samples import png
+from tests.studio.work.leases import work_of
 
 DAY = timedelta(days=1)
 
@@ -62,8 +64,16 @@ def generate(services: Services, plan: ScenePlan, **kwargs: object) -> str:
     return str(plan.job_id)
 
 
-def set_job(services: Services, job_id: str, **values: object) -> None:
+def set_job(services: Services, job_id: str, status: str | None = None, **values: object) -> None:
+    """Change a job's columns; `status` as people see it (queued or running: its work's)."""
+    work_id = work_of(services, job_id)
     with services.records.db.write() as s:
+        if status in ("queued", "running"):
+            s.execute(update(WorkRow).where(WorkRow.id == work_id).values(status=status))
+            values["outcome"] = None
+        elif status is not None:
+            s.execute(update(WorkRow).where(WorkRow.id == work_id).values(status="done"))
+            values["outcome"] = status
         s.execute(update(JobRow).where(JobRow.id == job_id).values(**values))
 
 

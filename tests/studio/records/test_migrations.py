@@ -100,3 +100,110 @@ def test_six_processes_opening_an_empty_data_dir_create_the_schema_once(database
     assert [out.strip() for out, _ in outcomes] == ["ok"] * 6, [err for _, err in outcomes]
     assert current_revision(create_engine(url)) == head_revision()
     assert _diff(url) == []
+
+
+def _work_as_0004_left_it(connection: Connection) -> None:
+    """Queued, running and ended work as the three tables of 0004 held it, and what it paid for."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import MetaData, insert
+
+    tables = MetaData()
+    tables.reflect(connection)
+    now, later = datetime.now(UTC), datetime(2999, 1, 1, tzinfo=UTC)
+    job = {
+        "plan_json": "{}", "budget_nanos": 5000, "reserved_nanos": 7, "spent_nanos": 40, "concurrency": 2,
+        "provider": "p", "model_version": "m", "cancel_requested": False, "lease_epoch": 3, "attempts": 1,
+        "created_at": now, "started_at": now,
+    }  # fmt: skip
+    connection.execute(
+        insert(tables.tables["jobs"]),
+        [
+            {**job, "id": "queued-job", "status": "queued", "lease_owner": None, "lease_expires_at": None},
+            {
+                **job,
+                "id": "running-job",
+                "status": "running",
+                "lease_owner": "host:7:abc",
+                "lease_expires_at": later,
+            },
+            {**job, "id": "done-job", "status": "partial", "lease_owner": None, "lease_expires_at": None},
+        ],
+    )
+    connection.execute(
+        insert(tables.tables["reference_records"]).values(
+            job_id="running-job",
+            ref="scene_a",
+            kind="scene",
+            subject_id="a",
+            prompt="p",
+            negative_prompt="n",
+            seed=1,
+            parameters_json="{}",
+            params_hash="h",
+            storage_key="k",
+            status="generating",
+            attempts=0,
+            generation_time=0,
+            cost_nanos=0,
+            provider="replicate",
+            model_version="m",
+            version=0,
+            started_epoch=3,
+            started_at=now,
+            created_at=now,
+            updated_at=now,
+        )
+    )
+    connection.execute(
+        insert(tables.tables["predictions"]).values(
+            id="pred-1",
+            provider="replicate",
+            job_id="running-job",
+            song_id=None,
+            ref="scene_b",
+            epoch=3,
+            charged=True,
+            used=False,
+            created_at=now,
+        )
+    )
+    connection.execute(
+        insert(tables.tables["character_jobs"]).values(
+            id="cj-1",
+            song_id="song-1",
+            status="queued",
+            lease_epoch=0,
+            attempts=0,
+            created_at=now,
+            updated_at=now,
+        )
+    )
+
+
+def test_queued_and_running_work_survives_the_move_to_one_queue(database_url: str) -> None:
+    from studio.records.paid_calls import PaidCallRow
+    from studio.records.work import WorkRow
+
+    engine = make_engine(_url(database_url))
+    with engine.begin() as connection:
+        command.upgrade(alembic_config(connection), "0004")
+        _work_as_0004_left_it(connection)
+    engine.dispose()
+    records = Records(_url(database_url))
+    try:
+        queued, running, done = (records.jobs.get(job) for job in ("queued-job", "running-job", "done-job"))
+        assert queued is not None and queued.status == "queued" and queued.budget_nanos == 5000
+        assert running is not None and running.status == "running" and running.lease_owner == "host:7:abc"
+        assert (running.lease_epoch, running.spent_nanos, running.reserved_nanos) == (3, 40, 7)
+        assert done is not None and done.status == "partial" and done.reserved_nanos == 0
+        consistency = records.songs.job("cj-1")
+        assert consistency is not None and consistency.status == "queued"
+        with records.db.read() as s:
+            calls = {(c.ref, c.prediction_id, c.state) for c in s.query(PaidCallRow).all()}
+            kinds = sorted(row.kind for row in s.query(WorkRow).all())
+        assert calls == {("scene_b", "pred-1", "settled"), ("scene_a", None, "started")}
+        assert kinds == ["consistency", "references", "references", "references"]
+    finally:
+        records.close()
+    assert _diff(_url(database_url)) == []

@@ -17,6 +17,7 @@ from studio.services import Services
 from studio.work.runner import BackgroundRunner, drain
 from tests.conftest import PLANS_DIR
 from tests.fakes import ScriptedGenerator
+from tests.studio.work.leases import claim, work_of
 
 
 @pytest.fixture
@@ -47,9 +48,9 @@ def test_overrides_reach_the_generator(services: Services, plan: ScenePlan) -> N
 
 def test_a_job_is_claimed_once(services: Services, plan: ScenePlan) -> None:
     jobs.submit(services, plan)
-    first = services.records.jobs.claim("me:1:a", 30)
-    assert first is not None and first.id == str(plan.job_id)
-    assert services.records.jobs.claim("other:2:b", 30) is None
+    first = claim(services, "me:1:a")
+    assert first is not None and first.lease.subject == str(plan.job_id)
+    assert claim(services, "other:2:b") is None
 
 
 def test_a_second_generate_follows_the_first_and_pays_nothing(services: Services, plan: ScenePlan) -> None:
@@ -97,13 +98,15 @@ def test_a_job_whose_holder_stopped_renewing_is_taken_over(services: Services, p
     fake = ScriptedGenerator()
     services = dataclasses.replace(services, generator=fake)
     jobs.submit(services, plan)
-    dead = services.records.jobs.claim("gone-host:7:x", 0.3, str(plan.job_id))
+    dead = claim(services, "gone-host:7:x", 0.3, work_id=work_of(services, str(plan.job_id)))
     assert dead is not None
     generated = asyncio.run(jobs.generate(services, plan))
     assert generated.status == "success" and generated.followed, "it waited for the lease, then took over"
     job = services.records.jobs.get(str(plan.job_id))
-    assert job is not None and job.status == "success" and job.lease_epoch == dead.epoch + 1
-    assert asyncio.run(services.records.jobs.beat(dead, 30)) == (False, False), "the old holder lost it"
+    assert job is not None and job.status == "success" and job.lease_epoch == dead.lease.epoch + 1
+    assert asyncio.run(services.records.work.renew(dead.lease, 30)) == (False, False), (
+        "the old holder lost it"
+    )
 
 
 def test_cancel_a_queued_job(services: Services, plan: ScenePlan) -> None:
@@ -143,7 +146,7 @@ def test_cancel_a_running_job_stops_new_images(services: Services, plan: ScenePl
 
 def test_a_running_job_cannot_be_submitted_again(services: Services, plan: ScenePlan) -> None:
     jobs.submit(services, plan)
-    assert services.records.jobs.claim("me:1:a", 30) is not None
+    assert claim(services, "me:1:a") is not None
     with pytest.raises(StudioError, match="already running"):
         jobs.submit(services, plan)
 

@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from studio.errors import InvalidInput, NotFound, StudioError
+from studio.errors import InvalidInput, NotFound, StorageUnavailable
 from studio.storage.base import Storage
 from studio.storage.local import LocalStorage
 from tests.studio.storage.conftest import SIGNING_KEY
@@ -130,9 +130,10 @@ def test_a_failed_write_leaves_the_previous_object_and_no_partial_file(
 
     monkeypatch.setattr(os, "replace", failing_replace)
 
-    with pytest.raises(StudioError, match="No space left on device"):
+    full = r"could not store scene_intro.png: the disk holding .* is full"
+    with pytest.raises(StorageUnavailable, match=full):
         storage.put(BUCKET, KEY, b"new bytes that never land", "image/png")
-    with pytest.raises(StudioError):
+    with pytest.raises(StorageUnavailable):
         storage.put(BUCKET, "job-2/scene_a.png", b"new", "image/png")
 
     monkeypatch.undo()
