@@ -1,5 +1,6 @@
-"""Makespan of reference generation on Replicate over the ideal ceil(N/c) x L (target: within 3 %), beside
-what a user would write instead, measured in the same run against the same server:
+"""Makespan of reference generation on Replicate over the ideal ceil(N/c) x L (target: within 5 %, and no
+more than 0.01 behind the naive peer's median), beside what a user would write instead, measured in the same
+run against the same server:
 
 - studio: `jobs.generate` through one long-lived services container (budget, records, storage, events);
 - naive: the official client's `async_run` under an `asyncio.Semaphore`, each output read and written to a
@@ -37,7 +38,9 @@ from studio.settings import DEFAULT_SDXL_VERSION, Settings
 LATENCY = 0.5
 CASES = [(48, 6), (200, 32)]
 ROUNDS = 5
-TARGET = 1.03
+TARGET = 1.05
+PEER_SLACK = 0.01
+"""How far behind the naive official client's median the studio may be."""
 SONG_SECONDS = 180.0
 """A three-minute song: its budget (3 x $200) does not bind, as for a real music video."""
 ROOT = Path(__file__).resolve().parents[1]
@@ -172,7 +175,8 @@ def run() -> dict[str, float]:
     with replicate_server() as (base_url, token):
         results = asyncio.run(_measure(base_url, token))
     print(
-        f"Replicate makespan / ideal ceil(N/c) x L, L = {LATENCY} s, {ROUNDS} runs each (target <= {TARGET})"
+        f"Replicate makespan / ideal ceil(N/c) x L, L = {LATENCY} s, {ROUNDS} runs each "
+        f"(target <= {TARGET}, at most {PEER_SLACK} behind naive)"
     )
     head = ("studio (median, range)", "naive official client", "bare httpx")
     print(f"  {'N':>4} {'c':>3} {'ideal s':>8}  {head[0]:>26}  {head[1]:>26}  {head[2]:>22}")
@@ -189,7 +193,8 @@ def run() -> dict[str, float]:
         case = f"{references}/{concurrency}"
         studio, naive = figures[f"studio {case}"], figures[f"naive {case}"]
         verdict.append("within target" if studio <= TARGET else "OVER TARGET")
-        verdict.append("not slower than naive" if studio <= naive else "SLOWER THAN NAIVE")
+        behind = studio - naive
+        verdict.append(f"{behind:+.3f} beside naive" + ("" if behind <= PEER_SLACK else " (TOO FAR BEHIND)"))
         row = f"  {references:>4} {concurrency:>3} {ideal:>8.2f}"
         print(f"{row}  {cells[0]:>26}  {cells[1]:>26}  {cells[2]:>22}  {', '.join(verdict)}")
     return figures

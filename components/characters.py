@@ -32,7 +32,7 @@ def song_picker(services: Services) -> str | None:
         name = st.text_input("New song id", placeholder="e.g. midnight-drive", key="new-song-id")
         if st.form_submit_button("Create song"):
             try:
-                select_song(create_song(services, name.strip()))
+                select_song(create_song(services, name.strip(), actor=actor()))
                 st.rerun()
             except InvalidInput as error:
                 st.error(f"**{error.field}**: {error.problem}")

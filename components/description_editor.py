@@ -53,7 +53,7 @@ def _editor(services: Services, found: CharacterDescription) -> None:
     if found.edited and st.button(
         "Revert to the interrogation", icon=":material/undo:", key=f"revert-description-{song_id}"
     ):
-        revert(services, song_id)
+        revert(services, song_id, actor=actor())
         st.rerun()
 
 

@@ -7,14 +7,14 @@ import streamlit as st
 
 from studio.money import usd
 from studio.plans.catalog import counted
-from studio.references.gallery import JobProgress, ReferenceStatus, Thumbnail, full_image, thumbnails
+from studio.references.gallery import BoardReference, JobProgress, Thumbnail, full_image, thumbnails
 from studio.services import Services
 
 PAGE_SIZE = 32
 COLUMNS = 4
 
 
-def _failed_card(reference: ReferenceStatus) -> None:
+def _failed_card(reference: BoardReference) -> None:
     with st.container(border=True):
         st.markdown(f":red-badge[:material/error: failed] **{reference.ref}**")
         st.error(reference.error or "No error was recorded.")
@@ -22,7 +22,7 @@ def _failed_card(reference: ReferenceStatus) -> None:
         st.caption(f"{tries} · {usd(reference.cost)} · *Retry failed only* above tries it again.")
 
 
-def _card(services: Services, reference: ReferenceStatus, thumb: Thumbnail | None) -> None:
+def _card(services: Services, reference: BoardReference, thumb: Thumbnail | None) -> None:
     if reference.status == "failed":
         _failed_card(reference)
         return

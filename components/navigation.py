@@ -27,20 +27,10 @@ from components.identity import (
     sign_in_page,
     signed_in_actor,
 )
-from studio.access.roles import Actor, Permission
+from studio.access.roles import PAGE_PERMISSIONS, Actor
 from studio.errors import StudioError, Unavailable
 
 _IN_APP: ContextVar[bool] = ContextVar("studio_in_app", default=False)
-
-
-PAGE_PERMISSIONS: dict[str, Permission] = {
-    "characters": "create",
-    "plan": "create",
-    "generate": "create",
-    "review": "export",
-    "costs": "costs",
-}
-"""What each page (by its URL path) asks of the actor's roles; Home asks for any role."""
 
 
 def app_pages(who: Actor | None = None) -> dict[str, list[st.Page]]:

@@ -8,6 +8,7 @@ import json
 
 import streamlit as st
 
+from components.identity import actor
 from components.pickers import sticky_select
 from components.setup import current_job_id, select_job
 from studio.errors import InvalidInput
@@ -43,7 +44,7 @@ def plan_picker(services: Services, key: str) -> ScenePlan | None:
 
 def keep_plan(services: Services, plan: ScenePlan, source: str) -> None:
     """Save the plan as its job's draft and make it the app's current plan."""
-    save_plan(services, plan, source)
+    save_plan(services, plan, source, actor=actor())
     select_job(str(plan.job_id))
     st.toast(f"Plan {title_of(plan)} saved ({source}).")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from components.identity import actor
 from components.prompt_table import generation, restart
 from studio.errors import InvalidInput
 from studio.plans.scene_plan import ScenePlan
@@ -43,7 +44,9 @@ def prompt_editor(services: Services, plan: ScenePlan, rows: list[PromptRow]) ->
     buttons = st.container(horizontal=True)
     if buttons.button("Save prompt", type="primary", icon=":material/save:", key=f"{key}-save"):
         try:
-            edit_reference(services, plan, ref, PromptChange(prompt=prompt, negative_prompt=negative))
+            edit_reference(
+                services, plan, ref, PromptChange(prompt=prompt, negative_prompt=negative), actor=actor()
+            )
         except InvalidInput as error:
             st.error(f"**{error.field}**: {error.problem}")
             return
@@ -53,5 +56,5 @@ def prompt_editor(services: Services, plan: ScenePlan, rows: list[PromptRow]) ->
         "Back to synthesized", icon=":material/undo:", key=f"{key}-reset", disabled=not row.edited
     )
     if back:
-        reset_reference(services, plan, ref)
+        reset_reference(services, plan, ref, actor=actor())
         restart(job_id)

@@ -8,6 +8,7 @@ import pandas as pd
 import streamlit as st
 from pandas.io.formats.style import Styler
 
+from components.identity import actor
 from studio.errors import InvalidInput
 from studio.generation.seeds import MAX_SEED
 from studio.plans.scene_plan import ScenePlan
@@ -74,7 +75,7 @@ def _apply(
         ref = rows[int(index)].ref
         try:
             if values.get("reset"):
-                reset_reference(services, plan, ref)
+                reset_reference(services, plan, ref, actor=actor())
                 continue
             seed = values.get("seed")
             change = PromptChange(
@@ -83,9 +84,9 @@ def _apply(
                 seed=int(seed) if seed is not None else None,
                 seed_locked=values.get("lock"),
             )
-            edit_reference(services, plan, ref, change)
+            edit_reference(services, plan, ref, change, actor=actor())
             if values.get("reroll"):
-                reroll_seed(services, plan, ref)
+                reroll_seed(services, plan, ref, actor=actor())
         except InvalidInput as error:
             problems.append(f"**{error.field}**: {error.problem}")
     return problems
@@ -151,6 +152,6 @@ def prompt_table(services: Services, plan: ScenePlan) -> list[PromptRow]:
         "change the plan's style and they stay; tick *reset* to return a row to the synthesized prompt."
     )
     if right.button("Reroll unlocked seeds", icon=":material/casino:", key=f"reroll-all-{job_id}"):
-        reroll_unlocked(services, plan)
+        reroll_unlocked(services, plan, actor=actor())
         restart(job_id)
     return rows

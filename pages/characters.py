@@ -5,6 +5,7 @@ import streamlit as st
 from components.backends import offline_notice
 from components.characters import pose_upload, song_picker, template_gallery
 from components.description_editor import description_editor
+from components.identity import actor
 from components.looks import looks_form, rounds_browser
 from components.priority_table import character_status
 from components.setup import page_setup
@@ -40,7 +41,7 @@ enabled = st.toggle(
     help="Off: clips get no character image at all.",
 )
 if song is not None and enabled != song.character_consistency_enabled:
-    set_consistency_enabled(services, song_id, enabled)
+    set_consistency_enabled(services, song_id, enabled, actor=actor())
 
 st.subheader("Description")
 description_editor(

@@ -41,7 +41,7 @@ with st.container(border=True):
         help=None if who.may("create") else "Only creators generate.",
     ):
         plan = load_sample(DEMO_PLAN)
-        save_plan(services, plan, f"sample {DEMO_PLAN}")
+        save_plan(services, plan, f"sample {DEMO_PLAN}", actor=who)
         try:
             job_id = jobs.submit(
                 services, plan, overrides=overrides(services, plan), song_id=song_id, actor=who

@@ -13,7 +13,9 @@ from pydantic import BaseModel
 from studio.characters.overview import SongSummary, recent_songs
 from studio.plans.catalog import counted, list_plans, plan_title
 from studio.prompts.edits import get_plan, prompt_rows
-from studio.records.songs import OPEN_STATUSES
+from studio.records.jobs import JobStatus
+from studio.records.reviews import ReviewStatus
+from studio.records.songs import OPEN_STATUSES, ConsistencyStatus
 from studio.references.gallery import job_progress
 from studio.review.gate import review_board
 from studio.services import Services
@@ -53,7 +55,7 @@ def _song(song: SongSummary | None, song_id: str | None) -> Step:
     if song.job_status in OPEN_STATUSES:
         summary = f"{name}: character uploaded, the consistent image is being generated."
         return Step(name="Characters", state="in progress", summary=summary, page=page)
-    if song.job_status == "failed":
+    if song.job_status == ConsistencyStatus.FAILED:
         summary = f"{name}: the consistency job failed; clips use the uploaded reference."
         return Step(name="Characters", state="attention", summary=summary, page=page)
     character = "uploaded character" if song.character == "upload" else song.character
@@ -90,7 +92,7 @@ def _generate(services: Services, job_id: str | None) -> Step:
         return Step(name="Generate", state="in progress", summary=summary, page=page)
     summary = f"job {progress.status}: {progress.stored} of {progress.total} stored"
     summary += f", {progress.failed} failed." if progress.failed else "."
-    state: StepState = "done" if progress.status == "success" else "attention"
+    state: StepState = "done" if progress.status == JobStatus.SUCCESS else "attention"
     return Step(name="Generate", state=state, summary=summary, page=page)
 
 
@@ -101,14 +103,15 @@ def _review(services: Services, job_id: str | None) -> Step:
     board = review_board(services, job_id)
     counts = Counter(r.status for r in board.references)
     total = len(board.references)
-    if counts["approved"] == total:
+    if counts[ReviewStatus.APPROVED] == total:
         summary = f"{total} of {total} approved: ready to export for clip generation."
         return Step(name="Review", state="done", summary=summary, page=page)
-    if counts["missing"] == total:
+    if counts[ReviewStatus.MISSING] == total:
         return Step(name="Review", state="to do", summary="No image stored yet to review.", page=page)
-    others = ", ".join(f"{counts[s]} {s}" for s in ("pending", "rejected", "missing") if counts[s])
-    summary = f"{counts['approved']} of {total} approved ({others})."
-    state: StepState = "attention" if counts["rejected"] else "in progress"
+    unfinished = (ReviewStatus.PENDING, ReviewStatus.REJECTED, ReviewStatus.MISSING)
+    others = ", ".join(f"{counts[s]} {s}" for s in unfinished if counts[s])
+    summary = f"{counts[ReviewStatus.APPROVED]} of {total} approved ({others})."
+    state: StepState = "attention" if counts[ReviewStatus.REJECTED] else "in progress"
     return Step(name="Review", state=state, summary=summary, page=page)
 
 

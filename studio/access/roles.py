@@ -18,7 +18,7 @@ from studio.inputs.text_and_numbers import check_text
 
 Role = Literal["creator", "reviewer", "admin"]
 ROLES: tuple[Role, ...] = get_args(Role)
-Permission = Literal["create", "review", "export", "costs", "doctor"]
+Permission = Literal["create", "review", "export", "costs", "doctor", "operate"]
 
 GRANTED_TO: dict[Permission, tuple[Role, ...]] = {
     "create": ("creator",),
@@ -26,16 +26,28 @@ GRANTED_TO: dict[Permission, tuple[Role, ...]] = {
     "export": ("creator", "reviewer"),
     "costs": ("admin",),
     "doctor": ("admin",),
+    "operate": ("admin",),
 }
 """create: plans, characters, generation and every other paid call; review: approve or reject; export: the
-review board and its manifest; costs: the ledger; doctor: backends, keys and health checks."""
+review board and its manifest; costs: the ledger; doctor: backends, keys and health checks; operate: delete
+what retention expires."""
 DOING: dict[Permission, str] = {
     "create": "generate or spend",
     "review": "approve or reject references",
     "export": "open the review board or export",
     "costs": "see costs",
     "doctor": "see backends, keys and the doctor",
+    "operate": "delete expired references and images",
 }
+PAGE_PERMISSIONS: dict[str, Permission] = {
+    "characters": "create",
+    "plan": "create",
+    "generate": "create",
+    "review": "export",
+    "costs": "costs",
+}
+"""What each page (by its URL path) asks of the actor's roles (Home asks for any role): the pages and the
+service layer read their rules from this one module."""
 MAX_AUDIT_CHARS = 80
 """The longest name or e-mail the audit trail records (its column's width)."""
 ROLES_ENVIRONMENT = "STUDIO_ROLES_"

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from decimal import Decimal
-from typing import Literal
 
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
@@ -47,15 +46,13 @@ log = logging.getLogger("studio.characters")
 GENERATED = "character_generated"
 STAGE = "consistency"
 
-JobOutcome = Literal["queued", "running", "completed", "skipped", "failed", "superseded"]
-
 
 class ConsistencyResult(BaseModel):
     """How a consistency job ended (`character generate --json`)."""
 
     job_id: str
     song_id: str
-    status: JobOutcome
+    status: ConsistencyStatus
     reason: str
     generated_key: str | None = None
     look_id: str | None = None
@@ -244,7 +241,7 @@ def result_of(services: Services, job_id: str) -> ConsistencyResult:
     return ConsistencyResult(
         job_id=job.id,
         song_id=job.song_id,
-        status=job.status.value,
+        status=job.status,
         reason=job.error or ("consistency job completed" if completed else job.status.value),
         generated_key=generated_key(job.song_id) if completed else None,
         look_id=look.id if look is not None and completed else None,

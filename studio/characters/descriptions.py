@@ -191,9 +191,10 @@ def save_edits(
 
 
 def revert(
-    services: Services, song_id: str, fields: tuple[Field, ...] = FIELDS
+    services: Services, song_id: str, fields: tuple[Field, ...] = FIELDS, *, actor: Actor | None = None
 ) -> CharacterDescription | None:
-    """Drop the edits of `fields`: they read as interrogated again."""
+    """Drop the edits of `fields`: they read as interrogated again. Creators only."""
+    require(actor, "create")
     check_id("song_id", song_id)
     song = services.records.songs.song(song_id)
     if song is None:

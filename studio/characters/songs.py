@@ -167,14 +167,19 @@ def apply_template(
     )
 
 
-def set_consistency_enabled(services: Services, song_id: str, enabled: bool) -> None:
-    """Turn character consistency on or off; off means priority resolution returns no images."""
+def set_consistency_enabled(
+    services: Services, song_id: str, enabled: bool, *, actor: Actor | None = None
+) -> None:
+    """Turn character consistency on or off; off means priority resolution returns no images. Creators only
+    (`actor`; without one, the local operator)."""
+    require(actor, "create")
     check_id("song_id", song_id)
     services.records.songs.update_song(song_id, character_consistency_enabled=enabled)
 
 
-def create_song(services: Services, song_id: str) -> str:
-    """A new song, saved at once (its character comes later: an upload or a template)."""
+def create_song(services: Services, song_id: str, *, actor: Actor | None = None) -> str:
+    """A new song, saved at once (its character comes later: an upload or a template). Creators only."""
+    require(actor, "create")
     check_id("song_id", song_id)
     services.records.songs.update_song(song_id)
     return song_id

@@ -56,6 +56,10 @@ class Budget:
             self._changed.set()
         raise BudgetExceeded(f"{ref}: the records refused {REFUSALS} reservations in a row")
 
+    def room(self, nanos: int) -> bool:
+        """Whether `nanos` more fit beside what is spent and reserved."""
+        return self.spent + self.reserved + nanos <= self.budget
+
     def reserve_paid(self, nanos: int) -> None:
         """A call already paid for (an adopted prediction) counts whatever the budget says."""
         self.reserved += nanos

@@ -74,6 +74,17 @@ class Purchase:
 
 
 @dataclass
+class Prepared:
+    """A slot's next call, recorded and its budget reserved while the slot's current call runs, so that it
+    goes out the moment that one ends (its record is committed before it does, as every call's is)."""
+
+    ref: str
+    nanos: int
+    recorded: asyncio.Future[int | None]
+    """The call's id once recorded; None when the records refused it (no room, or the lease was lost)."""
+
+
+@dataclass
 class InFlight:
     """A call under way: what it asked for, since when, its record and its prediction id once known."""
 
@@ -149,12 +160,14 @@ class PaidCalls:
         *,
         started: Op[object] | None = None,
         on_retry: RetryListener | None = None,
+        prepared: Prepared | None = None,
     ) -> Settled:
         """The settled (charged) call that made the image of `purchase.ref`: an adopted one first, else new
-        calls, with classified retries; `purchase` keeps what they were and cost. `started` runs in the
-        transaction that records each new call. GenerationError or BudgetExceeded when none succeeded;
-        LeaseLost."""
+        calls (the first one `prepared` ahead, when it was), with classified retries; `purchase` keeps what
+        they were and cost. `started` is written when each new call goes out. GenerationError or
+        BudgetExceeded when none succeeded; LeaseLost."""
         ref = purchase.ref
+        ahead = [prepared] if prepared is not None else []
 
         async def attempt() -> Settled:
             purchase.attempts += 1
@@ -163,20 +176,22 @@ class PaidCalls:
                 return await self._adopted(adopted.pop(0), request, purchase)
             if self.cancelling:
                 raise GenerationError("cancelled before it started", retryable=False, reason="canceled")
-            return await self._new(ref, request, purchase, started)
+            return await self._new(ref, request, purchase, started, ahead.pop() if ahead else None)
 
-        return await with_retries(
-            attempt,
-            attempts=self.services.settings.retry_attempts + len(self.adoptable.get(ref, [])),
-            backoff=self.services.settings.retry_backoff,
-            on_retry=on_retry,
-        )
+        try:
+            return await with_retries(
+                attempt,
+                attempts=self.services.settings.retry_attempts + len(self.adoptable.get(ref, [])),
+                backoff=self.services.settings.retry_backoff,
+                on_retry=on_retry,
+            )
+        finally:
+            for unused in ahead:  # the call never went out (an adopted one made the image, or a cancel)
+                await self.discard(unused)
 
-    async def _new(
-        self, ref: str, request: GenerationRequest, purchase: Purchase, started: Op[object] | None
-    ) -> Settled:
-        reserved = self.generator.max_cost(request)
-        nanos = to_nanos(reserved)
+    def _start_op(self, ref: str, nanos: int, started: Op[object] | None) -> Op[int | None]:
+        """Reserve a call's budget (for the lease, within the budget) and record it, in one transaction;
+        its id, or None when refused."""
         lease, account, provider = self.lease, self.account, self.generator.name
 
         def start(s: Session) -> int | None:
@@ -189,7 +204,61 @@ class PaidCalls:
                 started(s)
             return call_id
 
-        call_id = await self.budget.reserve(nanos, ref, lambda: self.db.run(start), self._reload)
+        return start
+
+    def prepare(self, ref: str, request: GenerationRequest, concurrency: int) -> Prepared | None:
+        """Record a slot's next call and reserve its budget now, while the slot's current call runs; only
+        when the budget keeps room for a whole round of calls beside it, and nothing was adopted for it."""
+        nanos = to_nanos(self.generator.max_cost(request))
+        if self.cancelling or ref in self.adoptable or not self.budget.room(nanos * (concurrency + 1)):
+            return None
+        self.budget.reserved += nanos
+        recorded = asyncio.ensure_future(self.db.run(self._start_op(ref, nanos, None)))
+        return Prepared(ref, nanos, recorded)
+
+    async def discard(self, prepared: Prepared) -> None:
+        """A prepared call that will not go out (the work is being cancelled or stopped): its reservation
+        goes back and its record says nothing was made."""
+        lease, nanos = self.lease, prepared.nanos
+        with contextlib.suppress(Exception):
+            call_id = await prepared.recorded
+            if call_id is not None:
+
+                def op(s: Session) -> None:
+                    release_in(s, lease, nanos)
+                    mark_in(s, [call_id], CallState.DROPPED)
+
+                self.db.post(op)
+        self.budget.settle(nanos, 0)
+
+    async def _recorded(
+        self, ref: str, nanos: int, started: Op[object] | None, prepared: Prepared | None
+    ) -> int:
+        """The id of a recorded call whose budget is reserved: the prepared one when the records accepted
+        it (its `started` written now, in order), else one recorded now (waiting for room if need be)."""
+        if prepared is not None and prepared.nanos == nanos:
+            call_id = await prepared.recorded
+            if call_id is not None:
+                if started is not None:
+                    self.db.post(started)
+                return call_id
+            self.budget.settle(nanos, 0)  # refused: the records know of less room (or the lease is gone)
+        elif prepared is not None:
+            await self.discard(prepared)
+        return await self.budget.reserve(
+            nanos, ref, lambda: self.db.run(self._start_op(ref, nanos, started)), self._reload
+        )
+
+    async def _new(
+        self,
+        ref: str,
+        request: GenerationRequest,
+        purchase: Purchase,
+        started: Op[object] | None,
+        prepared: Prepared | None = None,
+    ) -> Settled:
+        reserved = self.generator.max_cost(request)
+        call_id = await self._recorded(ref, to_nanos(reserved), started, prepared)
         purchase.calls.append(call_id)
         flight = self.in_flight[ref] = InFlight(request, utcnow(), call_id)
 

@@ -12,7 +12,8 @@ ImageKind = Literal["scene", "character"]
 DEFAULT_STRENGTH = 0.8
 """How far img2img may move away from an init image when a request does not say (1.0 ignores it)."""
 PredictionListener = Callable[[str], None]
-"""Told a paid call's prediction id the moment the provider gives it, so it is recorded before the result."""
+"""Told a paid call's prediction id the moment the provider gives it while the call is still running, so it
+is recorded before the result (a call that ended at once reports its id with its result)."""
 
 
 @dataclass(frozen=True)

@@ -226,8 +226,8 @@ class ReplicateImageGenerator:
                     version=self.version_id, input=inputs, wait=hold if hold >= 1 else False
                 )
             )
-            if outcome[0] is not None and on_prediction is not None:
-                on_prediction(outcome[0].id)
+            if outcome[0] is not None and outcome[0].status not in TERMINAL and on_prediction is not None:
+                on_prediction(outcome[0].id)  # still running: its id is all there is to record now
             return outcome
 
         task = asyncio.get_running_loop().create_task(call())

@@ -23,6 +23,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from studio.access.roles import Actor, require
 from studio.errors import StudioError
 from studio.logs import log_step
 from studio.records.jobs import FINISHED
@@ -99,8 +100,13 @@ def _latest(*moments: datetime | None) -> datetime | None:
     return max(present) if present else None
 
 
-def apply_retention(services: Services, *, dry_run: bool, now: datetime | None = None) -> RetentionReport:
-    """Delete (or, on a dry run, only list) what has expired at `now`; see the module docstring."""
+def apply_retention(
+    services: Services, *, dry_run: bool, now: datetime | None = None, actor: Actor | None = None
+) -> RetentionReport:
+    """Delete (or, on a dry run, only list) what has expired at `now`; see the module docstring. Only admins
+    delete (`actor`; without one, the local operator)."""
+    if not dry_run:
+        require(actor, "operate")
     now = _utc(now or utcnow())
     days = services.settings.retention_days
     cutoff = now - timedelta(days=days)

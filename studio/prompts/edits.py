@@ -10,6 +10,7 @@ import secrets
 
 from pydantic import BaseModel
 
+from studio.access.roles import Actor, require
 from studio.errors import InvalidInput
 from studio.generation.seeds import MAX_SEED, check_seed, reference_seed
 from studio.inputs.text_and_numbers import check_text
@@ -67,8 +68,10 @@ class PromptChange(BaseModel):
 
 
 # plans ------------------------------------------------------------------------------------------
-def save_plan(services: Services, plan: ScenePlan, source: str = "") -> str:
-    """Keep `plan` as the draft of its job (replacing an earlier draft) and return the job id."""
+def save_plan(services: Services, plan: ScenePlan, source: str = "", *, actor: Actor | None = None) -> str:
+    """Keep `plan` as the draft of its job (replacing an earlier draft) and return the job id. Creators only
+    (`actor`; without one, the local operator)."""
+    require(actor, "create")
     job_id = str(plan.job_id)
     services.records.drafts.save_plan(job_id, plan.model_dump_json(), source)
     return job_id
@@ -142,8 +145,12 @@ def _store(services: Services, job_id: str, ref: str, edit: PromptEdit) -> None:
     services.records.drafts.store_edit(job_id, ref, None if edit.empty else edit.model_dump())
 
 
-def edit_reference(services: Services, plan: ScenePlan, ref: str, change: PromptChange) -> PromptRow:
-    """Apply `change` to one reference; a value equal to the synthesized one clears that edit."""
+def edit_reference(
+    services: Services, plan: ScenePlan, ref: str, change: PromptChange, *, actor: Actor | None = None
+) -> PromptRow:
+    """Apply `change` to one reference; a value equal to the synthesized one clears that edit. Creators only
+    (`actor`; without one, the local operator)."""
+    require(actor, "create")
     current = _row(services, plan, ref)
     job_id = str(plan.job_id)
     edit = edits(services, job_id).get(ref, PromptEdit())
@@ -168,26 +175,31 @@ def edit_reference(services: Services, plan: ScenePlan, ref: str, change: Prompt
     return _row(services, plan, ref)
 
 
-def reset_reference(services: Services, plan: ScenePlan, ref: str) -> PromptRow:
+def reset_reference(
+    services: Services, plan: ScenePlan, ref: str, *, actor: Actor | None = None
+) -> PromptRow:
     """Drop every edit of one reference: back to the synthesized prompt, negative prompt and seed."""
+    require(actor, "create")
     _row(services, plan, ref)
     services.records.drafts.store_edit(str(plan.job_id), ref, None)
     return _row(services, plan, ref)
 
 
-def reroll_seed(services: Services, plan: ScenePlan, ref: str) -> int:
+def reroll_seed(services: Services, plan: ScenePlan, ref: str, *, actor: Actor | None = None) -> int:
     """Give one reference a new random seed; a locked seed is refused."""
+    require(actor, "create")
     if _row(services, plan, ref).seed_locked:
         raise InvalidInput(f"{ref}.seed", "is locked; unlock it before rerolling")
     seed = secrets.randbelow(MAX_SEED + 1)
-    edit_reference(services, plan, ref, PromptChange(seed=seed))
+    edit_reference(services, plan, ref, PromptChange(seed=seed), actor=actor)
     return seed
 
 
-def reroll_unlocked(services: Services, plan: ScenePlan) -> dict[str, int]:
+def reroll_unlocked(services: Services, plan: ScenePlan, *, actor: Actor | None = None) -> dict[str, int]:
     """A new random seed for every reference whose seed is not locked; returns them by ref."""
+    require(actor, "create")
     return {
-        row.ref: reroll_seed(services, plan, row.ref)
+        row.ref: reroll_seed(services, plan, row.ref, actor=actor)
         for row in prompt_rows(services, plan)
         if not row.seed_locked
     }

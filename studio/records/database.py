@@ -40,6 +40,18 @@ Op = Callable[[Session], T]
 """A unit of database work, run in a transaction of its own. It may run again when the database was away
 (its transaction rolled back), so it only touches the session: no side effects outside the database."""
 
+
+def together(*ops: Op[Any]) -> Op[Any]:
+    """One op running `ops` in order in its transaction (a change and the event that reports it); the
+    first op's result."""
+
+    def op(session: Session) -> Any:
+        results = [each(session) for each in ops]
+        return results[0]
+
+    return op
+
+
 CONNECT_TIMEOUT_SECONDS = 10
 """How long connecting to PostgreSQL may take before the server counts as unreachable."""
 OUTAGE_SECONDS = 30.0

@@ -12,6 +12,7 @@ from studio.records.database import Database, Op
 from studio.records.schema import EventRow, utcnow
 
 _EVENTS = cast(Table, EventRow.__table__)
+_ADD = insert(_EVENTS)
 
 
 class EventRecords:
@@ -31,7 +32,7 @@ class EventRecords:
         ]
 
         def op(s: Session) -> None:
-            s.connection().execute(insert(_EVENTS), rows)
+            s.connection().execute(_ADD, rows)
 
         return op
 

@@ -117,7 +117,7 @@ class LookRow(Base):
     negative_prompt: Mapped[str] = mapped_column(Text)
     strength: Mapped[float] = mapped_column(Float)
     parent: Mapped[str | None] = mapped_column(String(32), nullable=True)
-    status: Mapped[str] = mapped_column(String(16), default="pending")
+    status: Mapped[str] = mapped_column(String(16), default=LookStatus.PENDING)
     storage_key: Mapped[str | None] = mapped_column(String(255), nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     cost_nanos: Mapped[int] = mapped_column(BigInteger, default=0)
@@ -276,7 +276,7 @@ def add_round_in(s: Session, lease: Lease, new: NewRound) -> RoundLooks:
 
 
 def _store(look: LookRow, stored: StoredLook) -> None:
-    look.status = "stored"
+    look.status = LookStatus.STORED
     look.storage_key = look_key(look.song_id, look.id)
     look.cost_nanos = stored.cost_nanos
     look.provider = stored.provider

@@ -11,7 +11,7 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import BigInteger, DateTime, String, delete, insert, select
+from sqlalchemy import BigInteger, DateTime, String, bindparam, delete, insert, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from studio.records.database import Database
@@ -40,13 +40,20 @@ class ObjectCheck:
         return cls(len(data), hashlib.sha256(data).hexdigest())
 
 
+_FORGET = delete(ObjectCheckRow).where(
+    ObjectCheckRow.bucket == bindparam("bucket_"), ObjectCheckRow.key.in_(bindparam("keys", expanding=True))
+)
+_RECORD = insert(ObjectCheckRow)
+
+
 def record_checks(s: Session, bucket: str, checks: dict[str, ObjectCheck]) -> None:
     """Replace the checks of these keys (inside the caller's transaction)."""
     if not checks:
         return
-    s.execute(delete(ObjectCheckRow).where(ObjectCheckRow.bucket == bucket, ObjectCheckRow.key.in_(checks)))
-    s.execute(
-        insert(ObjectCheckRow),
+    connection = s.connection()
+    connection.execute(_FORGET, {"bucket_": bucket, "keys": list(checks)})
+    connection.execute(
+        _RECORD,
         [
             {"bucket": bucket, "key": key, "size": check.size, "sha256": check.sha256, "stored_at": utcnow()}
             for key, check in checks.items()

@@ -12,16 +12,15 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any
 
-from sqlalchemy import DateTime, Integer, String, select, update
+from sqlalchemy import DateTime, Integer, String, bindparam, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from studio.money import to_nanos
 from studio.records.ledger import LedgerEntry, ledger_row_values
 from studio.records.schema import Base, LedgerRow, utcnow
-from studio.records.work import Lease, WorkRow, held
+from studio.records.work import HELD, Lease, WorkRow, lease_params
 
 
 class CallState(StrEnum):
@@ -56,75 +55,101 @@ class PaidCallRow(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+_RESERVE = (
+    update(WorkRow)
+    .where(HELD)
+    .values(reserved_nanos=WorkRow.reserved_nanos + bindparam("nanos"))
+    .execution_options(synchronize_session=False)
+)
+_RESERVE_WITHIN = _RESERVE.where(
+    WorkRow.spent_nanos + WorkRow.reserved_nanos + bindparam("nanos") <= WorkRow.budget_nanos
+)
+_RELEASE = (
+    update(WorkRow)
+    .where(HELD)
+    .values(reserved_nanos=WorkRow.reserved_nanos - bindparam("nanos"))
+    .execution_options(synchronize_session=False)
+)
+_SPEND = (
+    update(WorkRow)
+    .where(WorkRow.id == bindparam("work"))
+    .values(spent_nanos=WorkRow.spent_nanos + bindparam("nanos"))
+    .execution_options(synchronize_session=False)
+)
+_START = insert(PaidCallRow).returning(PaidCallRow.id)
+_KNOWN = (
+    update(PaidCallRow)
+    .where(PaidCallRow.id == bindparam("call"))
+    .values(prediction_id=bindparam("prediction"), updated_at=bindparam("at"))
+    .execution_options(synchronize_session=False)
+)
+_SETTLE = _KNOWN.values(state=bindparam("to"))
+_MARK = (
+    update(PaidCallRow)
+    .where(PaidCallRow.id.in_(bindparam("calls", expanding=True)))
+    .values(state=bindparam("to"), updated_at=bindparam("at"))
+    .execution_options(synchronize_session=False)
+)
+_CHARGE = {
+    "postgresql": postgresql.insert(LedgerRow).returning(LedgerRow.id),
+    "sqlite": sqlite.insert(LedgerRow).returning(LedgerRow.id),
+}
+_ONCE = ["prediction_id"]
+_CHARGE_ONCE = {
+    "postgresql": postgresql.insert(LedgerRow)
+    .on_conflict_do_nothing(index_elements=_ONCE)
+    .returning(LedgerRow.id),
+    "sqlite": sqlite.insert(LedgerRow).on_conflict_do_nothing(index_elements=_ONCE).returning(LedgerRow.id),
+}
+"""Statements built once: the writes made for every image build nothing per call."""
+
+
 def reserve_in(s: Session, lease: Lease, nanos: int, *, within_budget: bool = True) -> bool:
     """Reserve `nanos` of the work's budget for the lease's next call (one conditional UPDATE: concurrent
     callers can never overshoot); False when the budget has no room or the lease was lost."""
-    statement = update(WorkRow).where(held(lease)).values(reserved_nanos=WorkRow.reserved_nanos + nanos)
-    if within_budget:
-        statement = statement.where(
-            WorkRow.spent_nanos + WorkRow.reserved_nanos + nanos <= WorkRow.budget_nanos
-        )
-    return bool(s.execute(statement.execution_options(synchronize_session=False)).rowcount)  # type: ignore[attr-defined]
+    statement = _RESERVE_WITHIN if within_budget else _RESERVE
+    return bool(s.connection().execute(statement, {**lease_params(lease), "nanos": nanos}).rowcount)
 
 
 def release_in(s: Session, lease: Lease, nanos: int) -> None:
     """A reservation given back (its call settled or never went out); only the lease's own."""
     if nanos:
-        s.execute(
-            update(WorkRow)
-            .where(held(lease))
-            .values(reserved_nanos=WorkRow.reserved_nanos - nanos)
-            .execution_options(synchronize_session=False)
-        )
+        s.connection().execute(_RELEASE, {**lease_params(lease), "nanos": nanos})
 
 
 def start_in(
     s: Session, lease: Lease, ref: str, provider: str, *, job_id: str | None, song_id: str | None
 ) -> int:
     """Record a call about to go out for the lease; its id."""
-    row = PaidCallRow(
-        work_id=lease.id,
-        ref=ref,
-        epoch=lease.epoch,
-        provider=provider,
-        state=CallState.STARTED,
-        job_id=job_id,
-        song_id=song_id,
-        started_at=utcnow(),
-        updated_at=utcnow(),
-    )
-    s.add(row)
-    s.flush()
-    return row.id
+    now = utcnow()
+    values = {
+        "work_id": lease.id,
+        "ref": ref,
+        "epoch": lease.epoch,
+        "provider": provider,
+        "prediction_id": None,
+        "state": CallState.STARTED,
+        "job_id": job_id,
+        "song_id": song_id,
+        "started_at": now,
+        "updated_at": now,
+    }
+    return int(s.connection().execute(_START, values).scalar_one())
 
 
 def known_in(s: Session, call_id: int, prediction_id: str) -> None:
     """The provider gave the call's prediction id."""
-    s.execute(
-        update(PaidCallRow)
-        .where(PaidCallRow.id == call_id)
-        .values(prediction_id=prediction_id, updated_at=utcnow())
-        .execution_options(synchronize_session=False)
-    )
+    s.connection().execute(_KNOWN, {"call": call_id, "prediction": prediction_id, "at": utcnow()})
 
 
 def charge_in(s: Session, entry: LedgerEntry) -> bool:
     """Ledger one charge (once per prediction id) and count it as its work's spending; whether it was new."""
-    work_id = entry.work_id
-    dialect: Any = postgresql if s.get_bind().dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(LedgerRow).values(**ledger_row_values(entry))
-    if entry.prediction_id is not None:
-        statement = statement.on_conflict_do_nothing(index_elements=["prediction_id"])
-    new = (
-        s.execute(statement.returning(LedgerRow.id)).first() is not None
-    )  # a row comes back only when it was new
-    if new and work_id is not None and entry.amount:
-        s.execute(
-            update(WorkRow)
-            .where(WorkRow.id == work_id)
-            .values(spent_nanos=WorkRow.spent_nanos + to_nanos(entry.amount))
-            .execution_options(synchronize_session=False)
-        )
+    connection = s.connection()
+    statements = _CHARGE_ONCE if entry.prediction_id is not None else _CHARGE
+    added = connection.execute(statements[connection.dialect.name], ledger_row_values(entry))
+    new = added.first() is not None  # a row comes back only when it was new
+    if new and entry.work_id is not None and entry.amount:
+        connection.execute(_SPEND, {"work": entry.work_id, "nanos": to_nanos(entry.amount)})
     return new
 
 
@@ -140,23 +165,14 @@ def settle_in(
     when its image is still to be stored, DROPPED when there is none). Whether the charge was new."""
     new = charge_in(s, entry)
     release_in(s, lease, to_nanos(reserved))
-    s.execute(
-        update(PaidCallRow)
-        .where(PaidCallRow.id == call_id)
-        .values(prediction_id=entry.prediction_id, state=state, updated_at=utcnow())
-        .execution_options(synchronize_session=False)
-    )
+    params = {"call": call_id, "prediction": entry.prediction_id, "to": state, "at": utcnow()}
+    s.connection().execute(_SETTLE, params)
     return new
 
 
 def mark_in(s: Session, call_ids: list[int], state: CallState) -> None:
     if call_ids:
-        s.execute(
-            update(PaidCallRow)
-            .where(PaidCallRow.id.in_(call_ids))
-            .values(state=state, updated_at=utcnow())
-            .execution_options(synchronize_session=False)
-        )
+        s.connection().execute(_MARK, {"calls": call_ids, "to": state, "at": utcnow()})
 
 
 def adopt_in(s: Session, lease: Lease, call_id: int) -> None:

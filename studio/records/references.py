@@ -3,18 +3,19 @@ process that lost the job can no longer change them."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import Table, Update, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from studio.records.database import Database, Op
 from studio.records.objects import ObjectCheck, copy_checks, record_checks
 from studio.records.paid_calls import CallState, mark_in
 from studio.records.schema import ReferenceRow, ReferenceVersionRow, utcnow
-from studio.records.work import Lease, holds, is_held
+from studio.records.work import HOLDS, Lease, is_held, lease_params
 from studio.storage.keys import REFERENCE_BUCKET
 
 _REFERENCES = cast(Table, ReferenceRow.__table__)
@@ -118,14 +119,19 @@ class ReferenceRecords:
         """An op that updates one reference while `lease` holds its job."""
         return lambda s: update_in(s, lease, ref, **values)
 
-    def store_op(self, lease: Lease, image: StoredImage, calls: list[int]) -> Op[int | None]:
+    def store_op(
+        self, lease: Lease, image: StoredImage, calls: list[int], also: Op[object] | None = None
+    ) -> Op[int | None]:
         """An op recording an image just stored as its reference's latest version, and the paid calls that
-        made it as kept; its version number, or None when the lease was lost meanwhile."""
+        made it as kept (and `also`: the event that says so); its version number, or None when the lease
+        was lost meanwhile."""
 
         def op(s: Session) -> int | None:
             if not is_held(s, lease):
                 return None
             mark_in(s, calls, CallState.KEPT)
+            if also is not None:
+                also(s)
             return _record_versions(s, lease, [image])[image.ref]
 
         return op
@@ -133,13 +139,31 @@ class ReferenceRecords:
 
 def update_in(s: Session, lease: Lease, ref: str, **values: Any) -> bool:
     """Update one reference of the lease's job, only while the lease holds it."""
-    result = s.execute(
-        update(ReferenceRow)
-        .where(ReferenceRow.job_id == lease.subject, ReferenceRow.ref == ref, holds(lease))
-        .values(**values, updated_at=utcnow())
-        .execution_options(synchronize_session=False)
+    params = {**values, "updated_at": utcnow(), "job_": lease.subject, "ref_": ref, **lease_params(lease)}
+    return bool(s.connection().execute(_update_statement(tuple(sorted(values))), params).rowcount)
+
+
+_ADD_VERSION = insert(_VERSIONS)
+
+
+@functools.cache
+def _stored_statement(columns: tuple[str, ...]) -> Update:
+    """The update of a reference that got a new version (not fenced: its transaction checked the lease)."""
+    return (
+        update(_REFERENCES)
+        .where(_REFERENCES.c.job_id == bindparam("job_"), _REFERENCES.c.ref == bindparam("ref_"))
+        .values({name: bindparam(name) for name in columns})
     )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+@functools.cache
+def _update_statement(columns: tuple[str, ...]) -> Update:
+    """The fenced update of these columns of one reference, built once per set of columns."""
+    return (
+        update(_REFERENCES)
+        .where(_REFERENCES.c.job_id == bindparam("job_"), _REFERENCES.c.ref == bindparam("ref_"), HOLDS)
+        .values({name: bindparam(name) for name in (*columns, "updated_at")})
+    )
 
 
 def _record_versions(s: Session, lease: Lease, images: list[StoredImage]) -> dict[str, int]:
@@ -150,15 +174,14 @@ def _record_versions(s: Session, lease: Lease, images: list[StoredImage]) -> dic
     _record_checks(s, images)
     connection = s.connection()
     connection.execute(
-        insert(_VERSIONS), [_version_values(job_id, image, image.version["version"]) for image in images]
+        _ADD_VERSION, [_version_values(job_id, image, image.version["version"]) for image in images]
     )
-    columns = _REFERENCES.c
-    connection.execute(
-        update(_REFERENCES)
-        .where(columns.job_id == job_id, columns.ref == bindparam("ref_"))
-        .values({name: bindparam(name) for name in {*images[0].reference, "version"}}),
-        [{**image.reference, "ref_": image.ref, "version": image.version["version"]} for image in images],
-    )
+    columns = tuple(sorted({*images[0].reference, "version"}))
+    rows = [
+        {**image.reference, "job_": job_id, "ref_": image.ref, "version": image.version["version"]}
+        for image in images
+    ]
+    connection.execute(_stored_statement(columns), rows)
     return numbers
 
 

@@ -4,12 +4,28 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import DateTime, ForeignKey, Integer, String, Text, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from studio.records.database import Database
 from studio.records.schema import Base, utcnow
+
+
+class Decision(StrEnum):
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+
+class ReviewStatus(StrEnum):
+    """A reference's status for review: the latest decision on its latest version."""
+
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    MISSING = "missing"
+    """The reference has no stored image yet, so there is nothing to review."""
 
 
 class ReviewRow(Base):

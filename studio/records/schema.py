@@ -73,7 +73,8 @@ class ReferenceRow(Base):
     parameters_json: Mapped[str] = mapped_column(Text)
     params_hash: Mapped[str] = mapped_column(String(64))
     storage_key: Mapped[str] = mapped_column(String(255))
-    status: Mapped[str] = mapped_column(String(16), default="pending")
+    status: Mapped[str] = mapped_column(String(16))
+    """studio.records.references.ReferenceStatus."""
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     generation_time: Mapped[float] = mapped_column(Float, default=0.0)
     cost_nanos: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from studio.logs import log_step
 from studio.records import Records
+from studio.records.database import Op
 
 log = logging.getLogger("studio.events")
 pipeline_log = logging.getLogger("studio.references")
@@ -80,8 +81,8 @@ def log_event(event: Event) -> None:
 
 
 class EventSink:
-    """Emits a job's events: queued for the records (the database thread commits them with the next
-    batch), handed to the caller's handler and to the log. A failing handler never stops a job."""
+    """Emits a job's events: recorded (in the transaction of the change they report, or in one of their own),
+    handed to the caller's handler and to the log. A failing handler never stops a job."""
 
     def __init__(self, records: Records, job_id: str, handler: EventHandler | None) -> None:
         self.records = records
@@ -89,8 +90,17 @@ class EventSink:
         self.handler = handler
 
     def __call__(self, type_: EventType, **data: Any) -> Event:
-        event = Event(type=type_, job_id=self.job_id, data=data)
-        self.records.db.post(self.records.events.add_op(self.job_id, [(type_, data)]))
+        """Emit an event that is recorded on its own."""
+        self.records.db.post(self.recorded(type_, **data))
+        return Event(type=type_, job_id=self.job_id, data=data)
+
+    def recorded(self, type_: EventType, **data: Any) -> Op[None]:
+        """Emit an event now; what records it is for the caller's transaction (with the change it reports)."""
+        self._tell(Event(type=type_, job_id=self.job_id, data=data))
+        return self.records.events.add_op(self.job_id, [(type_, data)])
+
+    def _tell(self, event: Event) -> None:
+        type_ = event.type
         for subscriber in (self.handler, log_event):
             if subscriber is None:
                 continue
@@ -98,4 +108,3 @@ class EventSink:
                 subscriber(event)
             except Exception:
                 log.exception("event handler failed on %s for job %s", type_, self.job_id)
-        return event

@@ -25,9 +25,10 @@ from studio.errors import InvalidInput, NotFound
 from studio.generation.png_parameters import read_parameters
 from studio.money import from_nanos
 from studio.plans.scene_plan import ScenePlan
-from studio.records.jobs import ACTIVE, Job
+from studio.records.jobs import ACTIVE, Job, JobStatus
+from studio.records.references import UNFINISHED, ReferenceStatus
 from studio.records.schema import ReferenceRow
-from studio.references.outcome import CANCELLED, CANCELLED_BY_YOU
+from studio.references.outcome import CANCELLED_BY_YOU
 from studio.references.result import ReferenceImages, run_summary
 from studio.services import Services
 from studio.storage.keys import REFERENCE_BUCKET, ReferenceKind, reference_name
@@ -51,7 +52,7 @@ class Thumbnail:
 
 
 @dataclass(frozen=True)
-class ReferenceStatus:
+class BoardReference:
     """One reference of a job as the progress board shows it."""
 
     ref: str
@@ -76,7 +77,7 @@ class JobProgress:
     status: str
     total: int
     counts: dict[str, int]
-    references: list[ReferenceStatus]
+    references: list[BoardReference]
     budget: Decimal
     spent: Decimal
     failure_reason: str | None
@@ -90,24 +91,24 @@ class JobProgress:
 
     @property
     def stored(self) -> int:
-        return self.counts.get("stored", 0)
+        return self.counts.get(ReferenceStatus.STORED, 0)
 
     @property
     def failed(self) -> int:
-        return self.counts.get("failed", 0)
+        return self.counts.get(ReferenceStatus.FAILED, 0)
 
     @property
     def cancelled(self) -> int:
-        return self.counts.get("cancelled", 0)
+        return self.counts.get(ReferenceStatus.CANCELLED, 0)
 
     @property
     def in_flight(self) -> int:
         """Calls being made right now (a reference is `generating` only while its call runs)."""
-        return self.counts.get("generating", 0)
+        return self.counts.get(ReferenceStatus.GENERATING, 0)
 
 
-def _status_of(row: ReferenceRow) -> ReferenceStatus:
-    return ReferenceStatus(
+def _status_of(row: ReferenceRow) -> BoardReference:
+    return BoardReference(
         ref=row.ref,
         kind=row.kind,
         subject_id=row.subject_id,
@@ -129,7 +130,7 @@ def job_progress(services: Services, job_id: str) -> JobProgress | None:
         return None
     rows = [_status_of(row) for row in services.records.references.of_job(job_id).values()]
     plan = ScenePlan.model_validate_json(job.plan_json)
-    if job.status == CANCELLED:
+    if job.status == JobStatus.CANCELLED:
         rows = _cancelled(plan, rows)
     total = max(len(plan.scenes) + len(plan.characters), len(rows))
     counts = Counter(row.status for row in rows)
@@ -148,14 +149,13 @@ def job_progress(services: Services, job_id: str) -> JobProgress | None:
     )
 
 
-UNFINISHED = ("pending", "queued", "generating")
-
-
-def _cancelled(plan: ScenePlan, rows: list[ReferenceStatus]) -> list[ReferenceStatus]:
+def _cancelled(plan: ScenePlan, rows: list[BoardReference]) -> list[BoardReference]:
     """A cancelled job has nothing queued or in flight: every reference it did not finish (one it never
     started, even one the job never got to list before the cancel) is cancelled by you."""
     ended = [
-        replace(row, status=CANCELLED, error=CANCELLED_BY_YOU) if row.status in UNFINISHED else row
+        replace(row, status=ReferenceStatus.CANCELLED, error=CANCELLED_BY_YOU)
+        if row.status in UNFINISHED
+        else row
         for row in rows
     ]
     listed = {row.ref for row in rows}
@@ -164,11 +164,11 @@ def _cancelled(plan: ScenePlan, rows: list[ReferenceStatus]) -> list[ReferenceSt
         *(("character", character.id) for character in plan.characters),
     ]
     never = [
-        ReferenceStatus(
+        BoardReference(
             ref=reference_name(kind, subject),
             kind=kind,
             subject_id=subject,
-            status=CANCELLED,
+            status=ReferenceStatus.CANCELLED,
             attempts=0,
             error=CANCELLED_BY_YOU,
             cost=Decimal(0),

@@ -5,14 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
+from studio.records.references import ReferenceStatus
 from studio.references.planning import PlannedReference
 from studio.references.result import ReferenceImage, ReferenceImages, ReferenceMetadata
 from studio.services import Services
 from studio.storage.keys import REFERENCE_BUCKET
 
-STORED = "stored"
-FAILED = "failed"
-CANCELLED = "cancelled"
 CANCELLED_BY_YOU = "cancelled by you"
 """The error of every reference a cancel stopped: nothing about it failed."""
 
@@ -20,7 +18,7 @@ CANCELLED_BY_YOU = "cancelled by you"
 @dataclass
 class Outcome:
     planned: PlannedReference
-    status: str
+    status: ReferenceStatus
     generation_time: float = 0.0
     cost: Decimal = Decimal("0")
     reused: bool = False
@@ -30,7 +28,7 @@ class Outcome:
 
 def partial_success(outcomes: list[Outcome]) -> bool:
     """The seed's rule: at least half the images, at least one scene and at least one character."""
-    stored = [o for o in outcomes if o.status == STORED]
+    stored = [o for o in outcomes if o.status == ReferenceStatus.STORED]
     return (
         bool(outcomes)
         and len(stored) * 2 >= len(outcomes)
@@ -44,7 +42,7 @@ def build_result(services: Services, job_id: str, outcomes: list[Outcome], wall:
     scenes: list[ReferenceImage] = []
     characters: list[ReferenceImage] = []
     for outcome in outcomes:
-        if outcome.status != STORED:
+        if outcome.status != ReferenceStatus.STORED:
             continue
         request = outcome.planned.request
         image = ReferenceImage(

@@ -21,7 +21,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from studio.characters.priority import primary_image
-from studio.costs.paid_calls import Account, PaidCalls, Purchase
+from studio.costs.paid_calls import Account, PaidCalls, Prepared, Purchase
 from studio.generation.base import Settled
 from studio.money import from_nanos
 from studio.plans.scene_plan import ScenePlan
@@ -135,14 +135,21 @@ async def _work(
             job.outcomes[planned.ref] = outcome
 
     async def slot() -> None:
-        """One paid call at a time, so the next goes out the moment one settles; fetching and storing go on
-        in tasks of their own."""
-        while queue:
-            planned = queue.popleft()
+        """One paid call at a time, the next one recorded while this one runs, so that it goes out the
+        moment this one settles; fetching and storing go on in tasks of their own."""
+        upcoming: tuple[PlannedReference, Prepared | None] | None = None
+        while upcoming is not None or queue:
+            planned, prepared = upcoming or (queue.popleft(), None)
+            upcoming = None
             if paid.cancelling and not paid.adoptable.get(planned.ref):
+                if prepared is not None:
+                    await paid.discard(prepared)
                 job.outcomes[planned.ref] = _cancelled(job, planned)
                 continue
-            paid_for = await pay(job, planned)
+            if queue and not paid.cancelling:
+                following = queue.popleft()
+                upcoming = (following, paid.prepare(following.ref, following.request, concurrency))
+            paid_for = await pay(job, planned, prepared)
             if isinstance(paid_for, Outcome):
                 job.outcomes[planned.ref] = paid_for
                 continue

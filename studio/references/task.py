@@ -14,11 +14,12 @@ import logging
 import time
 from dataclasses import dataclass, field
 
-from studio.costs.paid_calls import PaidCalls, Purchase
+from studio.costs.paid_calls import PaidCalls, Prepared, Purchase
 from studio.errors import BudgetExceeded, GenerationError, Unavailable
 from studio.generation.base import GeneratedImage, Settled
 from studio.generation.png_parameters import embed_parameters, ensure_png
 from studio.money import to_nanos
+from studio.records.database import together
 from studio.records.objects import ObjectCheck
 from studio.records.references import ReferenceStatus, StoredImage
 from studio.records.schema import utcnow
@@ -55,10 +56,12 @@ class JobRun:
         return self.run.lease.subject
 
 
-async def pay(job: JobRun, planned: PlannedReference) -> tuple[Settled, Purchase] | Outcome:
-    """The paid calls of one reference, run in its slot: the settled call, else its outcome (failed)."""
+async def pay(
+    job: JobRun, planned: PlannedReference, prepared: Prepared | None = None
+) -> tuple[Settled, Purchase] | Outcome:
+    """The paid calls of one reference, run in its slot (the first `prepared` while the slot's last call
+    ran): the settled call, else its outcome (failed)."""
     job.started += 1
-    job.emit("reference_generation_start", ref=planned.ref, current_image=job.started, total_images=job.total)
     references = job.services.records.references
 
     def on_retry(attempt_number: int, error: GenerationError, wait: float) -> None:
@@ -70,10 +73,17 @@ async def pay(job: JobRun, planned: PlannedReference) -> tuple[Settled, Purchase
             wait_seconds=round(wait, 3),
         )
 
-    generating = references.update_for(job.run.lease, planned.ref, status=ReferenceStatus.GENERATING)
+    generating = together(
+        references.update_for(job.run.lease, planned.ref, status=ReferenceStatus.GENERATING),
+        job.emit.recorded(
+            "reference_generation_start", ref=planned.ref, current_image=job.started, total_images=job.total
+        ),
+    )
     purchase = Purchase(planned.ref)
     try:
-        settled = await job.paid.image(purchase, planned.request, started=generating, on_retry=on_retry)
+        settled = await job.paid.image(
+            purchase, planned.request, started=generating, on_retry=on_retry, prepared=prepared
+        )
     except (GenerationError, BudgetExceeded) as error:
         return failed(job, planned, error, purchase, time.perf_counter() - purchase.began)
     return settled, purchase
@@ -91,25 +101,14 @@ async def keep(
         services.records.db.post(job.paid.dropped(purchase))
         return failed(job, planned, error, purchase, time.perf_counter() - purchase.began)
     lease = job.run.lease
-    if not await services.records.db.query(lambda s: is_held(s, lease)):
+    if not await services.records.db.query(lambda s: is_held(s, lease)):  # a read: it waits for no write
         log.warning(
             "%s of job %s: the job was taken over; its new holder keeps the image", planned.ref, job.job_id
         )
         return None
     stored = await asyncio.to_thread(_store_files, job, planned, image)
     elapsed = time.perf_counter() - purchase.began
-    version = await services.records.db.run(
-        services.records.references.store_op(
-            job.run.lease, _stored_image(job, planned, stored, elapsed, purchase), purchase.calls
-        )
-    )
-    if version is None:
-        log.warning(
-            "%s of job %s: the job was taken over; its new holder keeps the image", planned.ref, job.job_id
-        )
-        return None
-    job.versions[planned.ref] = version
-    job.emit(
+    complete = job.emit.recorded(
         "reference_generation_complete",
         ref=planned.ref,
         reused=False,
@@ -117,6 +116,16 @@ async def keep(
         generation_time=round(elapsed, 4),
         attempts=purchase.attempts,
     )
+    version_row = _stored_image(job, planned, stored, elapsed, purchase)
+    version = await services.records.db.run(
+        services.records.references.store_op(job.run.lease, version_row, purchase.calls, also=complete)
+    )
+    if version is None:
+        log.warning(
+            "%s of job %s: the job was taken over; its new holder keeps the image", planned.ref, job.job_id
+        )
+        return None
+    job.versions[planned.ref] = version
     return Outcome(planned, ReferenceStatus.STORED, generation_time=elapsed, cost=purchase.cost)
 
 
@@ -200,19 +209,17 @@ def failed(
     )
     status = ReferenceStatus.CANCELLED if cancelled else ReferenceStatus.FAILED
     records = job.services.records
-    records.db.post(
-        records.references.update_for(
-            job.run.lease,
-            planned.ref,
-            status=status,
-            error=CANCELLED_BY_YOU if cancelled else message,
-            failure_reason=reason,
-            generation_time=elapsed,
-            cost_nanos=to_nanos(purchase.cost),
-            attempts=purchase.attempts,
-        )
+    update = records.references.update_for(
+        job.run.lease,
+        planned.ref,
+        status=status,
+        error=CANCELLED_BY_YOU if cancelled else message,
+        failure_reason=reason,
+        generation_time=elapsed,
+        cost_nanos=to_nanos(purchase.cost),
+        attempts=purchase.attempts,
     )
-    job.emit(
+    event = job.emit.recorded(
         "reference_generation_failed",
         ref=planned.ref,
         error=message,
@@ -220,6 +227,7 @@ def failed(
         attempts=purchase.attempts,
         will_continue=True,
     )
+    records.db.post(together(update, event))
     return Outcome(
         planned, status, generation_time=elapsed, cost=purchase.cost, error=message, budget_refused=budget
     )

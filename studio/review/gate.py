@@ -24,14 +24,11 @@ from studio.logs import log_step
 from studio.money import from_nanos
 from studio.plans.scene_plan import ScenePlan
 from studio.records.jobs import ACTIVE, Job
-from studio.records.reviews import ReviewRow
+from studio.records.reviews import Decision, ReviewRow, ReviewStatus
 from studio.records.schema import ReferenceRow, ReferenceVersionRow
 from studio.services import Services
 from studio.storage.keys import REFERENCE_BUCKET, ReferenceKind, parse_reference_name, reference_name
 
-Decision = Literal["approved", "rejected"]
-ReviewStatus = Literal["pending", "approved", "rejected", "missing"]
-"""`missing`: the reference has no stored image yet, so there is nothing to review."""
 BoardFilter = Literal["all", "pending", "rejected", "failed", "approved"]
 """What the board shows; `failed` is every reference whose last generation attempt failed."""
 BOARD_FILTERS: tuple[BoardFilter, ...] = get_args(BoardFilter)
@@ -136,11 +133,11 @@ class ReviewBoard(BaseModel):
 
     @property
     def unapproved(self) -> dict[str, ReviewStatus]:
-        return {r.ref: r.status for r in self.references if r.status != "approved"}
+        return {r.ref: r.status for r in self.references if r.status != ReviewStatus.APPROVED}
 
     @property
     def pending(self) -> list[str]:
-        return [r.ref for r in self.references if r.status == "pending"]
+        return [r.ref for r in self.references if r.status == ReviewStatus.PENDING]
 
     def matching(self, board_filter: BoardFilter) -> list[ReferenceReview]:
         if board_filter not in BOARD_FILTERS:
@@ -221,14 +218,14 @@ def _version(row: ReferenceVersionRow, decisions: list[ReviewDecision]) -> Refer
         cost=from_nanos(row.cost_nanos),
         note=row.note,
         created_at=row.created_at,
-        status=mine[-1].decision if mine else "pending",
+        status=ReviewStatus(mine[-1].decision) if mine else ReviewStatus.PENDING,
         decisions=mine,
     )
 
 
 def _weakest(*statuses: ReviewStatus) -> ReviewStatus:
-    order: tuple[ReviewStatus, ...] = ("missing", "rejected", "pending")
-    return next((status for status in order if status in statuses), "approved")
+    order = (ReviewStatus.MISSING, ReviewStatus.REJECTED, ReviewStatus.PENDING)
+    return next((status for status in order if status in statuses), ReviewStatus.APPROVED)
 
 
 def _coverage(plan: ScenePlan, status: dict[str, ReviewStatus]) -> list[CoverageCell]:
@@ -263,7 +260,7 @@ def _reference(
         ref=reference_name(kind, subject_id),
         kind=kind,
         subject_id=subject_id,
-        status=versions[-1].status if versions else "missing",
+        status=versions[-1].status if versions else ReviewStatus.MISSING,
         version=versions[-1].version if versions else None,
         versions=versions,
         generation=generation,
@@ -359,10 +356,10 @@ def record_decision(
     """Add a decision on `version` (default: the latest) of a reference; a rejection needs a reason.
 
     Only reviewers decide: `actor` is the signed-in identity; without one, the local operator `reviewer`."""
-    if decision not in ("approved", "rejected"):
+    if decision not in tuple(Decision):
         raise InvalidInput("decision", f"{decision!r} is not approved or rejected")
     reason = " ".join(reason.split()) if reason is not None else None
-    if decision == "rejected" and not reason:
+    if decision == Decision.REJECTED and not reason:
         raise InvalidInput("reason", "a rejection needs a reason (what is wrong with the image)")
     if reason is not None:
         check_text("reason", reason, MAX_REASON_CHARS)
@@ -387,7 +384,7 @@ def approve(
     *,
     actor: Actor | None = None,
 ) -> ReviewDecision:
-    return record_decision(services, job_id, ref, "approved", None, reviewer, version, actor=actor)
+    return record_decision(services, job_id, ref, Decision.APPROVED, None, reviewer, version, actor=actor)
 
 
 def reject(
@@ -400,7 +397,7 @@ def reject(
     *,
     actor: Actor | None = None,
 ) -> ReviewDecision:
-    return record_decision(services, job_id, ref, "rejected", reason, reviewer, version, actor=actor)
+    return record_decision(services, job_id, ref, Decision.REJECTED, reason, reviewer, version, actor=actor)
 
 
 def approve_many(
@@ -417,10 +414,15 @@ def approve_many(
     board = review_board(services, job_id)
     targets = [(ref, _reviewed(board, ref).version) for ref in refs]
     _intact(services, {ref: board.reference(ref).versions[-1] for ref in refs})
-    decisions = [(ref, version, "approved", None) for ref, version in targets if version is not None]
+    decisions = [(ref, version, Decision.APPROVED, None) for ref, version in targets if version is not None]
     rows = services.records.reviews.add_many(job_id, decisions, name)
     log_step(
-        log, "review decisions", job_id=job_id, reference=",".join(refs), outcome="approved", reviewer=name
+        log,
+        "review decisions",
+        job_id=job_id,
+        reference=",".join(refs),
+        outcome=Decision.APPROVED,
+        reviewer=name,
     )
     return [_decision(row) for row in rows]
 

@@ -211,7 +211,7 @@ def regenerate_rejected(
     change_made = prompt_edits.PromptChange(
         prompt=preview.prompt, negative_prompt=preview.negative_prompt, seed=preview.seed
     )
-    prompt_edits.edit_reference(services, plan, ref, change_made)
+    prompt_edits.edit_reference(services, plan, ref, change_made, actor=actor)
     return jobs.submit(
         services,
         plan,

@@ -156,6 +156,7 @@ def test_one_song_from_its_character_to_the_manifest(
     board = reviewer.get_by_test_id("stMainBlockContainer")
     expect(board.get_by_text("pending · v2")).to_be_visible()
     settle(reviewer)
+    expect(reviewer.locator('[class*="st-key-review-board-keys"] button')).to_have_count(5)  # keys are back
     for approved in (1, 2):  # each key waits for the board to show what the one before did
         reviewer.keyboard.press("a")
         expect(reviewer.get_by_role("radio", name=f"approved · {approved}")).to_be_visible()

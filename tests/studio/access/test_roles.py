@@ -6,13 +6,14 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 
 from studio.access.roles import (
     AccessDenied,
     Actor,
+    Permission,
     local_operator,
     require,
     role_rules,
@@ -58,7 +59,7 @@ def test_the_local_operator_holds_every_role_and_is_named_by_user(monkeypatch: p
     monkeypatch.setenv("USER", "carol")
     operator = local_operator()
     assert (operator.name, operator.who, operator.local) == ("carol", "carol", True)
-    assert all(operator.may(p) for p in ("create", "review", "export", "costs", "doctor"))
+    assert all(operator.may(p) for p in get_args(Permission))
     assert local_operator("  Dana   Q ").name == "Dana Q"
     assert require(None, "review").name == "carol"
 
@@ -68,12 +69,12 @@ def test_the_local_operator_holds_every_role_and_is_named_by_user(monkeypatch: p
     [
         (CREATOR, {"create", "export"}),
         (REVIEWER, {"review", "export"}),
-        (ADMIN, {"costs", "doctor"}),
+        (ADMIN, {"costs", "doctor", "operate"}),
         (NOBODY, set()),
     ],
 )
 def test_each_role_permits_its_own_work(actor: Actor, allowed: set[str]) -> None:
-    for permission in ("create", "review", "export", "costs", "doctor"):
+    for permission in get_args(Permission):
         if permission in allowed:
             assert require(actor, permission) is actor  # type: ignore[arg-type]
         else:
