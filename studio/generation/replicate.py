@@ -11,6 +11,7 @@ import asyncio
 import base64
 import binascii
 import contextlib
+import logging
 import time
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -36,6 +37,8 @@ from studio.settings import DEFAULT_SDXL_VERSION, Settings
 if TYPE_CHECKING:
     from replicate.client import Client as ReplicateClient
 
+log = logging.getLogger("studio.generation")
+
 SDXL_MODEL = "stability-ai/sdxl"
 PROMPT_STRENGTH = DEFAULT_STRENGTH
 """How far SDXL img2img may move away from an init image when the request does not say (1.0 ignores it)."""
@@ -43,6 +46,8 @@ CANCEL_GRACE_SECONDS = 2.0
 """Predict time a cancelled prediction may still bill past the timeout (poll gap + the cancel round trip)."""
 ABANDON_GRACE_SECONDS = 2.0
 """How long closing waits for abandoned calls to report their prediction ids."""
+REPORT_SECONDS = 10.0
+"""How long an ended prediction is read again for the predict time it is billed by."""
 FIND_PAGES = 20
 DOWNLOAD_ATTEMPTS = 3
 DOWNLOAD_BACKOFF = 0.25
@@ -265,8 +270,23 @@ class ReplicateImageGenerator:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
+    async def _reported(self, prediction: Prediction) -> Prediction:
+        """An ended prediction as the provider bills it: its predict time can come a moment after its end
+        (a cancel answers before it is counted), so it is read again, for at most REPORT_SECONDS."""
+        deadline = time.monotonic() + REPORT_SECONDS
+        while _predict_time(prediction) is None and time.monotonic() < deadline:
+            await asyncio.sleep(self.poll_interval)
+            with contextlib.suppress(ReplicateError, httpx.TransportError):
+                prediction = await self.client.predictions.async_get(prediction.id)
+        return prediction
+
     async def _settle(self, prediction: Prediction, deadline: float, started: float) -> Prediction:
-        """Poll until the prediction ends; past the deadline cancel it and raise a timeout."""
+        """Poll until the prediction ends (and says what it cost); past the deadline cancel it and raise a
+        timeout."""
+        prediction = await self._until_ended(prediction, deadline, started)
+        return await self._reported(prediction)
+
+    async def _until_ended(self, prediction: Prediction, deadline: float, started: float) -> Prediction:
         while prediction.status not in TERMINAL:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -299,7 +319,14 @@ class ReplicateImageGenerator:
             ) from exc
         if cancelled.status == "succeeded":
             return cancelled
+        if cancelled.status in TERMINAL:
+            cancelled = await self._reported(cancelled)
         seconds = _predict_time(cancelled)
+        if seconds is None:
+            log.warning(
+                "prediction %s: the provider reported no predict time; charged the elapsed time",
+                prediction.id,
+            )
         billed = elapsed if seconds is None else seconds
         raise GenerationError(
             f"prediction {prediction.id} passed the {self.timeout:g} s timeout and was cancelled",

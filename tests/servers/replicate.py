@@ -241,7 +241,10 @@ class ReplicateServer:
             },
             "metrics": {},
         }
-        if p.charge is not None:
+        unreported = (
+            self.faults.cost_reported_later and p.cancelled_at is not None and not p.read_since_cancel
+        )
+        if p.charge is not None and not unreported:
             body["logs"] = f"Using seed: {p.input.get('seed')}\n"
             body["metrics"] = {"predict_time": p.charge.predict_time, "total_time": p.charge.predict_time}
         return body
@@ -348,7 +351,9 @@ class ReplicateServer:
             p = self.predictions.get(prediction_id)
             if p is None:
                 return 404, {"title": "Not found", "detail": "Not found.", "status": 404}, {}
-            return 200, self._json(p, time.monotonic()), {}
+            body = self._json(p, time.monotonic())
+            p.read_since_cancel = p.cancelled_at is not None
+            return 200, body, {}
 
     def cancel(self, prediction_id: str) -> tuple[int, dict[str, Any], dict[str, str]]:
         now = time.monotonic()

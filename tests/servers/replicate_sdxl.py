@@ -41,6 +41,9 @@ class Faults:
     retry_after: float = 0.05
     per_request: int | None = None
     """At most this many faults per input (transient: a later attempt succeeds); None: no limit."""
+    cost_reported_later: bool = False
+    """A cancel's answer says `canceled` before the predict time is counted (as Replicate's often does): the
+    metrics come with the next read."""
     seed: int = 0
 
 
@@ -82,6 +85,7 @@ class Prediction:
     output: Any = None
     settled: bool = False
     charge: Charge | None = None
+    read_since_cancel: bool = False
 
 
 def png_data_url(width: int, height: int, seed: int, prompt: str) -> str:

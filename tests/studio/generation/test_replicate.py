@@ -197,8 +197,12 @@ async def test_failed_prediction_is_retryable_and_charged(
     assert caught.value.charged == charge.cost > 0
 
 
-async def test_timeout_cancels_the_prediction_and_is_final(replicate_server: ReplicateServer) -> None:
-    replicate_server.faults = Faults(hung=1.0)
+@pytest.mark.parametrize("later", [False, True], ids=["cost in the cancel's answer", "cost reported later"])
+async def test_timeout_cancels_the_prediction_and_is_final(
+    replicate_server: ReplicateServer, later: bool
+) -> None:
+    """The call is charged what the provider reports, however late it reports it (not the elapsed time)."""
+    replicate_server.faults = Faults(hung=1.0, cost_reported_later=later)
     generator = ReplicateImageGenerator(
         replicate_client(replicate_server.token, replicate_server.base_url), timeout=1.2, poll_interval=0.05
     )
@@ -215,7 +219,7 @@ async def test_timeout_cancels_the_prediction_and_is_final(replicate_server: Rep
     assert replicate_server.cancelled == 1
     (charge,) = replicate_server.charges()
     assert charge.prediction_id == prediction_id
-    assert caught.value.charged == charge.cost
+    assert caught.value.charged == charge.cost and caught.value.units == Decimal(str(charge.predict_time))
     assert charge.cost <= generator.max_cost(request())
 
 
