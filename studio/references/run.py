@@ -14,7 +14,7 @@ import logging
 import time
 from collections import deque
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import TypeAdapter
 from sqlalchemy import update
@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from studio.characters.priority import primary_image
 from studio.costs.paid_calls import Account, PaidCalls, Prepared, Purchase
+from studio.errors import Unavailable
 from studio.generation.base import Settled
 from studio.money import from_nanos
 from studio.plans.scene_plan import ScenePlan
@@ -33,7 +34,7 @@ from studio.records.work import Lease, WorkKind, WorkStatus, finish_in
 from studio.references.events import EventSink, FailureReason
 from studio.references.outcome import CANCELLED_BY_YOU, Outcome, build_result, partial_success
 from studio.references.planning import PlannedReference, ReferenceOverride, plan_references
-from studio.references.task import JobRun, keep, pay
+from studio.references.task import JobRun, failed, keep, pay
 from studio.services import Services
 from studio.storage.keys import REFERENCE_BUCKET
 from studio.work.queue import Ended, Run, handles
@@ -128,9 +129,22 @@ async def _work(
     paid = job.paid
     queue = deque(sorted(todo, key=lambda p: p.ref not in paid.adoptable))
     tasks: set[asyncio.Task[None]] = set()
+    broken: asyncio.Future[BaseException] = asyncio.get_running_loop().create_future()
+
+    def watch(task: asyncio.Task[None]) -> None:
+        """The database or storage failing in any task stops the whole run (it is handed back)."""
+        tasks.discard(task)
+        if not task.cancelled() and (error := task.exception()) is not None and not broken.done():
+            broken.set_result(error)
 
     async def keep_one(planned: PlannedReference, settled: Settled, purchase: Purchase) -> None:
-        outcome = await keep(job, planned, settled, purchase)
+        try:
+            outcome = await keep(job, planned, settled, purchase)
+        except Unavailable:
+            raise
+        except Exception as error:  # a bug fails the reference, not the job
+            log.exception("storing %s of job %s failed unexpectedly", planned.ref, job.job_id)
+            outcome = failed(job, planned, error, purchase, 0.0)
         if outcome is not None:
             job.outcomes[planned.ref] = outcome
 
@@ -155,7 +169,7 @@ async def _work(
                 continue
             task = asyncio.create_task(keep_one(planned, *paid_for))
             tasks.add(task)
-            task.add_done_callback(tasks.discard)
+            task.add_done_callback(watch)
 
     slots: list[asyncio.Task[None]] = []
 
@@ -169,24 +183,26 @@ async def _work(
     if run.cancel_requested:
         heartbeat.cancelled.set()
     work = asyncio.ensure_future(everything())
-    watched = {
+    watched: dict[asyncio.Future[Any], str] = {
         asyncio.ensure_future(heartbeat.lost.wait()): "lost",
         asyncio.ensure_future(heartbeat.cancelled.wait()): "cancelled",
+        broken: "broken",
     }
     if run.stop is not None:
         watched[asyncio.ensure_future(run.stop.wait())] = "stopped"
     try:
         done, _ = await asyncio.wait({work, *watched}, return_when=asyncio.FIRST_COMPLETED)
-        if work in done:
-            work.result()
+        if work in done and work.exception() is None:
             return "done"
-        reason = next(why for waiter, why in watched.items() if waiter in done)
+        reason = next((why for waiter, why in watched.items() if waiter in done), "broken")
         if reason == "cancelled":
             await _cancel(job, queue, work, tasks)
             return "cancelled"
         for task in [work, *slots, *tasks]:
             task.cancel()
         await asyncio.gather(work, *slots, *tasks, return_exceptions=True)
+        if reason == "broken":
+            raise broken.result() if broken.done() else work.exception()  # type: ignore[misc]
         return reason  # type: ignore[return-value]
     finally:
         for waiter in watched:

@@ -10,6 +10,7 @@ import glob
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -54,6 +55,7 @@ class PostgresServer:
         return ["runuser", "-u", "postgres", "--", *args] if self._as_postgres else list(args)
 
     def start(self) -> PostgresServer:
+        """Make the data directory and serve it."""
         subprocess.run(
             self._command(
                 str(self.bindir / "initdb"),
@@ -68,6 +70,10 @@ class PostgresServer:
             check=True,
             capture_output=True,
         )
+        return self.serve()
+
+    def serve(self) -> PostgresServer:
+        """Start the server on its data directory and port (again, after `halt`)."""
         self.process = subprocess.Popen(
             self._command(
                 str(self.bindir / "postgres"),
@@ -97,6 +103,12 @@ class PostgresServer:
             time.sleep(0.1)
         self.stop()
         raise RuntimeError("PostgreSQL did not start")
+
+    def halt(self) -> None:
+        """Stop serving at once, clients cut off (a fast shutdown), keeping the data for `serve`."""
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGINT)  # its own session: runuser and the postmaster
+            self.process.wait(30)
 
     def url(self, database: str = "postgres") -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"

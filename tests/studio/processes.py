@@ -20,6 +20,10 @@ from studio.settings import Settings
 from tests.cli_runner import ROOT
 from tests.servers.replicate import ReplicateServer
 
+STRESS_ROUNDS = int(os.environ.get("STUDIO_STRESS_ROUNDS", "2"))
+"""Rounds of a race loop: a few in `make test`, more when looking for a rare race
+(`STUDIO_STRESS_ROUNDS=20 make test`)."""
+
 
 class Processes:
     """Starts studio commands with one environment; every process is killed and reaped when the test ends."""

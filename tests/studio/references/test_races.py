@@ -15,6 +15,7 @@ from studio.plans.scene_plan import ScenePlan
 from tests.servers.postgres import PostgresServer
 from tests.servers.replicate import ReplicateServer
 from tests.studio.processes import (
+    STRESS_ROUNDS,
     Processes,
     assert_each_image_paid_once_and_ledgered,
     environment_for,
@@ -55,7 +56,7 @@ def test_two_generates_started_together_on_a_fresh_data_dir_agree_and_pay_once(
     fresh_database: Callable[[], str | None],
     processes: Callable[[dict[str, str]], Processes],
 ) -> None:
-    for round_ in range(10):
+    for round_ in range(STRESS_ROUNDS):
         server.reset()
         data_dir = tmp_path / f"round-{round_}"
         data_dir.mkdir()

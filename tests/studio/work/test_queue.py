@@ -5,21 +5,26 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import threading
 from collections.abc import Iterator
 
 import pytest
 
+from benchmarks.plans import synthetic_plan
+from studio.characters.consistency import generate_now
 from studio.characters.songs import upload_character_image
 from studio.errors import StorageUnavailable
+from studio.records.schema import as_utc
 from studio.records.songs import ConsistencyStatus
 from studio.records.work import OPEN, WorkRow, WorkStatus
+from studio.references import jobs
 from studio.services import Services
 from studio.work import Heartbeat, LeaseLost, follow
 from studio.work.queue import Ended, Interrupted, run_next, run_or_follow
 from studio.work.runner import BackgroundRunner
 from tests.fakes import FailingPuts, ScriptedGenerator
 from tests.studio.characters import samples
-from tests.studio.processes import wait_for
+from tests.studio.processes import stored, wait_for
 from tests.studio.work.leases import claim, expire
 
 
@@ -173,3 +178,63 @@ def test_the_background_runner_runs_what_is_queued(services: Services) -> None:
     finally:
         runner.stop()
     assert not runner.alive
+
+
+class SlowPuts:
+    """A Storage whose put of one key blocks until released (at most `limit` seconds); the rest is `inner`."""
+
+    def __init__(self, inner: object, key_part: str, limit: float = 5.0) -> None:
+        self.inner = inner
+        self.key_part = key_part
+        self.limit = limit
+        self.blocked = threading.Event()
+        self.release = threading.Event()
+
+    def put(self, bucket: str, key: str, data: bytes, content_type: str) -> None:
+        if self.key_part in key and not self.blocked.is_set():
+            self.blocked.set()
+            self.release.wait(self.limit)
+        self.inner.put(bucket, key, data, content_type)  # type: ignore[attr-defined]
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+
+@pytest.mark.parametrize(
+    "hanging", ["scene_scene0", "character_generated"], ids=["a reference", "a song's picked look"]
+)
+async def test_an_upload_that_hangs_holds_up_no_heartbeat_and_no_other_write(
+    services: Services, hanging: str
+) -> None:
+    """Storing an image takes no transaction with it: while one upload hangs (a reference of the job, or
+    the image a consistency job publishes beside it), the job's lease is renewed and its other references
+    are stored and recorded."""
+    upload_character_image(services, "demo-song", samples.png())
+    plan = synthetic_plan(24, seed=61)
+    slow = SlowPuts(services.storage, hanging)
+    short = services.settings.model_copy(update={"lease_seconds": 0.6})
+    generator = ScriptedGenerator(latency=0.1)  # the job runs longer than the song's one image
+    studio = dataclasses.replace(services, storage=slow, settings=short, generator=generator)
+    running = asyncio.create_task(jobs.generate(studio, plan, concurrency=2))
+    character = asyncio.create_task(generate_now(studio, "demo-song"))
+    await asyncio.to_thread(slow.blocked.wait, 10)
+    job_id = str(plan.job_id)
+    when_blocked = await services.records.jobs.aget(job_id)
+    assert when_blocked is not None and when_blocked.lease_expires_at is not None, "the job is running"
+    made_before = stored(services, job_id)
+
+    def carried_on() -> bool:
+        job = services.records.jobs.get(job_id)
+        assert job is not None
+        renewed = job.lease_expires_at is None or as_utc(job.lease_expires_at) > as_utc(
+            when_blocked.lease_expires_at  # type: ignore[arg-type]
+        )
+        return renewed and stored(services, job_id) >= made_before + 4
+
+    await asyncio.to_thread(wait_for, carried_on, 10, "renewals and more references stored")
+    assert not slow.release.is_set(), "the upload was still hanging"
+    slow.release.set()
+    generated, made = await asyncio.gather(running, character)
+    assert generated.status == "success" and made.status == "completed"
+    job = await services.records.jobs.aget(job_id)
+    assert job is not None and job.lease_epoch == 1, "the lease was never lost"

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import signal
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 
@@ -19,10 +18,8 @@ from tests.servers.replicate import ReplicateServer
 from tests.studio.processes import (
     Processes,
     assert_each_image_paid_once_and_ledgered,
-    environment_for,
     kill,
     processes,
-    services_for,
     stored,
     wait_for,
 )
@@ -30,28 +27,10 @@ from tests.studio.processes import (
 __all__ = ["processes"]
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest) -> str | None:
-    return None if request.param == "sqlite" else str(request.getfixturevalue("postgres_url"))
-
-
 @pytest.fixture
 def server() -> Iterator[ReplicateServer]:
     with ReplicateServer(latency=0.3, output_scale=1 / 32) as running:
         yield running
-
-
-@pytest.fixture
-def environment(data_dir: Path, server: ReplicateServer, database_url: str | None) -> dict[str, str]:
-    return environment_for(data_dir, server, database_url)
-
-
-@pytest.fixture
-def studio(environment: dict[str, str]) -> Iterator[Services]:
-    built = services_for(environment)
-    assert built.generator.name == "replicate"
-    yield built
-    built.close()
 
 
 def queue_jobs(studio: Services, count: int, size: int) -> list[str]:
