@@ -381,14 +381,6 @@ class LookRecords:
 
         return op
 
-    def end_op(self, lease: Lease, round_id: str, outcome: RoundStatus, error: str | None) -> Op[bool]:
-        """Record how a round ended, only while the lease of its work is held."""
-
-        def op(s: Session) -> bool:
-            return end_round_in(s, lease, round_id, outcome, error)
-
-        return op
-
     def finish_op(self, lease: Lease, outcome: RoundStatus, error: str | None = None) -> Op[bool]:
         """End a round's own work with how the round ended; False when it was archived or taken over."""
 

@@ -32,3 +32,15 @@ def everything(services: Services) -> dict[str, Any]:
         for bucket in BUCKETS
     }
     return {"rows": rows, "objects": objects}
+
+
+def unsigned(document: Any) -> Any:
+    """A document (a `--json` output) with every signed URL cut to its object (no expiry, no signature): what
+    two processes printing one result must agree on, whichever second each signed its URLs."""
+    if isinstance(document, dict):
+        return {name: unsigned(value) for name, value in document.items()}
+    if isinstance(document, list):
+        return [unsigned(value) for value in document]
+    if isinstance(document, str) and "://" in document and "?" in document:
+        return document.split("?", 1)[0]
+    return document

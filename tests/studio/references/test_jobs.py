@@ -18,6 +18,7 @@ from studio.work.runner import BackgroundRunner, drain
 from tests.conftest import PLANS_DIR
 from tests.fakes import ScriptedGenerator
 from tests.studio.work.leases import claim, work_of
+from tests.studio.written import unsigned
 
 
 @pytest.fixture
@@ -67,7 +68,9 @@ def test_a_second_generate_follows_the_first_and_pays_nothing(services: Services
     ran, followed = asyncio.run(both())
     assert not ran.followed and followed.followed
     assert (ran.status, followed.status) == ("success", "success")
-    assert followed.result == ran.result, "the follower returns the run's own result"
+    assert followed.result is not None and ran.result is not None
+    documents = [unsigned(result.model_dump(mode="json")) for result in (followed.result, ran.result)]
+    assert documents[0] == documents[1], "the follower returns the run's own result"
     assert sorted(r.label for r in fake.history) == sorted(p.ref for p in plan_references(plan, fake))
     assert "reference_generation_complete" in seen, "the follower shows the run's progress"
 

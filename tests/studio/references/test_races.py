@@ -25,6 +25,7 @@ from tests.studio.processes import (
     stored,
     wait_for,
 )
+from tests.studio.written import unsigned
 
 __all__ = ["processes"]
 
@@ -67,7 +68,7 @@ def test_two_generates_started_together_on_a_fresh_data_dir_agree_and_pay_once(
         outcomes = [process.communicate(timeout=120) for process in both]
         codes = [process.returncode for process in both]
         assert codes == [0, 0], [err for _, err in outcomes]
-        first, second = (json.loads(out) for out, _ in outcomes)
+        first, second = (unsigned(json.loads(out)) for out, _ in outcomes)
         assert first == second, "both print the one run's result"
         assert first["total_references"] == 6
         studio = services_for(env)
@@ -89,7 +90,7 @@ def test_six_generates_on_an_empty_data_dir_create_it_once_and_agree(
     six = [group.start("generate", str(plan_path), "--json") for _ in range(6)]
     outcomes = [process.communicate(timeout=120) for process in six]
     assert [process.returncode for process in six] == [0] * 6, [err for _, err in outcomes]
-    assert len({json.dumps(json.loads(out), sort_keys=True) for out, _ in outcomes}) == 1
+    assert len({json.dumps(unsigned(json.loads(out)), sort_keys=True) for out, _ in outcomes}) == 1
     assert not [err for _, err in outcomes if "Traceback" in err]
     studio = services_for(env)
     try:

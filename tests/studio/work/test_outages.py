@@ -1,10 +1,9 @@
-"""A records database that is away for a while (PostgreSQL stopped, SQLite locked by another process)
-while `generate` runs: the run waits, fails no reference that could still be made, and says so in a line,
-never with a traceback."""
+"""A records database that is away for a while (PostgreSQL stopped while a `worker` runs a job, SQLite
+locked by another process while `generate` runs): the run waits, fails no reference that could still be
+made, and says so in a line (on the CLI's stderr, in the worker's log), never with a traceback."""
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import threading
 import time
@@ -14,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.plans import synthetic_plan
+from studio.references import jobs
 from tests.servers.postgres import PostgresServer, postgres_bin
 from tests.servers.replicate import ReplicateServer
 from tests.studio.processes import (
@@ -55,20 +55,29 @@ def run_through(
     processes: Callable[[dict[str, str]], Processes],
     tmp_path: Path,
     outage: Callable[[], None],
+    *,
+    worker: bool = False,
 ) -> tuple[str, str]:
-    """Start `generate`, cause the outage once a few references are stored, return (job id, stderr)."""
+    """Run a job with `generate` (or queue it and run `worker --once`), cause the outage once a few references
+    are stored; the job ends `success` with every reference. Returns (job id, what the process printed)."""
     plan = synthetic_plan(REFERENCES, seed=51)
     path = tmp_path / "plan.json"
     path.write_text(plan.model_dump_json())
     job_id = str(plan.job_id)
     studio = services_for(environment)
     try:
-        generate = processes(environment).start("generate", str(path), "--concurrency", "6", "--json")
+        if worker:
+            jobs.submit(studio, plan, concurrency=6)
+            running = processes(environment).start("worker", "--once")
+        else:
+            running = processes(environment).start("generate", str(path), "--concurrency", "6", "--json")
         wait_for(lambda: stored(studio, job_id) >= 8, what="8 stored references")
         outage()
-        out, err = generate.communicate(timeout=180)
-        assert generate.returncode == 0, err
-        assert json.loads(out)["total_references"] == REFERENCES and json.loads(out)["status"] == "success"
+        _, err = running.communicate(timeout=180)
+        assert running.returncode == 0, err
+        result = jobs.result_of(studio, job_id)
+        assert result is not None and result.status == "success", err
+        assert result.total_references == REFERENCES
     finally:
         studio.close()
     return job_id, err
@@ -88,7 +97,7 @@ def test_postgresql_stopped_for_12_seconds_loses_no_reference(
         time.sleep(OUTAGE_SECONDS)  # the outage itself: nothing to wait on
         own_postgres.serve()
 
-    job_id, err = run_through(environment, processes, tmp_path, stop_for_a_while)
+    job_id, err = run_through(environment, processes, tmp_path, stop_for_a_while, worker=True)
     assert "Traceback" not in err, err
     assert err.count("waiting up to 30 s for it to come back") == 1, err
     assert "the records database is back after" in err, err
