@@ -71,7 +71,8 @@ def test_a_new_user_picks_a_template_loads_the_sample_and_generates(studio_url: 
             assert len(manifest["references"]) == 6
             assert {r["ref"] for r in manifest["references"]} >= {"scene_alley", "character_runner"}
             assert all(
-                r["url"].startswith("studio-local://reference-images/") for r in manifest["references"]
+                r["url"].startswith("http://127.0.0.1:8501/api/v1/objects/reference-images/")
+                for r in manifest["references"]
             )
 
             page.goto(f"{studio_url}/costs")

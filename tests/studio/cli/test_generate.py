@@ -174,6 +174,8 @@ def test_a_song_conditions_the_lead_character_and_goes_into_the_export(
         assert studio("review", job_id, "--approve", ref).code == 0
     exported = studio("export", job_id, "--json")
     assert exported.code == 0, exported.stderr
+    assert json.loads(exported.stdout)["song_id"] == "night-song"
+    assert {r["preview"] for r in json.loads(exported.stdout)["references"]} == {False}
     character = json.loads(exported.stdout)["character"]
     assert character["song_id"] == "night-song" and character["primary"]["source"] == "template pose-a"
 
