@@ -1,0 +1,54 @@
+"""The HTTP API beside the pages, on the studio's own server (`make run`): Streamlit's `st.App` takes the
+`/api/v1` routes, and the API shares the pages' services container and the background runner that executes
+queued work, started with the server rather than on the first page view.
+
+The mode is the pages' own (`components.identity.deployment_here`): a server that must not serve refuses
+the API too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from pydantic import ValidationError
+
+from components import setup
+from components.identity import deployment_here
+from studio.access.deployment import Mode
+from studio.api import api_routes
+from studio.errors import ConfigurationError, Unavailable
+from studio.services import Services
+from studio.settings import settings_problems
+
+
+def api_services() -> Services:
+    """The pages' cached container for the current settings, with its runner started."""
+    try:
+        config = setup.quiet_settings()
+    except ValidationError as error:
+        raise ConfigurationError("; ".join(settings_problems(error))) from None
+    fingerprint = setup.fingerprint_of(config)
+    built = setup.cached_services(fingerprint, config)
+    runner = setup.cached_runner(fingerprint, built)
+    if not runner.alive:
+        runner.start()
+    return built
+
+
+def api_mode() -> Mode:
+    return deployment_here().mode
+
+
+@asynccontextmanager
+async def lifespan(_app: Any) -> AsyncIterator[None]:
+    """Queued work runs from the moment the server starts (a job POSTed before anyone opens a page too)."""
+    with contextlib.suppress(ConfigurationError, Unavailable):  # said on every request, pages and API
+        await asyncio.to_thread(api_services)
+    yield
+
+
+routes = api_routes(api_services, api_mode)

@@ -1,0 +1,45 @@
+"""Local storage's signed URLs, served over HTTP so any tool can fetch what a manifest names: 403 when the
+URL was changed, 410 once it has expired. The signature is the authority, so no key is asked for."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import Response
+
+from studio.api.callers import ServicesHere, this_machine
+from studio.errors import InvalidInput, NotFound
+from studio.storage.local import LocalStorage, SignatureMismatch
+
+router = APIRouter(tags=["objects"])
+
+
+@router.get(
+    "/objects/{bucket}/{key:path}",
+    response_class=Response,
+    dependencies=[Depends(this_machine)],
+    responses={200: {"content": {"image/png": {}}}, 403: {}, 410: {}},
+)
+def signed_object(
+    bucket: str,
+    key: str,
+    services: ServicesHere,
+    expires: Annotated[str, Query()],
+    signature: Annotated[str, Query()],
+) -> Response:
+    storage = services.storage
+    if not isinstance(storage, LocalStorage):
+        raise NotFound("objects are served by the configured storage, not by the studio")
+    try:
+        storage.check(bucket, key, expires, signature)
+    except SignatureMismatch:
+        raise
+    except InvalidInput as error:  # a malformed bucket, key or expiry: the URL was changed too
+        raise SignatureMismatch("url", error.problem) from None
+    data = storage.get(bucket, key)
+    return Response(
+        data,
+        media_type=storage.content_type(bucket, key),
+        headers={"Cache-Control": "private, max-age=300", "X-Content-Type-Options": "nosniff"},
+    )
