@@ -10,7 +10,7 @@ from fastapi.responses import Response
 
 from studio.api.callers import ServicesHere, this_machine
 from studio.errors import InvalidInput, NotFound
-from studio.storage.local import LocalStorage, SignatureMismatch
+from studio.storage.local import LocalStorage, SignatureMismatch, UrlExpired
 
 router = APIRouter(tags=["objects"])
 
@@ -33,7 +33,7 @@ def signed_object(
         raise NotFound("objects are served by the configured storage, not by the studio")
     try:
         storage.check(bucket, key, expires, signature)
-    except SignatureMismatch:
+    except (SignatureMismatch, UrlExpired):
         raise
     except InvalidInput as error:  # a malformed bucket, key or expiry: the URL was changed too
         raise SignatureMismatch("url", error.problem) from None
