@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -22,16 +23,23 @@ from studio.access.deployment import Mode
 from studio.api import api_routes
 from studio.errors import ConfigurationError, Unavailable
 from studio.services import Services
-from studio.settings import settings_problems
+from studio.settings import Settings, settings_problems
 
 
-def api_services() -> Services:
-    """The pages' cached container for the current settings, with its runner started."""
+@functools.cache
+def _settings() -> tuple[Settings, str]:
+    """The server's settings, read once: the environment and secrets.toml of a running server stay as they
+    were when it started (restart it to change them)."""
     try:
         config = setup.quiet_settings()
     except ValidationError as error:
         raise ConfigurationError("; ".join(settings_problems(error))) from None
-    fingerprint = setup.fingerprint_of(config)
+    return config, setup.fingerprint_of(config)
+
+
+def api_services() -> Services:
+    """The pages' cached container for the server's settings, with its runner started."""
+    config, fingerprint = _settings()
     built = setup.cached_services(fingerprint, config)
     runner = setup.cached_runner(fingerprint, built)
     if not runner.alive:

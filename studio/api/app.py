@@ -33,6 +33,7 @@ def build_api(services: Callable[[], Services], mode: Callable[[], Mode]) -> Fas
         docs_url="/docs",
         redoc_url=None,
     )
+    api.openapi_version = "3.2.0"  # the SSE route describes its events by `itemSchema`, new in OpenAPI 3.2
     api.state.serving = Serving(services, mode)
     errors.install(api)
 
