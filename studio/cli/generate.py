@@ -92,6 +92,11 @@ def run(args: argparse.Namespace) -> int:
     from studio.cli import EXIT_FALLBACK, EXIT_INTERRUPTED, EXIT_OK
 
     plan = load_plan(args.plan)
+    if "job_id" not in plan.model_fields_set:
+        output.info(
+            f"the plan has no job_id: this is job {plan.job_id} "
+            f'(add "job_id": "{plan.job_id}" to the plan to resume this job later)'
+        )
     with output.open_services() as services:
         generated = asyncio.run(_generate(services, plan, args))
         job = services.records.jobs.get(str(plan.job_id))

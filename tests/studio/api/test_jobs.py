@@ -100,3 +100,15 @@ def test_cancel_answers_the_jobs_status(local: TestClient, services: Services) -
     assert cancelled.status_code == 200 and cancelled.json() == {"job_id": JOB, "status": "cancelled"}
     with local.stream("GET", f"/api/v1/jobs/{JOB}/events") as stream:
         assert events_of(stream.iter_lines())[0]["data"]["status"] == "queued", "an ended job's stream ends"
+
+
+def test_a_plan_without_a_job_id_and_with_long_descriptions_is_queued(local: TestClient) -> None:
+    plan = copy.deepcopy(MINIMAL)
+    del plan["job_id"]
+    plan["scenes"][0]["description"] = (
+        "Rain streaks the rooftop's neon signs while the city hums below. " * 56
+    )
+    queued = local.post("/api/v1/jobs", json={"plan": plan})
+    assert queued.status_code == 202, queued.text
+    job_id = queued.json()["job_id"]
+    assert job_id != JOB and local.get(f"/api/v1/jobs/{job_id}").json()["status"] == "queued"
