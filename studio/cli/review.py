@@ -66,6 +66,8 @@ def run_review(args: argparse.Namespace) -> int:
         for decision in decisions:
             why = f": {decision.reason}" if decision.reason else ""
             output.line(f"{decision.ref} v{decision.version} {decision.decision} by {decision.reviewer}{why}")
+    who = decisions[0].reviewer
+    output.info(f"recorded as decided by {who}: the local operator's label, not a signed-in identity")
     return 0
 
 

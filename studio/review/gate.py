@@ -48,6 +48,17 @@ class ReviewDecision(BaseModel):
     identity) or `api` (the reviewer is `key:<name>`, or the local operator in local mode)."""
     created_at: datetime
 
+    @property
+    def via(self) -> str:
+        """How the decision arrived, in words: never shows a typed CLI name as a signed-in reviewer."""
+        if self.channel == "cli":
+            return "command line: the local operator's label, not a signed-in identity"
+        if self.channel == "api":
+            return "API key" if self.reviewer.startswith("key:") else "API, as the local operator"
+        if self.channel == "page":
+            return "page"
+        return "not recorded (before channels were)"
+
 
 class ReferenceVersion(BaseModel):
     version: int

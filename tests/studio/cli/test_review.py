@@ -88,6 +88,7 @@ def test_rejection_needs_a_reason_and_is_recorded(generated: str, capsys: pytest
     assert rejected.code == 0, rejected.stderr
     decision = json.loads(rejected.stdout)
     assert (decision["decision"], decision["reason"], decision["reviewer"]) == ("rejected", "too dark", "bob")
+    assert decision["channel"] == "cli" and "the local operator's label" in rejected.stderr
     refused = cli(capsys, "export", generated)
     assert refused.code == 4 and "scene_rooftop: rejected" in refused.stderr
 

@@ -319,3 +319,15 @@ def test_the_fingerprint_changes_with_a_new_version_or_decision_only(scripted: S
     assert review_board(scripted, job_id).reference(SCENE).version == 2
     with pytest.raises(NotFound):
         board_fingerprint(scripted, "nope")
+
+
+def test_the_audit_trail_says_how_each_decision_arrived(scripted: Services, job_id: str) -> None:
+    from studio.access.roles import local_operator
+
+    approve(scripted, job_id, SCENE, reviewer="ana")
+    approve(scripted, job_id, CHARACTER, actor=local_operator("me", channel="page"))
+    by_cli = review_board(scripted, job_id).reference(SCENE).versions[-1].decisions[-1]
+    by_page = review_board(scripted, job_id).reference(CHARACTER).versions[-1].decisions[-1]
+    assert (by_cli.reviewer, by_cli.channel) == ("ana", "cli")
+    assert "local operator's label, not a signed-in identity" in by_cli.via
+    assert (by_page.channel, by_page.via) == ("page", "page")
