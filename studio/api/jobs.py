@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from studio.access.roles import require
-from studio.api.callers import Caller, ServicesHere, caller
+from studio.api.callers import Caller, ServicesHere
 from studio.api.models import Cancelled, JobLinks, JobQueued, JobState, JobSubmission, ReviewRequest
 from studio.errors import InvalidInput, NotFound
 from studio.plans.scene_plan import parse_plan
@@ -129,6 +129,3 @@ def manifest(
     """The export document: 409 with the pending references until all are approved, 409 for offline
     previews unless `allow_preview=true`."""
     return export_manifest(services, job_id, actor=actor, allow_preview=allow_preview)
-
-
-__all__ = ["caller", "router"]

@@ -65,6 +65,8 @@ def test_a_new_user_picks_a_template_loads_the_sample_and_generates(studio_url: 
             page.get_by_role("button", name="Approve selected (6)").click()
             expect(page.get_by_text("6 references approved")).to_be_visible()
             shot(page, "review", publish=True)
+            page.get_by_text("Export the previews anyway").click()  # offline previews: only on purpose
+            settle(page)
             with page.expect_download() as download:
                 page.get_by_role("button", name="Download the manifest (JSON)").click()
             manifest = json.loads(Path(download.value.path()).read_text())
