@@ -10,6 +10,7 @@ from starlette.routing import BaseRoute, Mount
 from studio.access.deployment import Mode
 from studio.api import characters, errors, jobs, objects
 from studio.api.callers import Serving
+from studio.api.limits import BodyLimit
 from studio.api.models import Health
 from studio.api.paths import API_PREFIX
 from studio.services import Services
@@ -45,6 +46,7 @@ def build_api(services: Callable[[], Services], mode: Callable[[], Mode]) -> Fas
     api.include_router(jobs.router)
     api.include_router(characters.router)
     api.include_router(objects.router)
+    api.add_middleware(BodyLimit)
     return api
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 from fastapi.testclient import TestClient
@@ -70,3 +71,29 @@ def test_a_template_is_applied_and_resolved(local: TestClient) -> None:
     unknown = local.post("/api/v1/template-characters/nope/apply", json={"song_id": "demo"})
     assert unknown.status_code in (404, 422) and "error" in unknown.json()
     assert local.get("/api/v1/songs/demo/character").json()["primary"]["source"] == "template pose-a"
+
+
+def test_a_body_past_the_largest_upload_is_refused_before_it_is_read(local: TestClient) -> None:
+    from studio.api.limits import MAX_BODY_BYTES
+
+    too_large = local.post(
+        "/api/v1/songs/night-song/character-image",
+        files={"image": ("big.png", b"\0" * (MAX_BODY_BYTES + 1), "image/png")},
+    )
+    assert too_large.status_code == 413 and too_large.json()["error"]["code"] == "too_large"
+
+    def chunks() -> Iterator[bytes]:
+        for _ in range(MAX_BODY_BYTES // 1_000_000 + 2):
+            yield b"{" * 1_000_000
+
+    chunked = local.post("/api/v1/jobs", content=chunks(), headers={"content-type": "application/json"})
+    assert chunked.status_code == 413
+
+
+def test_objects_ask_no_key_in_team_mode(services: Services) -> None:
+    assert isinstance(services.storage, LocalStorage)
+    services.storage.put(REFERENCE_BUCKET, "job/scene_a.png", samples.png(), "image/png")
+    url = urlsplit(services.storage.signed_url(REFERENCE_BUCKET, "job/scene_a.png", 60))
+    with client_for(services, "team") as client:
+        assert client.get(f"{url.path}?{url.query}").status_code == 200, "the signature is the authority"
+        assert client.get("/api/v1/songs/x/character").status_code == 401
