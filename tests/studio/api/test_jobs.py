@@ -112,3 +112,22 @@ def test_a_plan_without_a_job_id_and_with_long_descriptions_is_queued(local: Tes
     assert queued.status_code == 202, queued.text
     job_id = queued.json()["job_id"]
     assert job_id != JOB and local.get(f"/api/v1/jobs/{job_id}").json()["status"] == "queued"
+
+
+def test_an_unexpected_failure_is_a_json_500_without_its_traceback(services: Services) -> None:
+    from fastapi.testclient import TestClient
+    from starlette.applications import Starlette
+
+    from studio.api import api_routes
+    from tests.studio.api.conftest import BASE
+
+    def broken() -> Services:
+        raise RuntimeError("a bug in the studio, with /secret/paths in it")
+
+    app = Starlette(routes=api_routes(broken, lambda: "local"))
+    with TestClient(app, base_url=BASE, raise_server_exceptions=False) as client:
+        failed = client.get(f"/api/v1/jobs/{JOB}")
+    assert failed.status_code == 500
+    assert failed.json() == {
+        "error": {"code": "internal_error", "message": "the studio failed on this request; its log says why"}
+    }
