@@ -7,7 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from studio.access.api_keys import key_actor
 from studio.access.deployment import Mode, local_request_problem
@@ -54,13 +55,18 @@ def this_machine(request: Request) -> None:
     _mode(request)
 
 
-def caller(request: Request) -> Actor:
+BEARER = HTTPBearer(auto_error=False, description="team mode: a key from `python -m studio api-key create`")
+
+
+def caller(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)]
+) -> Actor:
     """The actor a request acts for."""
     if _mode(request) == "local":
         return local_operator(field="USER", channel="api")
-    scheme, _, key = request.headers.get("authorization", "").partition(" ")
+    key = credentials.credentials if credentials is not None else ""
     challenge = {"WWW-Authenticate": "Bearer"}
-    if scheme.lower() != "bearer" or not key.strip():
+    if not key.strip():
         raise ApiError(
             401,
             "unauthenticated",

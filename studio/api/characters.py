@@ -9,7 +9,7 @@ from fastapi import APIRouter, File, Form, UploadFile
 from starlette.concurrency import run_in_threadpool
 
 from studio.api.callers import Caller, ServicesHere
-from studio.api.models import TemplateApplication
+from studio.api.models import ASKED_BY_KEY, TemplateApplication, refusals
 from studio.characters.images import MAX_UPLOAD_BYTES
 from studio.characters.priority import CharacterImages, resolve
 from studio.characters.songs import CharacterUpload, TemplateApplied, apply_template, upload_character_image
@@ -17,7 +17,9 @@ from studio.characters.templates import TemplateList, list_templates
 from studio.errors import InvalidInput, NotFound
 from studio.storage.keys import check_id
 
-router = APIRouter(tags=["characters"])
+router = APIRouter(
+    tags=["characters"], responses={**ASKED_BY_KEY, **refusals(r404="no such song or template")}
+)
 
 
 @router.post("/songs/{song_id}/character-image", status_code=202, response_model=CharacterUpload)

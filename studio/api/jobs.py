@@ -13,7 +13,16 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from studio.access.roles import require
 from studio.api.callers import Caller, ServicesHere
-from studio.api.models import Cancelled, JobLinks, JobQueued, JobState, JobSubmission, ReviewRequest
+from studio.api.models import (
+    ASKED_BY_KEY,
+    Cancelled,
+    JobLinks,
+    JobQueued,
+    JobState,
+    JobSubmission,
+    ReviewRequest,
+    refusals,
+)
 from studio.errors import InvalidInput, NotFound
 from studio.plans.scene_plan import parse_plan
 from studio.records.jobs import ACTIVE, FINISHED, Job
@@ -22,7 +31,7 @@ from studio.review.export import ExportManifest, export_manifest
 from studio.review.gate import ReviewDecision, approve, reject
 from studio.services import Services
 
-router = APIRouter(prefix="/jobs", tags=["jobs"])
+router = APIRouter(prefix="/jobs", tags=["jobs"], responses={**ASKED_BY_KEY, **refusals(r404="no such job")})
 EVENT_POLL_SECONDS = 0.2
 """How often a stream reads the job's new events while it runs."""
 
@@ -34,7 +43,7 @@ def _job(services: Services, job_id: str) -> Job:
     return job
 
 
-@router.post("", status_code=202, response_model=JobQueued)
+@router.post("", status_code=202, response_model=JobQueued, responses=refusals(r409="the job runs already"))
 def queue_job(body: JobSubmission, services: ServicesHere, actor: Caller) -> JobQueued:
     """Queue (or resume) the plan's job; the server runs queued work. 422 names every problem of the plan."""
     require(actor, "create")
@@ -119,7 +128,11 @@ def review_reference(
     return reject(services, job_id, ref, body.reason or "", actor=actor)
 
 
-@router.get("/{job_id}/manifest", response_model=ExportManifest)
+@router.get(
+    "/{job_id}/manifest",
+    response_model=ExportManifest,
+    responses=refusals(r409="references still pending review (`pending`), or offline previews not allowed"),
+)
 def manifest(
     job_id: str,
     services: ServicesHere,

@@ -74,3 +74,35 @@ class TemplateApplication(BaseModel):
 
 class Health(BaseModel):
     status: Literal["ok"]
+
+
+class ErrorBody(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    code: str
+    """not_found, invalid_input, unauthenticated, forbidden, local_only, not_approved, offline_preview, ..."""
+    message: str
+    field: str | None = None
+    problems: list[dict[str, str]] | None = None
+    """Every problem of the input, each `{"field", "problem"}` (422)."""
+    pending: list[str] | None = None
+    """The references still pending review (409 `not_approved`)."""
+
+
+class ErrorDocument(BaseModel):
+    error: ErrorBody
+
+
+def refusals(**described: str) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for the refusals a route makes: `{"403": "why"}` and so on."""
+    return {
+        int(status.removeprefix("r")): {"model": ErrorDocument, "description": why}
+        for status, why in described.items()
+    }
+
+
+ASKED_BY_KEY = refusals(
+    r401="team mode: no, an unknown or a revoked API key",
+    r403="the key's role may not; or local mode: the request came through a proxy or by another host name",
+    r422="invalid input: `field` and every problem in `problems`",
+)

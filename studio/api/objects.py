@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 
 from studio.api.callers import ServicesHere, this_machine
+from studio.api.models import refusals
 from studio.errors import InvalidInput, NotFound
 from studio.storage.local import LocalStorage, SignatureMismatch, UrlExpired
 
@@ -19,7 +20,15 @@ router = APIRouter(tags=["objects"])
     "/objects/{bucket}/{key:path}",
     response_class=Response,
     dependencies=[Depends(this_machine)],
-    responses={200: {"content": {"image/png": {}}}, 403: {}, 410: {}},
+    responses={
+        200: {"content": {"image/png": {}}, "description": "the object's bytes, with their type"},
+        **refusals(
+            r403="the URL was changed (or local mode: the request came through a proxy)",
+            r404="no such object",
+            r410="the URL has expired: export the manifest again",
+            r422="expires or signature missing",
+        ),
+    },
 )
 def signed_object(
     bucket: str,
