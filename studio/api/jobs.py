@@ -15,7 +15,6 @@ from studio.access.roles import require
 from studio.api.callers import Caller, ServicesHere
 from studio.api.models import (
     ASKED_BY_KEY,
-    Cancelled,
     JobLinks,
     JobQueued,
     JobState,
@@ -26,7 +25,7 @@ from studio.api.models import (
 from studio.errors import InvalidInput, NotFound
 from studio.plans.scene_plan import parse_plan
 from studio.records.jobs import ACTIVE, FINISHED, Job
-from studio.references.jobs import cancel, result_of_row, submit
+from studio.references.jobs import Cancellation, cancel, result_of_row, submit
 from studio.review.export import ExportManifest, export_manifest
 from studio.review.gate import ReviewDecision, approve, reject
 from studio.services import Services
@@ -111,9 +110,9 @@ async def job_events(
         await asyncio.sleep(EVENT_POLL_SECONDS)
 
 
-@router.post("/{job_id}/cancel", response_model=Cancelled)
-def cancel_job(job_id: str, services: ServicesHere, actor: Caller) -> Cancelled:
-    return Cancelled(job_id=job_id, status=cancel(services, job_id, actor=actor))
+@router.post("/{job_id}/cancel", response_model=Cancellation)
+def cancel_job(job_id: str, services: ServicesHere, actor: Caller) -> Cancellation:
+    return Cancellation(job_id=job_id, status=cancel(services, job_id, actor=actor))
 
 
 @router.post("/{job_id}/references/{ref}/review", response_model=ReviewDecision)

@@ -54,11 +54,6 @@ class JobState(BaseModel):
     links: JobLinks
 
 
-class Cancelled(BaseModel):
-    job_id: str
-    status: str
-
-
 class ReviewRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

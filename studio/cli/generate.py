@@ -134,13 +134,13 @@ def run(args: argparse.Namespace) -> int:
 
 def run_cancel(args: argparse.Namespace) -> int:
     from studio.cli import EXIT_OK
-    from studio.references.jobs import cancel
+    from studio.references.jobs import Cancellation, cancel
 
     job_id = args.job_id
     with output.open_services() as services:
         status = cancel(services, job_id)
     if args.json:
-        output.emit_json({"job_id": job_id, "status": status})
+        output.emit_json(Cancellation(job_id=job_id, status=status))
     else:
         output.line(f"job {job_id}: {status}")
     return EXIT_OK
