@@ -80,11 +80,15 @@ def answer_without_delay() -> int:
 
 @asynccontextmanager
 async def lifespan(_app: Any) -> AsyncIterator[None]:
-    """Queued work runs from the moment the server starts (a job POSTed before anyone opens a page too)."""
+    """Queued work runs from the moment the server starts (a job POSTed before anyone opens a page too), and
+    a job in hand goes back to the queue when it stops."""
     answer_without_delay()
     with contextlib.suppress(ConfigurationError, Unavailable):  # said on every request, pages and API
         await asyncio.to_thread(api_services)
-    yield
+    try:
+        yield
+    finally:
+        await asyncio.to_thread(setup.shutdown)
 
 
 routes = api_routes(api_services, api_mode)
