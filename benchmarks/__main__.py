@@ -12,6 +12,7 @@ ALL = [
     "looks_round",
     "workers_throughput",
     "app_start",
+    "api_latency",
 ]
 
 names = sys.argv[1:] or ALL

@@ -49,7 +49,7 @@ def deployment_here(headers: Mapping[str, str] | None = None) -> Deployment:
 def signed_in_actor(where: Deployment) -> Actor | None:
     """The session's actor, or None while nobody is signed in (team mode only)."""
     if where.mode == "local":
-        return local_operator(field="USER")
+        return local_operator(field="USER", channel="page")
     if not st.user.get("is_logged_in"):
         return None
     return signed_in(st.user.to_dict(), where.rules)

@@ -165,6 +165,7 @@ def audit_trail(reference: ReferenceReview) -> None:
                 "decision": d.decision,
                 "reason": d.reason or "",
                 "reviewer": d.reviewer,
+                "via": d.via,
                 "at": d.created_at.strftime("%Y-%m-%d %H:%M:%S"),
             }
             for d in sorted(decisions, key=lambda d: d.created_at)

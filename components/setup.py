@@ -24,8 +24,9 @@ JOB_KEY = "current_job_id"
 SONG_KEY = "current_song_id"
 
 
-def settings() -> Settings:
-    """The environment, with `.streamlit/secrets.toml` filling in settings the environment lacks."""
+def quiet_settings() -> Settings:
+    """The environment, with `.streamlit/secrets.toml` filling in settings the environment lacks;
+    ValidationError when they are wrong."""
     known = {
         str(alias).upper()
         for field in Settings.model_fields.values()
@@ -40,15 +41,20 @@ def settings() -> Settings:
                 and isinstance(value, str | int | float)
             ):
                 values[name.upper()] = str(value)
+    return Settings.model_validate(values)
+
+
+def settings() -> Settings:
+    """The settings, or (wrong ones) what is wrong with them in place of the page."""
     try:
-        return Settings.model_validate(values)
+        return quiet_settings()
     except ValidationError as error:
         st.error("Configuration: " + "; ".join(settings_problems(error)))
         st.stop()
         raise
 
 
-def _fingerprint(config: Settings) -> str:
+def fingerprint_of(config: Settings) -> str:
     fields = sorted(
         (name, value.get_secret_value() if isinstance(value, SecretStr) else str(value))
         for name, value in config
@@ -65,13 +71,13 @@ def _stop(runner: BackgroundRunner) -> None:
 
 
 @st.cache_resource(show_spinner=False, on_release=_close)
-def _services(fingerprint: str, _config: Settings) -> Services:
+def cached_services(fingerprint: str, _config: Settings) -> Services:
     configure_logging(_config)
     return build_services(_config)
 
 
 @st.cache_resource(show_spinner=False, on_release=_stop)
-def _runner(fingerprint: str, _built: Services) -> BackgroundRunner:
+def cached_runner(fingerprint: str, _built: Services) -> BackgroundRunner:
     return BackgroundRunner(_built).start()
 
 
@@ -79,7 +85,7 @@ def _built(fingerprint: str, config: Settings) -> Services:
     """The cached container; when it cannot be built, the reason in place of the page (tried again on the
     next run, as nothing failed is cached)."""
     try:
-        return _services(fingerprint, config)
+        return cached_services(fingerprint, config)
     except (ConfigurationError, Unavailable) as error:
         show_failure(error)
         st.stop()
@@ -89,21 +95,21 @@ def _built(fingerprint: str, config: Settings) -> Services:
 def services() -> Services:
     """One container per settings, shared by every session and page; no runner is started."""
     config = settings()
-    return _built(_fingerprint(config), config)
+    return _built(fingerprint_of(config), config)
 
 
 def fingerprint() -> str:
     """Identifies the current settings, for caches that depend on them."""
-    return _fingerprint(settings())
+    return fingerprint_of(settings())
 
 
 def page_setup() -> Services:
     """Every page's first call: the services, with the background runner that executes queued jobs."""
     require_app()
     config = settings()
-    fingerprint = _fingerprint(config)
+    fingerprint = fingerprint_of(config)
     built = _built(fingerprint, config)
-    runner = _runner(fingerprint, built)
+    runner = cached_runner(fingerprint, built)
     if not runner.alive:
         runner.start()
     return built
@@ -111,8 +117,8 @@ def page_setup() -> Services:
 
 def shutdown() -> None:
     """Stop every runner, then close every services container (tests, and a clean process exit)."""
-    _runner.clear()
-    _services.clear()
+    cached_runner.clear()
+    cached_services.clear()
 
 
 def current_job_id() -> str | None:

@@ -12,7 +12,8 @@ from components.review_board import filter_bar, keyboard_bar, live_refresh, refe
 from components.review_desk import ReviewDesk
 from components.review_panel import lightbox
 from components.setup import page_setup
-from studio.review.gate import export_manifest, review_board
+from studio.review.export import HOW_TO_RENDER, export_manifest, is_preview
+from studio.review.gate import review_board
 
 EXPORT_LISTED = 6
 services = page_setup()
@@ -69,9 +70,17 @@ if board.unapproved:
         + f"). Not approved: {listed}{more}."
     )
 else:
+    previews = [r.ref for r in board.references if r.latest is not None and is_preview(r.latest)]
+    allow_preview = False
+    if previews:
+        st.warning(f"{len(previews)} references are offline previews, not real renders: {HOW_TO_RENDER}.")
+        allow_preview = st.checkbox("Export the previews anyway", key="export-allow-preview")
     st.download_button(
         "Download the manifest (JSON)",
-        data=lambda: export_manifest(services, job_id, actor=who).model_dump_json(indent=2),
+        disabled=bool(previews) and not allow_preview,
+        data=lambda: export_manifest(
+            services, job_id, actor=who, allow_preview=allow_preview
+        ).model_dump_json(indent=2),
         file_name=f"manifest-{job_id}.json",
         mime="application/json",
         type="primary",

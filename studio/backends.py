@@ -178,7 +178,7 @@ def _local_storage(settings: Settings, _clients: Clients) -> Any:
             f"local storage {root} is a file, not a folder",
             "move that file aside (the studio makes the folder), or set STUDIO_DATA_DIR to another folder",
         )
-    return LocalStorage(root, signing_key(settings))
+    return LocalStorage(root, signing_key(settings), public_url=settings.public_url)
 
 
 def _supabase_storage(settings: Settings, _clients: Clients) -> Any:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_core import PydanticCustomError
@@ -73,6 +74,9 @@ class Settings(BaseSettings):
     signing_key: SecretStr | None = Field(None, validation_alias=_env("STUDIO_SIGNING_KEY"))
     """HMAC key of local signed URLs; generated once into data_dir when unset."""
 
+    public_url: str = Field("http://127.0.0.1:8501", validation_alias=_env("STUDIO_PUBLIC_URL"))
+    """Where others reach the studio: local signed URLs are `{public_url}/api/v1/objects/...`."""
+
     reference_gen_concurrency: int = Field(
         6, ge=1, le=256, validation_alias=_env("REFERENCE_GEN_CONCURRENCY")
     )
@@ -110,6 +114,14 @@ class Settings(BaseSettings):
     _check_secrets = field_validator("replicate_api_token", "openai_api_key", "supabase_key", "signing_key")(
         _printable_ascii
     )
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str) -> str:
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+            raise ValueError("must be an http:// or https:// address such as http://127.0.0.1:8501")
+        return value.strip().rstrip("/")
 
     @property
     def model_version(self) -> str:

@@ -22,7 +22,20 @@ Mode = Literal["local", "team"]
 SHARED = ("redirect_uri", "cookie_secret")
 PROVIDER = ("client_id", "client_secret", "server_metadata_url")
 MIN_COOKIE_SECRET_CHARS = 32
-FORWARDING_HEADERS = ("forwarded", "x-forwarded-for", "x-forwarded-host", "x-real-ip")
+FORWARDING_HEADERS = (
+    "forwarded",
+    "x-forwarded-for",
+    "x-forwarded-host",
+    "x-forwarded-proto",
+    "x-forwarded-server",
+    "x-original-forwarded-for",
+    "x-real-ip",
+    "x-client-ip",
+    "true-client-ip",
+    "cf-connecting-ip",
+    "via",
+)
+"""Any of these means a proxy passed the request on: it did not come straight from this machine."""
 HOW_TO = (
     "Either serve on 127.0.0.1 only (server.address in .streamlit/config.toml, as `make run` does), or "
     "configure sign-in: an [auth] section in .streamlit/secrets.toml (redirect_uri, cookie_secret, "

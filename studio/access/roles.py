@@ -18,6 +18,8 @@ from studio.inputs.text_and_numbers import check_text
 
 Role = Literal["creator", "reviewer", "admin"]
 ROLES: tuple[Role, ...] = get_args(Role)
+Channel = Literal["page", "cli", "api"]
+"""How a call arrived: a page of the app, the command line (or the worker), or the HTTP API with a key."""
 Permission = Literal["create", "review", "export", "costs", "doctor", "operate"]
 
 GRANTED_TO: dict[Permission, tuple[Role, ...]] = {
@@ -62,6 +64,7 @@ class Actor(BaseModel):
     email: str | None = None
     roles: frozenset[Role]
     local: bool = False
+    channel: Channel = "cli"
 
     @property
     def who(self) -> str:
@@ -90,12 +93,14 @@ class AccessDenied(StudioError):
         self.permission = permission
 
 
-def local_operator(name: str | None = None, field: str = "reviewer") -> Actor:
+def local_operator(name: str | None = None, field: str = "reviewer", channel: Channel = "cli") -> Actor:
     """The person at this machine (the CLI's `--reviewer NAME`, default $USER): every role."""
     chosen = " ".join((name if name is not None else os.environ.get("USER") or "anonymous").split())
     if not chosen:
         raise InvalidInput(field, "must not be empty")
-    return Actor(name=check_text(field, chosen, MAX_AUDIT_CHARS), roles=frozenset(ROLES), local=True)
+    return Actor(
+        name=check_text(field, chosen, MAX_AUDIT_CHARS), roles=frozenset(ROLES), local=True, channel=channel
+    )
 
 
 def require(actor: Actor | None, permission: Permission) -> Actor:
@@ -183,4 +188,4 @@ def signed_in(identity: Mapping[str, Any], rules: RoleRules) -> Actor:
     if len(who) > MAX_AUDIT_CHARS:
         raise InvalidInput("e-mail", f"is {len(who)} characters long; the audit trail records at most 80")
     name = " ".join(str(identity.get("name") or who).split())[:MAX_AUDIT_CHARS]
-    return Actor(name=name, email=email or who, roles=rules.roles_of(identity))
+    return Actor(name=name, email=email or who, roles=rules.roles_of(identity), channel="page")

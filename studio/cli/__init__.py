@@ -32,6 +32,7 @@ COMMAND_MODULES = (
     "studio.cli.review",
     "studio.cli.costs",
     "studio.cli.ops",
+    "studio.cli.api_keys",
 )
 
 

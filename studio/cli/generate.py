@@ -92,6 +92,11 @@ def run(args: argparse.Namespace) -> int:
     from studio.cli import EXIT_FALLBACK, EXIT_INTERRUPTED, EXIT_OK
 
     plan = load_plan(args.plan)
+    if "job_id" not in plan.model_fields_set:
+        output.info(
+            f"the plan has no job_id: this is job {plan.job_id} "
+            f'(add "job_id": "{plan.job_id}" to the plan to resume this job later)'
+        )
     with output.open_services() as services:
         generated = asyncio.run(_generate(services, plan, args))
         job = services.records.jobs.get(str(plan.job_id))
@@ -129,13 +134,13 @@ def run(args: argparse.Namespace) -> int:
 
 def run_cancel(args: argparse.Namespace) -> int:
     from studio.cli import EXIT_OK
-    from studio.references.jobs import cancel
+    from studio.references.jobs import Cancellation, cancel
 
     job_id = args.job_id
     with output.open_services() as services:
         status = cancel(services, job_id)
     if args.json:
-        output.emit_json({"job_id": job_id, "status": status})
+        output.emit_json(Cancellation(job_id=job_id, status=status))
     else:
         output.line(f"job {job_id}: {status}")
     return EXIT_OK

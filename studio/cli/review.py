@@ -25,7 +25,8 @@ def register(commands: Any) -> None:
     review.add_argument(
         "--reviewer",
         default=None,
-        help="the local operator who decides, recorded in the audit trail (default: $USER, else anonymous)",
+        help="the local operator's label, recorded in the audit trail as typed at the command line (not a "
+        "signed-in identity); default: $USER, else anonymous",
     )
     review.add_argument("--json", action="store_true", help="print the recorded decision on stdout")
     review.set_defaults(handler=run_review)
@@ -35,6 +36,9 @@ def register(commands: Any) -> None:
     )
     export.add_argument("job_id", metavar="JOB_ID")
     export.add_argument("--refresh", action="store_true", help="sign fresh URLs (they always are)")
+    export.add_argument(
+        "--allow-preview", action="store_true", help="export offline previews too (refused without it)"
+    )
     export.add_argument("--json", action="store_true", help="print the manifest on stdout")
     export.set_defaults(handler=run_export)
 
@@ -62,16 +66,21 @@ def run_review(args: argparse.Namespace) -> int:
         for decision in decisions:
             why = f": {decision.reason}" if decision.reason else ""
             output.line(f"{decision.ref} v{decision.version} {decision.decision} by {decision.reviewer}{why}")
+    who = decisions[0].reviewer
+    output.info(f"recorded as decided by {who}: the local operator's label, not a signed-in identity")
     return 0
 
 
 def run_export(args: argparse.Namespace) -> int:
     from studio.cli import EXIT_OK, EXIT_UNAPPROVED
-    from studio.review.gate import NotApproved, export_manifest
+    from studio.review.export import NotApproved, PreviewsRefused, export_manifest
 
     try:
         with output.open_services() as services:
-            manifest = export_manifest(services, args.job_id)
+            manifest = export_manifest(services, args.job_id, allow_preview=args.allow_preview)
+    except PreviewsRefused as exc:
+        output.error(f"export refused: {exc}")
+        return EXIT_UNAPPROVED
     except NotApproved as exc:
         output.error(f"export refused: job {exc.job_id} has references that are not approved:")
         for name, status in exc.refs.items():

@@ -10,7 +10,7 @@ import json
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from pydantic import (
     AfterValidator,
@@ -32,8 +32,9 @@ TIMES_OF_DAY = ("dawn", "morning", "noon", "afternoon", "dusk", "night", "midnig
 MAX_PLAN_BYTES = 5 * 1024 * 1024
 MAX_NESTING = 32
 """A plan needs five levels (plan, clip_scripts, a clip, its characters, an id); more is not a plan."""
-LONG_TEXT_CHARS = 2_000
-"""Descriptions and summaries: prompts keep at most 500 characters, so 2,000 leaves room to spare."""
+LONG_TEXT_CHARS = 20_000
+"""Descriptions and summaries: a planner writes long ones (3,600 characters is common); prompts keep at most
+500 characters of them, so the length only bounds what is stored and shown."""
 SHORT_TEXT_CHARS = 300
 """Names, roles, times of day, style words, features, camera notes."""
 MAX_CLIP_SECONDS = SONG_SECONDS.high
@@ -163,7 +164,8 @@ class Transition(BaseModel):
 
 
 class ScenePlan(BaseModel):
-    job_id: UUID
+    job_id: UUID = Field(default_factory=uuid4)
+    """The plan's job; a plan written without one is given one (shown wherever the plan goes next)."""
     video_summary: LongText = ""
     characters: list[Character] = Field(min_length=1, max_length=100)
     scenes: list[Scene] = Field(min_length=1, max_length=200)

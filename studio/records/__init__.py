@@ -1,5 +1,6 @@
 """Durable records (jobs, references, the cost ledger, events, songs) through SQLAlchemy."""
 
+from studio.records import api_keys as api_keys  # registers the api_keys table on Base
 from studio.records import looks as looks  # registers look_rounds and looks on Base
 from studio.records import objects as objects  # registers the object_checks table on Base
 from studio.records import paid_calls as paid_calls  # registers the paid_calls table on Base

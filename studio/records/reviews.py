@@ -40,6 +40,8 @@ class ReviewRow(Base):
     decision: Mapped[str] = mapped_column(String(16))
     reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     reviewer: Mapped[str] = mapped_column(String(80))
+    channel: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    """How the decision arrived: `page`, `cli` (the reviewer is the local operator's label) or `api`."""
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
@@ -50,13 +52,24 @@ class ReviewRecords:
         self.db = db
 
     def add(
-        self, job_id: str, ref: str, version: int, decision: str, reason: str | None, reviewer: str
+        self,
+        job_id: str,
+        ref: str,
+        version: int,
+        decision: str,
+        reason: str | None,
+        reviewer: str,
+        channel: str | None = None,
     ) -> ReviewRow:
-        (row,) = self.add_many(job_id, [(ref, version, decision, reason)], reviewer)
+        (row,) = self.add_many(job_id, [(ref, version, decision, reason)], reviewer, channel)
         return row
 
     def add_many(
-        self, job_id: str, decisions: Sequence[tuple[str, int, str, str | None]], reviewer: str
+        self,
+        job_id: str,
+        decisions: Sequence[tuple[str, int, str, str | None]],
+        reviewer: str,
+        channel: str | None = None,
     ) -> list[ReviewRow]:
         """Decisions (ref, version, decision, reason) by one reviewer, in one transaction."""
         with self.db.write() as s:
@@ -68,6 +81,7 @@ class ReviewRecords:
                     decision=decision,
                     reason=reason,
                     reviewer=reviewer,
+                    channel=channel,
                     created_at=utcnow(),
                 )
                 for ref, version, decision, reason in decisions

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import Engine
 
+from studio.records.api_keys import ApiKeyRecords
 from studio.records.database import Database
 from studio.records.events import EventRecords
 from studio.records.failures import translated
@@ -50,6 +51,7 @@ class Records:
         self.retention = RetentionRecords(self.db)
         self.objects = ObjectRecords(self.db)
         self.work = WorkRecords(self.db)
+        self.api_keys = ApiKeyRecords(self.db)
 
     @property
     def engine(self) -> Engine:

@@ -211,6 +211,14 @@ class _Shown:
                 log.exception("event handler failed while following job %s", self.job_id)
 
 
+class Cancellation(BaseModel):
+    """What `cancel` answers (`cancel --json`, `POST /api/v1/jobs/{job_id}/cancel`)."""
+
+    job_id: str
+    status: str
+    """`cancelled`, `cancelling` while its holder stops it, or the final status of a job that had ended."""
+
+
 def cancel(services: Services, job_id: str, *, actor: Actor | None = None) -> str:
     """Stop a job: a queued one ends `cancelled` at once; a running one starts no new image, its calls in
     flight are cancelled at the provider, and its holder (or whoever takes it over) ends it `cancelled`.

@@ -17,8 +17,7 @@ from typing import Any, Literal, get_args
 from pydantic import BaseModel
 
 from studio.access.roles import MAX_AUDIT_CHARS, Actor, local_operator, require
-from studio.characters.priority import CharacterImages, log_clip_choice, resolve
-from studio.errors import InvalidInput, NotFound, StudioError
+from studio.errors import InvalidInput, NotFound
 from studio.inputs.text_and_numbers import check_text
 from studio.logs import log_step
 from studio.money import from_nanos
@@ -27,7 +26,7 @@ from studio.records.jobs import ACTIVE, Job
 from studio.records.reviews import Decision, ReviewRow, ReviewStatus
 from studio.records.schema import ReferenceRow, ReferenceVersionRow
 from studio.services import Services
-from studio.storage.keys import REFERENCE_BUCKET, ReferenceKind, parse_reference_name, reference_name
+from studio.storage.keys import ReferenceKind, parse_reference_name, reference_name
 
 BoardFilter = Literal["all", "pending", "rejected", "failed", "approved"]
 """What the board shows; `failed` is every reference whose last generation attempt failed."""
@@ -37,16 +36,6 @@ MAX_REVIEWER_CHARS = MAX_AUDIT_CHARS
 log = logging.getLogger("studio.review")
 
 
-class NotApproved(StudioError):
-    """The export was asked for while some references are not approved; `refs` maps each to its status."""
-
-    def __init__(self, job_id: str, refs: dict[str, ReviewStatus]) -> None:
-        listed = ", ".join(f"{ref} ({status})" for ref, status in refs.items())
-        super().__init__(f"job {job_id}: not every reference is approved: {listed}")
-        self.job_id = job_id
-        self.refs = refs
-
-
 class ReviewDecision(BaseModel):
     job_id: str
     ref: str
@@ -54,7 +43,21 @@ class ReviewDecision(BaseModel):
     decision: Decision
     reason: str | None
     reviewer: str
+    channel: str | None = None
+    """How it arrived: `page`, `cli` (the reviewer is then the local operator's label, not a signed-in
+    identity) or `api` (the reviewer is `key:<name>`, or the local operator in local mode)."""
     created_at: datetime
+
+    @property
+    def via(self) -> str:
+        """How the decision arrived, in words: never shows a typed CLI name as a signed-in reviewer."""
+        if self.channel == "cli":
+            return "command line: the local operator's label, not a signed-in identity"
+        if self.channel == "api":
+            return "API key" if self.reviewer.startswith("key:") else "API, as the local operator"
+        if self.channel == "page":
+            return "page"
+        return "not recorded (before channels were)"
 
 
 class ReferenceVersion(BaseModel):
@@ -165,32 +168,6 @@ class ReviewBoard(BaseModel):
         """The next pending reference after `after` in plan order, wrapping; `after` when none is left."""
         following = self.step(after, 1, "pending")
         return following if following is not None else after
-
-
-class ExportedReference(BaseModel):
-    ref: str
-    kind: ReferenceKind
-    subject_id: str
-    version: int
-    url: str
-    storage_key: str
-    prompt: str
-    negative_prompt: str
-    seed: int
-    model_version: str
-    parameters: dict[str, Any]
-    approved_by: str
-    approved_at: datetime
-
-
-class ExportManifest(BaseModel):
-    """What clip generation needs: the approved version of every reference and the song's character."""
-
-    job_id: str
-    references: list[ExportedReference]
-    character: CharacterImages | None
-    exported_by: str | None = None
-    """Who asked for the manifest: a signed-in e-mail, or the local operator's name."""
 
 
 def _job(services: Services, job_id: str) -> Job:
@@ -327,12 +304,12 @@ def _reviewed(board: ReviewBoard, ref: str) -> ReferenceReview:
     return reference
 
 
-def _reviewer(reviewer: str | None, actor: Actor | None) -> str:
+def _reviewer(reviewer: str | None, actor: Actor | None) -> Actor:
     """Who the audit trail records: the signed-in actor (never a typed name), else the local operator named
     `reviewer` (the CLI); AccessDenied unless they are a reviewer."""
     if actor is not None and reviewer is not None:
         raise InvalidInput("reviewer", "a signed-in reviewer is recorded by their identity, not a typed name")
-    return require(actor if actor is not None else local_operator(reviewer), "review").who
+    return require(actor if actor is not None else local_operator(reviewer), "review")
 
 
 def _intact(services: Services, versions: dict[str, ReferenceVersion]) -> None:
@@ -363,14 +340,17 @@ def record_decision(
         raise InvalidInput("reason", "a rejection needs a reason (what is wrong with the image)")
     if reason is not None:
         check_text("reason", reason, MAX_REASON_CHARS)
-    name = _reviewer(reviewer, actor)
+    acting = _reviewer(reviewer, actor)
+    name = acting.who
     reference = _reviewed(review_board(services, job_id), ref)
     target = reference.version if version is None else version
     chosen = next((v for v in reference.versions if v.version == target), None)
     if chosen is None:
         raise InvalidInput("version", f"{ref} has no version {target}")
     _intact(services, {ref: chosen})
-    row = services.records.reviews.add(job_id, ref, chosen.version, decision, reason or None, name)
+    row = services.records.reviews.add(
+        job_id, ref, chosen.version, decision, reason or None, name, acting.channel
+    )
     log_step(log, "review decision", job_id=job_id, reference=ref, outcome=decision, reviewer=name)
     return _decision(row)
 
@@ -410,12 +390,13 @@ def approve_many(
 ) -> list[ReviewDecision]:
     """Approve the latest version of each of `refs` (the board's approve-selected), reading the board once;
     when any of them cannot be approved, nothing is written."""
-    name = _reviewer(reviewer, actor)
+    acting = _reviewer(reviewer, actor)
+    name = acting.who
     board = review_board(services, job_id)
     targets = [(ref, _reviewed(board, ref).version) for ref in refs]
     _intact(services, {ref: board.reference(ref).versions[-1] for ref in refs})
     decisions = [(ref, version, Decision.APPROVED, None) for ref, version in targets if version is not None]
-    rows = services.records.reviews.add_many(job_id, decisions, name)
+    rows = services.records.reviews.add_many(job_id, decisions, name, acting.channel)
     log_step(
         log,
         "review decisions",
@@ -425,44 +406,3 @@ def approve_many(
         reviewer=name,
     )
     return [_decision(row) for row in rows]
-
-
-def export_manifest(services: Services, job_id: str, *, actor: Actor | None = None) -> ExportManifest:
-    """The approved version of every reference with fresh signed URLs; NotApproved while any is not.
-
-    Creators and reviewers export (`actor`; without one, the local operator), and the manifest names them."""
-    who = require(actor, "export").who
-    board = review_board(services, job_id)
-    if board.unapproved:
-        raise NotApproved(job_id, board.unapproved)
-    _intact(services, {reference.ref: reference.versions[-1] for reference in board.references})
-    ttl = services.settings.signed_url_ttl
-    exported = []
-    for reference in board.references:
-        version = reference.versions[-1]
-        approval = version.decisions[-1]
-        exported.append(
-            ExportedReference(
-                ref=reference.ref,
-                kind=reference.kind,
-                subject_id=reference.subject_id,
-                version=version.version,
-                url=services.storage.signed_url(REFERENCE_BUCKET, version.storage_key, ttl),
-                storage_key=version.storage_key,
-                prompt=version.prompt,
-                negative_prompt=version.negative_prompt,
-                seed=version.seed,
-                model_version=version.model_version,
-                parameters=version.parameters,
-                approved_by=approval.reviewer,
-                approved_at=approval.created_at,
-            )
-        )
-    character = resolve(services, board.song_id) if board.song_id else None
-    if character is not None:
-        from studio.storage.intact import require_character_intact
-
-        require_character_intact(services, [(image.key, image.source) for image in character.images])
-        log_clip_choice(character, job_id)
-    log_step(log, "manifest exported", job_id=job_id, outcome="exported", exported_by=who)
-    return ExportManifest(job_id=job_id, references=exported, character=character, exported_by=who)

@@ -3,8 +3,10 @@
 Objects live at `<root>/<bucket>/<key>`; their content types beside them in a parallel tree,
 `<root>/.content-types/<bucket>/<key>`, which no bucket name can reach (bucket names never start with `.`).
 
-Signed URLs have the form `studio-local://<bucket>/<key>?expires=<unix seconds>&signature=<hex>`, where the
-signature is HMAC-SHA256 with the signing key over `<bucket>\\n<key>\\n<expires>`. `verify` checks one and
+Signed URLs have the form
+`{STUDIO_PUBLIC_URL}/api/v1/objects/<bucket>/<key>?expires=<unix seconds>&signature=<hex>`, served by the HTTP
+API so any tool can fetch them; the signature is HMAC-SHA256 with the signing key over
+`<bucket>\\n<key>\\n<expires>`. `verify` checks one (and the `studio-local://` URLs of older manifests) and
 `open_signed` reads the object it names; neither needs anything but the URL and the signing key.
 """
 
@@ -24,7 +26,17 @@ from studio.storage.base import check_bucket, check_key, check_prefix
 from studio.storage.private_files import write_private
 
 SCHEME = "studio-local"
+OBJECTS_PATH = "/api/v1/objects/"
+DEFAULT_PUBLIC_URL = "http://127.0.0.1:8501"
 _CONTENT_TYPES = ".content-types"
+
+
+class SignatureMismatch(InvalidInput):
+    """A signed URL whose bucket, key, expiry or signature was changed (or signed with another key)."""
+
+
+class UrlExpired(InvalidInput):
+    """A signed URL past its expiry: valid once, refused now."""
 
 
 class LocalStorage:
@@ -36,7 +48,13 @@ class LocalStorage:
     name = "local"
 
     def __init__(
-        self, root: Path, signing_key: bytes, *, clock: Callable[[], float] = time.time, durable: bool = False
+        self,
+        root: Path,
+        signing_key: bytes,
+        *,
+        clock: Callable[[], float] = time.time,
+        durable: bool = False,
+        public_url: str = DEFAULT_PUBLIC_URL,
     ) -> None:
         if not signing_key:
             raise InvalidInput("signing_key", "must not be empty")
@@ -44,6 +62,7 @@ class LocalStorage:
         self._signing_key = signing_key
         self._clock = clock
         self._durable = durable
+        self.public_url = public_url.rstrip("/")
 
     def put(self, bucket: str, key: str, data: bytes, content_type: str) -> None:
         path = self._path(bucket, key)
@@ -112,32 +131,39 @@ class LocalStorage:
             raise NotFound(f"no object {key!r} in bucket {bucket!r}")
         expires = int(self._clock()) + expires_in
         signature = self._sign(bucket, key, expires)
-        return f"{SCHEME}://{bucket}/{quote(key, safe='/')}?expires={expires}&signature={signature}"
+        where = f"{self.public_url}{OBJECTS_PATH}{bucket}/{quote(key, safe='/')}"
+        return f"{where}?expires={expires}&signature={signature}"
 
     def verify(self, url: str, now: float | None = None) -> tuple[str, str]:
-        """The (bucket, key) a signed URL names; InvalidInput("url", ...) if malformed, tampered, expired."""
+        """The (bucket, key) a signed URL names; InvalidInput("url", ...) if malformed, SignatureMismatch if
+        tampered, UrlExpired if expired."""
         parts = urlsplit(url)
         query = parse_qs(parts.query)
-        if (
-            parts.scheme != SCHEME
-            or not parts.netloc
-            or not query.get("expires")
-            or not query.get("signature")
-        ):
-            raise InvalidInput("url", f"is not a {SCHEME}:// signed URL with expires and signature")
-        bucket, key = parts.netloc, unquote(parts.path.lstrip("/"))
+        if parts.scheme == SCHEME and parts.netloc:
+            bucket, key = parts.netloc, unquote(parts.path.lstrip("/"))
+        elif parts.scheme in ("http", "https") and parts.path.startswith(OBJECTS_PATH):
+            bucket, _, key = unquote(parts.path.removeprefix(OBJECTS_PATH)).partition("/")
+        else:
+            raise InvalidInput("url", f"is not a signed URL of this studio ({OBJECTS_PATH}...)")
+        expires, signature = query.get("expires"), query.get("signature")
+        if not expires or not signature:
+            raise InvalidInput("url", "lacks expires and signature")
+        return self.check(bucket, key, expires[0], signature[0], now)
+
+    def check(
+        self, bucket: str, key: str, expires: str, signature: str, now: float | None = None
+    ) -> tuple[str, str]:
+        """(bucket, key) when `signature` signs them with `expires` and that moment has not passed."""
         try:
             check_bucket(bucket)
             check_key(key)
-            expires = int(query["expires"][0])
+            expiry = int(expires)
         except (InvalidInput, ValueError):
             raise InvalidInput("url", "names no valid object or expiry") from None
-        if not hmac.compare_digest(self._sign(bucket, key, expires), query["signature"][0]):
-            raise InvalidInput("url", "signature does not match")
-        if (self._clock() if now is None else now) >= expires:
-            raise InvalidInput(
-                "url", f"expired at {time.strftime('%Y-%m-%d %H:%M:%SZ', time.gmtime(expires))}"
-            )
+        if not hmac.compare_digest(self._sign(bucket, key, expiry), signature):
+            raise SignatureMismatch("url", "signature does not match")
+        if (self._clock() if now is None else now) >= expiry:
+            raise UrlExpired("url", f"expired at {time.strftime('%Y-%m-%d %H:%M:%SZ', time.gmtime(expiry))}")
         return bucket, key
 
     def open_signed(self, url: str, now: float | None = None) -> bytes:

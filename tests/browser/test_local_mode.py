@@ -1,6 +1,7 @@
 """Local mode in real headless Chromium: at 127.0.0.1 the one local user holds every role and the sidebar says
 so; the same server reached under another host name (a reverse proxy on this machine, or a page that rebinds
-its name to 127.0.0.1) shows only the refusal, without a single page of the studio."""
+its name to 127.0.0.1), or through a proxy that says so in any forwarding header, shows only the refusal,
+without a single page of the studio."""
 
 from __future__ import annotations
 
@@ -52,3 +53,11 @@ def test_the_local_user_holds_every_role_but_only_at_a_loopback_name(
     expect(other.get_by_role("heading", name="Review")).to_have_count(0, timeout=TIMEOUT_MS)
     expect(other.get_by_test_id("stSidebar")).to_have_count(0, timeout=TIMEOUT_MS)
     shot(other, "local-mode-other-host-refused")
+
+    through = browser.new_context(extra_http_headers={"X-Forwarded-Proto": "https"}).new_page()
+    through.set_default_timeout(TIMEOUT_MS)
+    through.goto(f"{studio_url}/review")
+    expect(
+        through.get_by_text("This request reached the studio through a proxy (x-forwarded-proto)")
+    ).to_be_visible(timeout=TIMEOUT_MS)
+    expect(through.get_by_role("heading", name="Review")).to_have_count(0, timeout=TIMEOUT_MS)

@@ -87,7 +87,7 @@ def test_a_round_is_made_a_look_picked_and_exported_as_the_songs_character(
     job_id = jobs.submit(services, load_plan(PLANS_DIR / "minimal.json"), song_id=SONG)
     _wait_for_job(services, job_id)  # the app's background runner takes it from the queue
     approve_many(services, job_id, [reference.ref for reference in review_board(services, job_id).references])
-    exported = studio("export", job_id, "--json")
+    exported = studio("export", job_id, "--allow-preview", "--json")
     assert exported.code == 0, exported.stderr
     character = json.loads(exported.stdout)["character"]
     assert character["song_id"] == SONG

@@ -69,6 +69,9 @@ def test_a_reviewer_approves_every_reference_with_the_keyboard(
         page.keyboard.press("a")
         expect(page.get_by_text(f"{ref} v1 approved.")).to_be_visible()
         settle(page)
+    expect(download).to_be_disabled()  # the offline renderer's previews are exported only on purpose
+    expect(page.get_by_text("offline previews, not real renders", exact=False)).to_be_visible()
+    page.get_by_text("Export the previews anyway").click()
     expect(download).to_be_enabled()
     assert review_board(services, job_id).unapproved == {}
     with page.expect_download() as downloaded:

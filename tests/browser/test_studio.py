@@ -65,13 +65,16 @@ def test_a_new_user_picks_a_template_loads_the_sample_and_generates(studio_url: 
             page.get_by_role("button", name="Approve selected (6)").click()
             expect(page.get_by_text("6 references approved")).to_be_visible()
             shot(page, "review", publish=True)
+            page.get_by_text("Export the previews anyway").click()  # offline previews: only on purpose
+            settle(page)
             with page.expect_download() as download:
                 page.get_by_role("button", name="Download the manifest (JSON)").click()
             manifest = json.loads(Path(download.value.path()).read_text())
             assert len(manifest["references"]) == 6
             assert {r["ref"] for r in manifest["references"]} >= {"scene_alley", "character_runner"}
             assert all(
-                r["url"].startswith("studio-local://reference-images/") for r in manifest["references"]
+                r["url"].startswith("http://127.0.0.1:8501/api/v1/objects/reference-images/")
+                for r in manifest["references"]
             )
 
             page.goto(f"{studio_url}/costs")

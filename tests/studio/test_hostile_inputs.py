@@ -119,7 +119,7 @@ INPUTS: dict[str, Callable[[Path], None]] = {
     "bell-summary.json": _write(_plan(_set("video_summary", "ring \u0007 ring"))),
     "surrogate.json": _write(_plan().replace(b"Empty subway", b"Empty \\ud800 subway")),
     "long-word.json": _write(_plan(_set("characters.0.description", "a" * 400_000))),
-    "long-text.json": _write(_plan(_set("scenes.1.description", "word " * 2_000))),
+    "long-text.json": _write(_plan(_set("scenes.1.description", "word " * 5_000))),
     "long-name.json": _write(_plan(_set("characters.0.name", "n" * 1_000))),
     "nul-feature.json": _write(_plan(_set("characters.0.features", {"hair": "silver\u0000"}))),
     "nested-feature.json": _write(_plan(_set("characters.0.features", {"scar": {"deep": [1, 2]}}))),
@@ -225,7 +225,7 @@ INPUT_ROWS: list[Hostile] = [
         2,
         "characters[0].description: is 400,000 characters long",
     ),
-    early("plan-long-text", ("generate", Input("long-text.json")), 2, "scenes[1].description: is 10,000"),
+    early("plan-long-text", ("generate", Input("long-text.json")), 2, "scenes[1].description: is 25,000"),
     early("plan-long-name", ("generate", Input("long-name.json")), 2, "characters[0].name: is 1,000"),
     early("plan-nul-feature", ("generate", Input("nul-feature.json")), 2, "characters[0].features.hair"),
     early(

@@ -119,3 +119,24 @@ def test_local_mode_refuses_requests_through_a_proxy_or_another_host_name(
     problem = local_request_problem(headers)
     assert problem is not None and problem.startswith(f"This request reached the studio {how}")
     assert "configure sign-in" in problem
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "X-Forwarded-For",
+        "Forwarded",
+        "X-Real-IP",
+        "X-Forwarded-Host",
+        "X-Forwarded-Proto",
+        "Via",
+        "X-Client-IP",
+        "True-Client-IP",
+        "CF-Connecting-IP",
+        "X-Original-Forwarded-For",
+        "X-Forwarded-Server",
+    ],
+)
+def test_any_proxy_header_means_the_request_did_not_come_straight_from_this_machine(header: str) -> None:
+    problem = local_request_problem({"Host": "127.0.0.1:8501", header: "1.1 proxy"})
+    assert problem is not None and f"through a proxy ({header.lower()})" in problem

@@ -28,7 +28,8 @@ from studio.errors import ConfigurationError, InvalidInput
 from studio.plans.scene_plan import load_plan
 from studio.references import jobs
 from studio.references.gallery import retry_failed
-from studio.review.gate import approve, approve_many, export_manifest, reject, review_board
+from studio.review.export import export_manifest
+from studio.review.gate import approve, approve_many, reject, review_board
 from studio.review.regeneration import regenerate_rejected
 from studio.services import Services
 from tests.fakes import ScriptedGenerator

@@ -73,7 +73,10 @@ def test_an_offline_round_makes_distinct_stamped_looks_at_once(services: Service
     stamped = parameters(services, "songs/demo-song/looks/r2-3.png")
     assert (stamped["Look"], stamped["Round"], stamped["Parent"]) == ("r2-3", "2", "reference")
     assert stamped["Denoising strength"] == "0.8" and stamped["Seed"] == str(result.looks[2].seed)
-    assert all(look.image_url and look.image_url.startswith("studio-local://") for look in result.looks)
+    assert all(
+        look.image_url and look.image_url.startswith("http://127.0.0.1:8501/api/v1/objects/")
+        for look in result.looks
+    )
     assert list_looks(services, "demo-song").picked == "r1-1", "a new round picks nothing by itself"
 
 

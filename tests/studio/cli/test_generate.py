@@ -174,6 +174,8 @@ def test_a_song_conditions_the_lead_character_and_goes_into_the_export(
         assert studio("review", job_id, "--approve", ref).code == 0
     exported = studio("export", job_id, "--json")
     assert exported.code == 0, exported.stderr
+    assert json.loads(exported.stdout)["song_id"] == "night-song"
+    assert {r["preview"] for r in json.loads(exported.stdout)["references"]} == {False}
     character = json.loads(exported.stdout)["character"]
     assert character["song_id"] == "night-song" and character["primary"]["source"] == "template pose-a"
 
@@ -185,3 +187,18 @@ def test_cancel_a_job_by_id(data_dir: Path) -> None:
     assert studio("generate", str(plan)).code == 0
     result = studio("cancel", job_id, "--json")
     assert result.code == 0 and json.loads(result.stdout) == {"job_id": job_id, "status": "success"}
+
+
+def test_a_plan_without_a_job_id_is_given_one_and_told(
+    data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.studio.cli.test_review import cli
+
+    plan = json.loads((PLANS_DIR / "minimal.json").read_text())
+    del plan["job_id"]
+    path = tmp_path / "planner.json"
+    path.write_text(json.dumps(plan))
+    result = cli(capsys, "generate", str(path), "--json")
+    assert result.code == 0, result.stderr
+    job_id = json.loads(result.stdout)["job_id"]
+    assert f"the plan has no job_id: this is job {job_id}" in result.stderr

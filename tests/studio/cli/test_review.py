@@ -48,19 +48,23 @@ def test_export_is_refused_until_every_reference_is_approved(
     assert "scene_rooftop" not in still.stderr
 
     assert cli(capsys, "review", generated, "--approve", "character_singer").code == 0
-    exported = studio("export", generated, "--refresh", "--json")
+    previews = studio("export", generated, "--json")
+    assert previews.code == 4 and previews.stdout == "", "offline previews are never exported by accident"
+    assert "offline previews" in previews.stderr and "REPLICATE_API_TOKEN" in previews.stderr
+    exported = studio("export", generated, "--refresh", "--allow-preview", "--json")
     assert exported.code == 0, exported.stderr
     manifest = json.loads(exported.stdout)
-    assert set(manifest) == {"job_id", "references", "character", "exported_by"}
-    assert manifest["job_id"] == generated and manifest["character"] is None
+    assert set(manifest) == {"job_id", "song_id", "references", "character", "exported_by"}
+    assert manifest["job_id"] == generated and manifest["character"] is None and manifest["song_id"] is None
     scene, character = manifest["references"]
     assert scene["ref"] == "scene_rooftop" and scene["approved_by"] == "alice"
     assert {"url", "storage_key", "prompt", "negative_prompt", "seed", "model_version", "parameters"} <= set(
         scene
     )
     assert scene["version"] == 1 and scene["model_version"] == "local-preview-1"
+    assert (scene["provider"], scene["preview"]) == ("local", True)
     assert character["kind"] == "character" and character["subject_id"] == "singer"
-    text = cli(capsys, "export", generated)
+    text = cli(capsys, "export", generated, "--allow-preview")
     assert text.code == 0 and "2 approved references" in text.stdout
 
 
@@ -84,6 +88,7 @@ def test_rejection_needs_a_reason_and_is_recorded(generated: str, capsys: pytest
     assert rejected.code == 0, rejected.stderr
     decision = json.loads(rejected.stdout)
     assert (decision["decision"], decision["reason"], decision["reviewer"]) == ("rejected", "too dark", "bob")
+    assert decision["channel"] == "cli" and "the local operator's label" in rejected.stderr
     refused = cli(capsys, "export", generated)
     assert refused.code == 4 and "scene_rooftop: rejected" in refused.stderr
 
@@ -118,7 +123,7 @@ def test_approve_repeated_approves_every_reference_or_none(
         ("scene_rooftop", "approved"),
         ("character_singer", "approved"),
     ]
-    assert cli(capsys, "export", generated).code == 0
+    assert cli(capsys, "export", generated, "--allow-preview").code == 0
 
     twice = cli(capsys, "review", generated, "--reject", "scene_rooftop", "--reject", "character_singer")
     assert twice.code == 2 and "--reject: one reference at a time" in twice.stderr

@@ -30,6 +30,19 @@ def test_the_sample_plans_are_valid(path: Path) -> None:
     assert plan_problems(path.read_bytes()) == []
 
 
+def test_a_plan_as_planners_write_it_has_no_job_id_and_long_descriptions() -> None:
+    from studio.prompts.synthesis import MAX_PROMPT_CHARS, synthesize
+
+    plan = _plan()
+    del plan["job_id"]
+    plan["scenes"][0]["description"] = "A neon-lit diner at the edge of the city, rain on the glass. " * 60
+    assert len(plan["scenes"][0]["description"]) >= 3_600
+    given = parse_plan(json.dumps(plan))
+    assert given.job_id.version == 4 and given.job_id != parse_plan(json.dumps(plan)).job_id
+    assert parse_plan(given.model_dump_json()).job_id == given.job_id, "the given id goes with the plan"
+    assert all(len(prompt.prompt) <= MAX_PROMPT_CHARS for prompt in synthesize(given)), "prompts are trimmed"
+
+
 def test_every_problem_is_reported_at_once_with_its_field() -> None:
     plan = _plan()
     plan["scenes"][0]["description"] = "  "
@@ -73,7 +86,7 @@ def test_a_message_lists_fifty_problems_and_counts_the_rest() -> None:
     ("change", "field", "words"),
     [
         ({"video_summary": "ring \u0007"}, "video_summary", "control character U+0007"),
-        ({"video_summary": "w " * 1_001}, "video_summary", "is 2,002 characters long; at most 2,000"),
+        ({"video_summary": "w " * 10_001}, "video_summary", "is 20,002 characters long; at most 20,000"),
         ({"video_summary": "a" * 101}, "video_summary", "101-character word"),
         ({"characters": []}, "characters", "has none; at least one is needed"),
         ({"scenes": [{"id": f"s{i}", "description": "d"} for i in range(201)]}, "scenes", "has 201 entries"),

@@ -17,15 +17,8 @@ from studio.errors import InvalidInput, NotFound
 from studio.plans.scene_plan import ScenePlan, load_plan
 from studio.references import jobs
 from studio.references.planning import ReferenceOverride
-from studio.review.gate import (
-    NotApproved,
-    approve,
-    approve_many,
-    board_fingerprint,
-    export_manifest,
-    reject,
-    review_board,
-)
+from studio.review.export import NotApproved, export_manifest
+from studio.review.gate import approve, approve_many, board_fingerprint, reject, review_board
 from studio.services import Services
 from studio.storage.intact import DamagedObject
 from studio.storage.keys import CHARACTER_BUCKET, REFERENCE_BUCKET
@@ -148,7 +141,9 @@ def test_export_carries_the_songs_resolved_character(scripted: Services) -> None
     assert manifest.character.primary is not None
     assert manifest.character.primary.source == "template pose-a"
     document = manifest.model_dump(mode="json")
-    assert set(document) == {"job_id", "references", "character", "exported_by"}
+    assert set(document) == {"job_id", "song_id", "references", "character", "exported_by"}
+    assert document["song_id"] == "song-1"
+    assert {(r["provider"], r["preview"]) for r in document["references"]} == {("scripted", False)}
 
 
 def test_coverage_matrix_pairs_scenes_and_characters(scripted: Services) -> None:
@@ -324,3 +319,15 @@ def test_the_fingerprint_changes_with_a_new_version_or_decision_only(scripted: S
     assert review_board(scripted, job_id).reference(SCENE).version == 2
     with pytest.raises(NotFound):
         board_fingerprint(scripted, "nope")
+
+
+def test_the_audit_trail_says_how_each_decision_arrived(scripted: Services, job_id: str) -> None:
+    from studio.access.roles import local_operator
+
+    approve(scripted, job_id, SCENE, reviewer="ana")
+    approve(scripted, job_id, CHARACTER, actor=local_operator("me", channel="page"))
+    by_cli = review_board(scripted, job_id).reference(SCENE).versions[-1].decisions[-1]
+    by_page = review_board(scripted, job_id).reference(CHARACTER).versions[-1].decisions[-1]
+    assert (by_cli.reviewer, by_cli.channel) == ("ana", "cli")
+    assert "local operator's label, not a signed-in identity" in by_cli.via
+    assert (by_page.channel, by_page.via) == ("page", "page")

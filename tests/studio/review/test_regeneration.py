@@ -16,7 +16,8 @@ from studio.prompts import edits as prompt_edits
 from studio.prompts.tokens import CLIP_USABLE_TOKENS, clip_visible
 from studio.references import jobs
 from studio.references.planning import ReferenceOverride
-from studio.review.gate import approve, export_manifest, reject, review_board
+from studio.review.export import export_manifest
+from studio.review.gate import approve, reject, review_board
 from studio.review.regeneration import (
     RegenerationRequest,
     preview_regeneration,

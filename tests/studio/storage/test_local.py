@@ -39,7 +39,11 @@ def test_signed_url_has_the_documented_form(storage: LocalStorage) -> None:
 
     parts = urlsplit(url)
     query = parse_qs(parts.query)
-    assert (parts.scheme, parts.netloc, parts.path) == ("studio-local", BUCKET, f"/{KEY}")
+    assert (parts.scheme, parts.netloc, parts.path) == (
+        "http",
+        "127.0.0.1:8501",
+        f"/api/v1/objects/{BUCKET}/{KEY}",
+    )
     assert query["expires"] == [str(int(NOW) + 1_209_600)]
     assert len(query["signature"][0]) == 64
     assert storage.verify(url) == (BUCKET, KEY)
@@ -93,6 +97,7 @@ def test_an_expired_url_is_refused(storage: LocalStorage) -> None:
     [
         "https://example.com/reference-images/x.png?expires=1&signature=00",
         "studio-local://reference-images/x.png",
+        "http://127.0.0.1:8501/api/v1/objects/reference-images/x.png",
         "studio-local://reference-images/x.png?expires=soon&signature=00",
         "studio-local://reference-images/../x.png?expires=1&signature=00",
         "not a url",

@@ -1,0 +1,3 @@
+"""Where the API lives on the studio's server."""
+
+API_PREFIX = "/api/v1"
