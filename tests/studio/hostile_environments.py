@@ -27,7 +27,7 @@ COMMANDS: dict[str, tuple[str | Input, ...]] = {
     "costs": ("costs", SEEDED_JOB),
     "approve": ("review", SEEDED_JOB, "--approve", "scene_rooftop"),
     "reject": ("review", SEEDED_JOB, "--reject", "scene_rooftop", "--reason", "too dark"),
-    "export": ("export", SEEDED_JOB, "--json"),
+    "export": ("export", SEEDED_JOB, "--json", "--allow-preview"),  # the seeded job is offline previews
     "worker": ("worker", "--once"),
     "retention": ("retention", "--dry-run"),
 }
