@@ -11,6 +11,10 @@ import streamlit as st
 
 from studio.costs.report import CostReport, JobCost
 from studio.money import usd
+from studio.plans.catalog import JobSummary
+
+DOLLARS = alt.Axis(format="$,.2~r")
+"""Axis ticks in dollars with the digits that matter (`$0.005`, `$0.01`, `$1.5`), as `usd` writes amounts."""
 
 
 def stage_provider_chart(report: CostReport) -> None:
@@ -34,7 +38,7 @@ def stage_provider_chart(report: CostReport) -> None:
         .mark_bar()
         .encode(
             x=alt.X("stage:N", title="stage"),
-            y=alt.Y("sum(amount):Q", title="USD", stack="zero"),
+            y=alt.Y("sum(amount):Q", title="spent", stack="zero", axis=DOLLARS),
             color=alt.Color("provider:N", title="provider"),
             tooltip=["stage", "provider", "calls", alt.Tooltip("spent_text:N", title="spent")],
         )
@@ -57,7 +61,7 @@ def cumulative_chart(report: CostReport) -> None:
         .mark_line(point=True, interpolate="step-after")
         .encode(
             x=alt.X("at:T", title="time"),
-            y=alt.Y("cumulative:Q", title="USD spent"),
+            y=alt.Y("cumulative:Q", title="spent so far", axis=DOLLARS),
             tooltip=[
                 alt.Tooltip("at:T", format="%H:%M:%S"),
                 alt.Tooltip("spent_text:N", title="spent so far"),
@@ -69,35 +73,35 @@ def cumulative_chart(report: CostReport) -> None:
     st.altair_chart(shown, width="stretch")
 
 
-def budget_chart(jobs: list[JobCost], titles: dict[str, str]) -> None:
-    """Each job's spend as a share of its budget, the job named by its plan's title."""
+def budget_chart(jobs: list[JobCost], summaries: dict[str, JobSummary]) -> None:
+    """Each job's spend in dollars, its budget in the tooltip; the job named as the pickers name it."""
     frame = pd.DataFrame(
         [
             {
-                "plan": f"{titles.get(j.job_id, 'Plan')} · {j.job_id[:4]}",
+                "job": summaries[j.job_id].label if j.job_id in summaries else j.job_id,
                 "spent": float(j.spent),
-                "budget": float(j.budget),
                 "status": j.status,
                 "spent_text": usd(j.spent, exact=True),
                 "budget_text": usd(j.budget),
+                "share": f"{j.spent / j.budget:.1%}" if j.budget else "—",
             }
             for j in jobs
         ]
     )
     if frame.empty:
         return
-    frame["used"] = frame["spent"] / frame["budget"].where(frame["budget"] > 0)
     chart = (
         alt.Chart(frame)
         .mark_bar()
         .encode(
-            x=alt.X("used:Q", title="share of budget spent", axis=alt.Axis(format="%")),
-            y=alt.Y("plan:N", title=None, sort="-x", axis=alt.Axis(labelLimit=320)),
+            x=alt.X("spent:Q", title="spent", axis=DOLLARS),
+            y=alt.Y("job:N", title=None, sort="-x", axis=alt.Axis(labelLimit=420)),
             tooltip=[
-                "plan",
+                "job",
                 "status",
                 alt.Tooltip("spent_text:N", title="spent"),
                 alt.Tooltip("budget_text:N", title="budget"),
+                alt.Tooltip("share:N", title="of the budget"),
             ],
         )
     )

@@ -19,8 +19,6 @@ def job_picker(services: Services, key: str) -> str | None:
         key=key,
         current=current_job_id(),
         choose=select_job,
-        format_func=lambda job_id: (
-            f"{jobs[job_id].title} · {jobs[job_id].status} · {jobs[job_id].created_at:%Y-%m-%d %H:%M}"
-        ),
-        help="Jobs are named by their plan's summary.",
+        format_func=lambda job_id: f"{jobs[job_id].label} · {jobs[job_id].status}",
+        help="Jobs are named by their plan's summary, when they started and the end of their id.",
     )

@@ -13,7 +13,8 @@ services = page_setup()
 st.title("Costs")
 
 overview = job_costs(services)
-titles = {job.job_id: job.title for job in list_jobs(services)}
+summaries = {job.job_id: job for job in list_jobs(services)}
+titles = {job_id: job.title for job_id, job in summaries.items()}
 if not overview:
     st.info("No jobs yet: nothing has been spent.")
     st.page_link("pages/generate.py", label="Generate", icon=":material/movie:")
@@ -35,7 +36,7 @@ st.dataframe(
     hide_index=True,
     width="stretch",
 )
-budget_chart(overview, titles)
+budget_chart(overview, summaries)
 
 songs = song_costs(services)
 if songs:

@@ -1,7 +1,9 @@
 """Money is Decimal in Python and whole nano-dollars in the database, so sums stay exact everywhere.
 
-People read money in cents: `usd` is the one way the app and the CLI show an amount (`$16.67`, `0.53¢`),
-with `exact=True` for the sub-cent detail a ledger or a tooltip gives. Files (CSV) get `plain_decimal`.
+People read money in dollars, one way everywhere: `usd` is how the app and the CLI show an amount. From a
+dollar up, to the cent (`$16.67`); below, with the digits that matter (`$0.31`, `$0.0024`: two significant
+digits, never fewer than the cents), so an image's price and a job's total read in one unit. `exact=True`
+keeps every digit, for a ledger or a tooltip. Files (CSV) get `plain_decimal`.
 """
 
 from __future__ import annotations
@@ -26,20 +28,24 @@ def plain_decimal(amount: Decimal) -> str:
     return "0" if text in ("-0", "0") else text
 
 
-def _sub_cent(amount: Decimal) -> str:
-    """An amount under a cent in cents, to two significant digits: `0.0053` is `0.53¢`."""
-    cents = amount * 100
-    places = Decimal(1).scaleb(cents.adjusted() - 1)
-    return f"{plain_decimal(cents.quantize(places, rounding=ROUND_HALF_UP))}¢"
+def _under_a_dollar(amount: Decimal) -> str:
+    """Two significant digits and at least the cents: `0.0053` is `$0.0053`, `0.000725` is `$0.00073`,
+    `0.31` is `$0.31`, `0.5` is `$0.50`."""
+    places = max(2, 1 - amount.adjusted())
+    text = format(amount.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP), "f")
+    whole, _, frac = text.partition(".")
+    frac = frac.rstrip("0").ljust(2, "0")
+    return f"${whole}.{frac}"
 
 
 def usd(amount: Decimal, *, exact: bool = False) -> str:
-    """`$16.67`, `$0.31`, `0.5¢` (under a cent) or `$0.00`; `exact` keeps every digit: `$16.666667`."""
+    """`$16.67`, `$0.31`, `$0.0024` (under a dollar, two significant digits) or `$0.00`; `exact` keeps every
+    digit: `$16.666667`."""
     sign = "-" if amount < 0 else ""
     amount = abs(amount)
     if exact:
         whole, _, frac = plain_decimal(amount).partition(".")
         return f"{sign}${whole}.{frac.ljust(2, '0')}"
-    if 0 < amount < CENT:
-        return sign + _sub_cent(amount)
+    if 0 < amount < 1:
+        return sign + _under_a_dollar(amount)
     return f"{sign}${amount.quantize(CENT, rounding=ROUND_HALF_UP):,}"

@@ -17,6 +17,7 @@ from studio.generation.base import (
     PredictionListener,
     WithoutPredictions,
 )
+from studio.services import Services
 
 Outcome = GenerationError | BaseException | None
 
@@ -101,3 +102,14 @@ class FailingPuts:
 
     def __getattr__(self, name: str) -> object:
         return getattr(self.inner, name)
+
+
+def as_if_killed(services: Services, job_id: str) -> None:
+    """Leave a finished job as a run killed after storing its images leaves it: no result handed over, so
+    the next run resumes it (and what it reuses is a saving)."""
+    from sqlalchemy import update
+
+    from studio.records.schema import JobRow
+
+    with services.records.db.write() as s:
+        s.execute(update(JobRow).where(JobRow.id == job_id).values(result_json=None))

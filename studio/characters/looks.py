@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from studio.access.roles import Actor, require
 from studio.characters.descriptions import describe
 from studio.characters.provenance import look_ref
+from studio.costs.estimates import image_price
 from studio.errors import InvalidInput, NotFound
 from studio.generation.base import DEFAULT_STRENGTH, GenerationRequest
 from studio.generation.seeds import MAX_SEED, reference_seed
@@ -253,7 +254,7 @@ def estimate(services: Services, song_id: str, ask: LooksRequest) -> LooksEstima
     sample = _request(
         song_id, "estimate", planned.seeds[0], planned.prompt, planned.negative_prompt, planned.strength
     )
-    per_look = services.generator.estimated_cost(sample)
+    per_look = image_price(services)(sample)
     return LooksEstimate(
         song_id=song_id,
         count=len(planned.seeds),

@@ -70,6 +70,17 @@ class JobSummary(BaseModel):
     failure_reason: str | None
     created_at: datetime
 
+    @property
+    def label(self) -> str:
+        """How pickers and charts name the job, told apart from any other: two jobs of plans with one summary
+        started in one minute differ in their second and their id's end (`#000001`, not `0000`)."""
+        return f"{self.title} · {self.created_at:%b %d %H:%M:%S} · #{short_id(self.job_id)}"
+
+
+def short_id(job_id: str) -> str:
+    """The end of a job id, the part that differs between a plan's ids (`…-000000000001` is `000001`)."""
+    return job_id.replace("-", "")[-6:]
+
 
 def _summary(job_id: str, plan_json: str, source: str, updated_at: datetime) -> PlanSummary:
     data = json.loads(plan_json)

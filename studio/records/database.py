@@ -41,6 +41,15 @@ Op = Callable[[Session], T]
 (its transaction rolled back), so it only touches the session: no side effects outside the database."""
 
 
+_AFTER_COMMIT = "studio.after_commit"
+
+
+def after_commit(session: Session, hook: Callable[[], None]) -> None:
+    """Run `hook` once the transaction of `session` has committed (never when it failed and is tried again:
+    each try is a new session). Hooks run in the order they were added, transaction after transaction."""
+    session.info.setdefault(_AFTER_COMMIT, []).append(hook)
+
+
 def together(*ops: Op[Any]) -> Op[Any]:
     """One op running `ops` in order in its transaction (a change and the event that reports it); the
     first op's result."""
@@ -217,12 +226,15 @@ class Database:
             try:
                 with transaction() as session:
                     result = op(session)
+                    hooks = session.info.pop(_AFTER_COMMIT, [])
             except RecordsUnavailable as error:
                 if not self.outage.waiting(error):
                     raise
                 time.sleep(next(pauses))
                 continue
             self.outage.over()
+            for hook in hooks:
+                hook()
             return result
 
     async def run(self, op: Op[T]) -> T:

@@ -60,6 +60,22 @@ class ReferenceRecords:
     async def aof_job(self, job_id: str) -> dict[str, ReferenceRow]:
         return await self.db.query(lambda s: _of_job(s, job_id))
 
+    def recent_costs(self, provider: str, model_version: str, limit: int = 50) -> list[int]:
+        """What the newest images stored by this provider's model cost (nanos), paid ones only."""
+        with self.db.read() as s:
+            query = (
+                select(ReferenceRow.cost_nanos)
+                .where(
+                    ReferenceRow.provider == provider,
+                    ReferenceRow.model_version == model_version,
+                    ReferenceRow.status == ReferenceStatus.STORED,
+                    ReferenceRow.cost_nanos > 0,
+                )
+                .order_by(ReferenceRow.updated_at.desc())
+                .limit(limit)
+            )
+            return list(s.scalars(query))
+
     def versions(self, job_id: str, ref: str | None = None) -> list[ReferenceVersionRow]:
         with self.db.read() as s:
             query = select(ReferenceVersionRow).where(ReferenceVersionRow.job_id == job_id)

@@ -3,15 +3,19 @@ tab and a follower process see the run), handed to the caller, and logged (loggi
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from sqlalchemy.orm import Session
+
 from studio.logs import log_step
 from studio.records import Records
-from studio.records.database import Op
+from studio.records.database import Op, after_commit
 
 log = logging.getLogger("studio.events")
 pipeline_log = logging.getLogger("studio.references")
@@ -82,12 +86,15 @@ def log_event(event: Event) -> None:
 
 class EventSink:
     """Emits a job's events: recorded (in the transaction of the change they report, or in one of their own),
-    handed to the caller's handler and to the log. A failing handler never stops a job."""
+    then handed to the caller's handler and to the log once recorded, on the job's event loop: handlers see
+    events in the order they are recorded, which is what every other tab and a follower read. A failing
+    handler never stops a job."""
 
     def __init__(self, records: Records, job_id: str, handler: EventHandler | None) -> None:
         self.records = records
         self.job_id = job_id
         self.handler = handler
+        self.loop = asyncio.get_running_loop()
 
     def __call__(self, type_: EventType, **data: Any) -> Event:
         """Emit an event that is recorded on its own."""
@@ -95,9 +102,20 @@ class EventSink:
         return Event(type=type_, job_id=self.job_id, data=data)
 
     def recorded(self, type_: EventType, **data: Any) -> Op[None]:
-        """Emit an event now; what records it is for the caller's transaction (with the change it reports)."""
-        self._tell(Event(type=type_, job_id=self.job_id, data=data))
-        return self.records.events.add_op(self.job_id, [(type_, data)])
+        """An event, as the op that records it in the caller's transaction (with the change it reports); it is
+        told when that transaction commits, and never when it does not (the change was refused)."""
+        event = Event(type=type_, job_id=self.job_id, data=data)
+        add = self.records.events.add_op(self.job_id, [(type_, data)])
+
+        def op(s: Session) -> None:
+            add(s)
+            after_commit(s, lambda: self._tell_soon(event))
+
+        return op
+
+    def _tell_soon(self, event: Event) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop closed: the run is over, nobody listens
+            self.loop.call_soon_threadsafe(self._tell, event)
 
     def _tell(self, event: Event) -> None:
         type_ = event.type

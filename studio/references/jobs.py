@@ -252,7 +252,8 @@ def estimate_cost(
 ) -> Estimate:
     """The estimate shown before a run: images stored with identical parameters are reused at $0."""
     from studio.characters.priority import primary_image
-    from studio.references.planning import estimate, plan_references
+    from studio.costs.estimates import image_price
+    from studio.references.planning import plan_references
 
     lead = primary_image(services, song_id) if song_id else None
     planned = plan_references(plan, services.generator, overrides, lead)
@@ -265,11 +266,12 @@ def estimate_cost(
         and row.params_hash == p.params_hash
     ]
     paid = [p for p in planned if p not in reused]
+    price = image_price(services)
     return Estimate(
         images=len(planned),
         to_pay=len(paid),
         reused=len(reused),
-        cost=estimate(paid, services.generator),
+        cost=sum((price(p.request) for p in paid), Decimal("0")),
         budget=budget_for(services.settings, duration_seconds),
     )
 

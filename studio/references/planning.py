@@ -143,7 +143,3 @@ def plan_references(
             )
         )
     return planned
-
-
-def estimate(planned: list[PlannedReference], generator: ImageGenerator) -> Decimal:
-    return sum((generator.estimated_cost(p.request) for p in planned), Decimal("0"))

@@ -34,6 +34,7 @@ from studio.records.work import Lease, WorkKind, WorkStatus, finish_in
 from studio.references.events import EventSink, FailureReason
 from studio.references.outcome import CANCELLED_BY_YOU, Outcome, build_result, partial_success
 from studio.references.planning import PlannedReference, ReferenceOverride, plan_references
+from studio.references.result import ReferenceImages
 from studio.references.task import JobRun, failed, keep, pay
 from studio.services import Services
 from studio.storage.keys import REFERENCE_BUCKET
@@ -106,7 +107,7 @@ async def run_references(run: Run) -> Ended:
     job_run = JobRun(
         run, emit, paid, total=len(todo), versions={ref: row.version for ref, row in existing.items()}
     )
-    outcomes = {o.planned.ref: o for o in _reuse(job_run, reused, existing)}
+    outcomes = {o.planned.ref: o for o in _reuse(job_run, reused, existing, _delivered(job))}
     outcomes.update({p.ref: _made_earlier(p, existing[p.ref]) for p in earlier})
     requests = {p.ref: p.request for p in todo}
     await paid.take_over(requests)
@@ -286,12 +287,28 @@ def _made_earlier(planned: PlannedReference, row: ReferenceRow) -> Outcome:
     return Outcome(planned, STORED, generation_time=row.generation_time, cost=from_nanos(row.cost_nanos))
 
 
-def _reuse(job: JobRun, planned: list[PlannedReference], existing: dict[str, ReferenceRow]) -> list[Outcome]:
-    """References stored by an earlier run: no request, no cost; the ledger notes what each saved."""
+def _delivered(job: Job) -> set[str]:
+    """The storage keys the job's last ended run handed over: keeping those saves nothing (regenerating one
+    image of a finished job keeps the others, it does not buy them again)."""
+    if not job.result_json:
+        return set()
+    result = ReferenceImages.model_validate_json(job.result_json)
+    return {r.storage_key for r in [*result.scene_references, *result.character_references]}
+
+
+def _reuse(
+    job: JobRun, planned: list[PlannedReference], existing: dict[str, ReferenceRow], delivered: set[str]
+) -> list[Outcome]:
+    """References stored by an earlier run: no request, no cost. The ledger notes what each saved, at what
+    it cost when made, when this run would otherwise have made it (an interrupted run resumed), not when
+    an earlier run already handed it over."""
     generator = job.services.generator
     entries = []
     for p in planned:
-        saved = from_nanos(existing[p.ref].cost_nanos) or generator.estimated_cost(p.request)
+        job.emit("reference_generation_complete", ref=p.ref, reused=True, cost="0", generation_time=0.0)
+        if p.storage_key in delivered:
+            continue
+        saved = from_nanos(existing[p.ref].cost_nanos)
         entries.append(
             LedgerEntry(
                 job_id=job.job_id,
@@ -304,7 +321,6 @@ def _reuse(job: JobRun, planned: list[PlannedReference], existing: dict[str, Ref
                 saved=saved,
             )
         )
-        job.emit("reference_generation_complete", ref=p.ref, reused=True, cost="0", generation_time=0.0)
     if entries:
         from studio.records.paid_calls import charge_in
 

@@ -1,4 +1,4 @@
-"""Money in the app reads in cents, with every digit on hover and in the ledger."""
+"""Money in the app reads in dollars, one format, with every digit on hover and in the ledger."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from tests.app.conftest import OpenPage
 from tests.fakes import ScriptedGenerator
 
 
-def test_costs_show_cents_with_the_exact_amounts_on_hover_and_in_the_ledger(
+def test_costs_show_dollars_with_the_exact_amounts_on_hover_and_in_the_ledger(
     open_page: OpenPage, services: Services
 ) -> None:
     scripted = dataclasses.replace(services, generator=ScriptedGenerator(cost=Decimal("0.0053")))
@@ -25,9 +25,9 @@ def test_costs_show_cents_with_the_exact_amounts_on_hover_and_in_the_ledger(
     at.session_state[JOB_KEY] = job_id
     at.run()
     [total] = [m for m in at.metric if m.label == "total"]
-    assert total.value == "$0.03" and total.proto.help.startswith("$0.0318")
+    assert total.value == "$0.032" and total.proto.help.startswith("$0.0318")
     [per_image] = [m for m in at.metric if m.label == "per image"]
-    assert per_image.value == "0.53¢"
+    assert per_image.value == "$0.0053"
     ledger = at.dataframe[-1].value
     assert set(ledger["amount"]) == {"$0.0053"} and set(ledger["saved"]) == {"$0.00"}
     jobs_table = at.dataframe[0].value

@@ -15,6 +15,7 @@ from studio.references.jobs import generate_references
 from studio.services import Services
 from tests.app.conftest import OpenPage
 from tests.conftest import PLANS_DIR
+from tests.fakes import as_if_killed
 
 SCENE, CHARACTER = "scene_rooftop", "character_singer"
 
@@ -43,6 +44,7 @@ def test_page_opens_on_an_empty_data_dir(open_page: OpenPage, page: str) -> None
 
 def test_costs_page_shows_the_ledger(open_page: OpenPage, services: Services) -> None:
     job_id = generated(services)
+    as_if_killed(services, job_id)
     generated(services)  # a resume: two reused images, $0, saved
     at = on_job(open_page("pages/costs.py"), job_id)
     assert not at.exception, [e.value for e in at.exception]

@@ -1,4 +1,5 @@
-"""Money reads in cents (sub-cent detail on request), and files get plain decimals, never `0E-9`."""
+"""Money reads in dollars, one format (the digits that matter below a dollar, cents above), and files get
+plain decimals, never `0E-9`."""
 
 from __future__ import annotations
 
@@ -17,14 +18,19 @@ from studio.money import from_nanos, plain_decimal, to_nanos, usd
         ("0.31", "$0.31"),
         ("16.666667", "$16.67"),
         ("1234.5", "$1,234.50"),
-        ("0.005", "0.5¢"),
-        ("0.0053", "0.53¢"),
-        ("0.000725", "0.073¢"),
-        ("0.00999", "1¢"),
+        ("0.005", "$0.005"),
+        ("0.0053", "$0.0053"),
+        ("0.0024", "$0.0024"),
+        ("0.000725", "$0.00073"),
+        ("0.00999", "$0.01"),
+        ("0.0156", "$0.016"),
+        ("0.5", "$0.50"),
+        ("0.999", "$1.00"),
+        ("1.005", "$1.01"),
         ("-0.25", "-$0.25"),
     ],
 )
-def test_amounts_read_in_cents(amount: str, shown: str) -> None:
+def test_amounts_read_in_dollars_with_the_digits_that_matter(amount: str, shown: str) -> None:
     assert usd(Decimal(amount)) == shown
 
 

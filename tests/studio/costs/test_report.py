@@ -18,7 +18,7 @@ from studio.samples import load_sample
 from studio.services import Services
 from studio.work.runner import drain
 from tests.conftest import PLANS_DIR
-from tests.fakes import ScriptedGenerator, fatal
+from tests.fakes import ScriptedGenerator, as_if_killed, fatal
 
 MUSIC_VIDEO = PLANS_DIR / "music-video.json"
 
@@ -57,6 +57,7 @@ def test_report_total_is_the_sum_of_entries_and_the_job_spend(services: Services
 def test_resumes_count_as_savings(services: Services) -> None:
     scripted = dataclasses.replace(services, generator=ScriptedGenerator(cost=Decimal("0.01")))
     job_id = _run(scripted)
+    as_if_killed(scripted, job_id)
     _run(scripted)
     report = cost_report(scripted, job_id)
     assert report.total == Decimal("0.06") == report.job_spent
@@ -64,6 +65,17 @@ def test_resumes_count_as_savings(services: Services) -> None:
     assert report.savings.saved_by_resumes == Decimal("0.06") == report.savings.total
     assert report.savings.cache_hits == 0
     assert len(report.entries) == 12 and report.by_stage_provider[0].calls == 6
+
+
+def test_a_run_again_of_a_finished_job_saves_nothing(services: Services) -> None:
+    """Images an earlier run handed over were not going to be bought again: keeping them is no saving (a
+    regenerated image made "saved" read more than the job spent)."""
+    scripted = dataclasses.replace(services, generator=ScriptedGenerator(cost=Decimal("0.0024")))
+    job_id = _run(scripted)
+    _run(scripted)
+    report = cost_report(scripted, job_id)
+    assert report.total == Decimal("0.0144") and report.savings.total == 0
+    assert not [e for e in report.entries if e.cache_hit]
 
 
 def test_the_linked_songs_calls_are_included(services: Services) -> None:
