@@ -1,5 +1,5 @@
 """A job's references as cards: stored ones as thumbnails with their parameters and a download of the
-full PNG, failed ones with their whole error (the board's table cuts long errors off)."""
+full PNG, failed ones with why in words and the provider's whole message one click away."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import streamlit as st
 from studio.money import usd
 from studio.plans.catalog import counted
 from studio.references.gallery import BoardReference, JobProgress, Thumbnail, full_image, thumbnails
+from studio.references.outcome import image_failure_words
 from studio.services import Services
 
 PAGE_SIZE = 32
@@ -17,7 +18,9 @@ COLUMNS = 4
 def _failed_card(reference: BoardReference) -> None:
     with st.container(border=True):
         st.markdown(f":red-badge[:material/error: failed] **{reference.ref}**")
-        st.error(reference.error or "No error was recorded.")
+        st.error(image_failure_words(reference.failure_reason))
+        with st.expander("The provider's message"):
+            st.code(reference.error or "No error was recorded.", language=None, wrap_lines=True)
         tries = counted(reference.attempts, "attempt")
         st.caption(f"{tries} · {usd(reference.cost)} · *Retry failed only* above tries it again.")
 

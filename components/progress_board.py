@@ -15,13 +15,14 @@ from studio.errors import StudioError
 from studio.money import usd
 from studio.references import jobs
 from studio.references.gallery import JobProgress, job_progress, retry_failed
+from studio.references.outcome import reason_words
 from studio.services import Services
 
 POLL_SECONDS = 1.0
 OUTCOMES = {
     "success": ("success", "Every reference is stored."),
-    "partial": ("warning", "Partial success: at least half the images, with a scene and a character."),
-    "failed": ("error", "The partial-success rule failed: clip generation falls back to text-only prompts."),
+    "partial": ("warning", "Enough for clips: at least half the images, with a scene and a character."),
+    "failed": ("error", "Clip generation falls back to text-only prompts."),
     "cancelled": (
         "info",
         "Cancelled by you: the images stored so far are kept; generate again for the rest.",
@@ -29,9 +30,49 @@ OUTCOMES = {
 }
 
 
+SEGMENTS = (
+    ("stored", "#2e9e5b"),
+    ("reused", "#6cc4a1"),
+    ("generating", "#4b8bd6"),
+    ("failed", "#d9534f"),
+    ("cancelled", "#8a8f98"),
+)
+
+
+def outcome_parts(progress: JobProgress) -> list[tuple[str, int]]:
+    """The board's bar, by outcome: stored (made by this run), reused, generating, failed, cancelled; what
+    is left is still to do."""
+    return [
+        ("stored", progress.stored - progress.reused),
+        ("reused", progress.reused),
+        ("generating", progress.in_flight),
+        ("failed", progress.failed),
+        ("cancelled", progress.cancelled),
+    ]
+
+
+def _bar(progress: JobProgress) -> None:
+    parts = [(label, count) for label, count in outcome_parts(progress) if count]
+    left = progress.total - sum(count for _, count in parts)
+    colours = dict(SEGMENTS)
+    total = max(progress.total, 1)
+    segments = "".join(
+        f'<div title="{count} {label}" style="width:{100 * count / total:.3f}%;'
+        f'background:{colours[label]}"></div>'
+        for label, count in parts
+    )
+    words = [f"{count} {label}" for label, count in parts] + ([f"{left} to do"] if left else [])
+    st.html(
+        '<div role="img" aria-label="' + ", ".join(words) + '" data-testid="outcome-bar" '
+        'style="display:flex;height:10px;border-radius:5px;overflow:hidden;background:rgba(128,128,128,.25)">'
+        f"{segments}</div>"
+        f'<div style="font-size:.875rem;margin-top:.3rem">{" · ".join(words) or "nothing yet"}'
+        f" of {progress.total}</div>"
+    )
+
+
 def _board(progress: JobProgress) -> None:
-    done = progress.stored + progress.failed + progress.cancelled
-    st.progress(done / progress.total if progress.total else 0.0, text=f"{done} of {progress.total} done")
+    _bar(progress)
     values: list[tuple[str, int | str]] = [
         ("stored", progress.stored),
         ("generating", progress.in_flight),
@@ -63,7 +104,7 @@ def _board(progress: JobProgress) -> None:
 def _outcome(services: Services, progress: JobProgress) -> None:
     kind, text = OUTCOMES.get(progress.status, ("info", progress.status))
     if progress.failure_reason:
-        text += f" Reason: `{progress.failure_reason}`."
+        text = f"{reason_words(progress.failure_reason).capitalize()}. {text}"
     run = f" · {progress.summary}" if progress.summary else ""
     getattr(st, kind)(
         f"**{status_label(progress.status)}** · {progress.stored} of {progress.total} stored{run}. {text}"
@@ -92,7 +133,7 @@ def _monitor(services: Services, job_id: str, live: bool) -> None:
         if not progress.cancel_requested and st.button(
             "Cancel", icon=":material/stop:", key=f"cancel-{job_id}"
         ):
-            jobs.cancel(services, job_id)
+            jobs.cancel(services, job_id, actor=actor())
             st.rerun(scope="fragment")
     else:
         _outcome(services, progress)

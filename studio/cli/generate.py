@@ -16,6 +16,7 @@ from studio.inputs.text_and_numbers import CONCURRENCY, SONG_SECONDS
 from studio.money import usd
 from studio.plans.scene_plan import load_plan
 from studio.references.events import Event
+from studio.references.outcome import reason_words
 from studio.references.result import run_summary
 
 
@@ -113,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
     result = generated.result
     if result is None:
         output.error(
-            f"job {plan.job_id}: the partial-success rule failed ({job.failure_reason}); "
+            f"job {plan.job_id}: {reason_words(job.failure_reason)}; "
             "clip generation falls back to text-only prompts"
         )
         if args.json and job.result_json:

@@ -62,6 +62,7 @@ class BoardReference:
     attempts: int
     error: str | None
     cost: Decimal
+    failure_reason: str | None
     generation_time: float
     seed: int | None
     storage_key: str
@@ -84,6 +85,8 @@ class JobProgress:
     cancel_requested: bool
     summary: str | None = None
     """What the last run did (`4 generated · 2 reused · $0.02 this run`), once it ended."""
+    reused: int = 0
+    """Of the stored ones, how many the last run reused instead of making, once it ended."""
 
     @property
     def active(self) -> bool:
@@ -116,6 +119,7 @@ def _status_of(row: ReferenceRow) -> BoardReference:
         attempts=row.attempts,
         error=row.error,
         cost=from_nanos(row.cost_nanos),
+        failure_reason=row.failure_reason,
         generation_time=row.generation_time,
         seed=row.seed,
         storage_key=row.storage_key,
@@ -146,6 +150,7 @@ def job_progress(services: Services, job_id: str) -> JobProgress | None:
         failure_reason=job.failure_reason,
         cancel_requested=job.cancel_requested,
         summary=_summary(job),
+        reused=_reused(job),
     )
 
 
@@ -172,6 +177,7 @@ def _cancelled(plan: ScenePlan, rows: list[BoardReference]) -> list[BoardReferen
             attempts=0,
             error=CANCELLED_BY_YOU,
             cost=Decimal(0),
+            failure_reason=None,
             generation_time=0.0,
             seed=None,
             storage_key="",
@@ -181,6 +187,13 @@ def _cancelled(plan: ScenePlan, rows: list[BoardReference]) -> list[BoardReferen
         if reference_name(kind, subject) not in listed
     ]
     return ended + never
+
+
+def _reused(job: Job) -> int:
+    if job.status in ACTIVE or not job.result_json:
+        return 0
+    result = ReferenceImages.model_validate_json(job.result_json)
+    return sum(1 for r in [*result.scene_references, *result.character_references] if r.reused)
 
 
 def _summary(job: Job) -> str | None:

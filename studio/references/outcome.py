@@ -74,3 +74,43 @@ def build_result(services: Services, job_id: str, outcomes: list[Outcome], wall:
             provider=services.generator.name,
         ),
     )
+
+
+REASON_WORDS: dict[str, str] = {
+    "no_scenes_or_characters": "the plan has no scenes or characters to draw",
+    "budget_exceeded": "the job's budget ran out before enough images were made",
+    "unexpected_error": "something unexpected went wrong (the log has the details)",
+    "no_generation_results": "no image could be made",
+    "threshold_not_met": (
+        "too few images were made: clip generation needs at least half of them, with a scene and a character"
+    ),
+}
+"""Why a job fell back to text-only prompts, in words (the seed's codes stay in events and JSON)."""
+
+
+def reason_words(reason: str | None) -> str:
+    return REASON_WORDS.get(reason or "", reason or "")
+
+
+IMAGE_FAILURE_WORDS: dict[str, str] = {
+    "budget_exceeded": "The job's budget ran out before this image could be paid for.",
+    "timeout": "The provider took too long to draw it.",
+    "network": "The provider could not be reached.",
+    "connection": "The provider could not be reached.",
+    "unavailable": "The provider was unavailable.",
+    "rate_limited": "The provider kept asking the studio to slow down.",
+    "invalid_input": "The provider refused the request as it was asked.",
+    "refused": "The provider refused to draw it (often its safety filter): rephrase the prompt.",
+    "content_policy": "The provider refused to draw it (often its safety filter): rephrase the prompt.",
+    "prediction_failed": "The provider's model failed while drawing it.",
+    "bad_output": "The provider answered with something that is not a usable image.",
+    "invalid_answer": "The provider answered with something the studio could not read.",
+    "download": "The image was made but could not be downloaded from the provider.",
+    "unauthorized": "The provider refused the API token: check REPLICATE_API_TOKEN.",
+    "canceled": "Cancelled before it was drawn.",
+}
+"""Why one image failed, in a creator's words; the provider's own message stays one click away."""
+
+
+def image_failure_words(reason: str | None) -> str:
+    return IMAGE_FAILURE_WORDS.get(reason or "", "The image could not be made.")

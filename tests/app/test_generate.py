@@ -17,7 +17,7 @@ from studio.samples import load_sample
 from studio.services import Services
 from studio.work.runner import drain
 from tests.app.conftest import OpenPage, wait_for_job
-from tests.fakes import Outcome, ScriptedGenerator
+from tests.fakes import Outcome, ScriptedGenerator, fatal
 
 SampleJob = Callable[[AppTest, str], str]
 
@@ -74,5 +74,30 @@ def test_a_failed_reference_is_a_gallery_card_with_its_whole_error(
     at.run()
     assert not at.exception
     assert len(at.image) == 5, "the five stored references"
-    assert len([e for e in at.error if e.value.endswith(refusal)]) == 1, [e.value for e in at.error]
+    assert [e.value for e in at.error] == [
+        "The provider refused to draw it (often its safety filter): rephrase the prompt."
+    ]
+    assert len([c for c in at.code if c.value.endswith(refusal)]) == 1, "the whole message, folded away"
     assert any(m.value.endswith("**scene_diner**") and "failed" in m.value for m in at.markdown)
+
+
+def test_the_board_says_how_the_job_ended_by_outcome_and_in_words(
+    open_page: OpenPage, services: Services
+) -> None:
+    """Most references failed: the bar shows stored and failed apart (never "6 of 6 done"), the reason in
+    words, not the seed's code."""
+    scripted = dataclasses.replace(
+        services, generator=ScriptedGenerator(fail_when=lambda r: fatal() if r.kind == "scene" else None)
+    )
+    job_id = jobs.submit(scripted, load_sample("music-video"))
+    asyncio.run(drain(scripted))
+    rows = scripted.records.references.of_job(job_id).values()
+    stored, failed = (sum(1 for r in rows if r.status == status) for status in ("stored", "failed"))
+    assert failed > stored > 0
+    at = open_page("pages/generate.py")
+    at.session_state[JOB_KEY] = job_id
+    at.run()
+    assert not at.exception
+    page = " ".join(str(e.proto) for e in at.get("html")) + " ".join(e.value for e in at.error)
+    assert f'aria-label=\\"{stored} stored, {failed} failed\\"' in page, page
+    assert "too few images were made" in page.lower() and "threshold_not_met" not in page
