@@ -17,7 +17,7 @@ from decimal import Decimal
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
-from studio.characters.descriptions import consistent_prompt, edited, edits_of
+from studio.characters.descriptions import consistent_prompt, edits_of
 from studio.characters.images import sniff_content_type
 from studio.characters.look_rounds import make_looks, round_outcome
 from studio.characters.looks import NEGATIVE_PROMPT, publish_pick
@@ -131,11 +131,10 @@ async def _run(run: Run, job: CharacterJob, song: SongRow, reference_key: str) -
         done = await records.songs.finish(lease, ConsistencyStatus.FAILED, _describe(error))
         log.warning("Consistency job %s failed for song %s: %s", job.id, song_id, _describe(error))
         return Ended.DONE if done else Ended.LOST
-    description = edited(interrogation, edits_of(song))
     new = NewRound(
         song_id=song_id,
         origin="consistency",
-        prompt=consistent_prompt(description),
+        prompt=consistent_prompt(interrogation, edits_of(song)),
         negative_prompt=NEGATIVE_PROMPT,
         strength=DEFAULT_STRENGTH,
         seeds=(character_seed(song_id),),
