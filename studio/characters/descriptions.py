@@ -177,9 +177,15 @@ def _checked(changes: dict[str, str]) -> dict[Field, str]:
 
 
 def save_edits(
-    services: Services, song_id: str, changes: dict[str, str], *, actor: Actor | None = None
+    services: Services,
+    song_id: str,
+    changes: dict[str, str],
+    *,
+    reset: bool = False,
+    actor: Actor | None = None,
 ) -> CharacterDescription:
     """Keep the creator's text for the given fields; text equal to the interrogated one is no edit.
+    With `reset`, the other fields' edits are dropped in the same write.
 
     Nothing is written when a field is unknown or its text refused, or when nothing describes the song yet.
     Only creators edit (`actor`; without one, the local operator).
@@ -193,7 +199,7 @@ def save_edits(
         if song is None:
             raise NotFound(f"song {song_id!r}")
         raise InvalidInput("song_id", f"{song_id!r} has no interrogation to edit yet")
-    edits = edits_of(song).model_copy(
+    edits = (DescriptionEdits() if reset else edits_of(song)).model_copy(
         update={
             name: None if text == getattr(source, name).strip() else text for name, text in checked.items()
         }
