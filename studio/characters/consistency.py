@@ -22,6 +22,7 @@ from studio.characters.images import sniff_content_type
 from studio.characters.look_rounds import make_looks, round_outcome
 from studio.characters.looks import NEGATIVE_PROMPT, publish_pick
 from studio.characters.songs import consistency_budget
+from studio.characters.templates import template_name
 from studio.costs.paid_calls import Account, PaidCalls
 from studio.errors import GenerationError, NotFound, StudioError
 from studio.generation.base import DEFAULT_STRENGTH
@@ -76,7 +77,8 @@ def skip_reason(song: SongRow | None) -> str | None:
     if not song.character_consistency_enabled:
         return "character consistency is disabled for this song"
     if song.character_reference_source == "template":
-        return f"the reference is template {song.character_template_id}: templates are used as they are"
+        name = template_name(song.character_template_id)
+        return f"the reference is the template {name}: templates are used as they are"
     return None
 
 

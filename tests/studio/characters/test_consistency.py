@@ -172,7 +172,7 @@ def test_skipped_when_there_is_nothing_to_make(services: Services, setup: str) -
     expected = {
         "no reference": "no reference image",
         "pose b only": "no reference image",
-        "template": "template character-4",
+        "template": "the template Minimalist Character",
         "disabled": "disabled",
     }[setup]
     assert expected in result.reason

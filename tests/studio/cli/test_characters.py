@@ -111,7 +111,7 @@ def test_template_exit_codes_and_generate_skips(capsys: pytest.CaptureFixture[st
     code, out, _ = run(capsys, "character", "template", "demo-song", "character-2", "--json")
     assert code == 0 and json.loads(out)["template_id"] == "character-2"
     code, out, err = run(capsys, "character", "generate", "demo-song", "--json")
-    assert code == 3 and json.loads(out)["status"] == "skipped" and "template character-2" in err
+    assert code == 3 and json.loads(out)["status"] == "skipped" and "the template Organic Character" in err
 
 
 def test_generate_without_reference_is_skipped(capsys: pytest.CaptureFixture[str]) -> None:
