@@ -140,7 +140,6 @@ def _look_card(services: Services, song_id: str, look: Look, image: bytes | None
         key=f"more-{song_id}-{look.id}",
         icon=":material/auto_awesome:",
         width="stretch",
-        help="Starts the next round now from this look: its image, prompt and seed, at a lower strength.",
     ):
         _queue(services, song_id, LooksRequest(count=_count(song_id), from_look=look.id))
 
