@@ -1,8 +1,9 @@
 """Prompts SDXL reads whole: phrases taken in order of importance until 75 CLIP tokens are used.
 
-A phrase already said (or contained in one already said) is not said again, and sentences that are notes
-about the answer rather than a description of the image (an interrogator's disclaimers) never get in.
-What does not fit is left out whole, never cut mid-phrase, except a first phrase longer than the budget.
+A phrase already said (inside one said before, or made only of words said before) is not said again, and
+sentences that are notes about the answer rather than a description of the image (an interrogator's
+disclaimers) never get in. What does not fit is left out whole, never cut mid-phrase, except a first
+phrase longer than the budget.
 """
 
 from __future__ import annotations
@@ -36,6 +37,30 @@ _QUALITY_TAG = re.compile(
     re.IGNORECASE,
 )
 """Quality tags an interrogator mixes into its prompt: said with the quality words, at the end."""
+_LINKING_WORDS = frozenset(
+    [
+        "a",
+        "an",
+        "the",
+        "of",
+        "with",
+        "and",
+        "in",
+        "on",
+        "at",
+        "to",
+        "by",
+        "for",
+        "from",
+        "its",
+        "his",
+        "her",
+        "their",
+        "is",
+        "are",
+    ]
+)
+"""Words that say nothing alone: a phrase whose other words were all said already adds nothing."""
 _SENTENCE = re.compile(r"(?<=[.!?;])\s+|\n+")
 _PHRASE = re.compile(r"\s*,\s*")
 _LEADING = re.compile(r"^(?:style|prompt|description)\s*:\s*", re.IGNORECASE)
@@ -82,16 +107,19 @@ def fit_phrases(groups: Iterable[Iterable[str]], budget: int = CLIP_USABLE_TOKEN
     """Phrases of `groups`, most important first, joined with commas while they fit `budget` tokens."""
     chosen: list[str] = []
     said: list[str] = []
+    told: set[str] = set()
     left_out: list[str] = []
     for group in groups:
         for phrase in group:
             key = _key(phrase)
-            if not key or any(f" {key} " in f" {earlier} " for earlier in said):
+            words = set(key.split()) - _LINKING_WORDS
+            if not key or any(f" {key} " in f" {earlier} " for earlier in said) or words <= told:
                 continue
             said.append(key)
             candidate = ", ".join([*chosen, phrase])
             if count_tokens(candidate) <= budget:
                 chosen.append(phrase)
+                told |= words
             elif not chosen:
                 head, tail = clip_split(phrase, budget)
                 if head:

@@ -32,3 +32,8 @@ def test_a_first_phrase_longer_than_the_budget_is_cut_at_a_word() -> None:
     fitted = fit_prompt(" ".join(["word"] * 100))
     assert fitted.token_count == 75 and fitted.prompt == " ".join(["word"] * 75)
     assert fit_prompt(fitted.prompt).prompt == fitted.prompt, "fitting a fitted prompt changes nothing"
+
+
+def test_a_phrase_of_words_already_said_adds_nothing() -> None:
+    fitted = fit_prompt("bright with high contrast, high contrast, the contrast, portrait frame, frame")
+    assert fitted.prompt == "bright with high contrast, portrait frame"
