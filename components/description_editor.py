@@ -67,8 +67,11 @@ def consistent_prompt_panel(found: CharacterDescription) -> None:
         f"**Consistent-character prompt** · :{colour}[{found.token_count} / {found.token_limit} CLIP tokens]"
     )
     st.caption(found.consistent_prompt)
-    if found.token_count > found.token_limit:
-        st.caption("SDXL reads the first 75 tokens; shorten the detailed prompt to keep the style words.")
+    if found.left_out:
+        st.caption(
+            "Left out (SDXL reads 75 tokens; your edits come first, quality words last): "
+            + "; ".join(found.left_out)
+        )
 
 
 def description_editor(services: Services, song_id: str, uploaded: bool) -> None:

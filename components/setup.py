@@ -14,14 +14,18 @@ from pydantic import SecretStr, ValidationError
 
 from components.failures import show_failure
 from components.navigation import require_app
-from studio.errors import ConfigurationError, Unavailable
+from studio.characters.overview import last_worked_on, work_on
+from studio.errors import ConfigurationError, InvalidInput, Unavailable
 from studio.logs import configure_logging
 from studio.services import Services, build_services
 from studio.settings import Settings, settings_problems
+from studio.storage.keys import check_id
 from studio.work.runner import BackgroundRunner
 
 JOB_KEY = "current_job_id"
 SONG_KEY = "current_song_id"
+SONG_PARAM = "song"
+"""`?song=` in the address: the current song, so a link, a new tab or a reload opens on it."""
 
 
 def quiet_settings() -> Settings:
@@ -112,6 +116,7 @@ def page_setup() -> Services:
     runner = cached_runner(fingerprint, built)
     if not runner.alive:
         runner.start()
+    follow_song(built)
     return built
 
 
@@ -136,4 +141,38 @@ def current_song_id() -> str | None:
 
 
 def select_song(song_id: str | None) -> None:
+    """The song the creator works on now: this session's, the address's, and the records' last worked on."""
+    changed = song_id != st.session_state.get(SONG_KEY)
     st.session_state[SONG_KEY] = song_id
+    _song_in_address(song_id)
+    if song_id and changed:
+        work_on(services(), song_id)
+
+
+def _song_in_address(song_id: str | None) -> None:
+    if song_id and st.query_params.get(SONG_PARAM) != song_id:
+        st.query_params[SONG_PARAM] = song_id
+    elif not song_id and SONG_PARAM in st.query_params:
+        del st.query_params[SONG_PARAM]
+
+
+def follow_song(built: Services) -> None:
+    """Start on the address's song (a link), else this session's, else the one last worked on anywhere;
+    a song the records do not know in the address is said and ignored."""
+    linked = st.query_params.get(SONG_PARAM)
+    current = current_song_id()
+    if linked and linked != current:
+        try:
+            known = built.records.songs.song(check_id("song_id", linked)) is not None
+        except InvalidInput:
+            known = False
+        if known:
+            select_song(linked)
+            return
+        st.warning(f"The link names song {linked[:64]!r}, which the studio does not know.")
+    if SONG_KEY not in st.session_state:
+        last = last_worked_on(built)
+        if last is not None:
+            st.session_state[SONG_KEY] = last
+            current = last
+    _song_in_address(current)

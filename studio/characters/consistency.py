@@ -17,11 +17,12 @@ from decimal import Decimal
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
-from studio.characters.descriptions import consistent_prompt, edited, edits_of
+from studio.characters.descriptions import consistent_prompt, edits_of
 from studio.characters.images import sniff_content_type
 from studio.characters.look_rounds import make_looks, round_outcome
 from studio.characters.looks import NEGATIVE_PROMPT, publish_pick
 from studio.characters.songs import consistency_budget
+from studio.characters.templates import template_name
 from studio.costs.paid_calls import Account, PaidCalls
 from studio.errors import GenerationError, NotFound, StudioError
 from studio.generation.base import DEFAULT_STRENGTH
@@ -76,7 +77,8 @@ def skip_reason(song: SongRow | None) -> str | None:
     if not song.character_consistency_enabled:
         return "character consistency is disabled for this song"
     if song.character_reference_source == "template":
-        return f"the reference is template {song.character_template_id}: templates are used as they are"
+        name = template_name(song.character_template_id)
+        return f"the reference is the template {name}: templates are used as they are"
     return None
 
 
@@ -131,11 +133,10 @@ async def _run(run: Run, job: CharacterJob, song: SongRow, reference_key: str) -
         done = await records.songs.finish(lease, ConsistencyStatus.FAILED, _describe(error))
         log.warning("Consistency job %s failed for song %s: %s", job.id, song_id, _describe(error))
         return Ended.DONE if done else Ended.LOST
-    description = edited(interrogation, edits_of(song))
     new = NewRound(
         song_id=song_id,
         origin="consistency",
-        prompt=consistent_prompt(description),
+        prompt=consistent_prompt(interrogation, edits_of(song)),
         negative_prompt=NEGATIVE_PROMPT,
         strength=DEFAULT_STRENGTH,
         seeds=(character_seed(song_id),),

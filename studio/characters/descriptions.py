@@ -1,8 +1,10 @@
 """A song's character description: the interrogation (the source, with its provider and model) and a
 creator's edits of it, kept apart so they survive a re-run of the interrogation.
 
-The consistent-character prompt (the consistency job's and new rounds of looks') is synthesized from the
-edited text. A template has no interrogation: its own description stands in for one.
+The consistent-character prompt (the consistency job's and new rounds of looks') is built from the edited
+text in order of importance within SDXL's 75 CLIP tokens: the creator's edits first, then the identity the
+interrogation found (its description, then its detailed prompt), then style, quality words last; no phrase
+twice, no interrogator's notes. A template has no interrogation: its own description stands in for one.
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ from studio.characters.templates import get_template
 from studio.errors import InvalidInput, NotFound
 from studio.inputs.text_and_numbers import check_text
 from studio.interrogation.base import Interrogation
-from studio.prompts import CLIP_USABLE_TOKENS, count_tokens
+from studio.prompts import CLIP_USABLE_TOKENS
 from studio.prompts.changes import WordChange, word_diff
+from studio.prompts.fitting import QUALITY_WORDS, FittedPrompt, fit_phrases, is_quality_tag, phrases
 from studio.records.songs import SongRow
 from studio.services import Services
 from studio.storage.keys import check_id
@@ -31,10 +34,8 @@ LABELS: dict[Field, str] = {
 }
 MAX_FIELD_CHARS = 2_000
 """An interrogation's detailed prompt asks for 100-150 words; an edit may be longer, not endless."""
-PROMPT_TEMPLATE = (
-    "{prompt}. {character_description} Style: {style_notes}. High quality, detailed, "
-    "consistent character design, clear features, professional illustration"
-)
+IMPORTANCE: tuple[Field, ...] = ("character_description", "prompt", "style_notes")
+"""Edited fields first, in this order; then the unedited ones in this order; then the quality words."""
 
 
 class DescriptionEdits(BaseModel):
@@ -68,27 +69,37 @@ class CharacterDescription(BaseModel):
     consistent_prompt: str
     token_count: int
     token_limit: int = CLIP_USABLE_TOKENS
+    left_out: list[str] = []
+    """Phrases of the description that did not fit SDXL's 75 tokens."""
 
     @property
     def edited(self) -> bool:
         return any(f.edited for f in self.fields)
 
 
-def consistent_prompt(description: Interrogation) -> str:
-    """The seed's consistent-character prompt from an (edited) interrogation."""
-    return PROMPT_TEMPLATE.format(
-        prompt=description.prompt.strip().rstrip("."),
-        character_description=description.character_description.strip(),
-        style_notes=description.style_notes.strip().rstrip("."),
-    )
+def fitted_prompt(source: Interrogation, edits: DescriptionEdits | None = None) -> FittedPrompt:
+    """The consistent-character prompt: what the creator wrote first, quality words last, ≤ 75 tokens."""
+    edits = edits or DescriptionEdits()
+    current = edited(source, edits)
+    order = [name for name in IMPORTANCE if getattr(edits, name) is not None]
+    order += [name for name in IMPORTANCE if name not in order]
+    said = [phrases(getattr(current, name)) for name in order]
+    quality = [phrase for group in said for phrase in group if is_quality_tag(phrase)]
+    groups = [[phrase for phrase in group if not is_quality_tag(phrase)] for group in said]
+    return fit_phrases([*groups, QUALITY_WORDS, quality])
+
+
+def consistent_prompt(source: Interrogation, edits: DescriptionEdits | None = None) -> str:
+    """The seed's consistent-character prompt from an interrogation and the creator's edits of it."""
+    return fitted_prompt(source, edits).prompt
 
 
 def template_description(template_id: str) -> Interrogation:
     """What stands in for an interrogation of a template character: its own description."""
     template = get_template(template_id)
     return Interrogation(
-        prompt=f"full-body character reference of the {template.name.lower()}, {template.description}",
-        character_description=f"{template.name}: {template.description}.",
+        prompt="full-body character reference, single figure, neutral standing pose, plain background",
+        character_description=f"{template.name.lower()}, {template.description}",
         style_notes=template.description,
         source="template",
         model=template.id,
@@ -120,7 +131,7 @@ def edited(source: Interrogation, edits: DescriptionEdits) -> Interrogation:
 
 def described(song_id: str, source: Interrogation, edits: DescriptionEdits) -> CharacterDescription:
     current = edited(source, edits)
-    prompt = consistent_prompt(current)
+    prompt = fitted_prompt(source, edits)
     fields = [
         DescribedField(
             field=name,
@@ -138,8 +149,9 @@ def described(song_id: str, source: Interrogation, edits: DescriptionEdits) -> C
         model=source.model,
         notes=source.notes,
         fields=fields,
-        consistent_prompt=prompt,
-        token_count=count_tokens(prompt),
+        consistent_prompt=prompt.prompt,
+        token_count=prompt.token_count,
+        left_out=list(prompt.left_out),
     )
 
 
@@ -165,9 +177,15 @@ def _checked(changes: dict[str, str]) -> dict[Field, str]:
 
 
 def save_edits(
-    services: Services, song_id: str, changes: dict[str, str], *, actor: Actor | None = None
+    services: Services,
+    song_id: str,
+    changes: dict[str, str],
+    *,
+    reset: bool = False,
+    actor: Actor | None = None,
 ) -> CharacterDescription:
     """Keep the creator's text for the given fields; text equal to the interrogated one is no edit.
+    With `reset`, the other fields' edits are dropped in the same write.
 
     Nothing is written when a field is unknown or its text refused, or when nothing describes the song yet.
     Only creators edit (`actor`; without one, the local operator).
@@ -181,7 +199,7 @@ def save_edits(
         if song is None:
             raise NotFound(f"song {song_id!r}")
         raise InvalidInput("song_id", f"{song_id!r} has no interrogation to edit yet")
-    edits = edits_of(song).model_copy(
+    edits = (DescriptionEdits() if reset else edits_of(song)).model_copy(
         update={
             name: None if text == getattr(source, name).strip() else text for name, text in checked.items()
         }

@@ -24,6 +24,8 @@ from studio.generation.base import DEFAULT_STRENGTH, GenerationRequest
 from studio.generation.seeds import MAX_SEED, reference_seed
 from studio.inputs.text_and_numbers import NumberRange, check_text
 from studio.money import from_nanos, plain_decimal, to_nanos
+from studio.prompts import count_tokens
+from studio.prompts.fitting import fit_prompt
 from studio.records.looks import LookRoundRow, LookRow, LookStatus, NewRound, RoundLooks, look_id
 from studio.records.objects import ObjectCheck
 from studio.records.songs import SongRow
@@ -68,6 +70,7 @@ class LookRound(BaseModel):
     origin: str
     """`consistency` (made after an upload) or `looks` (asked for)."""
     prompt: str
+    token_count: int
     strength: float
     parent: str | None
     reference_key: str
@@ -120,6 +123,7 @@ class LooksEstimate(BaseModel):
     song_id: str
     count: int
     prompt: str
+    token_count: int
     strength: float
     parent: str | None
     provider: str
@@ -205,6 +209,7 @@ def plan_round(services: Services, song_id: str, ask: LooksRequest) -> NewRound:
                 f"{song_id!r} has no interrogation yet (the consistency job has not run): give a prompt",
             )
         prompt = description.consistent_prompt
+    prompt = fit_prompt(prompt).prompt
     strength = ask.strength if ask.strength is not None else _default_strength(parent)
     number = services.records.looks.next_number(song_id)
     sample = _request(song_id, "budget", 0, prompt, NEGATIVE_PROMPT, strength)
@@ -259,6 +264,7 @@ def estimate(services: Services, song_id: str, ask: LooksRequest) -> LooksEstima
         song_id=song_id,
         count=len(planned.seeds),
         prompt=planned.prompt,
+        token_count=count_tokens(planned.prompt),
         strength=planned.strength,
         parent=planned.parent,
         provider=services.generator.name,
@@ -304,6 +310,7 @@ def round_view(services: Services, found: RoundLooks, picked: str | None) -> Loo
         status=found.status,
         origin=row.origin,
         prompt=row.prompt,
+        token_count=count_tokens(row.prompt),
         strength=row.strength,
         parent=row.parent,
         reference_key=row.reference_key,

@@ -9,6 +9,7 @@ from pydantic import BaseModel
 
 from studio.access.roles import Actor, require
 from studio.characters.songs import consistency_budget
+from studio.characters.templates import template_name
 from studio.errors import InvalidInput
 from studio.services import Services
 from studio.storage.keys import check_id
@@ -17,7 +18,7 @@ from studio.storage.keys import check_id
 class SongSummary(BaseModel):
     song_id: str
     character: str
-    """`template character-2`, `upload`, or `none`."""
+    """`Organic Character (template)`, `upload`, or `none`."""
     has_pose_b: bool
     has_generated: bool
     consistency_enabled: bool
@@ -32,7 +33,7 @@ def recent_songs(services: Services, limit: int = 50) -> list[SongSummary]:
     summaries = []
     for row in rows:
         if row.character_reference_source == "template":
-            character = f"template {row.character_template_id}"
+            character = f"{template_name(row.character_template_id)} (template)"
         else:
             character = row.character_reference_source or "none"
         job = store.latest_job(row.id)
@@ -62,3 +63,18 @@ def requeue_consistency(services: Services, song_id: str, *, actor: Actor | None
     if song is None or song.character_reference_source != "upload" or not song.character_reference_key:
         raise InvalidInput("song_id", f"{song_id!r} has no uploaded pose-A reference to interrogate")
     return store.requeue(song_id, "re-run requested in the studio", consistency_budget(services))
+
+
+def work_on(services: Services, song_id: str) -> bool:
+    """Remember `song_id` as the song last worked on (a new tab, a reload and Generate open on it).
+
+    Anyone who may open the studio chooses what to look at (no role is asked for); False, with nothing
+    written, for a song the records do not know.
+    """
+    check_id("song_id", song_id)
+    return services.records.songs.mark_worked_on(song_id)
+
+
+def last_worked_on(services: Services) -> str | None:
+    """The song a creator last chose, in any session or tab."""
+    return services.records.songs.last_worked_on()

@@ -15,6 +15,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 
+from studio.characters.templates import template_name
 from studio.logs import log_step
 from studio.records.songs import CharacterJob, ConsistencyStatus, SongRow
 from studio.services import Services
@@ -125,7 +126,8 @@ def resolve(services: Services, song_id: str) -> CharacterImages:
     if present(song.character_reference_key, "reference image") and song.character_reference_key:
         source = _reference_source(song)
         if source == "template pose-a":
-            why = f"pose A of template {song.character_template_id}; templates are used as they are, no job"
+            name = template_name(song.character_template_id)
+            why = f"pose A of the template {name}; templates are used as they are, no job"
         else:
             why = "the uploaded reference"
         if generated:
@@ -136,7 +138,7 @@ def resolve(services: Services, song_id: str) -> CharacterImages:
         found.append((source, song.character_reference_key, why))
     if present(song.character_pose_b_key, "pose-B image") and song.character_pose_b_key:
         origin = (
-            f"of template {song.character_template_id}"
+            f"of the template {template_name(song.character_template_id)}"
             if song.character_pose_b_source == "template"
             else "(uploaded)"
         )

@@ -147,7 +147,7 @@ def apply_template(
         checks[key] = ObjectCheck.of(png)
     change = services.records.songs.replace_character(
         song_id,
-        f"template {template.id} was applied",
+        f"the template {template.name} was applied",
         None,
         checks,
         character_reference_key=reference_key,

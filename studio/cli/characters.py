@@ -1,4 +1,5 @@
-"""`templates` and `character upload|template|generate|resolve|consistency` (`looks`, `pick`: cli.looks)."""
+"""`templates` and `character upload|template|generate|resolve|consistency` (`looks`, `pick`: cli.looks;
+`describe`: cli.descriptions)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from studio.characters.images import MAX_UPLOAD_BYTES
-from studio.cli import looks, output
+from studio.cli import descriptions, looks, output
 from studio.inputs.files import read_file
 
 
@@ -18,7 +19,7 @@ def register(commands: Any) -> None:
     templates.set_defaults(handler=run_templates)
 
     character = commands.add_parser(
-        "character", help="a song's character: upload, template, generate, looks, pick, resolve"
+        "character", help="a song's character: upload, template, describe, generate, looks, pick, resolve"
     )
     actions = character.add_subparsers(dest="action", required=True, metavar="ACTION")
     upload = actions.add_parser("upload", help="store a custom character image (pose A queues the job)")
@@ -40,6 +41,7 @@ def register(commands: Any) -> None:
         sub.add_argument("--json", action="store_true", help="print one JSON document on stdout")
         sub.set_defaults(handler=handler)
     looks.register(actions)
+    descriptions.register(actions)
 
 
 def run_templates(args: argparse.Namespace) -> int:

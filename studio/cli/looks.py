@@ -65,7 +65,10 @@ def run_looks(args: argparse.Namespace) -> int:
             output.line(f"{listing.song_id}: no rounds of looks yet")
         for found in listing.rounds:
             archived = " (archived)" if found.archived else ""
-            output.line(f"round {found.round}{archived}: {found.status}, {found.origin}, {usd(found.cost)}")
+            output.line(
+                f"round {found.round}{archived}: {found.status}, {found.origin}, {usd(found.cost)}, "
+                f"prompt of {found.token_count} / 75 CLIP tokens"
+            )
             for look in found.looks:
                 output.line("  " + _look_line(look))
         return EXIT_OK

@@ -203,6 +203,10 @@ def analyse(image: bytes) -> ImageAnalysis:
     )
 
 
+OFFLINE_NOTE = "measured offline from colour, light and framing; faces and clothing are not identified"
+"""Said to the creator beside the description, never inside it (so never inside a prompt)."""
+
+
 def _and(words: tuple[str, ...] | list[str]) -> str:
     return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
 
@@ -262,8 +266,7 @@ def describe(analysis: ImageAnalysis) -> Interrogation:
         )
     description = (
         subject + f"The image is {analysis.light} with {analysis.contrast} and {analysis.saturation} colour, "
-        f"in a {analysis.aspect} frame. "
-        "Measured offline from colour, light and framing; faces and clothing are not identified."
+        f"in a {analysis.aspect} frame."
     )
     backdrop = f" on {analysis.background}" if analysis.background else ""
     style_notes = (
@@ -276,6 +279,7 @@ def describe(analysis: ImageAnalysis) -> Interrogation:
         style_notes=style_notes,
         source="local",
         model=MODEL,
+        notes=[OFFLINE_NOTE],
     )
 
 

@@ -80,6 +80,8 @@ class SongRow(Base):
     character_look_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
     """The picked look (studio.records.looks) whose image is at the generated key."""
     character_consistency_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    last_worked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    """When a creator last chose this song to work on: the latest opens a new tab, a reload, Generate."""
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 
@@ -200,6 +202,20 @@ class SongRecords:
     def all(self) -> list[SongRow]:
         with self.db.read() as s:
             return list(s.scalars(select(SongRow).order_by(SongRow.id)))
+
+    def mark_worked_on(self, song_id: str) -> bool:
+        """The song is the one last worked on now; False (nothing written) for an unknown song."""
+        with self.db.write() as s:
+            row = s.get(SongRow, song_id)
+            if row is not None:
+                row.last_worked_at = utcnow()
+            return row is not None
+
+    def last_worked_on(self) -> str | None:
+        """The song most recently worked on, if any was."""
+        with self.db.read() as s:
+            latest = SongRow.last_worked_at.desc()
+            return s.scalar(select(SongRow.id).where(SongRow.last_worked_at.is_not(None)).order_by(latest))
 
     def update_song(self, song_id: str, **values: Any) -> SongRow:
         with self.db.write() as s:

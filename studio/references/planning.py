@@ -18,6 +18,7 @@ from studio.generation.seeds import reference_seed
 from studio.inputs.text_and_numbers import song_duration
 from studio.plans.scene_plan import ScenePlan
 from studio.prompts import count_tokens, synthesize
+from studio.prompts.fitting import fit_prompt
 from studio.settings import Settings
 from studio.storage.keys import reference_key
 
@@ -92,7 +93,8 @@ def plan_references(
     lead_image: bytes | None = None,
 ) -> list[PlannedReference]:
     """Every reference of the plan with its exact request; `lead_image` (the song's character image)
-    conditions the lead character's reference (img2img), and its hash is part of that reference's identity."""
+    conditions the lead character's reference (img2img), and its hash is part of that reference's identity.
+    The lead's prompt then fits SDXL's 75 tokens (a tail it would ignore is left out, phrase by phrase)."""
     job_id = str(plan.job_id)
     overrides = overrides or {}
     lead = f"character_{lead_character(plan)}" if lead_image is not None else None
@@ -101,8 +103,9 @@ def plan_references(
     for prompt in synthesize(plan):
         override = overrides.get(prompt.ref, ReferenceOverride())
         init = lead_image if prompt.ref == lead else None
+        text = override.prompt or prompt.prompt
         request = GenerationRequest(
-            prompt=override.prompt or prompt.prompt,
+            prompt=fit_prompt(text).prompt if init is not None else text,
             negative_prompt=override.negative_prompt
             if override.negative_prompt is not None
             else prompt.negative_prompt,
@@ -137,7 +140,7 @@ def plan_references(
                 storage_key=reference_key(job_id, prompt.ref),
                 parameters_text=text,
                 params_hash=hashlib.sha256(identity).hexdigest(),
-                token_count=count_tokens(request.prompt) if override.prompt else prompt.token_count,
+                token_count=count_tokens(request.prompt),
                 edited=override != ReferenceOverride(),
                 note=override.note,
             )

@@ -38,7 +38,8 @@ def _button(at: AppTest, label: str) -> object:
 
 def test_a_round_of_looks_is_made_picked_and_refined(open_page: OpenPage, services: Services) -> None:
     at = _template_song(open_page)
-    assert any(c.value == "Estimate: 4 looks on local, free (offline preview)." for c in at.caption)
+    estimate = "Estimate: 4 looks on local, free (offline preview). Prompt: "
+    assert any(c.value.startswith(estimate) for c in at.caption)
     at.slider(key=f"looks-count-{SONG}").set_value(3).run()
     assert any(c.value.startswith("Estimate: 3 looks") for c in at.caption)
     at.button(key=f"generate-looks-{SONG}").click().run()
@@ -54,14 +55,20 @@ def test_a_round_of_looks_is_made_picked_and_refined(open_page: OpenPage, servic
     assert first["source"] == "generated" and first["reason"].startswith("picked look r1-2 at ")
     assert at.button(key=f"pick-{SONG}-r1-2").label == "Picked"
 
-    at.button(key=f"more-{SONG}-r1-2").click().run()
-    assert any("More like **r1-2**" in i.value for i in at.info)
-    assert at.slider(key=f"looks-strength-{SONG}-r1-2").value == 0.48
-    at.button(key=f"generate-looks-{SONG}").click().run()
+    assert any(m.value.startswith("**Current pick: r1-2**") for m in at.markdown), "the pick is pinned"
+    more = at.button(key=f"more-{SONG}-r1-2")
+    assert more.label == "More like this · 3 looks, free", "the estimate is on the button"
+    more.click().run()
+    assert not at.exception
+    row = services.records.looks.look(SONG, "r2-1")
+    assert row is not None and row[0].parent == "r1-2" and row[0].strength == 0.48, "one click started it"
     _wait_for_rounds(services)
     at.run()
-    assert any(m.value == "**Started from r1-2**" for m in at.markdown)
     assert {f"pick-{SONG}-r2-{n}" for n in (1, 2, 3)} <= {b.key for b in at.button}, "the count was kept"
+    labels = [m.value for m in at.markdown if m.value.startswith("**Round ")]
+    assert labels[0].startswith("**Round 2 · 3 looks · strength 0.48 · more like r1-2**"), "newest first"
+    assert labels[1].startswith("**Round 1 ")
+    assert any("more like this → round 2" in m.value for m in at.markdown), "the source card is marked"
 
 
 def test_the_description_is_edited_and_its_prompt_counted(open_page: OpenPage, services: Services) -> None:
@@ -75,7 +82,7 @@ def test_the_description_is_edited_and_its_prompt_counted(open_page: OpenPage, s
     assert any("**edited**" in c.value for c in at.caption)
     prompt = next(m.value for m in at.markdown if m.value.startswith("**Consistent-character prompt**"))
     assert "CLIP tokens" in prompt
-    assert any("Style: ink wash, soft edges." in c.value for c in at.caption)
+    assert any(c.value.startswith("ink wash, soft edges, ") for c in at.caption), "the edit comes first"
     row = services.records.songs.song(SONG)
     assert (
         row is not None and row.character_interrogation_edits_json == '{"style_notes":"ink wash, soft edges"}'

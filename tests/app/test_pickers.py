@@ -12,7 +12,7 @@ from studio.prompts.edits import save_plan
 from studio.references import jobs
 from studio.samples import load_sample
 from studio.services import Services
-from tests.app.conftest import OpenPage
+from tests.app.conftest import APP, OpenPage
 
 
 def picker(at: AppTest, label: str) -> Selectbox[str]:
@@ -96,3 +96,31 @@ def test_the_song_picked_first_is_kept(open_page: OpenPage, services: Services) 
     assert at.file_uploader(key=f"upload-A-{other}")
     at.run()
     assert picker(at, "Song").value == other
+
+
+def test_the_song_follows_the_creator_into_a_new_session_and_the_address(
+    open_page: OpenPage, services: Services
+) -> None:
+    apply_template(services, "first-song", "character-1")
+    apply_template(services, "second-song", "character-2")
+    save_plan(services, load_sample("minimal"), "sample minimal")
+    at = open_page("pages/characters.py")
+    picker(at, "Song").set_value("first-song").run()
+    assert at.query_params["song"] == "first-song", "the song is in the address"
+    assert services.records.songs.last_worked_on() == "first-song"
+
+    fresh = open_page("pages/generate.py")  # a new tab: no session, no address
+    assert not fresh.exception
+    assert picker(fresh, "Song").value == "first-song", "Generate starts on the song last worked on"
+
+    linked = AppTest.from_file(APP, default_timeout=30)
+    linked.query_params["song"] = "second-song"
+    linked.switch_page("pages/characters.py").run()
+    assert picker(linked, "Song").value == "second-song", "a deep link opens on its song"
+    assert services.records.songs.last_worked_on() == "second-song"
+
+    unknown = AppTest.from_file(APP, default_timeout=30)
+    unknown.query_params["song"] = "../etc"
+    unknown.switch_page("pages/generate.py").run()
+    assert not unknown.exception and any("does not know" in w.value for w in unknown.warning)
+    assert picker(unknown, "Song").value == "second-song"

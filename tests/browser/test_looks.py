@@ -4,6 +4,7 @@ Characters and in the manifest that `python -m studio export` writes for a job o
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from studio.plans.scene_plan import load_plan
+from studio.prompts.edits import save_plan
 from studio.references import jobs
 from studio.review.gate import approve_many, review_board
 from studio.services import Services
@@ -61,6 +63,9 @@ def test_a_round_is_made_a_look_picked_and_exported_as_the_songs_character(
     page.get_by_role("button", name="Store pose A").click()
     expect(page.get_by_text("Consistent-character prompt")).to_be_visible()
     expect(page.get_by_text("Estimate: 4 looks on local, free (offline preview).")).to_be_visible()
+    # the consistency job's round arrives in the feed without a reload
+    expect(page.locator(f".st-key-more-{SONG}-r1-1 button")).to_be_enabled()
+    expect(page.locator(f".st-key-pinned-{SONG}")).to_contain_text("Current pick: r1-1")
 
     page.get_by_role("button", name="Generate looks").click()
     pick = page.locator(f".st-key-pick-{SONG}-r2-3 button")
@@ -79,10 +84,24 @@ def test_a_round_is_made_a_look_picked_and_exported_as_the_songs_character(
     shot(page, "characters-picked")
     assert _image_with_caption(page, "#1 generated · look r2-3 · primary") == picked_look
 
-    page.reload()  # a fresh session of the same deep link still shows the pick
-    page.get_by_label("New song id").fill(SONG)
-    page.get_by_role("button", name="Create song").click()
+    page.reload()  # a fresh session of the same address opens on the song and shows the pick
+    assert f"song={SONG}" in page.url
     expect(page.locator('[data-testid="stImageCaption"]', has_text="look r2-3 · primary")).to_be_visible()
+
+    more = page.locator(f".st-key-more-{SONG}-r2-3 button")
+    expect(more).to_contain_text("More like this · 4 looks, free")
+    more.click()  # one click starts round 3 from r2-3
+    expect(page.locator(f".st-key-pick-{SONG}-r3-4 button")).to_be_enabled()
+    expect(page.locator(f".st-key-source-{SONG}-r2-3")).to_contain_text("more like this → round 3")
+    settle(page)
+    shot(page, "characters-more-like-this")
+
+    save_plan(services, load_plan(PLANS_DIR / "minimal.json"), "minimal")
+    tab = new_page(browser)  # a new tab on Generate opens on the song last worked on
+    tab.goto(f"{studio_url}/generate")
+    expect(tab.get_by_role("combobox", name="Song")).to_have_value(SONG)
+    expect(tab).to_have_url(re.compile(f"song={SONG}"))
+    tab.close()
 
     job_id = jobs.submit(services, load_plan(PLANS_DIR / "minimal.json"), song_id=SONG)
     _wait_for_job(services, job_id)  # the app's background runner takes it from the queue

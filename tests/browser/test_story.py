@@ -115,11 +115,11 @@ def test_one_song_from_its_character_to_the_manifest(
         expect(creator.get_by_role("heading", name=title)).to_be_visible()
         settle(creator)
 
-    fresh = new_page(browser)  # a new session: its first act is picking the plan
+    fresh = new_page(browser)  # a new session: it opens on the song; its first act is picking the plan
     fresh.goto(f"{studio_url}/generate")
     settle(fresh)
     choose(fresh, "Scene plan", PLAN_TITLE)
-    choose(fresh, "Song", SONG)
+    expect(fresh.get_by_role("combobox", name="Song")).to_have_value(SONG)  # the song last worked on
     fresh.get_by_role("button", name="Start generation").click()
     fresh.get_by_role("button", name="Cancel").click()
     expect(fresh.get_by_text(re.compile(r"cancelled · \d of 2"))).to_be_visible(timeout=TIMEOUT_MS)

@@ -34,7 +34,7 @@ def test_each_step_reports_the_current_song_and_job(services: Services) -> None:
     job_id = save_plan(services, plan, "sample minimal")
     characters, planned, generate, review = creator_steps(services, None, None)
     assert characters.state == "done"
-    assert characters.summary == "song midnight-drive: template character-2 set."
+    assert characters.summary == "song midnight-drive: Organic Character (template) set."
     assert planned.summary == "plan “A lone singer on a rooftop at dusk” loaded: 1 scene, 1 character."
     assert (generate.state, review.state) == ("to do", "to do")
 

@@ -323,6 +323,19 @@ INPUT_ROWS: list[Hostile] = [
         "reviewer: is 81 characters long",
     ),
     Hostile("template-unknown", ("character", "template", SEEDED_SONG, "character-9"), 2, "template_id"),
+    Hostile(
+        "describe-empty",
+        ("character", "describe", SEEDED_SONG, "--style", "ink", "--description", "  "),
+        2,
+        "character_description: must not be empty",
+    ),
+    Hostile(
+        "describe-control",
+        ("character", "describe", SEEDED_SONG, "--prompt", "a coat\u0000"),
+        2,
+        "prompt: contains",
+    ),
+    Hostile("describe-unknown-song", ("character", "describe", "no-song", "--reset"), 2, "song 'no-song'"),
     # Character images: decided by their bytes, bombs refused before decoding.
     Hostile("upload-bomb", (*UPLOAD, Input("bomb.png")), 2, "image: is larger than 40 megapixels"),
     Hostile(

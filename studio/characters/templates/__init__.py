@@ -74,6 +74,12 @@ def get_template(template_id: str) -> TemplateCharacter:
     raise InvalidInput("template_id", f"{template_id!r} is not a template; choose one of {known}")
 
 
+def template_name(template_id: str | None) -> str:
+    """How a template is named to people: its name (`Organic Character`), else its id as recorded."""
+    found = next((t for t in TEMPLATES if t.id == template_id), None)
+    return found.name if found is not None else str(template_id)
+
+
 def template_image(template_id: str, pose: PoseId, *, thumbnail: bool = False) -> bytes:
     """The packaged PNG of a pose (or its WebP thumbnail)."""
     get_template(template_id)

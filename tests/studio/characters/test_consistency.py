@@ -51,13 +51,13 @@ def with_backends(services: Services, **backends: object) -> Services:
     return dataclasses.replace(services, **backends)  # type: ignore[arg-type]
 
 
-def test_prompt_is_the_seed_template() -> None:
+def test_prompt_puts_identity_before_style_and_quality_words_last() -> None:
     interrogation = asyncio.run(ScriptedInterrogator().interrogate(b"", "image/png"))
     assert consistent_prompt(interrogation) == (
-        "portrait of a courier in a yellow raincoat. "
-        "A young courier with short black hair and a yellow raincoat. "
-        "Style: flat colours, bold outlines. "
-        "High quality, detailed, consistent character design, clear features, professional illustration"
+        "a young courier with short black hair and a yellow raincoat, "
+        "portrait of a courier in a yellow raincoat, "
+        "flat colours, bold outlines, "
+        "high quality, detailed, consistent character design, clear features, professional illustration"
     )
     assert NEGATIVE_PROMPT == "blurry, distorted, inconsistent, multiple characters, low quality, artifacts"
 
@@ -172,7 +172,7 @@ def test_skipped_when_there_is_nothing_to_make(services: Services, setup: str) -
     expected = {
         "no reference": "no reference image",
         "pose b only": "no reference image",
-        "template": "template character-4",
+        "template": "the template Minimalist Character",
         "disabled": "disabled",
     }[setup]
     assert expected in result.reason

@@ -86,7 +86,7 @@ def test_edits_survive_a_re_run_of_the_interrogation_and_make_its_prompt(
     assert after is not None
     assert after.fields[1].text == "portrait of a courier, take 2", "the interrogation itself was re-run"
     assert after.fields[2].text == "watercolour, soft edges" and after.fields[2].edited
-    assert "Style: watercolour, soft edges." in generator.history[-1].prompt
+    assert generator.history[-1].prompt.startswith("watercolour, soft edges, "), "the creator's words first"
     assert generator.history[-1].prompt == after.consistent_prompt
     assert list_looks(services, "demo-song").picked == "r2-1", "the re-run's image replaces the job's own"
 
@@ -148,3 +148,43 @@ def test_a_template_is_described_by_itself_and_a_new_upload_drops_the_edits(serv
     )
     with pytest.raises(InvalidInput, match="no interrogation to edit yet"):
         save_edits(services, "demo-song", {"prompt": "x"})
+
+
+EDIT = "A tall woman with a shaved head, a red raincoat and navy jeans, standing straight"
+OPENAI_PROMPT = ", ".join(
+    ["full-body portrait of a young courier", "short black hair", "round glasses", "freckled face"]
+    + [f"detail number {n} of the yellow raincoat with reflective piping and many pockets" for n in range(12)]
+)
+
+
+def test_an_uploaded_photos_prompt_fits_sdxl_with_the_edit_first_and_no_notes(services: Services) -> None:
+    upload_character_image(services, "demo-song", samples.png((300, 400)))
+    asyncio.run(drain(services))
+    found = save_edits(services, "demo-song", {"character_description": EDIT})
+    assert found.notes, "the offline interrogator's note is shown to the creator"
+    assert found.consistent_prompt.startswith(EDIT[0].lower() + EDIT[1:])
+    assert found.token_count == count_tokens(found.consistent_prompt) <= 75
+    assert "offline" not in found.consistent_prompt and "identified" not in found.consistent_prompt
+    asyncio.run(looks_now(services, "demo-song", LooksRequest(count=1)))
+    look = list_looks(services, "demo-song").rounds[-1]
+    assert look.prompt == found.consistent_prompt and look.token_count <= 75
+
+
+def test_openai_length_descriptions_fit_with_the_creators_words_inside(
+    interrogated: tuple[Services, ScriptedGenerator],
+) -> None:
+    services, _ = interrogated
+    assert len(OPENAI_PROMPT.split()) > 100
+    found = save_edits(services, "demo-song", {"prompt": OPENAI_PROMPT, "character_description": EDIT})
+    assert found.token_count <= 75 and "navy jeans, standing straight" in found.consistent_prompt
+    assert found.consistent_prompt.index("navy jeans") < found.consistent_prompt.index("courier")
+    assert found.left_out, "what did not fit is said"
+
+
+def test_a_templates_prompt_says_nothing_twice(services: Services) -> None:
+    apply_template(services, "demo-song", "character-2")
+    found = describe(services, "demo-song")
+    assert found is not None
+    said = [phrase.strip() for phrase in found.consistent_prompt.split(",")]
+    assert len(said) == len(set(said)) and found.consistent_prompt.count("organic design") == 1
+    assert found.token_count <= 75

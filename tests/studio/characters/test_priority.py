@@ -91,7 +91,7 @@ def test_template_pose_a_is_primary_and_pose_b_is_appended(services: Services) -
     result = resolve(services, "demo-song")
     assert table(services) == [(1, "template pose-a", REFERENCE), (2, "pose-b", POSE_B)]
     assert result.primary is not None and result.primary.source == "template pose-a"
-    assert "template character-1" in result.primary.reason
+    assert "the template Geometric Character" in result.primary.reason
 
 
 def test_pose_b_alone_is_never_primary(services: Services) -> None:

@@ -111,7 +111,7 @@ def test_template_exit_codes_and_generate_skips(capsys: pytest.CaptureFixture[st
     code, out, _ = run(capsys, "character", "template", "demo-song", "character-2", "--json")
     assert code == 0 and json.loads(out)["template_id"] == "character-2"
     code, out, err = run(capsys, "character", "generate", "demo-song", "--json")
-    assert code == 3 and json.loads(out)["status"] == "skipped" and "template character-2" in err
+    assert code == 3 and json.loads(out)["status"] == "skipped" and "the template Organic Character" in err
 
 
 def test_generate_without_reference_is_skipped(capsys: pytest.CaptureFixture[str]) -> None:
@@ -149,3 +149,26 @@ def test_worker_once_runs_the_queue_as_a_separate_process(
     code, out, _ = run(capsys, "character", "resolve", "demo-song", "--json")
     assert code == 0 and json.loads(out)["primary"]["source"] == "generated"
     assert main(["worker", "--once"]) == 0
+
+
+def test_describe_edits_the_description_as_the_page_does(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "character", "describe", "demo-song")
+    assert code == 2 and err == "not found: song 'demo-song'\n"
+    assert run(capsys, "character", "template", "demo-song", "character-2")[0] == 0
+    edit = "a tall woman with a shaved head, a red raincoat and navy jeans"
+    code, out, _ = run(capsys, "character", "describe", "demo-song", "--description", edit, "--json")
+    document = json.loads(out)
+    assert code == 0 and document["consistent_prompt"].startswith(edit)
+    assert document["token_count"] <= 75 and document["fields"][0]["edited"]
+    code, _, err = run(capsys, "character", "describe", "demo-song", "--style", "ok", "--prompt", " ")
+    assert code == 2 and "prompt" in err and "Traceback" not in err
+    code, out, _ = run(capsys, "character", "describe", "demo-song")
+    assert code == 0 and f"Description (edited): {edit}" in out and "Style notes (edited)" not in out
+    assert "CLIP tokens" in out
+    code, out, _ = run(capsys, "character", "describe", "demo-song", "--reset", "--style", "ink", "--json")
+    fields = json.loads(out)["fields"]
+    assert code == 0 and [f["edited"] for f in fields] == [False, False, True]
+    code, out, _ = run(capsys, "character", "describe", "demo-song", "--reset", "--json")
+    assert code == 0 and not any(f["edited"] for f in json.loads(out)["fields"])
+    code, _, err = run(capsys, "character", "describe", "no-such-song", "--style", "x")
+    assert code == 2 and "no-such-song" in err
