@@ -12,7 +12,9 @@ LOCAL_BACKENDS = ("local", "sqlite")
 def backend_badge(concern: str, backend: str) -> str:
     if backend not in LOCAL_BACKENDS:
         return ":green-badge[live]"
-    return ":orange-badge[offline preview]" if concern == "image generation" else ":gray-badge[local]"
+    return (
+        ":orange-badge[offline preview]" if concern == "image generation" else ":gray-badge[on this machine]"
+    )
 
 
 def backend_panel(services: Services) -> None:

@@ -14,6 +14,11 @@ from studio.characters.templates import list_templates, template_image
 from studio.errors import InvalidInput, StudioError
 from studio.inputs.files import read_stream
 from studio.services import Services
+from studio.storage.keys import safe_id_problem, suggested_id
+
+SONG_ID_HELP = (
+    "A title becomes the song's id: lower case, words joined by '-' (Midnight Drive is midnight-drive)."
+)
 
 
 def song_picker(services: Services) -> str | None:
@@ -29,13 +34,20 @@ def song_picker(services: Services) -> str | None:
     else:
         pick.caption("No songs yet: name one to start.")
     with new.form("new-song", border=False):
-        name = st.text_input("New song id", placeholder="e.g. midnight-drive", key="new-song-id")
-        if st.form_submit_button("Create song"):
-            try:
-                select_song(create_song(services, name.strip(), actor=actor()))
-                st.rerun()
-            except InvalidInput as error:
-                st.error(f"**{error.field}**: {error.problem}")
+        name = st.text_input(
+            "New song", placeholder="a title, e.g. Midnight Drive", key="new-song-id", help=SONG_ID_HELP
+        )
+        created = st.form_submit_button("Create song")
+    if created:
+        typed = name.strip()
+        song_id = (suggested_id(typed) if safe_id_problem(typed) else typed) or typed
+        try:
+            select_song(create_song(services, song_id, actor=actor()))
+        except InvalidInput as error:
+            new.error(f"**{error.field}**: {error.problem}")
+        else:
+            st.toast(f"Song `{song_id}` created" + (f" from “{typed}”" if song_id != typed else ""))
+            st.rerun()
     return current
 
 
@@ -63,7 +75,12 @@ def template_gallery(services: Services, song_id: str, in_use: str | None) -> No
 def pose_upload(services: Services, song_id: str, pose: str) -> None:
     """An uploader for pose A (queues the consistency job) or pose B (stored only)."""
     label = "Pose A (the reference)" if pose == "A" else "Pose B (optional second pose)"
-    file = st.file_uploader(label, type=["png", "jpg", "jpeg", "webp"], key=f"upload-{pose}-{song_id}")
+    file = st.file_uploader(
+        label,
+        type=["png", "jpg", "jpeg", "webp"],
+        key=f"upload-{pose}-{song_id}",
+        max_upload_size=MAX_UPLOAD_BYTES // (1024 * 1024),  # the limit the uploader states is the studio's
+    )
     if file is not None and st.button(f"Store pose {pose}", key=f"store-{pose}-{song_id}"):
         try:
             file.seek(0)

@@ -41,6 +41,11 @@ def status_badge(status: str, suffix: str = "") -> None:
     st.badge(f"{status}{suffix}", icon=icon or None, color=colour)
 
 
+def _used_in(clips: list[int]) -> str:
+    """`· in clip 0`, `· in clips 0, 2`: the plan's clip numbers, never read as a count."""
+    return f" · in clip {clips[0]}" if len(clips) == 1 else f" · in clips {', '.join(map(str, clips))}"
+
+
 def coverage_matrix(board: ReviewBoard) -> None:
     """Rows are scenes, columns characters; a cell is the weaker of the two references' statuses."""
     scenes = list(dict.fromkeys(c.scene_id for c in board.coverage))
@@ -49,8 +54,7 @@ def coverage_matrix(board: ReviewBoard) -> None:
     frame = pd.DataFrame(
         [
             [
-                cells[(s, c)].status
-                + (f" · clips {', '.join(map(str, cells[(s, c)].clips))}" if cells[(s, c)].clips else "")
+                cells[(s, c)].status + (_used_in(cells[(s, c)].clips) if cells[(s, c)].clips else "")
                 for c in characters
             ]
             for s in scenes

@@ -7,6 +7,7 @@ import streamlit as st
 from components.backends import backend_panel, key_status
 from components.setup import fingerprint
 from studio.operations.doctor import DoctorReport, diagnose
+from studio.plans.catalog import counted
 from studio.services import Services
 from studio.settings import Settings
 
@@ -25,7 +26,8 @@ def doctor_panel(fingerprint: str, settings: Settings) -> None:
     if report.healthy:
         st.success("Every configured service answers.", icon=":material/check_circle:")
     else:
-        st.error(f"{len(report.problems)} check(s) failed; each says what to set.", icon=":material/error:")
+        failed = counted(len(report.problems), "check")
+        st.error(f"{failed} failed; each says what to set.", icon=":material/error:")
     st.dataframe(
         [
             {

@@ -85,7 +85,12 @@ def plan_loader(services: Services, plan: ScenePlan | None) -> None:
             keep_plan(services, load_sample(name), f"sample {name}")
             st.rerun()
     with upload:
-        file = st.file_uploader("Plan file (JSON)", type=["json"], key="plan-file")
+        file = st.file_uploader(
+            "Plan file (JSON)",
+            type=["json"],
+            key="plan-file",
+            max_upload_size=MAX_PLAN_BYTES // (1024 * 1024),
+        )
         if file is not None and st.button("Use this file", key="use-plan-file"):
             try:
                 file.seek(0)

@@ -11,6 +11,7 @@ from components.songs import song_choice
 from studio.errors import InvalidInput, StudioError
 from studio.inputs.text_and_numbers import SONG_SECONDS
 from studio.money import usd
+from studio.plans.catalog import counted
 from studio.prompts.edits import overrides
 from studio.records.jobs import ACTIVE
 from studio.references import jobs
@@ -52,7 +53,7 @@ if estimate.cost > estimate.budget:
     over = f"The estimate {usd(estimate.cost)} is over the budget {usd(estimate.budget)}"
     st.warning(f"{over}: some images will be refused.")
 st.caption(
-    f"{len(edits)} reference(s) use your prompt edits. "
+    f"{counted(len(edits), 'reference')} {'uses' if len(edits) == 1 else 'use'} your prompt edits. "
     "Stored images with identical parameters are reused at $0."
 )
 

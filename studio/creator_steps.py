@@ -76,7 +76,7 @@ def _plan(services: Services, job_id: str | None) -> tuple[Step, str | None]:
     cut = sum(row.truncated_by_clip for row in prompt_rows(services, plan))
     size = f"{counted(len(plan.scenes), 'scene')}, {counted(len(plan.characters), 'character')}"
     summary = f"plan “{title}” loaded: {size}"
-    summary += f"; {cut} prompt(s) over 75 tokens." if cut else "."
+    summary += f"; {counted(cut, 'prompt')} over 75 tokens (SDXL reads the first 75)." if cut else "."
     state: StepState = "attention" if cut else "done"
     return Step(name="Plan", state=state, summary=summary, page=page), str(plan.job_id)
 
@@ -120,4 +120,7 @@ def creator_steps(services: Services, song_id: str | None, job_id: str | None) -
     songs = {song.song_id: song for song in recent_songs(services)}
     song = songs.get(song_id) if song_id else next(iter(songs.values()), None)
     plan_step, plan_job = _plan(services, job_id)
-    return [_song(song, song_id), plan_step, _generate(services, plan_job), _review(services, plan_job)]
+    generate_step = _generate(services, plan_job)
+    if plan_step.state == "attention" and generate_step.state != "to do":
+        plan_step = plan_step.model_copy(update={"state": "done"})  # generated: nothing left to do here
+    return [_song(song, song_id), plan_step, generate_step, _review(services, plan_job)]

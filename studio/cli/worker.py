@@ -10,6 +10,7 @@ from typing import Any
 from studio.cli import output
 from studio.cli.arguments import number
 from studio.inputs.text_and_numbers import POLL_SECONDS
+from studio.plans.catalog import counted
 from studio.services import Services
 from studio.work.runner import drain_all, serve
 
@@ -50,5 +51,5 @@ async def _work(services: Services, once: bool, poll: float) -> int:
 def run(args: argparse.Namespace) -> int:
     with output.open_services() as services:
         ran = asyncio.run(_work(services, args.once, args.poll))
-    output.info(f"worker: {ran} job(s) run, queue empty" if args.once else "worker stopped")
+    output.info(f"worker: {counted(ran, 'job')} run, queue empty" if args.once else "worker stopped")
     return 0

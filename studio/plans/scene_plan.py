@@ -241,7 +241,26 @@ def parse_plan(data: str | bytes | dict[str, Any]) -> ScenePlan:
     try:
         return ScenePlan.model_validate(parsed)
     except ValidationError as exc:
-        raise InvalidInput.of(problems_from(exc)) from None
+        problems = problems_from(exc)
+        known = {(p.field, p.problem) for p in problems}
+        extra = [p for p in _duplicate_ids(parsed) if (p.field, p.problem) not in known]
+        raise InvalidInput.of(problems + extra) from None
+
+
+def _duplicate_ids(parsed: dict[str, Any]) -> list[Problem]:
+    """Duplicate scene and character ids of a plan that has other problems too: the list's own check only
+    runs once every item in it is valid, and a creator should see every problem at once."""
+    found = []
+    for field in ("characters", "scenes"):
+        items = parsed.get(field)
+        seen: set[str] = set()
+        for index, item in enumerate(items if isinstance(items, list) else []):
+            value = item.get("id") if isinstance(item, dict) else None
+            if isinstance(value, str) and value in seen:
+                found.append(Problem(f"{field}[{index}].id", f"duplicate id {value!r}"))
+            if isinstance(value, str):
+                seen.add(value)
+    return found
 
 
 def load_plan(path: Path) -> ScenePlan:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from typing import Literal
 
 from studio.errors import InvalidInput
@@ -28,10 +29,20 @@ def safe_id_problem(value: object) -> str | None:
     if len(value) > 64:
         return f"is {len(value)} characters long; at most 64 are allowed"
     if not _SAFE_ID.fullmatch(value):
-        return f"{value!r} may only contain letters, digits, '-' and '_'"
+        suggestion = suggested_id(value)
+        offer = f": try {suggestion!r}" if suggestion else ""
+        return f"{value!r} may only contain letters, digits, '-' and '_'{offer}"
     if not _ID_START.match(value):
         return f"{value!r} must start with a letter or digit (a leading '-' reads as a command-line option)"
     return None
+
+
+def suggested_id(text: str) -> str | None:
+    """The id a title suggests: `Midnight Drive` is `midnight-drive`, `Café del Mar!` is `cafe-del-mar`;
+    None when nothing of it can be kept."""
+    folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", folded.lower()).strip("-")[:64].rstrip("-")
+    return slug or None
 
 
 def check_id(field: str, value: str) -> str:

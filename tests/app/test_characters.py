@@ -43,14 +43,20 @@ def _wait_for_consistency(services: Services, song_id: str, timeout: float = 30)
     raise AssertionError("the consistency job did not finish")
 
 
-def test_a_new_song_id_is_validated(open_page: OpenPage) -> None:
+def test_a_title_becomes_the_new_songs_id(open_page: OpenPage, services: Services) -> None:
     at = open_page("pages/characters.py")
-    at.text_input(key="new-song-id").set_value("no spaces/here")
+    at.text_input(key="new-song-id").set_value("Midnight Drive")
+    at.get("form_submit_button")[0].click().run()
+    assert not at.error and at.session_state[SONG_KEY] == "midnight-drive"
+    assert services.records.songs.song("midnight-drive") is not None
+
+
+def test_a_name_that_gives_no_id_is_refused_naming_the_field(open_page: OpenPage, services: Services) -> None:
+    at = open_page("pages/characters.py")
+    at.text_input(key="new-song-id").set_value("夜")
     at.get("form_submit_button")[0].click().run()
     assert any("song_id" in e.value for e in at.error)
-    at.text_input(key="new-song-id").set_value("midnight-drive")
-    at.get("form_submit_button")[0].click().run()
-    assert at.session_state[SONG_KEY] == "midnight-drive"
+    assert services.records.songs.all() == []
 
 
 def test_picking_a_template_resolves_pose_a_then_pose_b(open_page: OpenPage, services: Services) -> None:

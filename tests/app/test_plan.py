@@ -6,9 +6,12 @@ import hashlib
 import json
 import re
 
+import pytest
 from streamlit.testing.v1 import AppTest
 
 from components.prompt_table import TOKEN_COLOURS
+from studio.errors import InvalidInput
+from studio.plans.scene_plan import parse_plan
 from studio.prompts.edits import PromptChange, edit_reference, edits, get_plan, prompt_rows, save_plan
 from studio.samples import load_sample
 from studio.services import Services
@@ -197,3 +200,21 @@ def test_palette_chips_are_drawn_in_their_own_colours(open_page: OpenPage, servi
     for colour in plan.style.color_palette:
         assert f"background:{colour}" in chips
     assert "hot pink" in chips
+
+
+def test_the_page_lists_every_problem_the_command_line_lists(open_page: OpenPage) -> None:
+    """A duplicate scene id and a colour name beside other problems: none is left for a second try."""
+    plan = json.loads(load_sample("music-video").model_dump_json())
+    plan["scenes"][1]["id"] = plan["scenes"][0]["id"]
+    plan["style"]["color_palette"] = ["red"]
+    plan["scenes"][2]["description"] = ""
+    plan["characters"][0]["description"] = ""
+    with pytest.raises(InvalidInput) as refused:
+        parse_plan(json.dumps(plan))
+    assert len(refused.value.problems) == 4, "the duplicate id is listed beside the field problems"
+    at = open_page("pages/plan.py")
+    at.text_area[0].set_value(json.dumps(plan))
+    at.button(key="save-plan-json").click().run()
+    [error] = [e.value for e in at.error]
+    assert f"{len(refused.value.problems)} things to fix" in error, error
+    assert "duplicate id" in error and "'red' is not a hex colour" in error

@@ -48,3 +48,22 @@ def test_each_step_reports_the_current_song_and_job(services: Services) -> None:
     approve(services, job_id, "character_singer", "tester")
     review = creator_steps(services, "midnight-drive", job_id)[3]
     assert (review.state, review.summary) == ("done", "2 of 2 approved: ready to export for clip generation.")
+
+
+def test_a_plan_with_long_prompts_needs_attention_only_until_it_is_generated(services: Services) -> None:
+    """Prompts over 75 tokens are worth a look before paying; once the job is made and approved, Home does
+    not send the creator back to Plan."""
+    plan = load_sample("minimal")
+    long = " ".join(["a rain-slick neon street with chrome reflections and drifting steam"] * 12)
+    plan = plan.model_copy(
+        update={"scenes": [plan.scenes[0].model_copy(update={"description": long})]}, deep=True
+    )
+    job_id = save_plan(services, plan, "long prompts")
+    planned = creator_steps(services, None, job_id)[1]
+    assert planned.state == "attention" and "over 75 tokens" in planned.summary
+    asyncio.run(generate_references(services, plan.job_id, plan))
+    for ref in ("scene_rooftop", "character_singer"):
+        approve(services, job_id, ref, "tester")
+    steps = creator_steps(services, None, job_id)
+    assert [s.state for s in steps[1:]] == ["done", "done", "done"]
+    assert "over 75 tokens" in steps[1].summary, "still said, no longer a call to act"
