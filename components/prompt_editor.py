@@ -5,23 +5,12 @@ from __future__ import annotations
 import streamlit as st
 
 from components.identity import actor
+from components.prompt_box import prompt_box
 from components.prompt_table import generation, restart
 from studio.errors import InvalidInput
 from studio.plans.scene_plan import ScenePlan
-from studio.prompts import CLIP_USABLE_TOKENS, clip_split, count_tokens
 from studio.prompts.edits import PromptChange, PromptRow, edit_reference, reset_reference
 from studio.services import Services
-
-
-def token_badge(prompt: str) -> None:
-    """`62 of 75 tokens` in the colour of the prompt table, and the words SDXL would ignore."""
-    count = count_tokens(prompt)
-    left = CLIP_USABLE_TOKENS - count
-    if left >= 0:
-        st.markdown(f":green-badge[{count} of {CLIP_USABLE_TOKENS} tokens · {left} left]")
-        return
-    st.markdown(f":red-badge[{count} of {CLIP_USABLE_TOKENS} tokens · the end is ignored]")
-    st.caption(f"SDXL ignores the end: “…{clip_split(prompt)[1]}”")
 
 
 def _label(row: PromptRow) -> str:
@@ -38,8 +27,7 @@ def prompt_editor(services: Services, plan: ScenePlan, rows: list[PromptRow]) ->
     )
     row = by_ref[ref]
     key = f"prompt-editor-{job_id}-{ref}-{generation(job_id)}"
-    prompt = st.text_area("Prompt", row.prompt, height=120, key=f"{key}-prompt")
-    token_badge(prompt)
+    prompt = prompt_box("Prompt", row.prompt, key=f"{key}-prompt")
     negative = st.text_area("Negative prompt", row.negative_prompt, height=90, key=f"{key}-negative")
     buttons = st.container(horizontal=True)
     if buttons.button("Save prompt", type="primary", icon=":material/save:", key=f"{key}-save"):

@@ -184,7 +184,8 @@ def test_full_run_logs_no_key_token_or_signed_url_token(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """Every logger at DEBUG (clients included) through a generation with faults and a consistency job."""
-    replicate_server.faults = Faults(rate_limited=0.3, failed=0.2, retry_after=0.01, per_request=1, seed=3)
+    # every first attempt of a request is refused (429) or fails, whatever the prompts: faults always happen
+    replicate_server.faults = Faults(rate_limited=0.5, failed=1.0, retry_after=0.01, per_request=1, seed=3)
     settings = Settings(
         data_dir=data_dir,
         log_format="json",
