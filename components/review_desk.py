@@ -1,5 +1,6 @@
-"""One reviewer's place on a job's review board, kept in session state: the cursor (the reference the keyboard
-acts on), the filter, the selection, whether the lightbox is open, and the message of the last action.
+"""One reviewer's place on a job's review board, kept in session state: the cursor as the server knows it (the
+browser's board holds its own and follows this one when the lightbox moves it), whether the lightbox is open,
+the outcomes of the decisions the board sent, and the message of the last action.
 
 The methods are widget callbacks: they run before the next script run, call studio, and leave a message.
 """
@@ -21,10 +22,10 @@ from studio.review.gate import (
     BoardFilter,
     ReviewBoard,
     approve,
-    approve_many,
     reject,
     review_board,
 )
+from studio.review.keyed_decisions import DecisionOutcome, KeyedDecision, record_in_order
 from studio.review.regeneration import ChangeTarget, RegenerationRequest, regenerate_rejected
 from studio.services import Services
 
@@ -77,15 +78,33 @@ class ReviewDesk:
             self._set("cursor", current)
         return str(current) if current else None
 
-    @property
-    def selected(self) -> set[str]:
-        chosen: set[str] = self._get("selected") or set()
-        return chosen
+    def _move_to(self, ref: str | None) -> None:
+        """Move the cursor from the server side (the lightbox): the board in the browser follows it."""
+        self._set("cursor", ref)
+        self._set("turn", self.turn + 1)
 
-    def selection_key(self, ref: str) -> str:
-        """A card's checkbox key. It changes when a bulk action replaces the whole selection, so a checkbox
-        value sent by a click racing the redraw (still the old one) cannot undo the bulk action."""
-        return self.key(f"select-{self._get('round', 0)}-{ref}")
+    @property
+    def turn(self) -> int:
+        """How many times the server moved the cursor: the browser adopts the cursor when this changes."""
+        return int(self._get("turn", 0))
+
+    @property
+    def board_key(self) -> str:
+        return self.key("board")
+
+    def _outcomes(self) -> dict[str, DecisionOutcome]:
+        found: dict[str, DecisionOutcome] | None = self._get("outcomes")
+        if found is None:
+            found = {}
+            self._set("outcomes", found)
+        return found
+
+    def settled(self) -> list[dict[str, Any]]:
+        """The outcome of every decision in the browser's outbox that the server has settled."""
+        outbox = (st.session_state.get(self.board_key) or {}).get("outbox") or []
+        outcomes = self._outcomes()
+        ids = [item.get("id") for item in outbox if isinstance(item, dict)]
+        return [outcomes[i].model_dump() for i in ids if i in outcomes]
 
     @property
     def lightbox_open(self) -> bool:
@@ -122,13 +141,33 @@ class ReviewDesk:
         return review_board(self.services, self.job_id)
 
     # callbacks ------------------------------------------------------------------------------------
+    def record_outbox(self) -> None:
+        """The board sent its outbox: record the decisions not recorded yet, in the order made."""
+        outbox = (st.session_state.get(self.board_key) or {}).get("outbox") or []
+        items = []
+        for raw in outbox:
+            try:
+                items.append(KeyedDecision.model_validate(raw))
+            except ValueError:
+                continue
+        outcomes = self._outcomes()
+        done = set(outcomes)
+        for outcome in record_in_order(self.services, self.job_id, items, done, actor=self.actor()):
+            outcomes[outcome.id] = outcome
+
+    def open_from_board(self) -> None:
+        ref = (st.session_state.get(self.board_key) or {}).get("open")
+        if isinstance(ref, str) and ref:
+            self.clear_flash()
+            self._set("cursor", ref)
+            self._set("lightbox", True)
+
     @action
     def move(self, offset: int) -> None:
         board = self._board()
         current = self.cursor(board)
         if current is not None:
-            self._set("cursor", board.step(current, offset, self.filter))
-            self._set("scroll", True)
+            self._move_to(board.step(current, offset, self.filter))
 
     @action
     def go_to(self, ref: str, *, open_lightbox: bool = False) -> None:
@@ -154,8 +193,7 @@ class ReviewDesk:
             return
         if board.reference(ref).status == "approved":
             self.flash("success", f"{ref} was already approved.")
-            self._set("cursor", board.next_pending(ref))
-            self._set("scroll", True)
+            self._move_to(board.next_pending(ref))
             return
         try:
             decision = approve(self.services, self.job_id, ref, actor=self.actor())
@@ -163,8 +201,7 @@ class ReviewDesk:
             self.flash("error", str(error))
             return
         self.flash("success", f"{ref} v{decision.version} approved.")
-        self._set("cursor", self._board().next_pending(ref))
-        self._set("scroll", True)
+        self._move_to(self._board().next_pending(ref))
 
     @action
     def reject(self, ref: str) -> None:
@@ -191,32 +228,6 @@ class ReviewDesk:
             self.flash("error", str(error))
             return
         self.flash("success", f"{ref}: v{version + 1} is queued; it shows here and on its card on arrival.")
-
-    @action
-    def choose(self, ref: str) -> None:
-        """A card's checkbox changed: the selection follows its value."""
-        chosen = set(self.selected)
-        if st.session_state.get(self.selection_key(ref)):
-            chosen.add(ref)
-        else:
-            chosen.discard(ref)
-        self._set("selected", chosen)
-
-    @action
-    def select(self, refs: list[str]) -> None:
-        self._set("selected", set(refs))
-        self._set("round", self._get("round", 0) + 1)
-
-    @action
-    def approve_selected(self) -> None:
-        refs = [ref for ref in self._board().pending if ref in self.selected]
-        try:
-            decisions = approve_many(self.services, self.job_id, refs, actor=self.actor())
-        except StudioError as error:
-            self.flash("error", str(error))
-            return
-        self.select([])
-        self.flash("success", f"{len(decisions)} references approved: {', '.join(refs)}.")
 
     @action
     def retry(self) -> None:

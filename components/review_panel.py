@@ -83,7 +83,7 @@ def lightbox_body(services: Services, desk: ReviewDesk) -> None:
     head.markdown(f"### `{ref}`")
     with head:
         status_badge(card_status(reference), f" · v{reference.version}" if reference.version else "")
-    action_bar(desk, board, ref, place="lightbox", keys=True)
+    action_bar(desk, board, ref)
     desk.show_flash()
     if latest is None:
         st.info(f"No image yet (generation: {reference.generation}).")

@@ -97,6 +97,8 @@ class ReferenceReview(BaseModel):
     failure_reason: str | None = None
     """Why the last attempt failed, as a word (content_policy, timeout, budget_exceeded, ...)."""
     attempts: int = 0
+    description: str = ""
+    """The scene's or the character's description in the plan: what the image should show."""
 
     @property
     def failed(self) -> bool:
@@ -231,6 +233,7 @@ def _reference(
     subject_id: str,
     row: ReferenceRow | None,
     versions: list[ReferenceVersion],
+    description: str = "",
 ) -> ReferenceReview:
     generation = row.status if row is not None else "not started"
     return ReferenceReview(
@@ -244,6 +247,7 @@ def _reference(
         error=row.error if row is not None and generation in ("failed", "cancelled") else None,
         failure_reason=row.failure_reason if row is not None and generation == "failed" else None,
         attempts=row.attempts if row is not None else 0,
+        description=description,
     )
 
 
@@ -261,11 +265,11 @@ def review_board(services: Services, job_id: str) -> ReviewBoard:
     versions: defaultdict[str, list[ReferenceVersion]] = defaultdict(list)
     for version_row in services.records.references.versions(job_id):
         versions[version_row.ref].append(_version(version_row, decisions[version_row.ref]))
-    subjects: list[tuple[ReferenceKind, str]] = [("scene", s.id) for s in plan.scenes]
-    subjects += [("character", c.id) for c in plan.characters]
+    subjects: list[tuple[ReferenceKind, str, str]] = [("scene", s.id, s.description) for s in plan.scenes]
+    subjects += [("character", c.id, c.description) for c in plan.characters]
     references = [
-        _reference(kind, subject_id, rows.get(ref), versions[ref])
-        for kind, subject_id in subjects
+        _reference(kind, subject_id, rows.get(ref), versions[ref], description)
+        for kind, subject_id, description in subjects
         for ref in [reference_name(kind, subject_id)]
     ]
     status = {r.ref: r.status for r in references}

@@ -1,0 +1,77 @@
+"""Decisions a reviewer made on the board faster than the server answers, recorded in the order made.
+
+The browser keeps every decision in an outbox until the server says it is recorded (or refused), and sends
+the outbox again after a reload; each decision has an id, so one sent twice is recorded once.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from studio.access.roles import Actor
+from studio.errors import StudioError
+from studio.records.reviews import Decision
+from studio.review.gate import record_decision, review_board
+from studio.services import Services
+
+
+class KeyedDecision(BaseModel):
+    """One decision as the board's outbox holds it."""
+
+    id: str = Field(min_length=1, max_length=80)
+    ref: str
+    version: int
+    decision: Literal["approve", "reject"]
+    reason: str | None = None
+
+
+class DecisionOutcome(BaseModel):
+    id: str
+    ref: str
+    recorded: bool
+    problem: str | None = None
+
+
+def _already_recorded(services: Services, job_id: str, item: KeyedDecision) -> bool:
+    """After a reload the ids recorded before are unknown: the version's latest decision tells (the same
+    decision twice in a row says nothing new either)."""
+    reference = review_board(services, job_id).reference(item.ref)
+    version = next((v for v in reference.versions if v.version == item.version), None)
+    if version is None or not version.decisions:
+        return False
+    last = version.decisions[-1]
+    wanted = Decision.APPROVED if item.decision == "approve" else Decision.REJECTED
+    return last.decision == wanted and (item.decision == "approve" or last.reason == item.reason)
+
+
+def record_in_order(
+    services: Services,
+    job_id: str,
+    outbox: list[KeyedDecision],
+    done: set[str],
+    *,
+    actor: Actor | None = None,
+) -> list[DecisionOutcome]:
+    """Record each decision of `outbox` whose id is not in `done`, in order; `done` gains every id settled.
+
+    A refused decision (a missing image, a version that is not there, no reason) does not stop the ones
+    after it: each is about its own reference.
+    """
+    outcomes: list[DecisionOutcome] = []
+    for item in outbox:
+        if item.id in done:
+            continue
+        try:
+            if not _already_recorded(services, job_id, item):
+                decision = Decision.APPROVED if item.decision == "approve" else Decision.REJECTED
+                record_decision(
+                    services, job_id, item.ref, decision, item.reason, version=item.version, actor=actor
+                )
+        except StudioError as error:
+            outcomes.append(DecisionOutcome(id=item.id, ref=item.ref, recorded=False, problem=str(error)))
+        else:
+            outcomes.append(DecisionOutcome(id=item.id, ref=item.ref, recorded=True))
+        done.add(item.id)
+    return outcomes
