@@ -279,7 +279,8 @@ function decide(state, refs, decision, reason) {
     if (decision === "approve" && statusOf(state, card) === "approved") continue;
     state.sequence = (state.sequence || 0) + 1;
     const id = `${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}-${state.sequence}`;
-    state.outbox.push({ id, ref, version: card.version, decision, reason: reason || null });
+    const made_at = Date.now() / 1000;
+    state.outbox.push({ id, ref, version: card.version, decision, reason: reason || null, made_at });
     added += 1;
   }
   if (added) send(state);

@@ -13,7 +13,7 @@ import streamlit as st
 from components.coverage import card_status
 from components.review_desk import ReviewDesk
 from studio.references.thumbnail_urls import thumbnail_url
-from studio.review.gate import ReferenceReview, ReviewBoard, board_fingerprint
+from studio.review.gate import ReferenceReview, ReviewBoard, board_fingerprint, review_board
 
 HERE = Path(__file__).parent
 REFRESH_SECONDS = 1.0
@@ -75,7 +75,10 @@ def board_cards(desk: ReviewDesk, board: ReviewBoard) -> list[dict[str, Any]]:
 
 
 def reference_board(desk: ReviewDesk, board: ReviewBoard) -> None:
-    """The board; its decisions are recorded by `desk.record_outbox` before the run that draws them."""
+    """The board; the decisions it sent are recorded before it is drawn (its callback records them even
+    before the run; what a rerun interrupted is recorded here)."""
+    if desk.record_outbox():
+        board = review_board(desk.services, desk.job_id)
     cursor = desk.cursor(board)
     board_component(
         key=desk.board_key,
@@ -87,7 +90,7 @@ def reference_board(desk: ReviewDesk, board: ReviewBoard) -> None:
             "settled": desk.settled(),
         },
         default={"outbox": []},
-        on_outbox_change=desk.record_outbox,
+        on_outbox_change=desk.on_outbox,
         on_open_change=desk.open_from_board,
     )
 

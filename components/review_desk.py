@@ -141,8 +141,13 @@ class ReviewDesk:
         return review_board(self.services, self.job_id)
 
     # callbacks ------------------------------------------------------------------------------------
-    def record_outbox(self) -> None:
-        """The board sent its outbox: record the decisions not recorded yet, in the order made."""
+    def on_outbox(self) -> None:
+        """The board's callback: its outbox changed."""
+        self.record_outbox()
+
+    def record_outbox(self) -> bool:
+        """Record the decisions of the board's outbox not recorded yet, in the order made; whether any was
+        new."""
         outbox = (st.session_state.get(self.board_key) or {}).get("outbox") or []
         items = []
         for raw in outbox:
@@ -152,8 +157,10 @@ class ReviewDesk:
                 continue
         outcomes = self._outcomes()
         done = set(outcomes)
-        for outcome in record_in_order(self.services, self.job_id, items, done, actor=self.actor()):
+        settled = record_in_order(self.services, self.job_id, items, done, actor=self.actor())
+        for outcome in settled:
             outcomes[outcome.id] = outcome
+        return bool(settled)
 
     def open_from_board(self) -> None:
         ref = (st.session_state.get(self.board_key) or {}).get("open")

@@ -19,7 +19,7 @@ EXPORT_LISTED = 6
 services = page_setup()
 st.set_page_config(layout="wide")
 head, picker, who_column = st.columns([1, 3, 3], vertical_alignment="bottom")
-head.markdown("### Review")
+head.title("Review")
 with picker:
     picked = job_picker(services, key="review-job")
 if picked is None:
@@ -42,6 +42,11 @@ if not desk.lightbox_open:
     desk.show_flash()
 if not board.references:
     st.info("No references.")
+failed = sum(1 for r in board.references if r.failed)
+if failed:
+    st.button(
+        f"Retry the failed ({failed})", icon=":material/refresh:", on_click=desk.retry, key=desk.key("retry")
+    )
 reference_board(desk, board)
 if desk.lightbox_open and desk.cursor(board) is not None:
     lightbox(services, desk)

@@ -16,6 +16,8 @@ from studio.records.reviews import Decision
 from studio.review.gate import record_decision, review_board
 from studio.services import Services
 
+CLOCK_SKEW_SECONDS = 2.0
+
 
 class KeyedDecision(BaseModel):
     """One decision as the board's outbox holds it."""
@@ -25,6 +27,8 @@ class KeyedDecision(BaseModel):
     version: int
     decision: Literal["approve", "reject"]
     reason: str | None = None
+    made_at: float | None = None
+    """When the reviewer pressed the key (the browser's clock, seconds since the epoch)."""
 
 
 class DecisionOutcome(BaseModel):
@@ -35,15 +39,19 @@ class DecisionOutcome(BaseModel):
 
 
 def _already_recorded(services: Services, job_id: str, item: KeyedDecision) -> bool:
-    """After a reload the ids recorded before are unknown: the version's latest decision tells (the same
-    decision twice in a row says nothing new either)."""
+    """After a reload the ids recorded before are unknown: the same decision on the same version made since
+    the key was pressed tells, or else the version's latest decision (the same decision twice in a row says
+    nothing new)."""
     reference = review_board(services, job_id).reference(item.ref)
     version = next((v for v in reference.versions if v.version == item.version), None)
     if version is None or not version.decisions:
         return False
-    last = version.decisions[-1]
     wanted = Decision.APPROVED if item.decision == "approve" else Decision.REJECTED
-    return last.decision == wanted and (item.decision == "approve" or last.reason == item.reason)
+    reason = " ".join(item.reason.split()) if item.reason else None
+    same = [d for d in version.decisions if d.decision == wanted and d.reason == reason]
+    if item.made_at is not None:
+        return any(d.created_at.timestamp() >= item.made_at - CLOCK_SKEW_SECONDS for d in same)
+    return version.decisions[-1] in same
 
 
 def record_in_order(
