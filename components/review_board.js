@@ -466,7 +466,18 @@ function receive(state, data) {
     state.cursor = (pending || state.cards[0] || { ref: null }).ref;
   }
   draw(state);
-  if (firstTime) placeCursor(state, true);
+  if (firstTime) {
+    fitToWindow(state);
+    placeCursor(state, true);
+  }
+}
+
+function fitToWindow(state) {
+  // The grid scrolls inside the window, below what the page shows above it.
+  const top = state.grid.getBoundingClientRect().top;
+  if (top > 0 && top < window.innerHeight - 320) {
+    state.grid.style.maxHeight = `calc(100vh - ${Math.ceil(top) + 10}px)`;
+  }
 }
 
 export default function (component) {

@@ -155,12 +155,8 @@ class ReviewDesk:
                 items.append(KeyedDecision.model_validate(raw))
             except ValueError:
                 continue
-        outcomes = self._outcomes()
-        done = set(outcomes)
-        settled = record_in_order(self.services, self.job_id, items, done, actor=self.actor())
-        for outcome in settled:
-            outcomes[outcome.id] = outcome
-        return bool(settled)
+        new = record_in_order(self.services, self.job_id, items, self._outcomes(), actor=self.actor())
+        return bool(new)
 
     def open_from_board(self) -> None:
         ref = (st.session_state.get(self.board_key) or {}).get("open")

@@ -6,6 +6,8 @@ the outbox again after a reload; each decision has an id, so one sent twice is r
 
 from __future__ import annotations
 
+import threading
+from collections import defaultdict
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -17,6 +19,8 @@ from studio.review.gate import record_decision, review_board
 from studio.services import Services
 
 CLOCK_SKEW_SECONDS = 2.0
+_job_locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
+_guard = threading.Lock()
 
 
 class KeyedDecision(BaseModel):
@@ -58,28 +62,36 @@ def record_in_order(
     services: Services,
     job_id: str,
     outbox: list[KeyedDecision],
-    done: set[str],
+    settled: dict[str, DecisionOutcome],
     *,
     actor: Actor | None = None,
 ) -> list[DecisionOutcome]:
-    """Record each decision of `outbox` whose id is not in `done`, in order; `done` gains every id settled.
+    """Record each decision of `outbox` not in `settled` yet, in order; `settled` gains each as it settles,
+    and the new outcomes are returned.
 
-    A refused decision (a missing image, a version that is not there, no reason) does not stop the ones
-    after it: each is about its own reference.
+    One job's outboxes are recorded one at a time: a page rerun that starts while the one before is still
+    recording (and a second tab sending the same outbox) find what it recorded. A refused decision (a missing
+    image, a version that is not there, no reason) does not stop the ones after it.
     """
+    with _guard:
+        lock = _job_locks[job_id]
     outcomes: list[DecisionOutcome] = []
-    for item in outbox:
-        if item.id in done:
-            continue
-        try:
-            if not _already_recorded(services, job_id, item):
-                decision = Decision.APPROVED if item.decision == "approve" else Decision.REJECTED
-                record_decision(
-                    services, job_id, item.ref, decision, item.reason, version=item.version, actor=actor
-                )
-        except StudioError as error:
-            outcomes.append(DecisionOutcome(id=item.id, ref=item.ref, recorded=False, problem=str(error)))
-        else:
-            outcomes.append(DecisionOutcome(id=item.id, ref=item.ref, recorded=True))
-        done.add(item.id)
+    with lock:
+        for item in outbox:
+            if item.id in settled:
+                continue
+            outcome = _record(services, job_id, item, actor)
+            settled[item.id] = outcome
+            outcomes.append(outcome)
     return outcomes
+
+
+def _record(services: Services, job_id: str, item: KeyedDecision, actor: Actor | None) -> DecisionOutcome:
+    try:
+        if not _already_recorded(services, job_id, item):
+            decision = Decision.APPROVED if item.decision == "approve" else Decision.REJECTED
+            version = item.version
+            record_decision(services, job_id, item.ref, decision, item.reason, version=version, actor=actor)
+    except StudioError as error:
+        return DecisionOutcome(id=item.id, ref=item.ref, recorded=False, problem=str(error))
+    return DecisionOutcome(id=item.id, ref=item.ref, recorded=True)

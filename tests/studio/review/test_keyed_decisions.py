@@ -8,7 +8,7 @@ import time
 
 from studio.references import jobs
 from studio.review.gate import review_board
-from studio.review.keyed_decisions import KeyedDecision, record_in_order
+from studio.review.keyed_decisions import DecisionOutcome, KeyedDecision, record_in_order
 from studio.samples import load_sample
 from studio.services import Services
 from studio.work.runner import drain
@@ -26,7 +26,7 @@ def test_the_outbox_is_recorded_in_order_and_once(services: Services) -> None:
         KeyedDecision(id="4", ref=refs[2], version=7, decision="approve"),
         KeyedDecision(id="5", ref=refs[1], version=1, decision="approve"),
     ]
-    done: set[str] = set()
+    done: dict[str, DecisionOutcome] = {}
     outcomes = record_in_order(services, job_id, outbox, done)
     assert [(o.id, o.recorded) for o in outcomes] == [
         ("1", True),
@@ -37,7 +37,7 @@ def test_the_outbox_is_recorded_in_order_and_once(services: Services) -> None:
     ]
     assert "needs a reason" in (outcomes[2].problem or "")
     assert record_in_order(services, job_id, outbox, done) == [], "ids settled before are skipped"
-    after_reload = record_in_order(services, job_id, outbox[:2], set())
+    after_reload = record_in_order(services, job_id, outbox[:2], {})
     assert [o.recorded for o in after_reload] == [True, True]
     board = review_board(services, job_id)
     trail = [(d.ref, d.decision, d.reason) for r in board.references for v in r.versions for d in v.decisions]
