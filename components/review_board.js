@@ -82,6 +82,9 @@ function create(root, component) {
   };
   shell.addEventListener("click", (event) => clicked(state, event));
   const input = shell.querySelector(".reject input");
+  input.addEventListener("input", () => {
+    if (input.value.trim()) shell.querySelector(".reject .problem").textContent = "";
+  });
   input.addEventListener("keydown", (event) => {
     event.stopPropagation();
     if (event.key === "Enter") {

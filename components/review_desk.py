@@ -115,18 +115,27 @@ class ReviewDesk:
         return st.session_state.pop(self.key(name), None)
 
     @staticmethod
-    def flash(kind: str, text: str) -> None:
-        st.session_state[FLASH] = (kind, text)
+    def flash(kind: str, text: str, *, until_version: tuple[str, int] | None = None) -> None:
+        """The outcome of an action; `until_version` (ref, version): true only until that version arrives."""
+        st.session_state[FLASH] = (kind, text, until_version)
 
     @staticmethod
     def clear_flash() -> None:
         st.session_state.pop(FLASH, None)
 
-    def show_flash(self) -> None:
-        """The outcome of the last action; it stays until the next one (redraws do not drop it)."""
-        if FLASH in st.session_state:
-            kind, text = st.session_state[FLASH]
-            (st.success if kind == "success" else st.error)(text)
+    def show_flash(self, board: ReviewBoard) -> None:
+        """The outcome of the last action; it stays until the next one (redraws do not drop it), or until it
+        stops being true (a queued version has arrived)."""
+        if FLASH not in st.session_state:
+            return
+        kind, text, until = st.session_state[FLASH]
+        if until is not None:
+            ref, version = until
+            arrived = next((r.version for r in board.references if r.ref == ref), None)
+            if arrived is not None and arrived >= version:
+                self.clear_flash()
+                return
+        (st.success if kind == "success" else st.error)(text)
 
     @staticmethod
     def actor() -> Actor:
@@ -217,6 +226,7 @@ class ReviewDesk:
             self._set("focus", "reason")
             return
         self.flash("success", f"{ref} v{decision.version} rejected: {decision.reason}")
+        self._set(f"reason-{ref}", "")
         self._set("focus", "blur")
 
     @action
@@ -230,7 +240,11 @@ class ReviewDesk:
         except StudioError as error:
             self.flash("error", str(error))
             return
-        self.flash("success", f"{ref}: v{version + 1} is queued; it shows here and on its card on arrival.")
+        self.flash(
+            "success",
+            f"{ref}: v{version + 1} is queued; it shows here and on its card on arrival.",
+            until_version=(ref, version + 1),
+        )
 
     @action
     def retry(self) -> None:

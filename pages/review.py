@@ -40,7 +40,7 @@ else:
         f":material/lock: Only reviewers approve or reject; you are {who.who} ({who.role_names})."
     )
 if not desk.lightbox_open:
-    desk.show_flash()
+    desk.show_flash(board)
 if not board.references:
     st.info("No references.")
 failed = sum(1 for r in board.references if r.failed)

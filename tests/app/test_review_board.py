@@ -224,6 +224,10 @@ def test_regenerate_with_a_change_into_the_negative_prompt(open_page: OpenPage, 
     assert cards(at)[scene.ref]["status"] == "pending", "v2 is pending on the board"
     compare = [h.proto.body for h in at.get("html") if "<ins" in h.proto.body]
     assert any("murky shadows</ins>" in body for body in compare), "the compare view highlights the change"
+    assert "v2 is queued" not in successes(at), "the message goes once v2 has arrived"
+    older, newer = (box for box in at.selectbox if box.label.startswith("Version"))
+    assert (older.value, newer.value) == (1, 2), "the newest pair first"
+    assert older.options == ["v2 · pending", "v1 · rejected"]
 
 
 def test_approving_an_approved_reference_only_moves_on(open_page: OpenPage, services: Services) -> None:
