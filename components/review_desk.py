@@ -229,10 +229,14 @@ class ReviewDesk:
         self._set(f"reason-{ref}", "")
         self._set("focus", "blur")
 
+    def change_key(self, ref: str, version: int) -> str:
+        """The regenerate form's "what to change" of one rejected version (prefilled with its reason)."""
+        return self.key(f"change-{ref}-v{version}")
+
     @action
     def regenerate(self, ref: str, version: int) -> None:
         """Queue a new version with the change and target chosen in the lightbox's form."""
-        change = str(st.session_state.get(self.key(f"change-{ref}")) or "")
+        change = str(st.session_state.get(self.change_key(ref, version)) or "")
         target: ChangeTarget = st.session_state.get(self.key(f"target-{ref}")) or "prompt"
         try:
             request = RegenerationRequest(change, target)

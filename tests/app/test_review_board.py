@@ -205,7 +205,9 @@ def test_regenerate_with_a_change_into_the_negative_prompt(open_page: OpenPage, 
     reject(services, job_id, scene.ref, "too dark, wrong coat colour")
     at = open_lightbox(open_page(PAGE), job_id, scene.ref)
     assert not at.exception, [e.value for e in at.exception]
-    at.text_input(key=key(f"change-{scene.ref}", job_id)).input("Underexposed. Murky shadows").run()
+    change = at.text_input(key=key(f"change-{scene.ref}-v1", job_id))
+    assert change.value == "too dark, wrong coat colour", "the reason is where the change starts"
+    change.input("Underexposed. Murky shadows").run()
     at.radio(key=key(f"target-{scene.ref}", job_id)).set_value("negative_prompt").run()
     previews = [h.proto.body for h in at.get("html") if "<ins" in h.proto.body]
     assert len(previews) == 1 and "underexposed, murky shadows</ins>" in previews[0]
