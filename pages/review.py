@@ -53,7 +53,7 @@ if desk.lightbox_open and desk.cursor(board) is not None:
     lightbox(services, desk)
 
 st.divider()
-with st.expander("Coverage: scene x character", expanded=False):
+if st.toggle("Coverage: scene x character", key=desk.key("coverage")):  # drawn only when asked for
     coverage_matrix(board)
 st.subheader("Character for clip generation")
 downstream_character(services, board.song_id)

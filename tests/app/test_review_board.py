@@ -86,8 +86,10 @@ def test_the_board_gets_every_reference_with_its_thumbnail_url_and_description(
     assert [c["text"] for c in data["cards"]] == [r.description for r in board.references]
     assert all(c["thumb"].startswith("/api/v1/thumbnails/reference-images/") for c in data["cards"])
     assert data["cursor"]["ref"] == refs[0], "a new session starts on the first pending reference"
-    assert not at.get("imgs") and not at.image, "no image travels through the script run"
+    assert not at.image and not at.dataframe, "no image travels through the script run, no table unasked"
     assert any("Export refused" in e.value for e in at.error)
+    at.toggle(key=key("coverage", job_id)).set_value(True).run()
+    assert len(at.dataframe) == 1, "the scene x character coverage, when asked for"
 
 
 def test_the_boards_decisions_are_recorded_in_order_and_once(open_page: OpenPage, services: Services) -> None:
