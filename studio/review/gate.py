@@ -25,6 +25,7 @@ from studio.plans.scene_plan import ScenePlan
 from studio.records.jobs import ACTIVE, Job
 from studio.records.reviews import Decision, ReviewRow, ReviewStatus
 from studio.records.schema import ReferenceRow, ReferenceVersionRow
+from studio.references.gallery import stored_content
 from studio.services import Services
 from studio.storage.keys import ReferenceKind, parse_reference_name, reference_name
 
@@ -66,6 +67,7 @@ class ReferenceVersion(BaseModel):
     negative_prompt: str
     seed: int
     parameters: dict[str, Any]
+    params_hash: str = ""
     storage_key: str
     provider: str
     model_version: str
@@ -78,8 +80,8 @@ class ReferenceVersion(BaseModel):
 
     @property
     def content_id(self) -> str:
-        """Changes whenever this version's image does (for the thumbnail cache)."""
-        return f"{self.version}:{self.seed}:{self.created_at.isoformat()}"
+        """Changes whenever this version's image does (for the thumbnail cache, made as it is stored)."""
+        return stored_content(self.params_hash, self.version)
 
 
 class ReferenceReview(BaseModel):
@@ -191,6 +193,7 @@ def _version(row: ReferenceVersionRow, decisions: list[ReviewDecision]) -> Refer
         negative_prompt=row.negative_prompt,
         seed=row.seed,
         parameters=json.loads(row.parameters_json),
+        params_hash=row.params_hash,
         storage_key=row.storage_key,
         provider=row.provider,
         model_version=row.model_version,
