@@ -19,7 +19,7 @@ EXPORT_LISTED = 6
 services = page_setup()
 st.set_page_config(layout="wide")
 st.html("<style>[data-testid=stMainBlockContainer]{padding-top:2.5rem}</style>")
-head, picker, who_column = st.columns([1.3, 3, 3], vertical_alignment="bottom")
+head, picker, who_column = st.columns([1.7, 3, 3], vertical_alignment="bottom")
 head.title("Review")
 with picker:
     picked = job_picker(services, key="review-job")
