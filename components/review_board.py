@@ -98,7 +98,7 @@ def reference_board(desk: ReviewDesk, board: ReviewBoard) -> None:
 def action_bar(desk: ReviewDesk, board: ReviewBoard, cursor: str) -> None:
     """The lightbox's previous, next, approve and reject, each with its keyboard shortcut."""
     reference = board.reference(cursor)
-    shown = [r.ref for r in board.matching(desk.filter)]
+    shown = [r.ref for r in board.references]
     undecidable = reference.version is None or not desk.may_review
     actions: list[tuple[str, str, str, Callable[..., None], dict[str, Any], bool]] = [
         ("Previous", "arrow_back", "Left", desk.move, {"offset": -1}, False),
@@ -118,5 +118,5 @@ def action_bar(desk: ReviewDesk, board: ReviewBoard, cursor: str) -> None:
             disabled=disabled,
             key=desk.key(f"lightbox-{label.strip('…').lower()}"),
         )
-    position = f"{shown.index(cursor) + 1} of {len(shown)}" if cursor in shown else "outside the filter"
+    position = f"{shown.index(cursor) + 1} of {len(shown)}"
     st.caption(f"{position} · {LIGHTBOX_KEYS}")

@@ -19,7 +19,6 @@ from studio.access.roles import Actor
 from studio.errors import StudioError
 from studio.references.gallery import retry_failed
 from studio.review.gate import (
-    BoardFilter,
     ReviewBoard,
     approve,
     reject,
@@ -60,21 +59,16 @@ class ReviewDesk:
         st.session_state[self.key(name)] = value
 
     # state ----------------------------------------------------------------------------------------
-    @property
-    def filter(self) -> BoardFilter:
-        chosen: BoardFilter = self._get("filter") or "all"
-        return chosen
-
     def cursor(self, board: ReviewBoard) -> str | None:
-        """The reference under the cursor: kept while the filter shows it, else the next one shown; at first
-        the first pending one, so that A approves straight away."""
-        shown = [r.ref for r in board.matching(self.filter)]
+        """The reference under the cursor as the server knows it (the lightbox's): at first the first pending
+        one, so that A approves straight away; the next one when its reference left the job's plan."""
+        shown = [r.ref for r in board.references]
         current = self._get("cursor")
         if current is None:
             current = next((ref for ref in board.pending if ref in shown), shown[0] if shown else None)
             self._set("cursor", current)
         elif current not in shown:
-            current = board.step(current, 1, self.filter)
+            current = board.step(current, 1)
             self._set("cursor", current)
         return str(current) if current else None
 
@@ -179,7 +173,7 @@ class ReviewDesk:
         board = self._board()
         current = self.cursor(board)
         if current is not None:
-            self._move_to(board.step(current, offset, self.filter))
+            self._move_to(board.step(current, offset))
 
     @action
     def go_to(self, ref: str, *, open_lightbox: bool = False) -> None:

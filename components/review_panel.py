@@ -84,7 +84,7 @@ def lightbox_body(services: Services, desk: ReviewDesk) -> None:
     board = review_board(services, desk.job_id)
     ref = desk.cursor(board)
     if ref is None:
-        st.info("Nothing to show with this filter.")
+        st.info("No references.")
         return
     reference = board.reference(ref)
     latest = reference.latest
