@@ -26,12 +26,14 @@ def regenerate_form(desk: ReviewDesk, reference: ReferenceReview) -> None:
     rejection = latest.decisions[-1]
     st.markdown("#### Regenerate")
     st.caption(
-        f"v{latest.version} was rejected by {rejection.reviewer}: “{rejection.reason}”. The reason stays in "
-        "the audit trail and the new version's note; it is not added to the prompt."
+        f"v{latest.version} was rejected by {rejection.reviewer}: “{rejection.reason}”. Say what the image "
+        "should show instead (the reason is a start); the prompt is made again from the scene with it, and "
+        "a time of day or light in it replaces the plan's. Nothing is paid before you press Regenerate."
     )
     change = st.text_input(
         "What to change",
-        key=desk.key(f"change-{ref}"),
+        value=rejection.reason or "",
+        key=desk.change_key(ref, latest.version),
         placeholder="e.g. warm evening light, red coat (empty: only a new seed)",
     )
     target: ChangeTarget = st.radio(

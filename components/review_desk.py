@@ -1,5 +1,6 @@
-"""One reviewer's place on a job's review board, kept in session state: the cursor (the reference the keyboard
-acts on), the filter, the selection, whether the lightbox is open, and the message of the last action.
+"""One reviewer's place on a job's review board, kept in session state: the cursor as the server knows it (the
+browser's board holds its own and follows this one when the lightbox moves it), whether the lightbox is open,
+the outcomes of the decisions the board sent, and the message of the last action.
 
 The methods are widget callbacks: they run before the next script run, call studio, and leave a message.
 """
@@ -18,13 +19,12 @@ from studio.access.roles import Actor
 from studio.errors import StudioError
 from studio.references.gallery import retry_failed
 from studio.review.gate import (
-    BoardFilter,
     ReviewBoard,
     approve,
-    approve_many,
     reject,
     review_board,
 )
+from studio.review.keyed_decisions import DecisionOutcome, KeyedDecision, record_in_order
 from studio.review.regeneration import ChangeTarget, RegenerationRequest, regenerate_rejected
 from studio.services import Services
 
@@ -59,33 +59,46 @@ class ReviewDesk:
         st.session_state[self.key(name)] = value
 
     # state ----------------------------------------------------------------------------------------
-    @property
-    def filter(self) -> BoardFilter:
-        chosen: BoardFilter = self._get("filter") or "all"
-        return chosen
-
     def cursor(self, board: ReviewBoard) -> str | None:
-        """The reference under the cursor: kept while the filter shows it, else the next one shown; at first
-        the first pending one, so that A approves straight away."""
-        shown = [r.ref for r in board.matching(self.filter)]
+        """The reference under the cursor as the server knows it (the lightbox's): at first the first pending
+        one, so that A approves straight away; the next one when its reference left the job's plan."""
+        shown = [r.ref for r in board.references]
         current = self._get("cursor")
         if current is None:
             current = next((ref for ref in board.pending if ref in shown), shown[0] if shown else None)
             self._set("cursor", current)
         elif current not in shown:
-            current = board.step(current, 1, self.filter)
+            current = board.step(current, 1)
             self._set("cursor", current)
         return str(current) if current else None
 
-    @property
-    def selected(self) -> set[str]:
-        chosen: set[str] = self._get("selected") or set()
-        return chosen
+    def _move_to(self, ref: str | None) -> None:
+        """Move the cursor from the server side (the lightbox): the board in the browser follows it."""
+        self._set("cursor", ref)
+        self._set("turn", self.turn + 1)
 
-    def selection_key(self, ref: str) -> str:
-        """A card's checkbox key. It changes when a bulk action replaces the whole selection, so a checkbox
-        value sent by a click racing the redraw (still the old one) cannot undo the bulk action."""
-        return self.key(f"select-{self._get('round', 0)}-{ref}")
+    @property
+    def turn(self) -> int:
+        """How many times the server moved the cursor: the browser adopts the cursor when this changes."""
+        return int(self._get("turn", 0))
+
+    @property
+    def board_key(self) -> str:
+        return self.key("board")
+
+    def _outcomes(self) -> dict[str, DecisionOutcome]:
+        found: dict[str, DecisionOutcome] | None = self._get("outcomes")
+        if found is None:
+            found = {}
+            self._set("outcomes", found)
+        return found
+
+    def settled(self) -> list[dict[str, Any]]:
+        """The outcome of every decision in the browser's outbox that the server has settled."""
+        outbox = (st.session_state.get(self.board_key) or {}).get("outbox") or []
+        outcomes = self._outcomes()
+        ids = [item.get("id") for item in outbox if isinstance(item, dict)]
+        return [outcomes[i].model_dump() for i in ids if i in outcomes]
 
     @property
     def lightbox_open(self) -> bool:
@@ -96,18 +109,27 @@ class ReviewDesk:
         return st.session_state.pop(self.key(name), None)
 
     @staticmethod
-    def flash(kind: str, text: str) -> None:
-        st.session_state[FLASH] = (kind, text)
+    def flash(kind: str, text: str, *, until_version: tuple[str, int] | None = None) -> None:
+        """The outcome of an action; `until_version` (ref, version): true only until that version arrives."""
+        st.session_state[FLASH] = (kind, text, until_version)
 
     @staticmethod
     def clear_flash() -> None:
         st.session_state.pop(FLASH, None)
 
-    def show_flash(self) -> None:
-        """The outcome of the last action; it stays until the next one (redraws do not drop it)."""
-        if FLASH in st.session_state:
-            kind, text = st.session_state[FLASH]
-            (st.success if kind == "success" else st.error)(text)
+    def show_flash(self, board: ReviewBoard) -> None:
+        """The outcome of the last action; it stays until the next one (redraws do not drop it), or until it
+        stops being true (a queued version has arrived)."""
+        if FLASH not in st.session_state:
+            return
+        kind, text, until = st.session_state[FLASH]
+        if until is not None:
+            ref, version = until
+            arrived = next((r.version for r in board.references if r.ref == ref), None)
+            if arrived is not None and arrived >= version:
+                self.clear_flash()
+                return
+        (st.success if kind == "success" else st.error)(text)
 
     @staticmethod
     def actor() -> Actor:
@@ -122,13 +144,36 @@ class ReviewDesk:
         return review_board(self.services, self.job_id)
 
     # callbacks ------------------------------------------------------------------------------------
+    def on_outbox(self) -> None:
+        """The board's callback: its outbox changed."""
+        self.record_outbox()
+
+    def record_outbox(self) -> bool:
+        """Record the decisions of the board's outbox not recorded yet, in the order made; whether any was
+        new."""
+        outbox = (st.session_state.get(self.board_key) or {}).get("outbox") or []
+        items = []
+        for raw in outbox:
+            try:
+                items.append(KeyedDecision.model_validate(raw))
+            except ValueError:
+                continue
+        new = record_in_order(self.services, self.job_id, items, self._outcomes(), actor=self.actor())
+        return bool(new)
+
+    def open_from_board(self) -> None:
+        ref = (st.session_state.get(self.board_key) or {}).get("open")
+        if isinstance(ref, str) and ref:
+            self.clear_flash()
+            self._set("cursor", ref)
+            self._set("lightbox", True)
+
     @action
     def move(self, offset: int) -> None:
         board = self._board()
         current = self.cursor(board)
         if current is not None:
-            self._set("cursor", board.step(current, offset, self.filter))
-            self._set("scroll", True)
+            self._move_to(board.step(current, offset))
 
     @action
     def go_to(self, ref: str, *, open_lightbox: bool = False) -> None:
@@ -154,8 +199,7 @@ class ReviewDesk:
             return
         if board.reference(ref).status == "approved":
             self.flash("success", f"{ref} was already approved.")
-            self._set("cursor", board.next_pending(ref))
-            self._set("scroll", True)
+            self._move_to(board.next_pending(ref))
             return
         try:
             decision = approve(self.services, self.job_id, ref, actor=self.actor())
@@ -163,8 +207,7 @@ class ReviewDesk:
             self.flash("error", str(error))
             return
         self.flash("success", f"{ref} v{decision.version} approved.")
-        self._set("cursor", self._board().next_pending(ref))
-        self._set("scroll", True)
+        self._move_to(self._board().next_pending(ref))
 
     @action
     def reject(self, ref: str) -> None:
@@ -177,12 +220,17 @@ class ReviewDesk:
             self._set("focus", "reason")
             return
         self.flash("success", f"{ref} v{decision.version} rejected: {decision.reason}")
+        self._set(f"reason-{ref}", "")
         self._set("focus", "blur")
+
+    def change_key(self, ref: str, version: int) -> str:
+        """The regenerate form's "what to change" of one rejected version (prefilled with its reason)."""
+        return self.key(f"change-{ref}-v{version}")
 
     @action
     def regenerate(self, ref: str, version: int) -> None:
         """Queue a new version with the change and target chosen in the lightbox's form."""
-        change = str(st.session_state.get(self.key(f"change-{ref}")) or "")
+        change = str(st.session_state.get(self.change_key(ref, version)) or "")
         target: ChangeTarget = st.session_state.get(self.key(f"target-{ref}")) or "prompt"
         try:
             request = RegenerationRequest(change, target)
@@ -190,33 +238,11 @@ class ReviewDesk:
         except StudioError as error:
             self.flash("error", str(error))
             return
-        self.flash("success", f"{ref}: v{version + 1} is queued; it shows here and on its card on arrival.")
-
-    @action
-    def choose(self, ref: str) -> None:
-        """A card's checkbox changed: the selection follows its value."""
-        chosen = set(self.selected)
-        if st.session_state.get(self.selection_key(ref)):
-            chosen.add(ref)
-        else:
-            chosen.discard(ref)
-        self._set("selected", chosen)
-
-    @action
-    def select(self, refs: list[str]) -> None:
-        self._set("selected", set(refs))
-        self._set("round", self._get("round", 0) + 1)
-
-    @action
-    def approve_selected(self) -> None:
-        refs = [ref for ref in self._board().pending if ref in self.selected]
-        try:
-            decisions = approve_many(self.services, self.job_id, refs, actor=self.actor())
-        except StudioError as error:
-            self.flash("error", str(error))
-            return
-        self.select([])
-        self.flash("success", f"{len(decisions)} references approved: {', '.join(refs)}.")
+        self.flash(
+            "success",
+            f"{ref}: v{version + 1} is queued; it shows here and on its card on arrival.",
+            until_version=(ref, version + 1),
+        )
 
     @action
     def retry(self) -> None:

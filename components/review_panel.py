@@ -1,5 +1,6 @@
-"""The lightbox: the reference under the cursor at full size with its PNG parameters, approve or reject it,
-regenerate it once rejected, compare its versions (what changed) and read its audit trail.
+"""The lightbox: the reference under the cursor as large as the screen allows, beside its prompt and PNG
+parameters; approve or reject it, regenerate it once rejected, compare its versions (the newest pair first,
+what changed) and read its audit trail.
 
 It follows the board's cursor and holds the keys while it is open (previous, next, approve, reject).
 """
@@ -23,6 +24,10 @@ from studio.review.regeneration import version_diff
 from studio.services import Services
 
 COMPARE_PX = 512
+FIT_SCREEN = (
+    "<style>[role=dialog] [data-testid=stImage] img {max-height: 62vh; width: auto !important;"
+    " max-width: 100%; object-fit: contain; margin: 0 auto}</style>"
+)
 FOCUS = {
     "reason": (
         "const a = document.activeElement;"
@@ -49,17 +54,21 @@ def _focus(desk: ReviewDesk, ref: str) -> None:
 
 
 def _parameters(services: Services, version: ReferenceVersion) -> None:
-    """The `parameters` chunk read back from the PNG itself, as AUTOMATIC1111 writes it."""
+    """The `parameters` chunk read back from the PNG itself, as AUTOMATIC1111 writes it (the prompt first)."""
     try:
         text = thumbnail(services, version.storage_key, content_id=version.content_id).parameters
     except (NotFound, InvalidInput):
         text = None
-    st.code(text or "(the image has no parameters chunk)", language=None, wrap_lines=True)
+    with st.container(height=220, border=False):
+        shown = text or f"{version.prompt}\n(the image has no parameters chunk)"
+        st.code(shown, language=None, wrap_lines=True)
     st.caption(f"{version.provider} · {version.model_version} · {usd(version.cost)}")
 
 
 def _reject_form(desk: ReviewDesk, ref: str) -> None:
-    with st.form(desk.key(f"reject-form-{ref}"), clear_on_submit=True, border=False):
+    """Not cleared on submit: after "a rejection needs a reason" the reviewer types on, and keeps every key
+    (the desk empties the field once the rejection is recorded)."""
+    with st.form(desk.key(f"reject-form-{ref}"), clear_on_submit=False, border=False):
         st.text_input(
             "Reason (required to reject)",
             key=desk.key(f"reason-{ref}"),
@@ -75,7 +84,7 @@ def lightbox_body(services: Services, desk: ReviewDesk) -> None:
     board = review_board(services, desk.job_id)
     ref = desk.cursor(board)
     if ref is None:
-        st.info("Nothing to show with this filter.")
+        st.info("No references.")
         return
     reference = board.reference(ref)
     latest = reference.latest
@@ -83,8 +92,8 @@ def lightbox_body(services: Services, desk: ReviewDesk) -> None:
     head.markdown(f"### `{ref}`")
     with head:
         status_badge(card_status(reference), f" · v{reference.version}" if reference.version else "")
-    action_bar(desk, board, ref, place="lightbox", keys=True)
-    desk.show_flash()
+    action_bar(desk, board, ref)
+    desk.show_flash(board)
     if latest is None:
         st.info(f"No image yet (generation: {reference.generation}).")
         if reference.error:
@@ -92,22 +101,24 @@ def lightbox_body(services: Services, desk: ReviewDesk) -> None:
         return
     picture, side = st.columns([3, 2])
     with picture:
+        st.html(FIT_SCREEN)
         try:
             st.image(full_image(services, latest.storage_key), width="stretch")
         except NotFound:
             st.warning("The image is missing from storage.")
+        if reference.description:
+            st.caption(f"Should show: {reference.description}")
         if latest.note:
             st.caption(f"Made because: {latest.note}")
     with side:
+        _parameters(services, latest)
         _reject_form(desk, ref)
         _focus(desk, ref)
         if reference.status == "rejected" and board.job_status in ("queued", "running"):
             st.info(f"A new version of {ref} is on its way ({board.job_status}); it shows here on arrival.")
         elif reference.status == "rejected":
             regenerate_form(desk, reference)
-    parameters, compare, trail = st.tabs(["Parameters", "Compare versions", "Audit trail"])
-    with parameters:
-        _parameters(services, latest)
+    compare, trail = st.tabs(["Compare versions", "Audit trail"])
     with compare:
         compare_versions(services, desk, reference)
     with trail:
@@ -120,23 +131,33 @@ def lightbox(services: Services, desk: ReviewDesk) -> None:
     dialog(lightbox_body)(services, desk)
 
 
+def version_status(reference: ReferenceReview, number: int) -> str:
+    """A version's status as it stands: an older version nobody decided on was superseded, not pending."""
+    version = next(v for v in reference.versions if v.version == number)
+    if version.decisions or number == reference.version:
+        return str(version.status)
+    return "superseded"
+
+
 def compare_versions(services: Services, desk: ReviewDesk, reference: ReferenceReview) -> None:
-    """What changed between two versions (default: the one before and the latest), then both images."""
-    numbers = [v.version for v in reference.versions]
+    """What changed between two versions (default: the newest pair), then both images."""
+    numbers = [v.version for v in reference.versions][::-1]
     if len(numbers) < 2:
         st.caption("Only one version so far: a regeneration adds the next one here.")
         return
     by_number = {v.version: v for v in reference.versions}
-    chosen = [
+    newest = numbers[0]
+    # keyed by the newest version: when one arrives, the comparison starts again from the newest pair
+    chosen = sorted(
         column.selectbox(
             f"Version ({side})",
             numbers,
             index=numbers.index(default),
-            format_func=lambda n: f"v{n} · {by_number[n].status}",
-            key=desk.key(f"compare-{side}-{reference.ref}"),
+            format_func=lambda n: f"v{n} · {version_status(reference, n)}",
+            key=desk.key(f"compare-{side}-{reference.ref}-{newest}"),
         )
-        for column, default, side in zip(st.columns(2), numbers[-2:], ("older", "newer"), strict=True)
-    ]
+        for column, default, side in zip(st.columns(2), (numbers[1], newest), ("older", "newer"), strict=True)
+    )
     diff = version_diff(reference, chosen[0], chosen[1])
     if diff.unchanged:
         st.caption("Same prompt, negative prompt and seed.")

@@ -4,11 +4,11 @@ from collections import Counter
 
 import streamlit as st
 
-from components.coverage import coverage_matrix, status_text
+from components.coverage import coverage_matrix
 from components.identity import actor
 from components.job_picker import job_picker
 from components.priority_table import downstream_character
-from components.review_board import filter_bar, keyboard_bar, live_refresh, reference_grid, selection_bar
+from components.review_board import live_refresh, reference_board
 from components.review_desk import ReviewDesk
 from components.review_panel import lightbox
 from components.setup import page_setup
@@ -17,9 +17,12 @@ from studio.review.gate import review_board
 
 EXPORT_LISTED = 6
 services = page_setup()
-st.title("Review")
-
-picked = job_picker(services, key="review-job")
+st.set_page_config(layout="wide")
+st.html("<style>[data-testid=stMainBlockContainer]{padding-top:2.5rem}</style>")
+head, picker, who_column = st.columns([1.7, 3, 3], vertical_alignment="bottom")
+head.title("Review")
+with picker:
+    picked = job_picker(services, key="review-job")
 if picked is None:
     st.info("No jobs yet: generate references first.")
     st.page_link("pages/generate.py", label="Generate", icon=":material/movie:")
@@ -29,33 +32,29 @@ job_id: str = picked
 desk = ReviewDesk(services, job_id)
 live_refresh(desk)
 board = review_board(services, job_id)
-counts = Counter[str](r.status for r in board.references)
-for column, status in zip(st.columns(4), ("approved", "pending", "rejected", "missing"), strict=True):
-    column.metric(status_text(status), counts.get(status, 0))
-with st.expander("Coverage: scene x character", expanded=False):
-    coverage_matrix(board)
-if not desk.lightbox_open:
-    desk.show_flash()
-
 who = actor()
-options, reviewer = st.columns([3, 1], vertical_alignment="bottom")
-with options:
-    board_filter = filter_bar(desk, board)
 if who.may("review"):
-    reviewer.caption(f":material/verified_user: Deciding as **{who.who}**, recorded in the audit trail.")
+    who_column.caption(f":material/verified_user: Deciding as **{who.who}**, recorded in the audit trail.")
 else:
-    reviewer.caption(
+    who_column.caption(
         f":material/lock: Only reviewers approve or reject; you are {who.who} ({who.role_names})."
     )
-cursor = desk.cursor(board)
-keyboard_bar(desk, board, cursor)
-shown = board.matching(board_filter)
-selection_bar(desk, board, shown)
-reference_grid(services, desk, shown, cursor)
-if desk.lightbox_open and cursor is not None:
+if not desk.lightbox_open:
+    desk.show_flash(board)
+if not board.references:
+    st.info("No references.")
+failed = sum(1 for r in board.references if r.failed)
+if failed:
+    st.button(
+        f"Retry the failed ({failed})", icon=":material/refresh:", on_click=desk.retry, key=desk.key("retry")
+    )
+reference_board(desk, board)
+if desk.lightbox_open and desk.cursor(board) is not None:
     lightbox(services, desk)
 
 st.divider()
+if st.toggle("Coverage: scene x character", key=desk.key("coverage")):  # drawn only when asked for
+    coverage_matrix(board)
 st.subheader("Character for clip generation")
 downstream_character(services, board.song_id)
 st.subheader("Export for clip generation")

@@ -8,7 +8,7 @@ from fastapi import FastAPI
 from starlette.routing import BaseRoute, Mount
 
 from studio.access.deployment import Mode
-from studio.api import characters, errors, jobs, objects
+from studio.api import characters, errors, jobs, objects, thumbnails
 from studio.api.callers import Serving
 from studio.api.limits import BodyLimit
 from studio.api.models import Health
@@ -46,6 +46,7 @@ def build_api(services: Callable[[], Services], mode: Callable[[], Mode]) -> Fas
     api.include_router(jobs.router)
     api.include_router(characters.router)
     api.include_router(objects.router)
+    api.include_router(thumbnails.router)
     api.add_middleware(BodyLimit)
     return api
 

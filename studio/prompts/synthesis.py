@@ -42,6 +42,34 @@ TIME_OF_DAY_WORDS = {
 }
 
 
+TIME_WORDS = (
+    *TIME_OF_DAY_WORDS,
+    "sunrise",
+    "sunset",
+    "evening",
+    "daylight",
+    "daytime",
+    "nighttime",
+    "midday",
+    "golden hour",
+    "blue hour",
+    "twilight",
+)
+"""Words that say when: a change that holds one replaces the scene's time of day."""
+LIGHT_WORDS = (
+    "light",
+    "lights",
+    "lit",
+    "lighting",
+    "sunlight",
+    "moonlight",
+    "neon",
+    "lamplight",
+    "candlelight",
+)
+"""Words that say how the scene is lit: a change that holds one replaces the plan's lighting."""
+
+
 @dataclass(frozen=True)
 class _Part:
     """A clause of a prompt and its shorter forms, richest first; an empty form drops the clause."""
@@ -192,25 +220,50 @@ def _finish(
     )
 
 
-def scene_prompt(scene: Scene, style: Style, field: str = "scene") -> SynthesizedPrompt:
-    """An empty establishing shot of the place: characters get their own references."""
+def _mentions(change: str, words: tuple[str, ...]) -> bool:
+    return any(regex.search(rf"\b{regex.escape(word)}\b", change, regex.IGNORECASE) for word in words)
+
+
+def _with_change(change: str, time_of_day: str | None, style: Style) -> tuple[list[_Part], str | None, Style]:
+    """A reviewer's change as a part of its own, and what it replaces: a time of day in the change stands
+    instead of the plan's, and light words instead of the plan's lighting (never both, side by side)."""
+    if not change:
+        return [], time_of_day, style
+    if _mentions(change, TIME_WORDS):
+        time_of_day = None
+    if _mentions(change, LIGHT_WORDS):
+        style = style.model_copy(update={"lighting": ""})
+    return [_Part("change", (change,))], time_of_day, style
+
+
+def scene_prompt(scene: Scene, style: Style, field: str = "scene", change: str = "") -> SynthesizedPrompt:
+    """An empty establishing shot of the place: characters get their own references.
+
+    With a reviewer's `change` (prompt words), it comes right after the subject and framing, where CLIP
+    reads it, and replaces what it contradicts (see `_with_change`)."""
     subject = _clause(scene.description)
     if not subject:
         raise InvalidInput(f"{field}.description", "must not be empty")
+    changed, time_of_day, style = _with_change(change, scene.time_of_day, style)
     parts = [
         _Part("subject", (f"wide establishing shot of {lower_first_word(subject)}",)),
         _Part("framing", ("no people",)),
-        _time_part(scene.time_of_day),
+        *changed,
+        _time_part(time_of_day),
         *_style_parts(style, camera=True),
     ]
     return _finish(kind="scene", subject_id=scene.id, subject=subject, parts=parts, style=style)
 
 
-def character_prompt(character: Character, style: Style, field: str = "character") -> SynthesizedPrompt:
+def character_prompt(
+    character: Character, style: Style, field: str = "character", change: str = ""
+) -> SynthesizedPrompt:
     """A full-body reference sheet: neutral pose and plain background, so the figure stays reusable.
 
     The plan's cinematography (camera moves, lenses) is left out: it describes clips, not a reference sheet.
+    A reviewer's `change` comes after the features, as in `scene_prompt`.
     """
+    changed, _, style = _with_change(change, None, style)
     subject = _clause(character.description)
     if not subject:
         raise InvalidInput(f"{field}.description", "must not be empty")
@@ -220,6 +273,7 @@ def character_prompt(character: Character, style: Style, field: str = "character
     parts = [
         _Part("subject", (f"full-body character reference of {described}",)),
         *(_Part("features", (words,)) for words in _feature_words(character.features)),
+        *changed,
         _Part("framing", ("single character, neutral standing pose, front view, plain background",)),
         *_style_parts(style, camera=False),
     ]
@@ -231,3 +285,18 @@ def synthesize(plan: ScenePlan) -> list[SynthesizedPrompt]:
     prompts = [scene_prompt(s, plan.style, f"scenes[{i}]") for i, s in enumerate(plan.scenes)]
     prompts += [character_prompt(c, plan.style, f"characters[{i}]") for i, c in enumerate(plan.characters)]
     return prompts
+
+
+def prompt_with_change(
+    plan: ScenePlan, kind: Literal["scene", "character"], subject_id: str, change: str
+) -> str:
+    """A reference's prompt synthesized again from its scene or character with a reviewer's `change`."""
+    if kind == "scene":
+        scene = next((s for s in plan.scenes if s.id == subject_id), None)
+        if scene is not None:
+            return scene_prompt(scene, plan.style, change=change).prompt
+    else:
+        character = next((c for c in plan.characters if c.id == subject_id), None)
+        if character is not None:
+            return character_prompt(character, plan.style, change=change).prompt
+    raise InvalidInput("ref", f"{kind} {subject_id!r} is not in the plan")

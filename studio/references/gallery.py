@@ -123,7 +123,7 @@ def _status_of(row: ReferenceRow) -> BoardReference:
         generation_time=row.generation_time,
         seed=row.seed,
         storage_key=row.storage_key,
-        content_id=f"{row.params_hash}.v{getattr(row, 'version', 0)}",
+        content_id=stored_content(row.params_hash, getattr(row, "version", 0)),
     )
 
 
@@ -206,6 +206,12 @@ def _digest(text: str | bytes, length: int = 24) -> str:
     return hashlib.sha256(text.encode() if isinstance(text, str) else text).hexdigest()[:length]
 
 
+def stored_content(params_hash: str, version: int) -> str:
+    """What names a stored image's bytes for the thumbnail cache: its parameters and its version number,
+    both known when it is stored, so its thumbnail is made then."""
+    return f"{params_hash}.v{version}"
+
+
 def thumbnail_dir(services: Services) -> Path:
     return Path(services.settings.data_dir) / "thumbnails"
 
@@ -234,16 +240,16 @@ def thumbnail(
     bucket: str = REFERENCE_BUCKET,
     content_id: str | None = None,
     size: int = THUMBNAIL_PX,
+    data: bytes | None = None,
 ) -> Thumbnail:
-    """The cached thumbnail of a stored image, made on first use.
+    """The cached thumbnail of a stored image, made on first use (or as it is stored, given its `data`).
 
     `content_id` is anything that changes when the bytes do (the records' parameters hash and version);
     without it the stored bytes are read and hashed. Raises NotFound when nothing is stored at `key`.
     """
     folder = thumbnail_dir(services) / _digest(f"{bucket}/{key}")
-    data: bytes | None = None
     if content_id is None:
-        data = services.storage.get(bucket, key)
+        data = data if data is not None else services.storage.get(bucket, key)
         content_id = _digest(data, 40)
     stem = f"{_digest(f'{content_id}:{size}')}"
     image_path, text_path = folder / f"{stem}.webp", folder / f"{stem}.txt"

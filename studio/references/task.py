@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 
 from studio.costs.paid_calls import PaidCalls, Prepared, Purchase
-from studio.errors import BudgetExceeded, GenerationError, Unavailable
+from studio.errors import BudgetExceeded, GenerationError, StudioError, Unavailable
 from studio.generation.base import GeneratedImage, Settled
 from studio.generation.png_parameters import embed_parameters, ensure_png
 from studio.money import to_nanos
@@ -25,6 +25,7 @@ from studio.records.references import ReferenceStatus, StoredImage
 from studio.records.schema import utcnow
 from studio.records.work import is_held
 from studio.references.events import EventSink
+from studio.references.gallery import stored_content, thumbnail
 from studio.references.outcome import CANCELLED_BY_YOU, Outcome
 from studio.references.planning import PlannedReference
 from studio.services import Services
@@ -153,7 +154,18 @@ def _store_files(job: JobRun, planned: PlannedReference, image: GeneratedImage) 
         kept = (previous, reference_version_key(job.job_id, planned.ref, previous))
         storage.copy(REFERENCE_BUCKET, planned.storage_key, kept[1])
     storage.put(REFERENCE_BUCKET, planned.storage_key, png, "image/png")
+    _thumbnail_now(job, planned, previous + 1, png)
     return StoredFile(ObjectCheck.of(png), kept)
+
+
+def _thumbnail_now(job: JobRun, planned: PlannedReference, version: int, png: bytes) -> None:
+    """The review board's thumbnail, made as the image is stored, so its first view reads it from disk; a
+    thumbnail that cannot be made now is made on first view instead."""
+    content = stored_content(planned.params_hash, version)
+    try:
+        thumbnail(job.services, planned.storage_key, content_id=content, data=png)
+    except (OSError, ValueError, StudioError) as error:
+        log.warning("%s of job %s: no thumbnail yet (%s)", planned.ref, job.job_id, error)
 
 
 def _stored_image(

@@ -25,6 +25,7 @@ from studio.plans.scene_plan import ScenePlan
 from studio.records.jobs import ACTIVE, Job
 from studio.records.reviews import Decision, ReviewRow, ReviewStatus
 from studio.records.schema import ReferenceRow, ReferenceVersionRow
+from studio.references.gallery import stored_content
 from studio.services import Services
 from studio.storage.keys import ReferenceKind, parse_reference_name, reference_name
 
@@ -66,6 +67,7 @@ class ReferenceVersion(BaseModel):
     negative_prompt: str
     seed: int
     parameters: dict[str, Any]
+    params_hash: str = ""
     storage_key: str
     provider: str
     model_version: str
@@ -78,8 +80,8 @@ class ReferenceVersion(BaseModel):
 
     @property
     def content_id(self) -> str:
-        """Changes whenever this version's image does (for the thumbnail cache)."""
-        return f"{self.version}:{self.seed}:{self.created_at.isoformat()}"
+        """Changes whenever this version's image does (for the thumbnail cache, made as it is stored)."""
+        return stored_content(self.params_hash, self.version)
 
 
 class ReferenceReview(BaseModel):
@@ -97,6 +99,8 @@ class ReferenceReview(BaseModel):
     failure_reason: str | None = None
     """Why the last attempt failed, as a word (content_policy, timeout, budget_exceeded, ...)."""
     attempts: int = 0
+    description: str = ""
+    """The scene's or the character's description in the plan: what the image should show."""
 
     @property
     def failed(self) -> bool:
@@ -189,6 +193,7 @@ def _version(row: ReferenceVersionRow, decisions: list[ReviewDecision]) -> Refer
         negative_prompt=row.negative_prompt,
         seed=row.seed,
         parameters=json.loads(row.parameters_json),
+        params_hash=row.params_hash,
         storage_key=row.storage_key,
         provider=row.provider,
         model_version=row.model_version,
@@ -231,6 +236,7 @@ def _reference(
     subject_id: str,
     row: ReferenceRow | None,
     versions: list[ReferenceVersion],
+    description: str = "",
 ) -> ReferenceReview:
     generation = row.status if row is not None else "not started"
     return ReferenceReview(
@@ -244,6 +250,7 @@ def _reference(
         error=row.error if row is not None and generation in ("failed", "cancelled") else None,
         failure_reason=row.failure_reason if row is not None and generation == "failed" else None,
         attempts=row.attempts if row is not None else 0,
+        description=description,
     )
 
 
@@ -261,11 +268,11 @@ def review_board(services: Services, job_id: str) -> ReviewBoard:
     versions: defaultdict[str, list[ReferenceVersion]] = defaultdict(list)
     for version_row in services.records.references.versions(job_id):
         versions[version_row.ref].append(_version(version_row, decisions[version_row.ref]))
-    subjects: list[tuple[ReferenceKind, str]] = [("scene", s.id) for s in plan.scenes]
-    subjects += [("character", c.id) for c in plan.characters]
+    subjects: list[tuple[ReferenceKind, str, str]] = [("scene", s.id, s.description) for s in plan.scenes]
+    subjects += [("character", c.id, c.description) for c in plan.characters]
     references = [
-        _reference(kind, subject_id, rows.get(ref), versions[ref])
-        for kind, subject_id in subjects
+        _reference(kind, subject_id, rows.get(ref), versions[ref], description)
+        for kind, subject_id, description in subjects
         for ref in [reference_name(kind, subject_id)]
     ]
     status = {r.ref: r.status for r in references}

@@ -1,8 +1,10 @@
 """Regeneration of a rejected reference, and what changed between two of its versions.
 
-The rejection reason is a review decision: it stays in the audit trail and in the new version's note, never in
-the prompt. What to change is asked separately, in the reviewer's words, and goes into the prompt or the
-negative prompt; a preview shows both prompts and their CLIP token counts before anything is queued.
+The rejection reason is a review decision: it stays in the audit trail and in the new version's note. What to
+change is asked separately (the page offers the reason as a start), in the reviewer's words: into the prompt,
+which is then synthesized again from the scene or character with the change right after the subject (a time of
+day or lighting in the change replaces the plan's), or appended to the negative prompt. A preview shows both
+prompts and their CLIP token counts before anything is queued.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from studio.plans.scene_plan import ScenePlan
 from studio.prompts import count_tokens
 from studio.prompts import edits as prompt_edits
 from studio.prompts.changes import WordChange, word_diff
-from studio.prompts.synthesis import cut_to_limit
+from studio.prompts.synthesis import cut_to_limit, prompt_with_change
 from studio.prompts.tokens import CLIP_USABLE_TOKENS
 from studio.references import jobs
 from studio.references.planning import ReferenceOverride
@@ -100,15 +102,6 @@ def prompt_words(text: str) -> str:
     return ", ".join(c for c in clauses if c).lower()
 
 
-def with_note(prompt: str, note: str) -> str:
-    """The prompt with the note appended; moved up behind the subject when CLIP would cut it off the end."""
-    appended = f"{prompt.rstrip(' ,')}, {note}"
-    if count_tokens(appended) <= CLIP_USABLE_TOKENS:
-        return cut_to_limit(appended)
-    subject, _, rest = prompt.partition(", ")
-    return cut_to_limit(", ".join(part for part in (subject, note, rest) if part))
-
-
 def with_negative(negative_prompt: str, words: str) -> str:
     """The negative prompt with the words appended; first instead when CLIP would cut them off the end."""
     base = negative_prompt.strip(" ,")
@@ -118,6 +111,14 @@ def with_negative(negative_prompt: str, words: str) -> str:
     if count_tokens(appended) <= CLIP_USABLE_TOKENS:
         return cut_to_limit(appended)
     return cut_to_limit(f"{words}, {base}")
+
+
+def _changed_prompt(services: Services, job_id: str, reference: ReferenceReview, words: str) -> str:
+    job = services.records.jobs.get(job_id)
+    if job is None:
+        raise NotFound(f"job {job_id}")
+    plan = ScenePlan.model_validate_json(job.plan_json)
+    return prompt_with_change(plan, reference.kind, reference.subject_id, words)
 
 
 def _rejected(services: Services, job_id: str, ref: str) -> tuple[ReferenceReview, ReferenceVersion]:
@@ -151,11 +152,11 @@ def preview_regeneration(
         raise InvalidInput("target", f"{target!r} is not prompt or negative_prompt")
     if len(request.change) > MAX_CHANGE_CHARS:
         raise InvalidInput("change", f"is {len(request.change)} characters long; at most {MAX_CHANGE_CHARS}")
-    _, latest = _rejected(services, job_id, ref)
+    reference, latest = _rejected(services, job_id, ref)
     words = prompt_words(request.change)
     prompt, negative = latest.prompt, latest.negative_prompt
     if words and target == "prompt":
-        prompt = with_note(prompt, words)
+        prompt = _changed_prompt(services, job_id, reference, words)
     elif words:
         negative = with_negative(negative, words)
     new_seed = _seed(services, job_id, ref, latest, request.seed)

@@ -1,13 +1,18 @@
-"""The review board in AppTest, from a fresh session: cards, filters, approve-selected, the keyboard bar,
-a rejection with a reason, a regeneration whose change goes into the negative prompt, failed cards."""
+"""The review page in AppTest, from a fresh session: the board's data (cards with cached thumbnail URLs and
+the words they should show), the decisions its outbox sends recorded in order, the lightbox's keyboard bar,
+a rejection with a reason, a regeneration whose change goes into the negative prompt, failed cards.
+
+The board itself (keys, cursor, selection) runs in the browser: tests/browser/test_review_board.py."""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
+import time
+from typing import Any
 
 from streamlit.testing.v1 import AppTest
-from streamlit.testing.v1.element_tree import Checkbox
 
 from studio.references import jobs
 from studio.review.gate import approve, reject, review_board
@@ -31,100 +36,157 @@ def key(name: str, job_id: str) -> str:
     return f"review-{name}-{job_id}"
 
 
-def card_refs(at: AppTest, job_id: str) -> list[str]:
-    """The references whose cards are drawn, in order (every card has an Open or a Retry button)."""
-    prefix = f"review-card-{job_id}-"
-    return [block.key.removeprefix(prefix) for block in _blocks(at) if (block.key or "").startswith(prefix)]
+def board_data(at: AppTest) -> dict[str, Any]:
+    """What the page sent the board in the browser."""
+    (board,) = at.get("bidi_component")
+    assert board.proto.component_name == "reference_studio.review_board"
+    data: dict[str, Any] = json.loads(board.proto.json)
+    return data
 
 
-def selectable(box: Checkbox, job_id: str) -> str:
-    """The reference a card's checkbox selects (its key is `review-select-<round>-<ref>-<job>`)."""
-    assert box.key is not None and box.key.startswith("review-select-") and box.key.endswith(job_id)
-    return box.key.removesuffix(f"-{job_id}").split("-", 3)[3]
+def cards(at: AppTest) -> dict[str, dict[str, Any]]:
+    return {card["ref"]: card for card in board_data(at)["cards"]}
 
 
-def checkbox(at: AppTest, job_id: str, ref: str) -> Checkbox:
-    return next(box for box in at.checkbox if selectable(box, job_id) == ref)
+def send(at: AppTest, job_id: str, *decisions: tuple[str, str, str | None]) -> AppTest:
+    """The board's outbox, as the browser sends it: (id, ref, reason or None to approve) each."""
+    outbox = [
+        {"id": i, "ref": ref, "version": 1, "decision": "reject" if reason else "approve", "reason": reason}
+        for i, ref, reason in decisions
+    ]
+    at.session_state[key("board", job_id)] = {"outbox": outbox}
+    return at.run()
 
 
-def _blocks(at: AppTest) -> list:  # type: ignore[type-arg]
-    found, todo = [], list(at.main.children.values())
-    while todo:
-        node = todo.pop(0)
-        if hasattr(node, "children"):
-            found.append(node)
-            todo[:0] = list(node.children.values())
-    return found
-
-
-def show(at: AppTest, job_id: str, board_filter: str) -> AppTest:
-    return at.segmented_control(key=key("filter", job_id)).set_value(board_filter).run()
+def open_lightbox(at: AppTest, job_id: str, ref: str) -> AppTest:
+    """What V on a card does: the board names the reference, the page opens the lightbox on it."""
+    at.session_state[key("cursor", job_id)] = ref
+    at.session_state[key("lightbox", job_id)] = True
+    return at.run()
 
 
 def successes(at: AppTest) -> str:
     return " ".join(s.value for s in at.success)
 
 
-def test_the_board_shows_every_reference_and_filters_them(open_page: OpenPage, services: Services) -> None:
+def test_the_board_gets_every_reference_with_its_thumbnail_url_and_description(
+    open_page: OpenPage, services: Services
+) -> None:
     job_id = generated(services)
-    refs = [r.ref for r in review_board(services, job_id).references]
+    board = review_board(services, job_id)
+    refs = [r.ref for r in board.references]
     reject(services, job_id, refs[1], "too dark")
     approve(services, job_id, refs[2])
     at = open_page(PAGE)
     assert not at.exception, [e.value for e in at.exception]
-    assert card_refs(at, job_id) == refs and len(at.image) == 6
-    options = at.segmented_control(key=key("filter", job_id)).options
-    assert options == ["all · 6", "pending · 4", "rejected · 1", "failed · 0", "approved · 1"]
-    assert card_refs(show(at, job_id, "pending"), job_id) == [refs[0], *refs[3:]]
-    assert card_refs(show(at, job_id, "rejected"), job_id) == [refs[1]]
-    assert card_refs(show(at, job_id, "failed"), job_id) == []
-    assert any("No failed references" in i.value for i in at.info)
+    data = board_data(at)
+    assert [c["ref"] for c in data["cards"]] == refs
+    assert [c["status"] for c in data["cards"][:3]] == ["pending", "rejected", "approved"]
+    assert data["cards"][1]["reason"] == "too dark"
+    assert [c["text"] for c in data["cards"]] == [r.description for r in board.references]
+    assert all(c["thumb"].startswith("/api/v1/thumbnails/reference-images/") for c in data["cards"])
+    assert data["cursor"]["ref"] == refs[0], "a new session starts on the first pending reference"
+    assert not at.image and not at.dataframe, "no image travels through the script run, no table unasked"
     assert any("Export refused" in e.value for e in at.error)
+    at.toggle(key=key("coverage", job_id)).set_value(True).run()
+    assert len(at.dataframe) == 1, "the scene x character coverage, when asked for"
 
 
-def test_approve_selected_then_every_pending_one(open_page: OpenPage, services: Services) -> None:
+def test_the_boards_decisions_are_recorded_in_order_and_once(open_page: OpenPage, services: Services) -> None:
     job_id = generated(services)
     refs = [r.ref for r in review_board(services, job_id).references]
     at = open_page(PAGE)
-    approve_selected = at.button(key=key("approve-selected", job_id))
-    assert approve_selected.disabled
-    for ref in refs[:2]:
-        checkbox(at, job_id, ref).check().run()
-    assert at.button(key=key("approve-selected", job_id)).label == "Approve selected (2)"
-    at.button(key=key("approve-selected", job_id)).click().run()
-    assert "2 references approved" in successes(at)
-    assert review_board(services, job_id).pending == refs[2:]
-    assert [selectable(c, job_id) for c in at.checkbox] == refs[2:]
-    assert not any(c.value for c in at.checkbox), "the selection is cleared"
+    send(at, job_id, ("1", refs[0], None), ("2", refs[1], "wrong framing"), ("3", refs[2], None))
+    assert not at.exception, [e.value for e in at.exception]
+    data = board_data(at)
+    assert [(s["id"], s["recorded"]) for s in data["settled"]] == [("1", True), ("2", True), ("3", True)]
+    assert [c["status"] for c in data["cards"][:4]] == ["approved", "rejected", "approved", "pending"]
+    send(
+        at,
+        job_id,
+        ("1", refs[0], None),
+        ("2", refs[1], "wrong framing"),
+        ("3", refs[2], None),
+        ("4", refs[3], None),
+    )
+    decisions = [
+        (d.ref, d.decision, d.reason, d.created_at)
+        for r in review_board(services, job_id).references
+        for v in r.versions
+        for d in v.decisions
+    ]
+    in_order = [(ref, decision, reason) for ref, decision, reason, _ in sorted(decisions, key=lambda d: d[3])]
+    assert in_order == [
+        (refs[0], "approved", None),
+        (refs[1], "rejected", "wrong framing"),
+        (refs[2], "approved", None),
+        (refs[3], "approved", None),
+    ], "each once, in the order made"
+    send(at, job_id, ("5", refs[4], "   "))
+    (refused,) = board_data(at)["settled"]
+    assert not refused["recorded"] and "needs a reason" in refused["problem"]
 
-    at.button(key=key("select-pending", job_id)).click().run()
-    assert all(c.value for c in at.checkbox)
-    at.button(key=key("approve-selected", job_id)).click().run()
-    assert review_board(services, job_id).unapproved == {}
-    assert not at.error and len(at.get("download_button")) == 1
+    reloaded = open_page(PAGE)
+    made = time.time() - 1
+    reloaded.session_state[key("board", job_id)] = {
+        "outbox": [{"id": "3", "ref": refs[2], "version": 1, "decision": "approve", "made_at": made}]
+    }
+    reloaded.run()
+    assert board_data(reloaded)["settled"][0]["recorded"]
+    assert len(review_board(services, job_id).reference(refs[2]).versions[0].decisions) == 1, (
+        "an outbox sent again after a reload records nothing twice"
+    )
 
 
-def test_the_keyboard_bar_moves_approves_and_opens_the_rejection(
+def test_retry_the_failed_from_the_page(open_page: OpenPage, services: Services) -> None:
+    failing = dataclasses.replace(
+        services, generator=ScriptedGenerator(script={"character_singer": [fatal("content_policy")]})
+    )
+    job_id = generated(failing, "minimal")
+    at = open_page(PAGE)
+    failed = cards(at)["character_singer"]
+    assert (failed["status"], failed["thumb"], failed["note"]) == (
+        "failed",
+        None,
+        "content_policy · 1 attempt",
+    )
+    open_lightbox(at, job_id, "character_singer")
+    assert any("scripted content_policy" in e.value for e in at.error), "the full error in the lightbox"
+    at.session_state[key("lightbox", job_id)] = False
+    at.button(key=key("retry", job_id)).click().run()
+    assert "queued again" in successes(at)
+    assert wait_for_job(services, job_id) in ("success", "partial")
+    at.run()
+    assert review_board(services, job_id).reference("character_singer").status == "pending"
+    assert cards(at)["character_singer"]["status"] == "pending"
+    assert not at.exception
+
+
+def test_the_lightbox_keyboard_bar_moves_approves_and_rejects(
     open_page: OpenPage, services: Services
 ) -> None:
     job_id = generated(services)
     refs = [r.ref for r in review_board(services, job_id).references]
-    at = open_page(PAGE)
-    shortcuts = {b.label: b.proto.shortcut for b in at.button if b.proto.shortcut}
-    assert shortcuts == {"Previous": "left", "Next": "right", "Approve": "a", "Reject…": "x", "Open": "v"}
-    at.button(key=key("board-approve", job_id)).click().run()
+    at = open_lightbox(open_page(PAGE), job_id, refs[0])
+    keyed = {b.key.removesuffix(f"-{job_id}"): b.proto.shortcut for b in at.button if b.proto.shortcut}
+    assert keyed == {
+        "review-lightbox-previous": "left",
+        "review-lightbox-next": "right",
+        "review-lightbox-approve": "a",
+        "review-lightbox-reject": "x",
+    }, "while the lightbox is open its bar holds the keys"
+    at.button(key=key("lightbox-approve", job_id)).click().run()
     assert f"{refs[0]} v1 approved" in successes(at)
-    assert any(f"`{refs[1]}`" in m.value for m in at.markdown), "the cursor moved to the next pending"
-    at.button(key=key("board-next", job_id)).click().run()
-    at.button(key=key("board-previous", job_id)).click().run()
-    at.button(key=key("board-previous", job_id)).click().run()
-    assert any(f"`{refs[0]}`" in m.value and "approved" in m.value for m in at.markdown)
-
-    at.button(key=key("board-reject", job_id)).click().run()
-    keyed = {b.key.removesuffix(f"-{job_id}") for b in at.button if b.proto.shortcut}
-    assert keyed == {f"review-lightbox-{name}" for name in ("previous", "next", "approve", "reject")}, (
-        "while the lightbox is open its bar holds the keys, the board's none"
+    assert board_data(at)["cursor"]["ref"] == refs[1], (
+        "the cursor moved to the next pending; the board follows"
     )
+    turn = board_data(at)["cursor"]["turn"]
+    at.button(key=key("lightbox-next", job_id)).click().run()
+    at.button(key=key("lightbox-previous", job_id)).click().run()
+    at.button(key=key("lightbox-previous", job_id)).click().run()
+    assert board_data(at)["cursor"] == {"ref": refs[0], "turn": turn + 3}
+
+    at.button(key=key("lightbox-reject", job_id)).click().run()
     reason = at.text_input(key=key(f"reason-{refs[0]}", job_id))
     next(b for b in at.button if b.label == "Reject").click().run()
     assert any("a rejection needs a reason" in e.value for e in at.error)
@@ -143,10 +205,11 @@ def test_regenerate_with_a_change_into_the_negative_prompt(open_page: OpenPage, 
     job_id = generated(services, "minimal")
     scene = review_board(services, job_id).references[0]
     reject(services, job_id, scene.ref, "too dark, wrong coat colour")
-    at = open_page(PAGE)
-    at.button(key=key(f"open-{scene.ref}", job_id)).click().run()
+    at = open_lightbox(open_page(PAGE), job_id, scene.ref)
     assert not at.exception, [e.value for e in at.exception]
-    at.text_input(key=key(f"change-{scene.ref}", job_id)).input("Underexposed. Murky shadows").run()
+    change = at.text_input(key=key(f"change-{scene.ref}-v1", job_id))
+    assert change.value == "too dark, wrong coat colour", "the reason is where the change starts"
+    change.input("Underexposed. Murky shadows").run()
     at.radio(key=key(f"target-{scene.ref}", job_id)).set_value("negative_prompt").run()
     previews = [h.proto.body for h in at.get("html") if "<ins" in h.proto.body]
     assert len(previews) == 1 and "underexposed, murky shadows</ins>" in previews[0]
@@ -162,29 +225,13 @@ def test_regenerate_with_a_change_into_the_negative_prompt(open_page: OpenPage, 
     assert second.prompt == first.prompt, "the reason and the change stay out of the prompt"
     assert second.negative_prompt.endswith(", underexposed, murky shadows")
     assert second.note is not None and "too dark, wrong coat colour" in second.note
-    assert scene.ref in [selectable(c, job_id) for c in at.checkbox], "v2 is pending on the board"
+    assert cards(at)[scene.ref]["status"] == "pending", "v2 is pending on the board"
     compare = [h.proto.body for h in at.get("html") if "<ins" in h.proto.body]
     assert any("murky shadows</ins>" in body for body in compare), "the compare view highlights the change"
-
-
-def test_a_failed_reference_is_a_card_with_its_error_and_a_retry(
-    open_page: OpenPage, services: Services
-) -> None:
-    failing = dataclasses.replace(
-        services, generator=ScriptedGenerator(script={"character_singer": [fatal("content_policy")]})
-    )
-    job_id = generated(failing, "minimal")
-    at = open_page(PAGE)
-    assert card_refs(show(at, job_id, "failed"), job_id) == ["character_singer"]
-    assert any("content_policy · 1 attempt" in e.value for e in at.error)
-    assert any("scripted content_policy" in t.value for t in at.text), "the full error on the card"
-    at.button(key=key("retry-character_singer", job_id)).click().run()
-    assert "queued again" in successes(at)
-    assert wait_for_job(services, job_id) in ("success", "partial")
-    at.run()
-    assert review_board(services, job_id).reference("character_singer").status == "pending"
-    assert card_refs(at, job_id) == []
-    assert any("No failed references" in i.value for i in at.info)
+    assert "v2 is queued" not in successes(at), "the message goes once v2 has arrived"
+    older, newer = (box for box in at.selectbox if box.label.startswith("Version"))
+    assert (older.value, newer.value) == (1, 2), "the newest pair first"
+    assert older.options == ["v2 · pending", "v1 · rejected"]
 
 
 def test_approving_an_approved_reference_only_moves_on(open_page: OpenPage, services: Services) -> None:
@@ -192,27 +239,9 @@ def test_approving_an_approved_reference_only_moves_on(open_page: OpenPage, serv
     scene, character = (r.ref for r in review_board(services, job_id).references)
     approve(services, job_id, scene)
     at = open_page(PAGE)
-    assert any(f"`{character}`" in m.value for m in at.markdown), "a new session starts on the first pending"
-    at.button(key=key("board-previous", job_id)).click().run()
-    at.button(key=key("board-approve", job_id)).click().run()
+    assert board_data(at)["cursor"]["ref"] == character, "a new session starts on the first pending"
+    open_lightbox(at, job_id, scene)
+    at.button(key=key("lightbox-approve", job_id)).click().run()
     assert f"{scene} was already approved" in successes(at)
     assert len(review_board(services, job_id).reference(scene).versions[0].decisions) == 1
-    assert any(f"`{character}`" in m.value for m in at.markdown), "on to the next pending"
-
-
-def test_pages_of_48_follow_the_cursor(open_page: OpenPage, services: Services) -> None:
-    scripted = dataclasses.replace(services, generator=ScriptedGenerator())
-    plan = load_sample("road-trip-32")
-    scenes = [plan.scenes[i % len(plan.scenes)].model_copy(update={"id": f"s{i}"}) for i in range(52)]
-    job_id = jobs.submit(scripted, plan.model_copy(update={"scenes": scenes}))
-    asyncio.run(drain(scripted))
-    refs = [r.ref for r in review_board(services, job_id).references]
-    at = open_page(PAGE)
-    assert len(refs) == 60 and card_refs(at, job_id) == refs[:48]
-    at.button(key=key("board-previous", job_id)).click().run()
-    assert card_refs(at, job_id) == refs[48:], "previous from the first reference: the last page"
-    assert at.pagination[0].value == 2
-    at.pagination[0].set_value(1).run()
-    assert card_refs(at, job_id) == refs[:48]
-    assert any(f"`{refs[0]}`" in m.value for m in at.markdown), "turning a page moves the cursor"
-    assert not at.exception
+    assert board_data(at)["cursor"]["ref"] == character, "on to the next pending"

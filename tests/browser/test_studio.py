@@ -61,9 +61,11 @@ def test_a_new_user_picks_a_template_loads_the_sample_and_generates(studio_url: 
             page.goto(f"{studio_url}/review")
             expect(page.get_by_text("Export refused")).to_be_visible()
             settle(page)
-            page.get_by_role("button", name="Select every pending one shown (6)").click()
+            page.get_by_role("button", name="Select pending shown (6)").click()
             page.get_by_role("button", name="Approve selected (6)").click()
-            expect(page.get_by_text("6 references approved")).to_be_visible()
+            page.get_by_role("button", name="Approve 6", exact=True).click()  # a bulk approval confirms
+            expect(page.get_by_role("radio", name="approved · 6")).to_be_visible()
+            expect(page.locator("[data-ref][data-saving]")).to_have_count(0)
             shot(page, "review", publish=True)
             page.get_by_text("Export the previews anyway").click()  # offline previews: only on purpose
             settle(page)

@@ -11,7 +11,8 @@ from PIL import Image
 
 from studio.generation.png_parameters import parse_parameters
 from studio.references import jobs
-from studio.references.gallery import job_progress, retry_failed, thumbnail, thumbnails
+from studio.references.gallery import forget_thumbnails, job_progress, retry_failed, thumbnail, thumbnails
+from studio.review.gate import review_board
 from studio.samples import load_sample
 from studio.services import Services
 from studio.storage.keys import REFERENCE_BUCKET
@@ -46,7 +47,7 @@ def test_thumbnails_are_cached_in_the_data_dir_not_the_bucket(services: Services
     keys_before = services.storage.list(REFERENCE_BUCKET)
     first = thumbnail(services, reference.storage_key, content_id=reference.content_id)
     cached = list((data_dir / "thumbnails").rglob("*.webp"))
-    assert len(cached) == 1
+    assert len(cached) == 2, "one per reference, made as each was stored"
     assert thumbnail(services, reference.storage_key, content_id=reference.content_id) == first
     assert services.storage.list(REFERENCE_BUCKET) == keys_before
     assert first.parameters is not None
@@ -92,9 +93,21 @@ def test_many_thumbnails_at_once_match_one_by_one_and_name_the_missing(services:
     assert progress is not None
     wanted = [(r.storage_key, r.content_id) for r in progress.references]
     services.storage.delete(REFERENCE_BUCKET, [wanted[0][0]])
+    forget_thumbnails(services, REFERENCE_BUCKET, [wanted[0][0]])  # as retention does
     made = thumbnails(services, [*wanted, (f"{job_id}/scene_nowhere.png", None)])
     assert made[wanted[0][0]] is None and made[f"{job_id}/scene_nowhere.png"] is None
     for key, content_id in wanted[1:]:
         thumb = made[key]
         assert thumb is not None and thumb == thumbnail(services, key, content_id=content_id)
         assert max(thumb.width, thumb.height) <= 256
+
+
+def test_the_review_boards_thumbnail_is_made_as_the_image_is_stored(services: Services) -> None:
+    job_id = jobs.submit(services, load_sample("minimal"))
+    asyncio.run(drain(services))
+    for reference in review_board(services, job_id).references:
+        assert reference.latest is not None
+        key, content = reference.latest.storage_key, reference.latest.content_id
+        services.storage.delete(REFERENCE_BUCKET, [key])  # the first view reads no stored image
+        made = thumbnail(services, key, content_id=content)
+        assert made.mime == "image/webp" and max(made.width, made.height) <= 256

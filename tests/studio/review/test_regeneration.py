@@ -25,7 +25,6 @@ from studio.review.regeneration import (
     regenerate_rejected,
     version_diff,
     with_negative,
-    with_note,
     word_diff,
 )
 from studio.services import Services
@@ -150,7 +149,7 @@ def test_a_locked_seed_is_kept_and_then_something_must_change(scripted: Services
     regenerate_rejected(scripted, job_id, SCENE, RegenerationRequest("more string lights"))
     assert jobs.job_overrides(scripted, job_id)[SCENE].seed == first.seed
     overrides = jobs.job_overrides(scripted, job_id)[SCENE]
-    assert overrides.prompt is not None and overrides.prompt.endswith(", more string lights")
+    assert overrides.prompt is not None and "no people, more string lights, at dusk" in overrides.prompt
 
 
 def test_only_a_rejected_reference_is_regenerated(scripted: Services, job_id: str) -> None:
@@ -168,7 +167,8 @@ def test_regeneration_keeps_the_jobs_other_overrides(scripted: Services) -> None
     overrides = jobs.job_overrides(scripted, job_id)
     assert overrides[CHARACTER].seed == 11
     assert overrides[SCENE].seed == 42 and overrides[SCENE].prompt is not None
-    assert overrides[SCENE].prompt.endswith(", bright evening light")
+    assert "no people, bright evening light, " in overrides[SCENE].prompt, "evening: the plan's dusk goes"
+    assert "dusk" not in overrides[SCENE].prompt
 
 
 def test_a_regenerated_version_survives_a_later_generate_again(scripted: Services, job_id: str) -> None:
@@ -186,14 +186,37 @@ def test_a_regenerated_version_survives_a_later_generate_again(scripted: Service
 
 def test_the_change_stays_where_clip_reads_it() -> None:
     long_prompt = ", ".join(f"clause number {i} with several words" for i in range(20))
-    noted = with_note(long_prompt, "brighter sky")
-    assert noted.startswith("clause number 0 with several words, brighter sky, clause number 1")
-    assert count_tokens(noted.split(", brighter sky")[0]) < CLIP_USABLE_TOKENS
-    assert with_note("a rooftop, dusk", "more lights") == "a rooftop, dusk, more lights"
     assert with_negative("blurry, ", "dark") == "blurry, dark"
     assert with_negative("", "dark") == "dark"
     assert with_negative(long_prompt, "dark").startswith("dark, clause number 0")
     assert prompt_words("Too dark!  Face hidden.\nWrong: jacket") == "too dark, face hidden, wrong, jacket"
+
+
+def test_the_prompt_is_rebuilt_from_the_scene_and_the_change_within_clips_tokens(
+    scripted: Services,
+) -> None:
+    plan = load_plan(MINIMAL)
+    scene = plan.scenes[0].model_copy(
+        update={"description": "A neon diner with chrome stools and a long counter", "time_of_day": "dawn"}
+    )
+    style = plan.style.model_copy(update={"lighting": "soft natural light, gentle haze"})
+    job_id = run(scripted, plan.model_copy(update={"scenes": [scene], "style": style}))
+    reject(scripted, job_id, SCENE, "Chrome stools. Night, heavy rain")
+    first = review_board(scripted, job_id).reference(SCENE).versions[0]
+    assert "at dawn, soft pink first light" in first.prompt
+    preview = preview_regeneration(
+        scripted, job_id, SCENE, RegenerationRequest("Chrome stools. Night, heavy rain")
+    )
+    assert preview.prompt.startswith(
+        "wide establishing shot of a neon diner with chrome stools and a long counter, no people, "
+        "chrome stools, night, heavy rain, "
+    ), "the change right after the subject, not in the middle of the old prompt"
+    assert "dawn" not in preview.prompt and "pink first light" not in preview.prompt, "night replaces dawn"
+    assert preview.prompt_tokens <= CLIP_USABLE_TOKENS and not preview.over_limit
+    lit = preview_regeneration(scripted, job_id, SCENE, RegenerationRequest("warm lamplight"))
+    assert "soft natural light" not in lit.prompt and "at dawn" in lit.prompt, (
+        "light words replace the lighting"
+    )
 
 
 def test_the_compare_view_shows_what_changed_between_versions(scripted: Services, job_id: str) -> None:
