@@ -58,33 +58,43 @@ if st.toggle("Coverage: scene x character", key=desk.key("coverage")):  # drawn 
 st.subheader("Character for clip generation")
 downstream_character(services, board.song_id)
 st.subheader("Export for clip generation")
-if board.unapproved:
+total = len(board.references)
+previews = [r.ref for r in board.references if r.latest is not None and is_preview(r.latest)]
+approved_all = not board.unapproved
+checklist = ["**Before exporting**"]
+if approved_all:
+    checklist.append(f"- :material/check_circle: every reference approved ({total} of {total})")
+else:
     waiting = Counter[str](board.unapproved.values())
-    first = list(board.unapproved.items())[:EXPORT_LISTED]
-    listed = ", ".join(f"{ref} ({status})" for ref, status in first)
+    first = list(board.unapproved)[:EXPORT_LISTED]
     more = f" and {len(board.unapproved) - len(first)} more" if len(board.unapproved) > len(first) else ""
-    st.error(
-        "Export refused: every reference must be approved first ("
-        + ", ".join(f"{count} {status}" for status, count in waiting.items())
-        + f"). Not approved: {listed}{more}."
+    left = ", ".join(f"{count} {status}" for status, count in waiting.items())
+    checklist.append(
+        f"- :material/radio_button_unchecked: approve every reference: {total - len(board.unapproved)} of "
+        f"{total} approved so far ({left}: {', '.join(first)}{more})"
+    )
+if previews:
+    checklist.append(
+        f"- :material/radio_button_unchecked: {len(previews)} of them are offline previews, not real "
+        f"renders: {HOW_TO_RENDER}, or export the previews on purpose"
     )
 else:
-    previews = [r.ref for r in board.references if r.latest is not None and is_preview(r.latest)]
-    allow_preview = False
-    if previews:
-        st.warning(f"{len(previews)} references are offline previews, not real renders: {HOW_TO_RENDER}.")
-        allow_preview = st.checkbox("Export the previews anyway", key="export-allow-preview")
-    st.download_button(
-        "Download the manifest (JSON)",
-        disabled=bool(previews) and not allow_preview,
-        data=lambda: export_manifest(
-            services, job_id, actor=who, allow_preview=allow_preview
-        ).model_dump_json(indent=2),
-        file_name=f"manifest-{job_id}.json",
-        mime="application/json",
-        type="primary",
-        key="export-manifest",
-        icon=":material/download:",
-        on_click="ignore",
-    )
-    st.caption(f"{len(board.references)} approved references; URLs are signed when you download.")
+    checklist.append("- :material/check_circle: real renders, no offline previews")
+st.markdown("\n".join(checklist))
+allow_preview = bool(previews) and st.checkbox(
+    "Export the previews anyway", key="export-allow-preview", disabled=not approved_all
+)
+st.download_button(
+    "Download the manifest (JSON)",
+    disabled=not approved_all or (bool(previews) and not allow_preview),
+    data=lambda: export_manifest(services, job_id, actor=who, allow_preview=allow_preview).model_dump_json(
+        indent=2
+    ),
+    file_name=f"manifest-{job_id}.json",
+    mime="application/json",
+    type="primary",
+    key="export-manifest",
+    icon=":material/download:",
+    on_click="ignore",
+)
+st.caption("The manifest's URLs are signed when you download it.")

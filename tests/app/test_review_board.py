@@ -87,7 +87,10 @@ def test_the_board_gets_every_reference_with_its_thumbnail_url_and_description(
     assert all(c["thumb"].startswith("/api/v1/thumbnails/reference-images/") for c in data["cards"])
     assert data["cursor"]["ref"] == refs[0], "a new session starts on the first pending reference"
     assert not at.image and not at.dataframe, "no image travels through the script run, no table unasked"
-    assert any("Export refused" in e.value for e in at.error)
+    assert not at.error, "the export's resting state is a checklist, not an error"
+    checklist = next(m.value for m in at.markdown if m.value.startswith("**Before exporting**"))
+    assert ":material/radio_button_unchecked: approve every reference: 1 of" in checklist, checklist
+    assert at.get("download_button")[0].proto.disabled
     at.toggle(key=key("coverage", job_id)).set_value(True).run()
     assert len(at.dataframe) == 1, "the scene x character coverage, when asked for"
 

@@ -56,7 +56,7 @@ def test_a_round_is_made_a_look_picked_and_exported_as_the_songs_character(
 ) -> None:
     page = new_page(browser)
     page.goto(f"{studio_url}/characters")
-    page.get_by_label("New song id").fill(SONG)
+    page.get_by_label("New song", exact=True).fill(SONG)
     page.get_by_role("button", name="Create song").click()
     page.get_by_role("tab", name="Upload your own").click()
     page.locator('[data-testid="stFileUploaderDropzoneInput"]').first.set_input_files(str(POSE_A))

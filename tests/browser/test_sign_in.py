@@ -79,7 +79,7 @@ def sign_in_from_a_deep_link(browser: Browser, url: str, user: TestUser) -> Page
     page.goto(f"{url}/review")
     sign_in = page.get_by_role("button", name="Sign in")
     expect(sign_in).to_be_visible(timeout=TIMEOUT_MS)
-    expect(page.get_by_text("Export refused")).to_have_count(0, timeout=TIMEOUT_MS)
+    expect(page.get_by_text("Before exporting")).to_have_count(0, timeout=TIMEOUT_MS)
     sign_in.click()
     page.get_by_role("button", name=f"Continue as {user.email}").click()
     expect(page.get_by_text(f"{user.email} · {user.roles[0] if user.roles else 'admin'}")).to_be_visible(
@@ -90,7 +90,7 @@ def sign_in_from_a_deep_link(browser: Browser, url: str, user: TestUser) -> Page
 
 def open_review(page: Page, url: str) -> None:
     page.goto(f"{url}/review")
-    expect(page.get_by_text("Export refused")).to_be_visible(timeout=TIMEOUT_MS)
+    expect(page.get_by_text("Before exporting")).to_be_visible(timeout=TIMEOUT_MS)
     settle(page)
     expect(page.locator('[data-ref][aria-current="true"] img')).to_be_visible(timeout=TIMEOUT_MS)
 

@@ -90,7 +90,7 @@ def test_one_song_from_its_character_to_the_manifest(
 ) -> None:
     creator = new_page(browser)
     creator.goto(f"{studio_url}/characters")
-    creator.get_by_label("New song id").fill(SONG)
+    creator.get_by_label("New song", exact=True).fill(SONG)
     creator.get_by_role("button", name="Create song").click()
     settle(creator)
     creator.get_by_role("tab", name="Upload your own").click()
@@ -135,7 +135,7 @@ def test_one_song_from_its_character_to_the_manifest(
 
     reviewer = new_page(browser)
     reviewer.goto(f"{studio_url}/review")
-    expect(reviewer.get_by_text("Export refused")).to_be_visible()
+    expect(reviewer.get_by_text("Before exporting")).to_be_visible()
     settle(reviewer)
     cursor = reviewer.locator('[data-ref][aria-current="true"]')
     expect(cursor).to_be_visible()

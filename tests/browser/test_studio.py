@@ -31,8 +31,9 @@ def test_a_new_user_picks_a_template_loads_the_sample_and_generates(studio_url: 
             shot(page, "home", publish=True)
 
             page.goto(f"{studio_url}/characters")
-            page.get_by_label("New song id").fill("midnight-drive")
+            page.get_by_label("New song", exact=True).fill("Midnight Drive")  # a title: its id is offered
             page.get_by_role("button", name="Create song").click()
+            expect(page.get_by_role("combobox", name="Song")).to_have_value("midnight-drive")
             use = page.locator(".st-key-template-character-2 button")
             use.click()
             expect(page.get_by_text("Priority resolution")).to_be_visible()
@@ -59,7 +60,7 @@ def test_a_new_user_picks_a_template_loads_the_sample_and_generates(studio_url: 
             shot(page, "generate", publish=True)
 
             page.goto(f"{studio_url}/review")
-            expect(page.get_by_text("Export refused")).to_be_visible()
+            expect(page.get_by_text("Before exporting")).to_be_visible()
             settle(page)
             page.get_by_role("button", name="Select pending shown (6)").click()
             page.get_by_role("button", name="Approve selected (6)").click()
