@@ -153,6 +153,10 @@ def supabase_bucket(settings: Settings, bucket: str) -> str:
     return f"bucket {bucket!r} exists and is private"
 
 
+PROBE_PREFIX = ".doctor-"
+"""The name of the temporary file a writable-folder probe makes."""
+
+
 def signing_key(settings: Settings) -> str:
     """The key local signed URLs are made with: set, or readable and not empty (nothing is created)."""
     from studio.backends import signing_key_path, stored_signing_key
@@ -164,7 +168,8 @@ def signing_key(settings: Settings) -> str:
     path = signing_key_path(settings)
     if not path.exists() and not path.is_symlink():
         stored = Path(settings.data_dir) / "storage"
-        if any(found.is_file() for found in stored.rglob("*")):
+        # the writable-storage probe's own temporary file (probes run side by side) is not an object
+        if any(found.is_file() and not found.name.startswith(PROBE_PREFIX) for found in stored.rglob("*")):
             raise Unavailable(
                 f"the signing key {path} is missing while the storage holds objects",
                 f"restore {path.name} from a backup; else a new key is made on the next command and links "
@@ -183,7 +188,7 @@ def writable(path: Path) -> str:
     if not existing.is_dir():
         raise Failed(f"{existing} is not a directory", fix)
     try:
-        with tempfile.NamedTemporaryFile(dir=existing, prefix=".doctor-"):
+        with tempfile.NamedTemporaryFile(dir=existing, prefix=PROBE_PREFIX):
             pass
     except OSError as exc:
         raise Failed(f"cannot write in {existing}: {exc.strerror or exc}", fix) from None

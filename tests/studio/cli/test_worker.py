@@ -23,7 +23,7 @@ def test_once_runs_what_is_queued(data_dir: Path) -> None:
         job_id = jobs.submit(services, load_plan(PLANS_DIR / "minimal.json"))
         result = studio("worker", "--once")
         assert result.code == 0, result.stderr
-        assert "1 job(s) run" in result.stderr
+        assert "1 job run" in result.stderr
         job = services.records.jobs.get(job_id)
         assert job is not None and job.status == "success"
     finally:

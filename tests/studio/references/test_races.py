@@ -113,7 +113,10 @@ def test_a_run_killed_mid_way_is_resumed_without_paying_twice(
     studio = services_for(env)
     try:
         first = group.start("generate", str(plan_path), "--concurrency", "6")
-        wait_for(lambda: stored(studio, job_id) >= 16, what="16 stored references")
+        wait_for(  # judged at the provider: a loaded machine's storing may lag its predictions
+            lambda: server.count("succeeded") >= 16 and server.count("processing") > 0,
+            what="16 predictions made and more in flight",
+        )
         kill(first)
         in_flight = server.count("processing")
         assert in_flight > 0, "the kill left predictions running"
