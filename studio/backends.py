@@ -67,7 +67,7 @@ def _local_generator(_settings: Settings, _clients: Clients) -> Any:
 def _replicate_generator(settings: Settings, clients: Clients) -> Any:
     from studio.generation.replicate import ReplicateImageGenerator
 
-    return ReplicateImageGenerator.from_settings(settings, clients.replicate)
+    return ReplicateImageGenerator.from_settings(settings, clients.replicate, clients.replicate_pace)
 
 
 def _local_interrogator(_settings: Settings, _clients: Clients) -> Any:
@@ -79,13 +79,13 @@ def _local_interrogator(_settings: Settings, _clients: Clients) -> Any:
 def _openai_interrogator(settings: Settings, clients: Clients) -> Any:
     from studio.interrogation.openai import OpenAIInterrogator
 
-    return OpenAIInterrogator(clients.openai, model=settings.openai_model)
+    return OpenAIInterrogator(clients.openai, model=settings.openai_model, pace=clients.openai_pace)
 
 
 def _replicate_interrogator(settings: Settings, clients: Clients) -> Any:
     from studio.interrogation.replicate import ReplicateInterrogator
 
-    return ReplicateInterrogator.from_settings(settings, clients.replicate)
+    return ReplicateInterrogator.from_settings(settings, clients.replicate, clients.replicate_pace)
 
 
 def data_dir(settings: Settings) -> Path:

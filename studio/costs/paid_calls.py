@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -23,6 +24,7 @@ from sqlalchemy.orm import Session
 from studio.costs.budget import Budget
 from studio.errors import GenerationError
 from studio.generation.base import GenerationRequest, Settled
+from studio.generation.pace import Waited, WaitListener, paced
 from studio.generation.retry import RetryListener, with_retries
 from studio.money import to_nanos
 from studio.records.database import Database, Op
@@ -107,6 +109,10 @@ class PaidCalls:
         self.adoptable: dict[str, list[PaidCallRow]] = {}
         self.in_flight: dict[str, InFlight] = {}
         self.cancelling = run.cancel_requested
+        self.waited = Waited()
+        """How long calls waited for the provider's rate limit (side by side counted once)."""
+        self.on_wait: Callable[[str, float], object] | None = None
+        """Told the ref and the seconds of each wait that goes on past the waits known so far."""
 
     @property
     def db(self) -> Database:
@@ -267,7 +273,13 @@ class PaidCalls:
             self.db.post(lambda s: known_in(s, call_id, prediction_id))
 
         try:
-            settled = await self.generator.predict(request, on_prediction)
+            settled = await paced(
+                lambda: self.generator.predict(request, on_prediction),
+                self.generator.pace,
+                deadline=time.monotonic() + self.services.settings.reference_gen_timeout,
+                may_start=self._may_start,
+                on_wait=self._waiting(ref),
+            )
         except GenerationError as error:
             self._charge_failure(call_id, ref, reserved, error, purchase)
             raise
@@ -275,6 +287,19 @@ class PaidCalls:
             self.in_flight.pop(ref, None)
         self._charge(call_id, ref, reserved, settled, purchase)
         return settled
+
+    def _may_start(self) -> None:
+        if self.cancelling:
+            raise GenerationError("cancelled before it started", retryable=False, reason="canceled")
+
+    def _waiting(self, ref: str) -> WaitListener:
+        """A call about to wait for the provider's rate limit: counted, and told when it is news."""
+
+        def waiting(seconds: float) -> None:
+            if self.waited.add(seconds) and self.on_wait is not None:
+                self.on_wait(ref, seconds)
+
+        return waiting
 
     async def _adopted(self, call: PaidCallRow, request: GenerationRequest, purchase: Purchase) -> Settled:
         """A call an earlier holder made: wait for it as `predict` would, charge it (once) unless it was."""

@@ -1,0 +1,32 @@
+"""The pace of each provider account, shared by every process using these records (studio.records.paces).
+
+Revision ID: 0006
+Revises: 0005
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0006"
+down_revision = "0005"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "provider_paces",
+        sa.Column("account", sa.String(length=80), nullable=False),
+        sa.Column("per_minute", sa.Float(), nullable=False),
+        sa.Column("next_at", sa.Float(), nullable=False),
+        sa.Column("last_at", sa.Float(), nullable=False),
+        sa.Column("held_until", sa.Float(), nullable=False),
+        sa.Column("throttled", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("account"),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("provider_paces")
