@@ -31,6 +31,12 @@ OUTCOMES = {
 
 def _board(progress: JobProgress) -> None:
     done = progress.stored + progress.failed + progress.cancelled
+    if (waiting := progress.rate_limit_wait()) > 0:
+        st.info(
+            f"Waiting for the provider's rate limit (about {waiting:.0f} s more): the images go on by "
+            "themselves, none of them fails for it.",
+            icon=":material/hourglass_top:",
+        )
     st.progress(done / progress.total if progress.total else 0.0, text=f"{done} of {progress.total} done")
     values: list[tuple[str, int | str]] = [
         ("stored", progress.stored),

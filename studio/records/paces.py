@@ -4,9 +4,9 @@ One row per account: the pace in use (calls a minute), the earliest moment the n
 when the provider said its limit is spent. A call takes its moment in one atomic UPDATE ... RETURNING (the
 generic cell rate algorithm: each call moves `next_at` on by one interval), so no two processes, on one
 machine (SQLite) or many (PostgreSQL), are given the same moment. A 429 holds every caller until the
-provider's reset and halves the pace (once per hold); once the hold is over the pace climbs back to the
-configured ceiling over RECOVERY_SECONDS. Moments are seconds since the epoch: processes on several machines
-share them, so their clocks are assumed to agree (NTP) to well within one interval.
+provider's reset and slows the pace by a tenth (once per hold); once the hold is over the pace climbs back
+to the configured ceiling over RECOVERY_SECONDS. Moments are seconds since the epoch: processes on several
+machines share them, so their clocks are assumed to agree (NTP) to well within one interval.
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from studio.records.schema import Base
 
-RECOVERY_SECONDS = 30.0
+RECOVERY_SECONDS = 5.0
 """How long a slowed pace takes to climb back to the ceiling once a hold is over (linearly)."""
-SLOWDOWN = 0.5
+SLOWDOWN = 0.9
 """What a 429 leaves of the pace (once per hold)."""
 FLOOR_SHARE = 1 / 64
 """The slowest pace, as a share of the ceiling (at least one call a minute)."""
@@ -105,7 +105,7 @@ _HOLD = (
         throttled=PaceRow.throttled + 1,
     )
 )
-"""One statement: nobody calls before the provider's reset; the pace halves once per hold."""
+"""One statement: nobody calls before the provider's reset; the pace slows once per hold."""
 
 _CREATE = {
     "postgresql": postgresql.insert(PaceRow).on_conflict_do_nothing(index_elements=["account"]),
