@@ -50,6 +50,8 @@ class Scenario:
     throttled: int = 0
     paid_twice: int = 0
     statuses: Counter[str] | None = None
+    first_create: float = 0.0
+    last_create: float = 0.0
 
     @property
     def bound(self) -> float:
@@ -61,7 +63,8 @@ class Scenario:
         return (
             f"  {self.name:<44} wall {self.wall:6.1f} s  bound {self.bound:5.1f} s (+{START_SECONDS:g})"
             f"  {ratio:4.2f}x  throttled {self.throttled:3d} ({self.throttled / self.references:4.1%})"
-            f"  paid twice {self.paid_twice}  jobs {dict(self.statuses or {})}  {judged}"
+            f"  paid twice {self.paid_twice}  jobs {dict(self.statuses or {})}  {judged}\n"
+            f"    creates from {self.first_create:.1f} s to {self.last_create:.1f} s after the start"
         )
 
 
@@ -147,6 +150,9 @@ def _run(
         for process in processes:
             process.wait(900)
         scenario.wall = time.perf_counter() - started
+        moments = sorted(p.created for p in server.predictions.values())
+        offset = time.monotonic() - time.perf_counter() + started  # perf_counter's start on monotonic's clock
+        scenario.first_create, scenario.last_create = moments[0] - offset, moments[-1] - offset
         _audit(scenario, server, services, job_ids)
         services.close()
     return scenario

@@ -205,6 +205,7 @@ def _replicate_probes(model: str, version: Callable[[Settings], str], setting: s
                 f"replicate model {model}",
                 lambda: p.replicate_version(settings, clients.replicate, model, version(settings), setting),
             ),
+            ("replicate pace", _threaded(p.provider_pace, settings, clients.replicate_pace)),
         ]
 
     return probes
@@ -219,7 +220,10 @@ def _img2prompt_version(_settings: Settings) -> str:
 def _openai_probes(settings: Settings, clients: Clients) -> list[Probe]:
     from studio.operations.doctor import probes as p
 
-    return [(f"openai model {settings.openai_model}", lambda: p.openai_model(settings, clients.openai))]
+    return [
+        (f"openai model {settings.openai_model}", lambda: p.openai_model(settings, clients.openai)),
+        ("openai pace", _threaded(p.provider_pace, settings, clients.openai_pace)),
+    ]
 
 
 def _supabase_probes(settings: Settings, _clients: Clients) -> list[Probe]:

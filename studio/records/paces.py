@@ -132,6 +132,7 @@ def take_in(s: Session, account: str, ceiling: float, now: float) -> float:
 def hold_in(s: Session, account: str, ceiling: float, now: float, wait: float) -> None:
     """The provider answered 429: every caller waits `wait` seconds from `now`, and the pace slows."""
     floor = max(1.0, ceiling * FLOOR_SHARE)
+    ensure_in(s, account, ceiling)
     s.execute(_HOLD, {"account_key": account, "ceiling": ceiling, "floor": floor, "now": now, "wait": wait})
 
 
