@@ -64,7 +64,9 @@ class Scenario:
             f"  {self.name:<44} wall {self.wall:6.1f} s  bound {self.bound:5.1f} s (+{START_SECONDS:g})"
             f"  {ratio:4.2f}x  throttled {self.throttled:3d} ({self.throttled / self.references:4.1%})"
             f"  paid twice {self.paid_twice}  jobs {dict(self.statuses or {})}  {judged}\n"
-            f"    creates from {self.first_create:.1f} s to {self.last_create:.1f} s after the start"
+            f"    creates from {self.first_create:.1f} s (the processes' start) to {self.last_create:.1f} s; "
+            f"from the first create to the end {self.wall - self.first_create:.1f} s, "
+            f"{(self.wall - self.first_create) / self.bound:.2f}x the bound"
         )
 
 
