@@ -109,6 +109,10 @@ class PaidCalls:
         self.adoptable: dict[str, list[PaidCallRow]] = {}
         self.in_flight: dict[str, InFlight] = {}
         self.cancelling = run.cancel_requested
+        self.cancelled = asyncio.Event()
+        """Set by a cancel: calls waiting for the provider's rate limit stop waiting (and start nothing)."""
+        if self.cancelling:
+            self.cancelled.set()
         self.waited = Waited()
         """How long calls waited for the provider's rate limit (side by side counted once)."""
         self.on_wait: Callable[[str, float], object] | None = None
@@ -279,6 +283,7 @@ class PaidCalls:
                 deadline=time.monotonic() + self.services.settings.reference_gen_timeout,
                 may_start=self._may_start,
                 on_wait=self._waiting(ref),
+                woken=self.cancelled,
             )
         except GenerationError as error:
             self._charge_failure(call_id, ref, reserved, error, purchase)
@@ -395,6 +400,7 @@ class PaidCalls:
         """Start nothing new; ask the provider to stop the calls in flight (found when their id is not known
         yet), so each ends cancelled and is charged what it cost."""
         self.cancelling = True
+        self.cancelled.set()
         for ref, flight in list(self.in_flight.items()):
             ids = [flight.prediction_id] if flight.prediction_id else []
             if not ids:

@@ -10,6 +10,7 @@ tries again, without using up a retry, until the call's deadline.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import random
 import time
@@ -115,10 +116,11 @@ async def paced(
     deadline: float,
     may_start: Callable[[], None] | None = None,
     on_wait: WaitListener | None = None,
+    woken: asyncio.Event | None = None,
 ) -> T:
     """Run `call` at its moment under `pace`; a 429 (GenerationError `rate_limited`) holds the account and
-    the call tries again, until `deadline` (time.monotonic()). `may_start` raises when the call must not
-    go after all (its work was cancelled while it waited)."""
+    the call tries again, until `deadline` (time.monotonic()). `woken` ends a wait early; `may_start` then
+    raises when the call must not go after all (its work was cancelled while it waited)."""
     held = 0.0
     while True:
         wait = await pace.moment() if pace is not None else held
@@ -132,7 +134,11 @@ async def paced(
                 )
             if on_wait is not None:
                 on_wait(wait)
-            await asyncio.sleep(wait)
+            if woken is None:
+                await asyncio.sleep(wait)
+            else:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(woken.wait(), wait)
         if may_start is not None:
             may_start()
         try:
