@@ -123,18 +123,24 @@ def test_cancel_a_queued_job(services: Services, plan: ScenePlan) -> None:
     assert len({r.ref for r in progress.references}) == planned
 
 
-def test_cancel_a_running_job_stops_new_images(services: Services, plan: ScenePlan) -> None:
-    fake = ScriptedGenerator(latency=0.1)
-    services = dataclasses.replace(services, generator=fake)
-    job_id = jobs.submit(services, plan, concurrency=1)
+def cancelled_once_called(services: Services, fake: ScriptedGenerator, job_id: str) -> None:
+    """Run the queue; cancel the job the moment the generator is first called; the run ends within 10 s
+    (long before any hold of the provider's, or a cancel's grace, runs out)."""
 
     async def scenario() -> None:
         running = asyncio.create_task(drain(services))
         await asyncio.wait_for(fake.called.wait(), 10)
         assert jobs.cancel(services, job_id) == "cancelling"
-        await running
+        await asyncio.wait_for(running, 10)
 
     asyncio.run(scenario())
+
+
+def test_cancel_a_running_job_stops_new_images(services: Services, plan: ScenePlan) -> None:
+    fake = ScriptedGenerator(latency=0.1)
+    services = dataclasses.replace(services, generator=fake)
+    cancelled_once_called(services, fake, jobs.submit(services, plan, concurrency=1))
+    job_id = str(plan.job_id)
     assert len(fake.history) < 6
     job = services.records.jobs.get(job_id)
     assert job is not None and job.status == "cancelled"
@@ -153,14 +159,7 @@ def test_a_cancel_ends_the_waits_for_the_providers_rate_limit_and_starts_nothing
     fake = ScriptedGenerator(fail_when=lambda request: held if fake.calls_for(request.label) == 1 else None)
     services = dataclasses.replace(services, generator=fake)
     job_id = jobs.submit(services, plan, concurrency=6)
-
-    async def scenario() -> None:
-        running = asyncio.create_task(drain(services))
-        await asyncio.wait_for(fake.called.wait(), 10)
-        assert jobs.cancel(services, job_id) == "cancelling"
-        await asyncio.wait_for(running, 10)  # long before the hold, or the cancel's grace, runs out
-
-    asyncio.run(scenario())
+    cancelled_once_called(services, fake, job_id)
     job = services.records.jobs.get(job_id)
     assert job is not None and job.status == "cancelled"
     assert {row.status for row in services.records.references.of_job(job_id).values()} == {"cancelled"}
