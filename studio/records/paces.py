@@ -4,9 +4,10 @@ One row per account: the pace in use (calls a minute), the earliest moment the n
 when the provider said its limit is spent. A call takes its moment in one atomic UPDATE ... RETURNING (the
 generic cell rate algorithm: each call moves `next_at` on by one interval), so no two processes, on one
 machine (SQLite) or many (PostgreSQL), are given the same moment. A 429 holds every caller until the
-provider's reset and slows the pace by a tenth (once per hold); once the hold is over the pace climbs back
-to the configured ceiling over RECOVERY_SECONDS. Moments are seconds since the epoch: processes on several
-machines share them, so their clocks are assumed to agree (NTP) to well within one interval.
+provider's reset and slows the pace by a tenth, or to one call per reset when that is slower (once per
+hold), and climbs back to the configured ceiling over RECOVERY_SECONDS from that 429. Moments
+are seconds since the epoch: processes on several machines share them, so their clocks are assumed to agree
+(NTP) to well within one interval.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from studio.records.schema import Base
 
 RECOVERY_SECONDS = 5.0
-"""How long a slowed pace takes to climb back to the ceiling once a hold is over (linearly)."""
+"""How long a slowed pace takes to climb back to the ceiling from the 429 that slowed it (linearly): a hold
+for a window's reset (a minute) ends at full pace, one for a second's limit a little above the pace it set."""
 SLOWDOWN = 0.9
 """What a 429 leaves of the pace (once per hold)."""
 FLOOR_SHARE = 1 / 64
@@ -40,6 +42,8 @@ class PaceRow(Base):
     """The moment given to the latest call."""
     held_until: Mapped[float] = mapped_column(Float, default=0.0)
     """Epoch seconds: when the provider said its limit resets, after its latest 429."""
+    slowed_at: Mapped[float] = mapped_column(Float, default=0.0)
+    """Epoch seconds: the 429 that slowed the pace (the pace climbs back from then)."""
     throttled: Mapped[int] = mapped_column(Integer, default=0)
     """429s answered to calls of this account, ever."""
 
@@ -72,14 +76,14 @@ _ACCOUNT = bindparam("account_key", type_=String)
 _PACE = _smaller(
     case(
         (
-            PaceRow.held_until < _NOW,
-            PaceRow.per_minute + (_NOW - PaceRow.held_until) * _CEILING / RECOVERY_SECONDS,
+            PaceRow.slowed_at < _NOW,
+            PaceRow.per_minute + (_NOW - PaceRow.slowed_at) * _CEILING / RECOVERY_SECONDS,
         ),
         else_=PaceRow.per_minute,
     ),
     _CEILING,
 )
-"""The pace now: the slowed pace of the latest hold, climbing back to the ceiling once the hold is over."""
+"""The pace now: the slowed pace of the latest 429, climbing back to the ceiling from then."""
 
 _TAKE = (
     update(PaceRow)
@@ -97,15 +101,17 @@ _HOLD = (
     .where(PaceRow.account == _ACCOUNT)
     .values(
         per_minute=case(
-            (PaceRow.held_until <= _NOW, _larger(_PACE * SLOWDOWN, _FLOOR)),
+            (PaceRow.held_until <= _NOW, _larger(_smaller(_PACE * SLOWDOWN, 60.0 / _WAIT), _FLOOR)),
             else_=PaceRow.per_minute,
         ),
+        slowed_at=case((PaceRow.held_until <= _NOW, _NOW), else_=PaceRow.slowed_at),
         held_until=_larger(PaceRow.held_until, _NOW + _WAIT),
         next_at=_larger(PaceRow.next_at, _NOW + _WAIT),
         throttled=PaceRow.throttled + 1,
     )
 )
-"""One statement: nobody calls before the provider's reset; the pace slows once per hold."""
+"""One statement: nobody calls before the provider's reset; the pace slows once per hold, to at most one call
+per reset (a reset of a second says the account takes about one call a second)."""
 
 _CREATE = {
     "postgresql": postgresql.insert(PaceRow).on_conflict_do_nothing(index_elements=["account"]),
@@ -117,6 +123,7 @@ def ensure_in(s: Session, account: str, per_minute: float) -> None:
     """The account's row, made at the configured pace when it has none yet."""
     statement = _CREATE[s.get_bind().dialect.name]
     values = {"account": account, "per_minute": per_minute, "next_at": 0.0, "last_at": 0.0, "held_until": 0.0}
+    values["slowed_at"] = 0.0
     s.execute(statement, {**values, "throttled": 0})
 
 
@@ -133,7 +140,8 @@ def hold_in(s: Session, account: str, ceiling: float, now: float, wait: float) -
     """The provider answered 429: every caller waits `wait` seconds from `now`, and the pace slows."""
     floor = max(1.0, ceiling * FLOOR_SHARE)
     ensure_in(s, account, ceiling)
-    s.execute(_HOLD, {"account_key": account, "ceiling": ceiling, "floor": floor, "now": now, "wait": wait})
+    values = {"ceiling": ceiling, "floor": floor, "now": now, "wait": max(wait, 0.001)}
+    s.execute(_HOLD, {"account_key": account, **values})
 
 
 def state_in(s: Session, account: str, ceiling: float, now: float) -> PaceState | None:

@@ -56,32 +56,40 @@ def test_concurrent_takers_never_share_a_moment(records: Records, other: Records
 
 def test_a_hold_stops_every_caller_and_slows_the_pace_once(records: Records, other: Records) -> None:
     take(records, now=100.0)
-    records.db.written(lambda s: hold_in(s, ACCOUNT, CEILING, 100.1, 30.0))
-    other.db.written(lambda s: hold_in(s, ACCOUNT, CEILING, 100.2, 30.0))  # the same hold, seen twice
-    state = records.db.read_now(lambda s: state_in(s, ACCOUNT, CEILING, 101.0))
+    records.db.written(lambda s: hold_in(s, ACCOUNT, CEILING, 100.1, 0.02))
+    other.db.written(lambda s: hold_in(s, ACCOUNT, CEILING, 100.11, 0.02))  # the same hold, seen twice
+    state = records.db.read_now(lambda s: state_in(s, ACCOUNT, CEILING, 100.1))  # the moment it slowed
     assert state is not None
     assert (state.per_minute, state.throttled) == (CEILING * SLOWDOWN, 2)
-    assert state.held_until == pytest.approx(130.2)
-    first, second = take(other, now=101.0), take(records, now=101.0)
-    assert first == pytest.approx(130.2), "nobody goes before the provider's reset"
-    assert second == pytest.approx(130.2 + 60 / (CEILING * SLOWDOWN)), "the pace is slowed"
+    assert state.held_until == pytest.approx(100.13)
+    first, second = take(other, now=100.12), take(records, now=100.12)
+    assert first == pytest.approx(100.13), "nobody goes before the provider's reset"
+    climbed = CEILING * SLOWDOWN + 0.02 * CEILING / RECOVERY_SECONDS  # 0.02 s after it slowed
+    assert second == pytest.approx(100.13 + 60 / climbed), "the pace is slowed"
 
 
-def test_the_pace_climbs_back_to_the_ceiling_after_the_hold(records: Records) -> None:
+def test_a_long_reset_slows_the_pace_to_about_one_call_per_reset(records: Records) -> None:
     take(records, now=100.0)
-    records.db.written(lambda s: hold_in(s, ACCOUNT, CEILING, 100.0, 10.0))
-    partway = records.db.read_now(lambda s: state_in(s, ACCOUNT, CEILING, 110.0 + RECOVERY_SECONDS / 10))
-    after = records.db.read_now(lambda s: state_in(s, ACCOUNT, CEILING, 110.0 + RECOVERY_SECONDS))
+    records.db.written(lambda s: hold_in(s, ACCOUNT, CEILING, 100.0, 2.0))  # "1 a second" answers ~1-2 s
+    state = records.db.read_now(lambda s: state_in(s, ACCOUNT, CEILING, 100.0))
+    assert state is not None and state.per_minute == 30.0
+
+
+def test_the_pace_climbs_back_to_the_ceiling_from_the_429(records: Records) -> None:
+    take(records, now=100.0)
+    records.db.written(lambda s: hold_in(s, ACCOUNT, CEILING, 100.0, 1.0))  # slowed to one a second
+    partway = records.db.read_now(lambda s: state_in(s, ACCOUNT, CEILING, 100.0 + RECOVERY_SECONDS / 10))
+    after = records.db.read_now(lambda s: state_in(s, ACCOUNT, CEILING, 100.0 + RECOVERY_SECONDS))
     assert partway is not None and after is not None
-    assert partway.per_minute == pytest.approx(CEILING * SLOWDOWN + CEILING / 10)
+    assert partway.per_minute == pytest.approx(60 + CEILING / 10)
     assert after.per_minute == CEILING
 
 
 def test_repeated_holds_slow_the_pace_no_further_than_its_floor(records: Records) -> None:
     take(records, now=0.0)
-    for n in range(60):  # sixty holds, each the moment the last one ended
-        records.db.written(lambda s, n=n: hold_in(s, ACCOUNT, CEILING, float(n), 1.0))
-    state = records.db.read_now(lambda s: state_in(s, ACCOUNT, CEILING, 60.0))
+    for n in range(60):  # sixty holds in a row, each as soon as the last one ended
+        records.db.written(lambda s, n=n: hold_in(s, ACCOUNT, CEILING, n * 0.002, 0.001))
+    state = records.db.read_now(lambda s: state_in(s, ACCOUNT, CEILING, 59 * 0.002))
     assert state is not None and state.per_minute == pytest.approx(CEILING / 64, rel=0.01)
 
 

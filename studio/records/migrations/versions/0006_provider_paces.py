@@ -23,6 +23,7 @@ def upgrade() -> None:
         sa.Column("next_at", sa.Float(), nullable=False),
         sa.Column("last_at", sa.Float(), nullable=False),
         sa.Column("held_until", sa.Float(), nullable=False),
+        sa.Column("slowed_at", sa.Float(), nullable=False),
         sa.Column("throttled", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("account"),
     )
