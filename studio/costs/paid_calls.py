@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -24,7 +23,7 @@ from sqlalchemy.orm import Session
 from studio.costs.budget import Budget
 from studio.errors import GenerationError
 from studio.generation.base import GenerationRequest, Settled
-from studio.generation.pace import Waited, WaitListener, paced
+from studio.generation.pace import Waited, paced
 from studio.generation.retry import RetryListener, with_retries
 from studio.money import to_nanos
 from studio.records.database import Database, Op
@@ -109,14 +108,10 @@ class PaidCalls:
         self.adoptable: dict[str, list[PaidCallRow]] = {}
         self.in_flight: dict[str, InFlight] = {}
         self.cancelling = run.cancel_requested
-        self.cancelled = asyncio.Event()
-        """Set by a cancel: calls waiting for the provider's rate limit stop waiting (and start nothing)."""
-        if self.cancelling:
-            self.cancelled.set()
         self.waited = Waited()
-        """How long calls waited for the provider's rate limit (side by side counted once)."""
-        self.on_wait: Callable[[str, float], object] | None = None
-        """Told the ref and the seconds of each wait that goes on past the waits known so far."""
+        """How long calls waited for the provider's rate limit; a cancel wakes them (they start nothing)."""
+        if self.cancelling:
+            self.waited.woken.set()
 
     @property
     def db(self) -> Database:
@@ -282,8 +277,8 @@ class PaidCalls:
                 self.generator.pace,
                 deadline=time.monotonic() + self.services.settings.reference_gen_timeout,
                 may_start=self._may_start,
-                on_wait=self._waiting(ref),
-                woken=self.cancelled,
+                on_wait=self.waited.of(ref),
+                woken=self.waited.woken,
             )
         except GenerationError as error:
             self._charge_failure(call_id, ref, reserved, error, purchase)
@@ -296,15 +291,6 @@ class PaidCalls:
     def _may_start(self) -> None:
         if self.cancelling:
             raise GenerationError("cancelled before it started", retryable=False, reason="canceled")
-
-    def _waiting(self, ref: str) -> WaitListener:
-        """A call about to wait for the provider's rate limit: counted, and told when it is news."""
-
-        def waiting(seconds: float) -> None:
-            if self.waited.add(seconds) and self.on_wait is not None:
-                self.on_wait(ref, seconds)
-
-        return waiting
 
     async def _adopted(self, call: PaidCallRow, request: GenerationRequest, purchase: Purchase) -> Settled:
         """A call an earlier holder made: wait for it as `predict` would, charge it (once) unless it was."""
@@ -400,7 +386,7 @@ class PaidCalls:
         """Start nothing new; ask the provider to stop the calls in flight (found when their id is not known
         yet), so each ends cancelled and is charged what it cost."""
         self.cancelling = True
-        self.cancelled.set()
+        self.waited.woken.set()
         for ref, flight in list(self.in_flight.items()):
             ids = [flight.prediction_id] if flight.prediction_id else []
             if not ids:

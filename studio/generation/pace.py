@@ -15,7 +15,7 @@ import hashlib
 import random
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 from studio.errors import GenerationError
@@ -86,12 +86,15 @@ class Pace:
 
 @dataclass
 class Waited:
-    """How long a unit of work had calls waiting for a provider's rate limit: the union of the waits, so
-    that calls waiting side by side count once."""
+    """How long a unit of work's calls waited for a provider's rate limit (the union of the waits: calls
+    waiting side by side count once); `told` hears of each wait that goes on past the others; `woken` (a
+    cancel) ends every wait at once."""
 
     seconds: float = 0.0
     until: float = 0.0
     """time.monotonic() when the latest wait ends."""
+    told: Callable[[str, float], object] | None = None
+    woken: asyncio.Event = field(default_factory=asyncio.Event)
 
     def add(self, wait: float) -> bool:
         """Count a wait starting now; True when it goes on past the waits known so far by NOTICE_SECONDS."""
@@ -101,6 +104,15 @@ class Waited:
         noticed = end >= max(self.until, now) + NOTICE_SECONDS
         self.until = max(self.until, end)
         return noticed
+
+    def of(self, ref: str) -> WaitListener:
+        """The listener of `ref`'s waits: counted, and told when they are news."""
+
+        def waiting(seconds: float) -> None:
+            if self.add(seconds) and self.told is not None:
+                self.told(ref, seconds)
+
+        return waiting
 
 
 def hold_seconds(error: GenerationError) -> float:

@@ -103,7 +103,7 @@ async def run_references(run: Run) -> Ended:
         taken_over=lease.taken_over_from is not None,
     )
     paid = PaidCalls(run, Account("generation", job_id=job.id))
-    paid.on_wait = lambda ref, seconds: emit(
+    paid.waited.told = lambda ref, seconds: emit(
         "reference_generation_waiting",
         ref=ref,
         reason="rate_limited",
