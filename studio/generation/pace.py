@@ -29,10 +29,10 @@ JITTER = 0.1
 UNSAID_HOLD_SECONDS = 10.0
 """How long a 429 that says nothing of its reset holds the account."""
 NOTICE_SECONDS = 0.5
+"""A wait at least this long is worth telling the creator about."""
 SAFETY = 0.95
 """The share of the configured rate the pace goes at: calls leave at their moments but reach the provider a
 little early or late, and a provider counting them in a sliding window sees the late ones bunch up."""
-"""A wait at least this long is worth telling the creator about."""
 
 WaitListener = Callable[[float], None]
 """Told the seconds a call is about to wait for the provider's rate limit."""
