@@ -77,11 +77,9 @@ class ReplicateInterrogator:
         return await self._predict(self._client, {"image": data_url(image)})
 
     async def _predict(self, client: ReplicateClient, inputs: dict[str, Any]) -> Interrogation:
-        started = time.monotonic()
-        created = await paced(
-            lambda: self._create(client, inputs), self.pace, deadline=started + self.timeout
-        )
-        return await self._settle(client, created, started)
+        deadline = time.monotonic() + self.timeout
+        created = await paced(lambda: self._create(client, inputs), self.pace, deadline=deadline)
+        return await self._settle(client, created, time.monotonic())  # its own timeout, from its creation
 
     async def _create(self, client: ReplicateClient, inputs: dict[str, Any]) -> Prediction:
         created, error, retry_after = await with_retry_after(
