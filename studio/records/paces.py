@@ -4,10 +4,9 @@ One row per account: the pace in use (calls a minute), the earliest moment the n
 when the provider said its limit is spent. A call takes its moment in one atomic UPDATE ... RETURNING (the
 generic cell rate algorithm: each call moves `next_at` on by one interval), so no two processes, on one
 machine (SQLite) or many (PostgreSQL), are given the same moment. A 429 holds every caller until the
-provider's reset and slows the pace by a tenth, or to one call per reset when that is slower (once per
-hold), and climbs back to the configured ceiling over RECOVERY_SECONDS from that 429. Moments
-are seconds since the epoch: processes on several machines share them, so their clocks are assumed to agree
-(NTP) to well within one interval.
+provider's reset and slows the pace by a tenth (once per hold); the pace climbs back to the configured
+ceiling over RECOVERY_SECONDS from that 429. Moments are seconds since the epoch: processes on several
+machines share them, so their clocks are assumed to agree (NTP) to well within one interval.
 """
 
 from __future__ import annotations
@@ -101,7 +100,7 @@ _HOLD = (
     .where(PaceRow.account == _ACCOUNT)
     .values(
         per_minute=case(
-            (PaceRow.held_until <= _NOW, _larger(_smaller(_PACE * SLOWDOWN, 60.0 / _WAIT), _FLOOR)),
+            (PaceRow.held_until <= _NOW, _larger(_PACE * SLOWDOWN, _FLOOR)),
             else_=PaceRow.per_minute,
         ),
         slowed_at=case((PaceRow.held_until <= _NOW, _NOW), else_=PaceRow.slowed_at),
@@ -110,8 +109,8 @@ _HOLD = (
         throttled=PaceRow.throttled + 1,
     )
 )
-"""One statement: nobody calls before the provider's reset; the pace slows once per hold, to at most one call
-per reset (a reset of a second says the account takes about one call a second)."""
+"""One statement: nobody calls before the provider's reset; the pace slows once per hold. (The reset says
+nothing of the rate: a sliding window of 20 a second answers resets of up to a second, as 1 a second does.)"""
 
 _CREATE = {
     "postgresql": postgresql.insert(PaceRow).on_conflict_do_nothing(index_elements=["account"]),
