@@ -11,6 +11,7 @@ ALL = [
     "replicate_makespan",
     "looks_round",
     "workers_throughput",
+    "rate_limits",
     "app_start",
     "api_latency",
 ]

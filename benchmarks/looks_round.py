@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.replicate_makespan import LATENCY, replicate_server
+from benchmarks.replicate_makespan import LATENCY, UNLIMITED_ACCOUNT, replicate_server
 from studio.characters.look_rounds import looks_now
 from studio.characters.looks import LooksRequest
 from studio.characters.songs import apply_template
@@ -78,6 +78,7 @@ async def _measure(base_url: str, token: str) -> dict[int, dict[str, list[float]
             storage="local",
             replicate_api_token=token,
             replicate_base_url=base_url,
+            replicate_creates_per_minute=UNLIMITED_ACCOUNT,
         )
         services = build_services(settings)
         client = replicate.Client(api_token=token, base_url=base_url)

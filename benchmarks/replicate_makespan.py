@@ -44,6 +44,9 @@ PEER_SLACK = 0.01
 SONG_SECONDS = 180.0
 """A three-minute song: its budget (3 x $200) does not bind, as for a real music video."""
 ROOT = Path(__file__).resolve().parents[1]
+UNLIMITED_ACCOUNT = 1_000_000
+"""REPLICATE_CREATES_PER_MINUTE of an account whose rate limit never binds (this server throttles nothing):
+the figures are the orchestration's; benchmarks/rate_limits.py measures an account's limit."""
 
 
 @contextlib.contextmanager
@@ -145,6 +148,7 @@ async def _measure(base_url: str, token: str) -> dict[tuple[int, int], dict[str,
             storage="local",
             replicate_api_token=token,
             replicate_base_url=base_url,
+            replicate_creates_per_minute=UNLIMITED_ACCOUNT,
         )
         services = build_services(settings)
         variants: dict[str, Variant] = {

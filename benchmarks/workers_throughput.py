@@ -19,7 +19,7 @@ from collections import Counter
 from pathlib import Path
 
 from benchmarks.plans import synthetic_plan
-from benchmarks.replicate_makespan import replicate_server
+from benchmarks.replicate_makespan import UNLIMITED_ACCOUNT, replicate_server
 from studio.references import jobs
 from studio.services import Services, build_services
 from studio.settings import Settings
@@ -39,6 +39,7 @@ def _environment(data_dir: Path, base_url: str, token: str) -> dict[str, str]:
         "REPLICATE_BASE_URL": base_url,
         "STUDIO_LEASE_SECONDS": str(LEASE_SECONDS),
         "STUDIO_LOG_FORMAT": "json",
+        "REPLICATE_CREATES_PER_MINUTE": str(UNLIMITED_ACCOUNT),
     }
 
 

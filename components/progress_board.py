@@ -73,6 +73,12 @@ def _bar(progress: JobProgress) -> None:
 
 def _board(progress: JobProgress) -> None:
     _bar(progress)
+    if (waiting := progress.rate_limit_wait()) > 0:
+        st.info(
+            f"Waiting for the provider's rate limit (about {waiting:.0f} s more): the images go on by "
+            "themselves, none of them fails for it.",
+            icon=":material/hourglass_top:",
+        )
     values: list[tuple[str, int | str]] = [
         ("stored", progress.stored),
         ("generating", progress.in_flight),

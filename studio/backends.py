@@ -67,7 +67,7 @@ def _local_generator(_settings: Settings, _clients: Clients) -> Any:
 def _replicate_generator(settings: Settings, clients: Clients) -> Any:
     from studio.generation.replicate import ReplicateImageGenerator
 
-    return ReplicateImageGenerator.from_settings(settings, clients.replicate)
+    return ReplicateImageGenerator.from_settings(settings, clients.replicate, clients.replicate_pace)
 
 
 def _local_interrogator(_settings: Settings, _clients: Clients) -> Any:
@@ -79,13 +79,13 @@ def _local_interrogator(_settings: Settings, _clients: Clients) -> Any:
 def _openai_interrogator(settings: Settings, clients: Clients) -> Any:
     from studio.interrogation.openai import OpenAIInterrogator
 
-    return OpenAIInterrogator(clients.openai, model=settings.openai_model)
+    return OpenAIInterrogator(clients.openai, model=settings.openai_model, pace=clients.openai_pace)
 
 
 def _replicate_interrogator(settings: Settings, clients: Clients) -> Any:
     from studio.interrogation.replicate import ReplicateInterrogator
 
-    return ReplicateInterrogator.from_settings(settings, clients.replicate)
+    return ReplicateInterrogator.from_settings(settings, clients.replicate, clients.replicate_pace)
 
 
 def data_dir(settings: Settings) -> Path:
@@ -205,6 +205,7 @@ def _replicate_probes(model: str, version: Callable[[Settings], str], setting: s
                 f"replicate model {model}",
                 lambda: p.replicate_version(settings, clients.replicate, model, version(settings), setting),
             ),
+            ("replicate pace", _threaded(p.provider_pace, settings, clients.replicate_pace)),
         ]
 
     return probes
@@ -219,7 +220,10 @@ def _img2prompt_version(_settings: Settings) -> str:
 def _openai_probes(settings: Settings, clients: Clients) -> list[Probe]:
     from studio.operations.doctor import probes as p
 
-    return [(f"openai model {settings.openai_model}", lambda: p.openai_model(settings, clients.openai))]
+    return [
+        (f"openai model {settings.openai_model}", lambda: p.openai_model(settings, clients.openai)),
+        ("openai pace", _threaded(p.provider_pace, settings, clients.openai_pace)),
+    ]
 
 
 def _supabase_probes(settings: Settings, _clients: Clients) -> list[Probe]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextvars
 import email.utils
+import re
 import time
 import weakref
 from collections.abc import Awaitable, Callable
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import httpx
 
 from studio.errors import ConfigurationError, GenerationError
+from studio.generation.pace import Pace, account_key
 from studio.settings import Settings
 
 if TYPE_CHECKING:
@@ -22,11 +24,16 @@ if TYPE_CHECKING:
     from replicate.client import Client as ReplicateClient
     from replicate.exceptions import ReplicateError
 
+    from studio.records.database import Database
+
 T = TypeVar("T")
 
 REPLICATE_TIMEOUT = httpx.Timeout(10.0, read=75.0, write=30.0, pool=30.0)
 """Reads may wait out a `Prefer: wait` of up to 60 s."""
 PREFER_WAIT_SECONDS = 60
+
+_RESETS_IN = re.compile(r"resets in ~?\s*(\d+(?:\.\d+)?)\s*s")
+"""Replicate's 429 says when the limit resets in its detail (`Your rate limit resets in ~30s.`)."""
 
 _retry_after: contextvars.ContextVar[float | None] = contextvars.ContextVar("retry_after", default=None)
 
@@ -63,15 +70,22 @@ async def with_retry_after(
         return None, error, _retry_after.get()
 
 
+def resets_in(detail: str | None) -> float | None:
+    """The seconds a 429's detail says the rate limit resets in, when it says so."""
+    found = _RESETS_IN.search(detail or "")
+    return float(found.group(1)) if found else None
+
+
 def replicate_error(exc: ReplicateError, doing: str, retry_after: float | None = None) -> GenerationError:
-    """A Replicate API error by its HTTP status: 429 and 5xx retryable, every other 4xx final."""
+    """A Replicate API error by its HTTP status: 429 and 5xx retryable, every other 4xx final. A 429 keeps
+    when the limit resets: its Retry-After, else what its detail says."""
     status = exc.status
     said = exc.detail or exc.title or "no detail"
     if status == 429:
         return GenerationError(
             f"Replicate rate-limited {doing} (HTTP 429)",
             retryable=True,
-            retry_after=retry_after,
+            retry_after=retry_after if retry_after is not None else resets_in(exc.detail),
             reason="rate_limited",
         )
     if status is not None and status >= 500:
@@ -151,6 +165,23 @@ class Clients:
         self._replicate: ReplicateClient | None = None
         self._replicate_transport = LoopLocalTransport()
         self._openai: weakref.WeakKeyDictionary[Any, openai.AsyncOpenAI] = weakref.WeakKeyDictionary()
+        token, key = settings.replicate_api_token, settings.openai_api_key
+        self.replicate_pace = Pace(
+            account_key("replicate", token.get_secret_value() if token else None),
+            settings.replicate_creates_per_minute,
+            "REPLICATE_CREATES_PER_MINUTE",
+        )
+        """Creates of predictions on the Replicate account (the calls its rate limit counts)."""
+        self.openai_pace = Pace(
+            account_key("openai", key.get_secret_value() if key else None),
+            settings.openai_requests_per_minute,
+            "OPENAI_REQUESTS_PER_MINUTE",
+        )
+
+    def share_paces(self, db: Database) -> None:
+        """Pace every account through the records, shared with every process that uses them."""
+        self.replicate_pace.share(db)
+        self.openai_pace.share(db)
 
     @property
     def replicate(self) -> ReplicateClient:

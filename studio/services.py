@@ -53,12 +53,14 @@ def build_services(settings: Settings | None = None) -> Services:
     storage = choose(settings, "storage")
     records = choose(settings, "records")
     built_storage = build(settings, clients, "storage", storage)[0]  # before the records: nothing to close
+    built_records = Records(settings.resolved_database_url())
+    clients.share_paces(built_records.db)
     return Services(
         settings=settings,
         storage=built_storage,
         generator=build(settings, clients, "image generation", image)[0],
         interrogators=build(settings, clients, "interrogation", interrogation),
-        records=Records(settings.resolved_database_url()),
+        records=built_records,
         clients=clients,
         choices=[image, interrogation, storage, records],
     )

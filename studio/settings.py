@@ -69,6 +69,14 @@ class Settings(BaseSettings):
     openai_api_key: SecretStr | None = Field(None, validation_alias=_env("OPENAI_API_KEY"))
     openai_base_url: str | None = Field(None, validation_alias=_env("OPENAI_BASE_URL"))
     openai_model: str = Field("gpt-4o-mini", validation_alias=_env("STUDIO_OPENAI_MODEL"))
+    replicate_creates_per_minute: float = Field(
+        600, gt=0, le=1_000_000, allow_inf_nan=False, validation_alias=_env("REPLICATE_CREATES_PER_MINUTE")
+    )
+    """The most predictions the Replicate account may create a minute: every process sharing the records
+    paces its creates below it (slower after a 429)."""
+    openai_requests_per_minute: float = Field(
+        500, gt=0, le=1_000_000, allow_inf_nan=False, validation_alias=_env("OPENAI_REQUESTS_PER_MINUTE")
+    )
     supabase_url: str | None = Field(None, validation_alias=_env("SUPABASE_URL"))
     supabase_key: SecretStr | None = Field(None, validation_alias=_env("SUPABASE_KEY"))
     signing_key: SecretStr | None = Field(None, validation_alias=_env("STUDIO_SIGNING_KEY"))

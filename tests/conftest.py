@@ -36,6 +36,7 @@ def clean_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     data_dir = tmp_path / "studio-data"
     monkeypatch.setenv("STUDIO_DATA_DIR", str(data_dir))
     monkeypatch.setenv("REFERENCE_RETRY_BACKOFF", "0.01")
+    monkeypatch.setenv("REPLICATE_CREATES_PER_MINUTE", "1000000")  # unpaced, unless a test paces
     return data_dir
 
 

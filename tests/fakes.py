@@ -81,7 +81,7 @@ class ScriptedGenerator(WithoutPredictions):
         return sum(1 for request in self.history if request.label == ref)
 
 
-def retryable(reason: str = "rate_limited", retry_after: float | None = None) -> GenerationError:
+def retryable(reason: str = "unavailable", retry_after: float | None = None) -> GenerationError:
     return GenerationError(f"scripted {reason}", retryable=True, retry_after=retry_after, reason=reason)
 
 

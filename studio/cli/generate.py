@@ -63,6 +63,8 @@ def _progress(event: Event) -> None:
         output.info(
             f"  {data['ref']}: retry {data['attempt']} after {data['reason']} ({data['wait_seconds']} s)"
         )
+    elif event.type == "reference_generation_waiting":
+        output.info(f"  waiting {data['wait_seconds']} s for the provider's rate limit ({data['ref']} next)")
     elif event.type == "reference_generation_failed":
         output.info(f"  {data['ref']}: failed: {data['error']}")
 

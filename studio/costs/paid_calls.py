@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from studio.costs.budget import Budget
 from studio.errors import GenerationError
 from studio.generation.base import GenerationRequest, Settled
+from studio.generation.pace import Waited, paced
 from studio.generation.retry import RetryListener, with_retries
 from studio.money import to_nanos
 from studio.records.database import Database, Op
@@ -107,6 +108,10 @@ class PaidCalls:
         self.adoptable: dict[str, list[PaidCallRow]] = {}
         self.in_flight: dict[str, InFlight] = {}
         self.cancelling = run.cancel_requested
+        self.waited = Waited()
+        """How long calls waited for the provider's rate limit; a cancel wakes them (they start nothing)."""
+        if self.cancelling:
+            self.waited.woken.set()
 
     @property
     def db(self) -> Database:
@@ -267,7 +272,14 @@ class PaidCalls:
             self.db.post(lambda s: known_in(s, call_id, prediction_id))
 
         try:
-            settled = await self.generator.predict(request, on_prediction)
+            settled = await paced(
+                lambda: self.generator.predict(request, on_prediction),
+                self.generator.pace,
+                deadline=time.monotonic() + self.services.settings.reference_gen_timeout,
+                may_start=self._may_start,
+                on_wait=self.waited.of(ref),
+                woken=self.waited.woken,
+            )
         except GenerationError as error:
             self._charge_failure(call_id, ref, reserved, error, purchase)
             raise
@@ -275,6 +287,10 @@ class PaidCalls:
             self.in_flight.pop(ref, None)
         self._charge(call_id, ref, reserved, settled, purchase)
         return settled
+
+    def _may_start(self) -> None:
+        if self.cancelling:
+            raise GenerationError("cancelled before it started", retryable=False, reason="canceled")
 
     async def _adopted(self, call: PaidCallRow, request: GenerationRequest, purchase: Purchase) -> Settled:
         """A call an earlier holder made: wait for it as `predict` would, charge it (once) unless it was."""
@@ -370,6 +386,7 @@ class PaidCalls:
         """Start nothing new; ask the provider to stop the calls in flight (found when their id is not known
         yet), so each ends cancelled and is charged what it cost."""
         self.cancelling = True
+        self.waited.woken.set()
         for ref, flight in list(self.in_flight.items()):
             ids = [flight.prediction_id] if flight.prediction_id else []
             if not ids:

@@ -6,7 +6,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from studio.generation.pace import Pace
 
 ImageKind = Literal["scene", "character"]
 DEFAULT_STRENGTH = 0.8
@@ -88,6 +91,8 @@ class ImageGenerator(Protocol):
     """`local`, `replicate`, ... as chosen by the image provider setting."""
     model_version: str
     """What is written into each PNG's `Model:` field and the job metadata."""
+    pace: Pace | None
+    """The provider account's pace its calls go at (studio.generation.pace); None when nothing limits them."""
 
     def max_cost(self, request: GenerationRequest) -> Decimal:
         """The most one call can cost: reserved against the budget before the call."""
@@ -131,6 +136,8 @@ class ImageGenerator(Protocol):
 class WithoutPredictions:
     """For generators whose calls have no provider-side life of their own (offline renderers, fakes): the
     image is made by `generate` and comes with the call; nothing is left running to adopt, find or cancel."""
+
+    pace: Pace | None = None
 
     async def generate(
         self, request: GenerationRequest, on_prediction: PredictionListener | None = None

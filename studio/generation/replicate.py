@@ -31,6 +31,7 @@ from studio.generation.base import (
     PredictionListener,
     Settled,
 )
+from studio.generation.pace import Pace
 from studio.generation.pricing import ESTIMATE_PER_IMAGE, hardware_for, prediction_cost, price_per_second
 from studio.settings import DEFAULT_SDXL_VERSION, Settings
 
@@ -97,8 +98,10 @@ class ReplicateImageGenerator:
         timeout: float = 120.0,
         poll_interval: float = 0.5,
         downloader: httpx.AsyncClient | None = None,
+        pace: Pace | None = None,
     ) -> None:
         self.client = client
+        self.pace = pace
         self.model_version = _full_version(version)
         self.version_id = self.model_version.rpartition(":")[2]
         self.hardware = hardware_for(self.model_version)
@@ -110,8 +113,10 @@ class ReplicateImageGenerator:
         self._background: set[asyncio.Future[Any]] = set()
 
     @classmethod
-    def from_settings(cls, settings: Settings, client: ReplicateClient) -> ReplicateImageGenerator:
-        return cls(client, version=settings.model_version, timeout=settings.reference_gen_timeout)
+    def from_settings(
+        cls, settings: Settings, client: ReplicateClient, pace: Pace | None = None
+    ) -> ReplicateImageGenerator:
+        return cls(client, version=settings.model_version, timeout=settings.reference_gen_timeout, pace=pace)
 
     def max_cost(self, request: GenerationRequest) -> Decimal:
         return prediction_cost(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -20,6 +21,7 @@ from openai.types.chat import ChatCompletion, ChatCompletionMessageParam
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from studio.errors import ConfigurationError, GenerationError
+from studio.generation.pace import Pace, paced
 from studio.interrogation.base import Interrogation
 from studio.interrogation.data_url import data_url
 from studio.logs import log_step
@@ -121,7 +123,7 @@ def _retry_after(response: Any) -> float | None:
 
 def classify(exc: openai.OpenAIError) -> GenerationError:
     """The client's exception types and status codes as a GenerationError, retryable or not."""
-    if isinstance(exc, openai.RateLimitError):
+    if isinstance(exc, openai.RateLimitError) and exc.code != "insufficient_quota":
         return GenerationError(
             "OpenAI rate limit (429)",
             retryable=True,
@@ -163,6 +165,7 @@ class OpenAIInterrogator:
         base_url: str | None = None,
         max_retries: int = MAX_RETRIES,
         timeout: float = TIMEOUT_SECONDS,
+        pace: Pace | None = None,
     ) -> None:
         if client is None and not api_key:
             raise ConfigurationError("the openai interrogator needs OPENAI_API_KEY; set it or use 'local'")
@@ -172,6 +175,7 @@ class OpenAIInterrogator:
         self._base_url = base_url
         self._max_retries = max_retries
         self._timeout = timeout
+        self.pace = pace
 
     @classmethod
     def from_settings(cls, settings: Settings) -> OpenAIInterrogator:
@@ -187,10 +191,13 @@ class OpenAIInterrogator:
         )
 
     async def interrogate(self, image: bytes, content_type: str) -> Interrogation:
+        """One answer; a 429 is waited out (studio.generation.pace), for at most the request timeout."""
+        deadline = time.monotonic() + self._timeout
         if self._client is not None:
-            return await self._ask(self._client, image)
+            given = self._client
+            return await paced(lambda: self._ask(given, image), self.pace, deadline=deadline)
         async with self._new_client() as client:
-            return await self._ask(client, image)
+            return await paced(lambda: self._ask(client, image), self.pace, deadline=deadline)
 
     async def _ask(self, client: AsyncOpenAI, image: bytes) -> Interrogation:
         messages: list[ChatCompletionMessageParam] = [

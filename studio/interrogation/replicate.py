@@ -17,6 +17,7 @@ from replicate.prediction import Prediction
 
 from studio.clients import replicate_error, with_retry_after
 from studio.errors import GenerationError
+from studio.generation.pace import Pace, paced
 from studio.generation.pricing import PRICE_PER_SECOND, hardware_for, prediction_cost
 from studio.interrogation.base import Interrogation
 from studio.interrogation.data_url import data_url
@@ -56,8 +57,10 @@ class ReplicateInterrogator:
         hardware: str | None = None,
         timeout: float = TIMEOUT_SECONDS,
         poll_interval: float = 0.5,
+        pace: Pace | None = None,
     ) -> None:
         self._client = client
+        self.pace = pace
         self.version = version.rpartition(":")[2]
         self.model = f"{model}:{self.version}"
         self.unit_price = PRICE_PER_SECOND[hardware or hardware_for(self.version)]
@@ -65,14 +68,20 @@ class ReplicateInterrogator:
         self.poll_interval = poll_interval
 
     @classmethod
-    def from_settings(cls, settings: Settings, client: ReplicateClient) -> ReplicateInterrogator:
-        return cls(client, timeout=settings.reference_gen_timeout)
+    def from_settings(
+        cls, settings: Settings, client: ReplicateClient, pace: Pace | None = None
+    ) -> ReplicateInterrogator:
+        return cls(client, timeout=settings.reference_gen_timeout, pace=pace)
 
     async def interrogate(self, image: bytes, content_type: str) -> Interrogation:
         return await self._predict(self._client, {"image": data_url(image)})
 
     async def _predict(self, client: ReplicateClient, inputs: dict[str, Any]) -> Interrogation:
-        started = time.monotonic()
+        deadline = time.monotonic() + self.timeout
+        created = await paced(lambda: self._create(client, inputs), self.pace, deadline=deadline)
+        return await self._settle(client, created, time.monotonic())  # its own timeout, from its creation
+
+    async def _create(self, client: ReplicateClient, inputs: dict[str, Any]) -> Prediction:
         created, error, retry_after = await with_retry_after(
             lambda: client.predictions.async_create(version=self.version, input=inputs)
         )
@@ -85,7 +94,9 @@ class ReplicateInterrogator:
                 ) from error
             assert error is not None
             raise error
-        prediction: Prediction = created
+        return created
+
+    async def _settle(self, client: ReplicateClient, prediction: Prediction, started: float) -> Interrogation:
         try:
             while prediction.status not in TERMINAL:
                 if time.monotonic() - started > self.timeout:

@@ -246,6 +246,12 @@ class Database:
         """Queue the write `op` (after everything queued before it); the future holds its result."""
         return self._writer_thread().submit(op)
 
+    async def run_beside(self, op: Op[T]) -> T:
+        """Run the write `op` in a thread of its own, beside the queue: for a write in no order with the
+        others (a provider's shared pace), which must not wait behind a job's queued writes."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._reader_pool(), self.written, op)
+
     def post(self, op: Op[Any]) -> concurrent.futures.Future[Any]:
         """Queue the write `op` without waiting for it; a failure is logged (in words when the database
         failed, with its traceback when it is a bug)."""

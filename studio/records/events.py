@@ -48,3 +48,14 @@ class EventRecords:
                 .order_by(EventRow.id)
             )
             return list(s.scalars(query))
+
+    def latest(self, job_id: str, type_: str) -> EventRow | None:
+        """The job's most recent event of a type."""
+        with self.db.read() as s:
+            query = (
+                select(EventRow)
+                .where(EventRow.job_id == job_id, EventRow.type == type_)
+                .order_by(EventRow.id.desc())
+                .limit(1)
+            )
+            return s.scalars(query).first()

@@ -26,6 +26,7 @@ EventType = Literal[
     "reference_generation_complete",
     "reference_generation_failed",
     "reference_generation_retry",
+    "reference_generation_waiting",
 ]
 FailureReason = Literal[
     "no_scenes_or_characters",
@@ -82,6 +83,9 @@ def log_event(event: Event) -> None:
         log_step(pipeline_log, "reference retry", level=logging.WARNING, stage="generation",
                  outcome=data.get("reason"), attempt=data.get("attempt"), wait=data.get("wait_seconds"),
                  **fields)  # fmt: skip
+    elif event.type == "reference_generation_waiting":
+        log_step(pipeline_log, "waiting for the provider's rate limit", stage="generation",
+                 outcome="rate_limited", wait=data.get("wait_seconds"), **fields)  # fmt: skip
 
 
 class EventSink:

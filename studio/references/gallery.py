@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
 import shutil
 import threading
+import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -87,6 +89,14 @@ class JobProgress:
     """What the last run did (`4 generated · 2 reused · $0.02 this run`), once it ended."""
     reused: int = 0
     """Of the stored ones, how many the last run reused instead of making, once it ended."""
+    rate_limit_until: float | None = None
+    """Epoch seconds until which the run's images wait for the provider's rate limit, while it runs."""
+
+    def rate_limit_wait(self, now: float | None = None) -> float:
+        """Seconds the running job still waits for the provider's rate limit (0: not waiting)."""
+        if not self.active or self.rate_limit_until is None:
+            return 0.0
+        return max(0.0, self.rate_limit_until - (time.time() if now is None else now))
 
     @property
     def active(self) -> bool:
@@ -151,7 +161,18 @@ def job_progress(services: Services, job_id: str) -> JobProgress | None:
         cancel_requested=job.cancel_requested,
         summary=_summary(job),
         reused=_reused(job),
+        rate_limit_until=_rate_limit_until(services, job),
     )
+
+
+def _rate_limit_until(services: Services, job: Job) -> float | None:
+    if job.status not in ACTIVE:
+        return None
+    latest = services.records.events.latest(job.id, "reference_generation_waiting")
+    if latest is None:
+        return None
+    until = json.loads(latest.payload_json).get("until")
+    return float(until) if isinstance(until, int | float) else None
 
 
 def _cancelled(plan: ScenePlan, rows: list[BoardReference]) -> list[BoardReference]:

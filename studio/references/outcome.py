@@ -37,7 +37,9 @@ def partial_success(outcomes: list[Outcome]) -> bool:
     )
 
 
-def build_result(services: Services, job_id: str, outcomes: list[Outcome], wall: float) -> ReferenceImages:
+def build_result(
+    services: Services, job_id: str, outcomes: list[Outcome], wall: float, waited: float = 0.0
+) -> ReferenceImages:
     settings = services.settings
     scenes: list[ReferenceImage] = []
     characters: list[ReferenceImage] = []
@@ -67,6 +69,7 @@ def build_result(services: Services, job_id: str, outcomes: list[Outcome], wall:
         total_references=len(scenes) + len(characters),
         total_generation_time=round(wall, 4),
         total_cost=sum((o.cost for o in outcomes), Decimal("0")),
+        rate_limit_wait_seconds=round(waited, 3),
         status="success" if len(scenes) + len(characters) == len(outcomes) else "partial",
         metadata=ReferenceMetadata(
             model_version=services.generator.model_version,

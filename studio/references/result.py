@@ -38,6 +38,8 @@ class ReferenceImages(BaseModel):
     total_generation_time: float = 0.0
     """Wall-clock seconds of the whole run, not the sum of per-image times."""
     total_cost: Decimal = Decimal("0")
+    rate_limit_wait_seconds: float = 0.0
+    """Wall-clock seconds during which images waited for the provider's rate limit."""
     status: Literal["success", "partial", "failed"]
     metadata: ReferenceMetadata
 
@@ -48,4 +50,7 @@ def run_summary(result: ReferenceImages) -> str:
 
     references = [*result.scene_references, *result.character_references]
     reused = sum(1 for reference in references if reference.reused)
-    return f"{len(references) - reused} generated · {reused} reused · {usd(result.total_cost)} this run"
+    summary = f"{len(references) - reused} generated · {reused} reused · {usd(result.total_cost)} this run"
+    if result.rate_limit_wait_seconds >= 0.1:
+        summary += f" · waited {result.rate_limit_wait_seconds:.1f} s for the provider's rate limit"
+    return summary

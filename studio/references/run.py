@@ -104,6 +104,13 @@ async def run_references(run: Run) -> Ended:
         taken_over=lease.taken_over_from is not None,
     )
     paid = PaidCalls(run, Account("generation", job_id=job.id))
+    paid.waited.told = lambda ref, seconds: emit(
+        "reference_generation_waiting",
+        ref=ref,
+        reason="rate_limited",
+        wait_seconds=round(seconds, 1),
+        until=round(time.time() + seconds, 3),
+    )
     job_run = JobRun(
         run, emit, paid, total=len(todo), versions={ref: row.version for ref, row in existing.items()}
     )
@@ -337,7 +344,8 @@ async def _finish(
         outcomes.get(p.ref) or Outcome(p, ReferenceStatus.FAILED, error="not generated") for p in planned
     ]
     stored = [o for o in ordered if o.status == STORED]
-    result = await asyncio.to_thread(build_result, services, job.job_id, ordered, wall)  # signs URLs
+    waited = job.paid.waited.seconds
+    result = await asyncio.to_thread(build_result, services, job.job_id, ordered, wall, waited)  # signs URLs
     cancelled = job.paid.cancelling
     reason: FailureReason | None = None
     if cancelled:  # by request: what is stored is kept, nothing is called a failure
@@ -363,6 +371,7 @@ async def _finish(
         total_images=len(ordered),
         total_cost=str(result.total_cost),
         wall_seconds=round(wall, 3),
+        rate_limit_wait_seconds=round(waited, 3),
     )
     await job.paid.flushed()
     return Ended.DONE

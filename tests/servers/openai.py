@@ -93,6 +93,7 @@ class Failure:
     status: int
     retry_after: float | None = None
     message: str = "injected failure"
+    code: str | None = None
 
 
 class OpenAIServer(LocalServer):
@@ -121,10 +122,13 @@ class OpenAIServer(LocalServer):
         host, port = self.address
         return f"http://{host}:{port}/v1"
 
-    def fail(self, status: int, *, retry_after: float | None = None, times: int = 1) -> None:
-        """Answer the next `times` completions with `status` (and a Retry-After header when given)."""
+    def fail(
+        self, status: int, *, retry_after: float | None = None, times: int = 1, code: str | None = None
+    ) -> None:
+        """Answer the next `times` completions with `status` (and a Retry-After header when given; `code`
+        as OpenAI's error code, e.g. `insufficient_quota`)."""
         with self._lock:
-            self.failures.extend(Failure(status, retry_after) for _ in range(times))
+            self.failures.extend(Failure(status, retry_after, code=code) for _ in range(times))
 
     def completions(self) -> list[Seen]:
         with self._lock:
@@ -141,7 +145,7 @@ class OpenAIServer(LocalServer):
             if failure:
                 headers = {} if failure.retry_after is None else {"retry-after": f"{failure.retry_after:g}"}
                 kind = "rate_limit_error" if failure.status == 429 else "server_error"
-                return failure.status, headers, _error(failure.message, kind, None)
+                return failure.status, headers, _error(failure.message, kind, failure.code)
             return 200, {}, self._completion(seen.body or {})
         return 404, {}, _error(f"no route {seen.method} {seen.path}", "invalid_request_error", None)
 

@@ -21,7 +21,7 @@ import secrets
 import socket
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -36,12 +36,13 @@ from tests.servers.replicate_sdxl import (
     Faults,
     Output,
     Prediction,
+    Throttle,
     Version,
     sdxl_output,
     sdxl_problems,
 )
 
-__all__ = ["Charge", "CreateRequest", "Faults", "ReplicateServer", "Version", "sdxl_output"]
+__all__ = ["Charge", "CreateRequest", "Faults", "ReplicateServer", "Throttle", "Version", "sdxl_output"]
 
 
 def _iso(wall: float) -> str:
@@ -58,9 +59,11 @@ class ReplicateServer:
         output_scale: float = 1 / 32,
         token: str | None = None,
         faults: Faults | None = None,
+        throttle: Throttle | None = None,
         port: int = 0,
     ) -> None:
         self.latency = latency
+        self.throttle = throttle
         self.token = token or "r8_test_" + secrets.token_hex(12)
         self.faults = faults or Faults()
         self.output_scale = output_scale
@@ -103,6 +106,9 @@ class ReplicateServer:
             self.files: dict[str, tuple[bytes, str]] = {}
             self._attempts: Counter[str] = Counter()
             self._faults_for: Counter[str] = Counter()
+            self.throttled = 0
+            """Creates answered 429 by the throttle (beside the `rate_limited` faults)."""
+            self._accepted: list[deque[float]] = [deque() for _ in (self.throttle or Throttle(())).limits]
 
     @property
     def base_url(self) -> str:
@@ -268,14 +274,13 @@ class ReplicateServer:
         if problems:
             detail = "".join(f"- {problem}\n" for problem in problems)
             return self._refuse(version_id, inputs, prefer, 422, "Input validation failed", detail)
+        wait = self._throttled()
+        if wait is not None:
+            return self._throttle_reply(version_id, inputs, prefer, wait)
         fate = self._draw(version_id, inputs)
         faults = self.faults
         if fate == "rate_limited":
-            headers = {"Retry-After": f"{faults.retry_after:g}"}
-            return self._refuse(
-                version_id, inputs, prefer, 429, "Request was throttled",
-                f"Request was throttled. Expected available in {faults.retry_after:g} second.", headers,
-            )  # fmt: skip
+            return self._throttle_reply(version_id, inputs, prefer, faults.retry_after)
         if fate == "unavailable":
             return self._refuse(version_id, inputs, prefer, 503, "Service Unavailable", "Please retry.")
         now = time.monotonic()
@@ -296,6 +301,39 @@ class ReplicateServer:
             self._hold(prediction, now + hold)
         with self._lock:
             return 201, self._json(prediction, time.monotonic()), {}
+
+    def _throttled(self) -> float | None:
+        """Seconds until the throttle takes another create (None: it takes this one, and counts it)."""
+        if self.throttle is None:
+            return None
+        now = time.monotonic()
+        with self._lock:
+            if len(self._accepted) != len(self.throttle.limits):  # a throttle set after start
+                self._accepted = [deque() for _ in self.throttle.limits]
+            waits = []
+            for (count, period), accepted in zip(self.throttle.limits, self._accepted, strict=True):
+                while accepted and accepted[0] <= now - period:
+                    accepted.popleft()
+                if len(accepted) >= count:
+                    waits.append(accepted[0] + period - now)
+            if waits:
+                self.throttled += 1
+                return max(waits)
+            for accepted in self._accepted:
+                accepted.append(now)
+            return None
+
+    def _throttle_reply(
+        self, version_id: Any, inputs: Any, prefer: str | None, wait: float
+    ) -> tuple[int, dict[str, Any], dict[str, str]]:
+        """Replicate's 429: Retry-After (whole seconds, or fractions below one) and the reset in words."""
+        said = f"{math.ceil(wait)}" if wait >= 1 else f"{wait:.3f}"
+        header = self.throttle is None or self.throttle.retry_after_header
+        detail = f"Request was throttled. Your rate limit resets in ~{max(1, round(wait))}s."
+        return self._refuse(
+            version_id, inputs, prefer, 429, "Request was throttled", detail,
+            {"Retry-After": said} if header else {},
+        )  # fmt: skip
 
     def _refuse(
         self,
@@ -399,11 +437,16 @@ def main() -> None:
     parser.add_argument("--unavailable", type=float, default=0.0, help="share of creates answered 503")
     parser.add_argument("--failed", type=float, default=0.0, help="share of predictions ending failed")
     parser.add_argument("--hung", type=float, default=0.0, help="share of predictions that never finish")
+    parser.add_argument("--creates-per-second", type=int, default=None, help="account-wide create limit")
+    parser.add_argument("--creates-per-minute", type=int, default=None, help="account-wide create limit")
     args = parser.parse_args()
     faults = Faults(args.rate_limited, args.unavailable, args.failed, args.hung)
+    limits = [(args.creates_per_second, 1.0), (args.creates_per_minute, 60.0)]
+    given = tuple((count, period) for count, period in limits if count)
     server = ReplicateServer(
-        latency=args.latency, output_scale=args.scale, token=args.token, faults=faults, port=args.port
-    )
+        latency=args.latency, output_scale=args.scale, token=args.token, faults=faults, port=args.port,
+        throttle=Throttle(given) if given else None,
+    )  # fmt: skip
     with server:
         print(f"export REPLICATE_BASE_URL={server.base_url}")
         print(f"export REPLICATE_API_TOKEN={server.token}")

@@ -47,6 +47,20 @@ class Faults:
     seed: int = 0
 
 
+@dataclass
+class Throttle:
+    """Account-wide limits on creating predictions, as Replicate's: at most `count` creates in any `period`
+    seconds, for each (count, period) of `limits`; a create past one is answered 429 with when it resets."""
+
+    limits: tuple[tuple[int, float], ...]
+    retry_after_header: bool = True
+    """False: the reset is only said in the answer's detail ("resets in ~Ns")."""
+
+    @classmethod
+    def per_second(cls, count: int) -> Throttle:
+        return cls(((count, 1.0),))
+
+
 @dataclass(frozen=True)
 class Charge:
     prediction_id: str

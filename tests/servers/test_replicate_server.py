@@ -14,7 +14,7 @@ from replicate.exceptions import ReplicateError
 from replicate.version import Versions
 
 from studio.settings import DEFAULT_SDXL_VERSION
-from tests.servers.replicate import Faults, ReplicateServer
+from tests.servers.replicate import Faults, ReplicateServer, Throttle
 
 
 @pytest.fixture
@@ -109,3 +109,21 @@ def test_stop_joins_every_thread_even_with_open_connections() -> None:
     server.stop()
     connection.close()
     assert threading.active_count() == before
+
+
+async def test_throttle_refuses_creates_past_the_account_limit_with_its_reset(
+    replicate_server: ReplicateServer, client: Client
+) -> None:
+    replicate_server.throttle = Throttle(((3, 60.0),))
+    for n in range(3):
+        await client.predictions.async_create(version=DEFAULT_SDXL_VERSION, input={"prompt": f"p{n}"})
+    async with httpx.AsyncClient(base_url=replicate_server.base_url) as raw:
+        refused = await raw.post(
+            "/v1/predictions",
+            json={"version": DEFAULT_SDXL_VERSION, "input": {"prompt": "p3"}},
+            headers={"Authorization": f"Bearer {replicate_server.token}"},
+        )
+    assert refused.status_code == 429
+    assert 58 <= int(refused.headers["Retry-After"]) <= 60
+    assert refused.json()["detail"] == "Request was throttled. Your rate limit resets in ~60s."
+    assert (replicate_server.throttled, replicate_server.created) == (1, 3)

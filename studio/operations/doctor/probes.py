@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 
+from studio.generation.pace import SAFETY, Pace
 from studio.settings import Settings
 
 REQUEST_TIMEOUT = 3.0
@@ -188,3 +189,44 @@ def writable(path: Path) -> str:
     except OSError as exc:
         raise Failed(f"cannot write in {existing}: {exc.strerror or exc}", fix) from None
     return f"{path} is writable" if existing == path else f"{path} will be created under {existing}"
+
+
+def provider_pace(settings: Settings, pace: Pace) -> str:
+    """The pace an account's calls go at now, as every process sharing the records sees it (read only: a
+    database not made yet, or without the table, shows the configured pace)."""
+    import time
+
+    from sqlalchemy import create_engine, inspect
+    from sqlalchemy.orm import Session
+
+    from studio.records.database import sqlite_path
+    from studio.records.failures import translated
+    from studio.records.paces import PaceRow, state_in
+
+    url = settings.resolved_database_url()
+    configured = f"{pace.setting}={pace.per_minute / SAFETY:g}"
+    state = None
+    path = sqlite_path(url)
+    if path is None or path.exists():
+        timeout = {"timeout": REQUEST_TIMEOUT} if path else {"connect_timeout": round(REQUEST_TIMEOUT)}
+        engine = create_engine(url, connect_args=timeout)
+        try:
+            with translated(url), Session(engine) as session:
+                if inspect(session.connection()).has_table(PaceRow.__tablename__):
+                    state = state_in(session, pace.account, pace.per_minute, time.time())
+        finally:
+            engine.dispose()
+    if state is None:
+        return f"paced at {pace.per_minute:g} a minute ({SAFETY:.0%} of {configured}); nothing paced yet"
+    held = state.held_until - time.time()
+    now = (
+        f"held for {held:.0f} s more by the provider's rate limit"
+        if held > 0
+        else f"slowed after a 429, climbing back to {pace.per_minute:g}"
+        if state.per_minute < pace.per_minute
+        else "at full pace"
+    )
+    return (
+        f"paced at {state.per_minute:.0f} a minute ({SAFETY:.0%} of {configured}), shared by every process "
+        f"using the records; {now}; {state.throttled} throttled (429) so far"
+    )

@@ -126,17 +126,21 @@ async def test_refusal_is_not_an_answer(openai_server: OpenAIServer, client: Asy
     assert (caught.value.reason, caught.value.retryable) == ("refused", False)
 
 
-async def test_rate_limit_is_retryable_with_retry_after(
+async def test_rate_limits_are_waited_out_after_their_retry_after(
     openai_server: OpenAIServer, client: AsyncOpenAI
 ) -> None:
-    openai_server.fail(429, retry_after=7)
+    openai_server.fail(429, retry_after=0.05, times=3)
+    answer = await OpenAIInterrogator(client).interrogate(figure(), "image/png")
+    assert answer.source == "openai" and answer.character_description
+    assert len(openai_server.completions()) == 4, "three 429s, then the answer"
+
+
+async def test_an_exhausted_quota_is_not_waited_for(openai_server: OpenAIServer, client: AsyncOpenAI) -> None:
+    openai_server.fail(429, retry_after=0.05, code="insufficient_quota")
     with pytest.raises(GenerationError) as caught:
         await OpenAIInterrogator(client).interrogate(figure(), "image/png")
-    assert (caught.value.reason, caught.value.retryable, caught.value.retry_after) == (
-        "rate_limited",
-        True,
-        7.0,
-    )
+    assert caught.value.reason != "rate_limited"
+    assert len(openai_server.completions()) == 1
 
 
 @pytest.mark.parametrize(

@@ -72,16 +72,12 @@ async def test_failed_prediction_is_charged_and_retryable(server: ReplicateServe
     assert caught.value.charged > 0
 
 
-async def test_rate_limit_carries_retry_after(server: ReplicateServer) -> None:
-    server.faults = Faults(rate_limited=1.0, retry_after=3)
+async def test_rate_limits_are_waited_out_without_failing(server: ReplicateServer) -> None:
+    server.faults = Faults(rate_limited=1.0, retry_after=0.05, per_request=2)
     built = ReplicateInterrogator(replicate_client(server.token, server.base_url), poll_interval=0.01)
-    with pytest.raises(GenerationError) as caught:
-        await built.interrogate(figure(), "image/png")
-    assert (caught.value.reason, caught.value.retryable, caught.value.retry_after) == (
-        "rate_limited",
-        True,
-        3.0,
-    )
+    answer = await built.interrogate(figure(), "image/png")
+    assert answer.prediction_id is not None
+    assert (server.answered[429], server.answered[201]) == (2, 1)
 
 
 async def test_hung_prediction_is_cancelled_at_the_timeout(server: ReplicateServer, client: Client) -> None:

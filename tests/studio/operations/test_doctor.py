@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import time
 from collections.abc import Iterator
@@ -79,6 +80,8 @@ def test_every_live_service_answers(live: Settings) -> None:
         "replicate model stability-ai/sdxl": "ok",
         f"replicate model {IMG2PROMPT_MODEL}": "ok",
         f"openai model {live.openai_model}": "ok",
+        "replicate pace": "ok",
+        "openai pace": "ok",
         "supabase bucket reference-images": "ok",
         "supabase bucket character-images": "ok",
         "database": "ok",
@@ -97,6 +100,24 @@ def test_every_live_service_answers(live: Settings) -> None:
     shown = report.model_dump_json()
     for secret in (live.replicate_api_token, live.openai_api_key, live.supabase_key):
         assert secret is not None and secret.get_secret_value() not in shown
+
+
+def test_the_pace_shows_what_every_process_shares(data_dir: Path, replicate_server: ReplicateServer) -> None:
+    settings = Settings(
+        data_dir=data_dir,
+        replicate_api_token=replicate_server.token,
+        replicate_base_url=replicate_server.base_url,
+        replicate_creates_per_minute=600,
+    )
+    fresh = check(diagnose(settings), "replicate pace").detail
+    assert "paced at 570 a minute (95% of REPLICATE_CREATES_PER_MINUTE=600)" in fresh
+    services = build_services(settings)
+    try:
+        asyncio.run(services.clients.replicate_pace.hold(30.0))  # another process met a 429
+    finally:
+        services.close()
+    held = check(diagnose(settings), "replicate pace").detail
+    assert "held for" in held and "by the provider's rate limit" in held and "1 throttled (429)" in held
 
 
 def test_wrong_replicate_token_fails_with_a_fix(live: Settings) -> None:

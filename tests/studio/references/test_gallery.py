@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import os
+import time
 from pathlib import Path
 
 from PIL import Image
@@ -98,3 +99,17 @@ def test_many_thumbnails_at_once_match_one_by_one_and_name_the_missing(services:
         thumb = made[key]
         assert thumb is not None and thumb == thumbnail(services, key, content_id=content_id)
         assert max(thumb.width, thumb.height) <= 256
+
+
+def test_a_job_waiting_for_the_providers_rate_limit_says_so_until_it_ends(services: Services) -> None:
+    job_id = jobs.submit(services, load_sample("minimal"))
+    now = time.time()
+    wait = {"ref": "scene_rooftop", "reason": "rate_limited", "wait_seconds": 30.0, "until": now + 30}
+    services.records.events.add(job_id, "reference_generation_waiting", wait)
+    progress = job_progress(services, job_id)
+    assert progress is not None and progress.active
+    assert progress.rate_limit_wait(now) == 30.0
+    assert progress.rate_limit_wait(now + 31) == 0.0, "a wait that is over is not shown"
+    asyncio.run(drain(services))
+    ended = job_progress(services, job_id)
+    assert ended is not None and ended.rate_limit_wait(now) == 0.0, "an ended job waits for nothing"

@@ -7,16 +7,18 @@ import dataclasses
 import time
 
 import pytest
+from sqlalchemy import select
 
 from studio.errors import InvalidInput, StudioError
 from studio.plans.scene_plan import ScenePlan, load_plan
+from studio.records.paid_calls import PaidCallRow
 from studio.references import jobs
 from studio.references.gallery import job_progress
 from studio.references.planning import ReferenceOverride, plan_references
 from studio.services import Services
 from studio.work.runner import BackgroundRunner, drain
 from tests.conftest import PLANS_DIR
-from tests.fakes import ScriptedGenerator
+from tests.fakes import ScriptedGenerator, retryable
 from tests.studio.work.leases import claim, work_of
 from tests.studio.written import unsigned
 
@@ -124,18 +126,24 @@ def test_cancel_a_queued_job(services: Services, plan: ScenePlan) -> None:
     assert len({r.ref for r in progress.references}) == planned
 
 
-def test_cancel_a_running_job_stops_new_images(services: Services, plan: ScenePlan) -> None:
-    fake = ScriptedGenerator(latency=0.1)
-    services = dataclasses.replace(services, generator=fake)
-    job_id = jobs.submit(services, plan, concurrency=1)
+def cancelled_once_called(services: Services, fake: ScriptedGenerator, job_id: str) -> None:
+    """Run the queue; cancel the job the moment the generator is first called; the run ends within 10 s
+    (long before any hold of the provider's, or a cancel's grace, runs out)."""
 
     async def scenario() -> None:
         running = asyncio.create_task(drain(services))
         await asyncio.wait_for(fake.called.wait(), 10)
         assert jobs.cancel(services, job_id) == "cancelling"
-        await running
+        await asyncio.wait_for(running, 10)
 
     asyncio.run(scenario())
+
+
+def test_cancel_a_running_job_stops_new_images(services: Services, plan: ScenePlan) -> None:
+    fake = ScriptedGenerator(latency=0.1)
+    services = dataclasses.replace(services, generator=fake)
+    cancelled_once_called(services, fake, jobs.submit(services, plan, concurrency=1))
+    job_id = str(plan.job_id)
     assert len(fake.history) < 6
     job = services.records.jobs.get(job_id)
     assert job is not None and job.status == "cancelled"
@@ -145,6 +153,23 @@ def test_cancel_a_running_job_stops_new_images(services: Services, plan: ScenePl
     assert progress is not None and progress.stored + progress.cancelled == progress.total
     assert progress.in_flight == 0
     assert not progress.counts.get("queued") and not progress.counts.get("waiting"), "nothing is queued"
+
+
+def test_a_cancel_ends_the_waits_for_the_providers_rate_limit_and_starts_nothing(
+    services: Services, plan: ScenePlan
+) -> None:
+    held = retryable("rate_limited", retry_after=60.0)  # each image's first call: held for a minute
+    fake = ScriptedGenerator(fail_when=lambda request: held if fake.calls_for(request.label) == 1 else None)
+    services = dataclasses.replace(services, generator=fake)
+    job_id = jobs.submit(services, plan, concurrency=6)
+    cancelled_once_called(services, fake, job_id)
+    job = services.records.jobs.get(job_id)
+    assert job is not None and job.status == "cancelled"
+    assert {row.status for row in services.records.references.of_job(job_id).values()} == {"cancelled"}
+    assert all(fake.calls_for(ref) <= 1 for ref in {r.label for r in fake.history}), "nothing went again"
+    with services.records.db.read() as s:
+        states = {row.state for row in s.scalars(select(PaidCallRow))}
+    assert states <= {"dropped"}, "every waiting call gave its reservation back"
 
 
 def test_a_running_job_cannot_be_submitted_again(services: Services, plan: ScenePlan) -> None:

@@ -18,6 +18,7 @@ from studio.records.objects import ObjectCheck
 from studio.references.events import Event
 from studio.references.jobs import generate_references
 from studio.references.planning import ReferenceOverride
+from studio.references.result import run_summary
 from studio.services import Services
 from studio.settings import Settings
 from studio.storage.keys import REFERENCE_BUCKET
@@ -100,6 +101,36 @@ def test_non_retryable_error_fails_at_once_without_stopping_others(
     assert len(fake.history) == 6
     row = services.records.references.of_job(str(music_video.job_id))["scene_subway"]
     assert row.status == "failed" and "invalid_input" in (row.error or "")
+
+
+def test_rate_limits_are_waited_out_without_using_up_retries(
+    services: Services, music_video: ScenePlan
+) -> None:
+    limited = [retryable("rate_limited", retry_after=0.05) for _ in range(3)]
+    fake = ScriptedGenerator(script={"scene_alley": [*limited, None]})
+    result = run(with_generator(services, fake), music_video)
+    assert result is not None and result.status == "success"
+    assert fake.calls_for("scene_alley") == 4
+    assert services.records.references.of_job(str(music_video.job_id))["scene_alley"].attempts == 1
+    assert result.rate_limit_wait_seconds >= 0.15
+    assert "for the provider's rate limit" in run_summary(result)
+
+
+def test_a_rate_limit_that_never_lifts_fails_the_image_at_its_deadline(
+    data_dir: Path, services: Services, music_video: ScenePlan
+) -> None:
+    short = dataclasses.replace(
+        services, settings=Settings(data_dir=data_dir, reference_gen_timeout=0.3, retry_backoff=0.01)
+    )
+    fake = ScriptedGenerator(
+        fail_when=lambda r: retryable("rate_limited", 0.05) if r.label == "scene_alley" else None
+    )
+    result = run(with_generator(short, fake), music_video)
+    assert result is not None and result.status == "partial"
+    row = services.records.references.of_job(str(music_video.job_id))["scene_alley"]
+    assert (row.status, row.failure_reason) == ("failed", "rate_limited")
+    assert "rate limit held this call past its deadline" in (row.error or "")
+    assert 2 <= fake.calls_for("scene_alley") <= 8, "tried again while the deadline allowed, then stopped"
 
 
 def test_two_attempts_in_total_by_default(services: Services, music_video: ScenePlan) -> None:
