@@ -127,3 +127,13 @@ def conditioning_images(
             url = services.storage.signed_url(CHARACTER_BUCKET, key, REFERENCE_URL_SECONDS)
         images.append(ReferenceImage(data=data, url=url, name=f"{name} ({key})"))
     return tuple(images)
+
+
+def lead_conditioning(services: Services, song_id: str | None) -> tuple[str, tuple[ReferenceImage, ...]]:
+    """The model a job's lead character reference uses for this song, and (for a conditioned model) the
+    song's images it is given; SDXL and no images when there is no song or the song keeps SDXL."""
+    song = services.records.songs.song(song_id) if song_id else None
+    model = image_model(song_model(song))
+    if song is None or not model.conditioned:
+        return image_model(None).name, ()
+    return model.name, conditioning_images(services, song, None, model.max_references)
