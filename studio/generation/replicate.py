@@ -390,9 +390,10 @@ class ReplicateImageGenerator:
     ) -> Prediction:
         elapsed = Decimal(str(round(time.monotonic() - started, 3)))
         if model.pricing == "per_image":  # an image never made is not charged
-            cancelled = await self.client.predictions.async_cancel(prediction.id)
-            if cancelled.status == "succeeded":
-                return cancelled
+            with contextlib.suppress(ReplicateError, httpx.TransportError):
+                cancelled = await self.client.predictions.async_cancel(prediction.id)
+                if cancelled.status == "succeeded":
+                    return cancelled
             raise GenerationError(
                 f"prediction {prediction.id} passed the {self.timeout:g} s timeout and was cancelled",
                 retryable=False,

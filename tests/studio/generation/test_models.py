@@ -3,8 +3,10 @@ travel as the provider wants (URL, small data URL, files API), through the real 
 
 from __future__ import annotations
 
+import base64
 import io
 import os
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -113,8 +115,6 @@ async def test_sdxl_sends_an_init_image_over_1_mb_as_an_uploaded_file_once(
 
 
 def test_the_server_refuses_a_data_url_of_1_mb_or_more(replicate_server: ReplicateServer) -> None:
-    import base64
-
     status, body, _ = replicate_server.create_for_model(
         NANO_BANANA_2,
         {"prompt": "x", "image_input": ["data:image/png;base64," + base64.b64encode(big_png()).decode()]},
@@ -137,3 +137,23 @@ async def test_the_offline_preview_draws_from_the_reference_images() -> None:
     assert mean(from_red.data)[0] > mean(from_blue.data)[0]
     assert mean(from_blue.data)[2] > mean(from_red.data)[2]
     assert from_red.model == f"local-preview-1 as {NANO_BANANA_2}"
+
+
+async def test_a_conditioned_prediction_is_found_adopted_and_timed_out_without_charge(
+    generator: ReplicateImageGenerator, replicate_server: ReplicateServer
+) -> None:
+    made = request(model=NANO_BANANA_2, references=(ReferenceImage(png((9, 9, 9)), name="pose-a"),))
+    since = datetime.now(UTC) - timedelta(seconds=5)
+    first = await generator.predict(made)
+    assert await generator.find(made, since) == [first.prediction_id]
+    assert await generator.find(request(model=NANO_BANANA_2, prompt="another"), since) == []
+    assert first.prediction_id is not None
+    adopted = await generator.adopt(first.prediction_id, made)
+    assert (adopted.cost, adopted.unit_name) == (NANO.price_per_image, "image")
+
+    replicate_server.faults.hang_when = lambda inputs: inputs.get("prompt") == "hangs"
+    generator.timeout = 0.3
+    with pytest.raises(GenerationError) as timed_out:
+        await generator.predict(request(model=NANO_BANANA_2, prompt="hangs"))
+    assert timed_out.value.reason == "timeout" and timed_out.value.charged == 0
+    assert replicate_server.cancelled == 1
