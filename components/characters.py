@@ -7,6 +7,7 @@ import streamlit as st
 from components.identity import actor
 from components.pickers import sticky_select
 from components.setup import current_song_id, select_song
+from studio.characters.character_models import set_model, show_model
 from studio.characters.images import MAX_UPLOAD_BYTES
 from studio.characters.overview import recent_songs
 from studio.characters.songs import apply_template, create_song, upload_character_image
@@ -94,3 +95,30 @@ def pose_upload(services: Services, song_id: str, pose: str) -> None:
             return
         queued = " The consistency job is queued." if stored.job_id else ""
         st.success(f"Stored pose {pose} ({stored.width}x{stored.height}, {stored.content_type}).{queued}")
+
+
+def character_model_choice(services: Services, song_id: str) -> None:
+    """The song's character model: SDXL (the default) or a reference-conditioned model that keeps the face
+    from the song's images; used by its looks and its lead character's references, never by scenes."""
+    shown = show_model(services, song_id)
+    names = [entry.name for entry in shown.models]
+    labels = {entry.name: entry.label for entry in shown.models}
+    chosen = st.selectbox(
+        "Character model",
+        names,
+        index=names.index(shown.model),
+        format_func=lambda name: labels[name],
+        key=f"character-model-{song_id}",
+        help="Used by this song's looks, More like this and its lead character's references; scenes stay on "
+        "SDXL. A reference-conditioned model is given the song's images: the look a round starts from, the "
+        "picked look, pose A and pose B.",
+    )
+    if chosen != shown.model:
+        try:
+            shown = set_model(services, song_id, chosen, actor=actor())
+        except StudioError as error:
+            st.error(str(error))
+            return
+        st.toast(f"{song_id} now uses {shown.model} for its character.")
+    if not shown.reproducible:
+        st.caption(f"{shown.model} takes no seed: its images cannot be remade exactly.")

@@ -82,7 +82,7 @@ def looks_form(services: Services, song_id: str) -> None:
     free = planned.total == 0
     cost = "free (offline preview)" if free else f"about {usd(planned.total)} ({usd(planned.per_look)} each)"
     st.caption(
-        f"Estimate: {planned.count} looks on {planned.provider}, {cost}. "
+        f"Estimate: {planned.count} looks on {planned.provider}{_model_note(planned.model)}, {cost}. "
         f"Prompt: {planned.token_count} / 75 CLIP tokens."
     )
     if st.button("Generate looks", type="primary", icon=":material/casino:", key=f"generate-looks-{song_id}"):
@@ -242,3 +242,8 @@ def rounds_browser(services: Services, song_id: str) -> None:
     live = _live_now(services, song_id)
     st.session_state[f"looks-live-{song_id}"] = live
     st.fragment(_feed, run_every=POLL_SECONDS if live else None)(services, song_id)
+
+
+def _model_note(model: str) -> str:
+    """The song's character model, when it is not the default SDXL."""
+    return "" if model == "sdxl" else f" with {model}"

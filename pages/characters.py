@@ -3,7 +3,7 @@
 import streamlit as st
 
 from components.backends import offline_notice
-from components.characters import pose_upload, song_picker, template_gallery
+from components.characters import character_model_choice, pose_upload, song_picker, template_gallery
 from components.description_editor import description_editor
 from components.identity import actor
 from components.looks import looks_form, rounds_browser
@@ -49,6 +49,7 @@ description_editor(
 )
 if song is not None and song.character_reference_key:
     st.subheader("Looks")
+    character_model_choice(services, song_id)
     looks_form(services, song_id)
     rounds_browser(services, song_id)
 character_status(services, song_id)

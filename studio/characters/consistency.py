@@ -17,6 +17,7 @@ from decimal import Decimal
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
+from studio.characters.character_models import song_model
 from studio.characters.descriptions import consistent_prompt, edits_of
 from studio.characters.images import sniff_content_type
 from studio.characters.look_rounds import make_looks, round_outcome
@@ -142,6 +143,7 @@ async def _run(run: Run, job: CharacterJob, song: SongRow, reference_key: str) -
         seeds=(character_seed(song_id),),
         init_key=reference_key,
         reference_key=reference_key,
+        model=song_model(song),
     )
     found = await records.db.run(lambda s: add_round_in(s, lease, new))
     paid = PaidCalls(run, Account(STAGE, song_id=song_id))

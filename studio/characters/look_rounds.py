@@ -15,10 +15,13 @@ import logging
 from sqlalchemy.orm import Session
 
 from studio.access.roles import Actor, require
+from studio.characters.character_models import conditioning_images
 from studio.characters.looks import LooksRequest, LooksRound, as_result, plan_round, request_for, round_view
 from studio.characters.provenance import look_ref, stamp_look
 from studio.costs.paid_calls import Account, PaidCalls, Purchase
 from studio.errors import BudgetExceeded, GenerationError, NotFound, StudioError
+from studio.generation.base import ReferenceImage
+from studio.generation.models import image_model
 from studio.generation.png_parameters import ensure_png
 from studio.logs import log_step
 from studio.money import to_nanos
@@ -39,12 +42,19 @@ def _describe(error: BaseException) -> str:
     return str(error) if isinstance(error, StudioError) else f"{type(error).__name__}: {error}"
 
 
-async def make_look(run: Run, paid: PaidCalls, found: RoundLooks, look: LookRow, init: bytes) -> bytes | None:
+async def make_look(
+    run: Run,
+    paid: PaidCalls,
+    found: RoundLooks,
+    look: LookRow,
+    init: bytes,
+    references: tuple[ReferenceImage, ...] = (),
+) -> bytes | None:
     """Pay for, stamp, store and then record one look; its stamped PNG, or None when it failed (recorded on
     the look alone). LeaseLost when the round was archived or taken over; Unavailable when storage or the
     database failed (the round goes back to the queue, the paid call is adopted later)."""
     services, looks = run.services, run.services.records.looks
-    request = request_for(look, init)
+    request = request_for(look, init, found.round.model, references)
     purchase = Purchase(look_ref(look.id))
     try:
         settled = await paid.image(purchase, request)
@@ -58,7 +68,7 @@ async def make_look(run: Run, paid: PaidCalls, found: RoundLooks, look: LookRow,
         await services.records.db.run(looks.fail_op(run.lease, look.song_id, look.id, _describe(error)))
         return None
     stamped = stamp_look(
-        png, request, services.generator.model_version, look_id=look.id, round_number=found.round.number,
+        png, request, image.model, look_id=look.id, round_number=found.round.number,
         strength=look.strength, parent=look.parent,
     )  # fmt: skip
     key = look_key(look.song_id, look.id)
@@ -99,14 +109,26 @@ async def make_looks(run: Run, paid: PaidCalls, found: RoundLooks) -> dict[str, 
                 services.records.looks.fail_op(run.lease, look.song_id, look.id, problem)
             )
         return {}
-    requests = {look_ref(look.id): request_for(look, init) for look in pending}
+    references = await asyncio.to_thread(round_references, services, found)
+    model = found.round.model
+    requests = {look_ref(look.id): request_for(look, init, model, references) for look in pending}
     await paid.take_over(requests)
     made = await run.heartbeat.hold(
-        asyncio.gather(*(make_look(run, paid, found, look, init) for look in pending))
+        asyncio.gather(*(make_look(run, paid, found, look, init, references) for look in pending))
     )
     await paid.settle_leftovers(requests)
     await paid.flushed()
     return {look.id: png for look, png in zip(pending, made, strict=True) if png is not None}
+
+
+def round_references(services: Services, found: RoundLooks) -> tuple[ReferenceImage, ...]:
+    """A round of a conditioned model: the song's images, the one it starts from first; SDXL: none."""
+    model = image_model(found.round.model)
+    song = services.records.songs.song(found.round.song_id)
+    if not model.conditioned or song is None:
+        return ()
+    start = f"look:{found.round.parent}" if found.round.parent else "pose-a"
+    return conditioning_images(services, song, found.round.init_key, model.max_references, start)
 
 
 def round_outcome(found: RoundLooks) -> tuple[RoundStatus, str | None]:

@@ -16,11 +16,12 @@ from decimal import Decimal
 from pydantic import BaseModel
 
 from studio.access.roles import Actor, require
+from studio.characters.character_models import known_song, song_model
 from studio.characters.descriptions import describe
 from studio.characters.provenance import look_ref
 from studio.costs.estimates import image_price
 from studio.errors import InvalidInput, NotFound
-from studio.generation.base import DEFAULT_STRENGTH, GenerationRequest
+from studio.generation.base import DEFAULT_STRENGTH, GenerationRequest, ReferenceImage
 from studio.generation.seeds import MAX_SEED, reference_seed
 from studio.inputs.text_and_numbers import NumberRange, check_text
 from studio.money import from_nanos, plain_decimal, to_nanos
@@ -61,6 +62,8 @@ class Look(BaseModel):
     key: str | None = None
     error: str | None = None
     picked: bool = False
+    model: str = ""
+    """What made it (SDXL's pinned version, or a catalogued model's name); empty until it is made."""
 
 
 class LookRound(BaseModel):
@@ -74,6 +77,7 @@ class LookRound(BaseModel):
     strength: float
     parent: str | None
     reference_key: str
+    model: str = "sdxl"
     archived: bool
     error: str | None
     created_at: datetime
@@ -127,6 +131,7 @@ class LooksEstimate(BaseModel):
     strength: float
     parent: str | None
     provider: str
+    model: str = "sdxl"
     per_look: Decimal
     total: Decimal
 
@@ -144,11 +149,7 @@ def check_request(ask: LooksRequest) -> LooksRequest:
 
 
 def _song(services: Services, song_id: str) -> SongRow:
-    check_id("song_id", song_id)
-    song = services.records.songs.song(song_id)
-    if song is None:
-        raise NotFound(f"song {song_id!r}")
-    return song
+    return known_song(services, song_id)
 
 
 def _parent(services: Services, song_id: str, look: str) -> LookRow:
@@ -212,7 +213,8 @@ def plan_round(services: Services, song_id: str, ask: LooksRequest) -> NewRound:
     prompt = fit_prompt(prompt).prompt
     strength = ask.strength if ask.strength is not None else _default_strength(parent)
     number = services.records.looks.next_number(song_id)
-    sample = _request(song_id, "budget", 0, prompt, NEGATIVE_PROMPT, strength)
+    model = song_model(song)
+    sample = _request(song_id, "budget", 0, prompt, NEGATIVE_PROMPT, strength, model=model)
     calls = ask.count * services.settings.retry_attempts
     return NewRound(
         song_id=song_id,
@@ -225,12 +227,13 @@ def plan_round(services: Services, song_id: str, ask: LooksRequest) -> NewRound:
         reference_key=reference,
         parent=parent.id if parent is not None else None,
         budget_nanos=to_nanos(services.generator.max_cost(sample) * calls),
+        model=model,
     )
 
 
 def _request(
     song_id: str, name: str, seed: int, prompt: str, negative_prompt: str, strength: float,
-    init_image: bytes | None = None,
+    init_image: bytes | None = None, model: str = "sdxl", references: tuple[ReferenceImage, ...] = (),
 ) -> GenerationRequest:  # fmt: skip
     return GenerationRequest(
         prompt=prompt,
@@ -243,22 +246,32 @@ def _request(
         init_image=init_image,
         strength=strength,
         label=f"song:{song_id}:{name}",
+        model=model,
+        references=references,
     )
 
 
-def request_for(look: LookRow, init_image: bytes | None = None) -> GenerationRequest:
-    """What the generator is asked for one candidate (its subject is the prompt: the preview draws it)."""
+def request_for(
+    look: LookRow,
+    init_image: bytes | None = None,
+    model: str = "sdxl",
+    references: tuple[ReferenceImage, ...] = (),
+) -> GenerationRequest:
+    """What the generator is asked for one candidate (its subject is the prompt: the preview draws it): SDXL
+    img2img from `init_image`, or a conditioned model given the song's `references`."""
     return _request(
-        look.song_id, look.id, look.seed, look.prompt, look.negative_prompt, look.strength, init_image
-    )
+        look.song_id, look.id, look.seed, look.prompt, look.negative_prompt, look.strength,
+        init_image if not references else None, model, references,
+    )  # fmt: skip
 
 
 def estimate(services: Services, song_id: str, ask: LooksRequest) -> LooksEstimate:
     """What a round would ask for and usually cost; nothing is written."""
     planned = plan_round(services, song_id, ask)
     sample = _request(
-        song_id, "estimate", planned.seeds[0], planned.prompt, planned.negative_prompt, planned.strength
-    )
+        song_id, "estimate", planned.seeds[0], planned.prompt, planned.negative_prompt, planned.strength,
+        model=planned.model,
+    )  # fmt: skip
     per_look = image_price(services)(sample)
     return LooksEstimate(
         song_id=song_id,
@@ -268,6 +281,7 @@ def estimate(services: Services, song_id: str, ask: LooksRequest) -> LooksEstima
         strength=planned.strength,
         parent=planned.parent,
         provider=services.generator.name,
+        model=planned.model,
         per_look=per_look,
         total=per_look * len(planned.seeds),
     )
@@ -299,6 +313,7 @@ def _look(services: Services, row: LookRow, number: int, picked: str | None) -> 
         key=row.storage_key,
         error=row.error,
         picked=row.id == picked,
+        model=row.model_version,
     )
 
 
@@ -314,6 +329,7 @@ def round_view(services: Services, found: RoundLooks, picked: str | None) -> Loo
         strength=row.strength,
         parent=row.parent,
         reference_key=row.reference_key,
+        model=row.model,
         archived=row.archived,
         error=row.error,
         created_at=row.created_at,

@@ -10,6 +10,21 @@ from studio.generation.base import GenerationRequest
 from studio.generation.png_parameters import embed_parameters, format_parameters
 
 
+def conditioning(request: GenerationRequest) -> dict[str, str]:
+    """What a reference-conditioned image was made from, for its `parameters` chunk: the images it was
+    conditioned on, and that it cannot be remade exactly when its model takes no seed."""
+    from studio.generation.models import image_model
+
+    model = image_model(request.model)
+    if not model.conditioned:
+        return {}
+    named = [image.name or f"image {n}" for n, image in enumerate(request.references, 1)]
+    found = {"Character model": model.name, "Conditioned on": " + ".join(named) or "nothing"}
+    if not model.seed:
+        found["Reproducible"] = "no (the model takes no seed)"
+    return found
+
+
 def look_ref(look_id: str) -> str:
     """The ledger's and predictions' name of a look: `character_look_r2-3`."""
     return f"character_look_{look_id}"
@@ -27,10 +42,11 @@ def stamp_look(
 ) -> bytes:
     """`png` with the request's parameters and the look's provenance in its `parameters` chunk."""
     extra = {
-        "Denoising strength": f"{strength:g}",
+        "Denoising strength": f"{strength:g}" if not request.references else "n/a",
         "Look": look_id,
         "Round": str(round_number),
         "Parent": parent or "reference",
+        **conditioning(request),
     }
     parameters = format_parameters(
         request.prompt,

@@ -1,4 +1,4 @@
-"""`templates` and `character upload|template|generate|resolve|consistency` (`looks`, `pick`: cli.looks;
+"""`templates` and `character upload|template|generate|resolve|consistency|model` (`looks`, `pick`: cli.looks;
 `describe`: cli.descriptions)."""
 
 from __future__ import annotations
@@ -36,8 +36,12 @@ def register(commands: Any) -> None:
     consistency = actions.add_parser("consistency", help="turn character consistency on or off for a song")
     consistency.add_argument("song")
     consistency.add_argument("state", choices=("on", "off"))
-    for sub, handler in ((upload, run_upload), (template, run_template), (generate, run_generate),
-                         (resolve, run_resolve), (consistency, run_consistency)):  # fmt: skip
+    model = actions.add_parser("model", help="show or set the song's character model (looks, lead character)")
+    model.add_argument("song")
+    model.add_argument("model", nargs="?", metavar="MODEL", help="sdxl (default), google/nano-banana-2, ...")
+    handlers = ((upload, run_upload), (template, run_template), (generate, run_generate),
+                (resolve, run_resolve), (consistency, run_consistency), (model, run_model))  # fmt: skip
+    for sub, handler in handlers:
         sub.add_argument("--json", action="store_true", help="print one JSON document on stdout")
         sub.set_defaults(handler=handler)
     looks.register(actions)
@@ -146,4 +150,26 @@ def run_consistency(args: argparse.Namespace) -> int:
         output.emit_json({"song_id": args.song, "character_consistency_enabled": args.state == "on"})
     else:
         output.line(f"{args.song}: character consistency {args.state}")
+    return 0
+
+
+def run_model(args: argparse.Namespace) -> int:
+    from studio.characters.character_models import set_model, show_model
+    from studio.generation.models import image_model
+    from studio.storage.keys import check_id
+
+    check_id("song_id", args.song)
+    if args.model is not None:
+        image_model(args.model, "model")
+    with output.open_services() as services:
+        if args.model is None:
+            result = show_model(services, args.song)
+        else:
+            result = set_model(services, args.song, args.model)
+    if args.json:
+        output.emit_json(result)
+        return 0
+    output.line(f"{result.song_id}: character model {result.model}: {result.label}")
+    if not result.reproducible:
+        output.info(f"{result.model} takes no seed: its images cannot be remade exactly")
     return 0

@@ -310,7 +310,10 @@ class PaidCalls:
     def _charge(
         self, call_id: int, ref: str, reserved: Decimal, settled: Settled, purchase: Purchase
     ) -> None:
-        entry = self._entry(ref, settled.cost, settled.units, settled.unit_price, settled.prediction_id)
+        entry = self._entry(
+            ref, settled.cost, settled.units, settled.unit_price, settled.prediction_id, settled.model,
+            settled.unit_name,
+        )  # fmt: skip
         self._settle(call_id, entry, reserved, CallState.SETTLED, purchase)
 
     def _charge_failure(
@@ -348,17 +351,19 @@ class PaidCalls:
         units: Decimal,
         unit_price: Decimal | None,
         prediction_id: str | None,
+        model: str | None = None,
+        unit_name: str | None = None,
     ) -> LedgerEntry:
         return LedgerEntry(
             stage=self.account.stage,
             provider=self.generator.name,
-            model=self.generator.model_version,
+            model=model or self.generator.model_version,
             amount=amount,
             job_id=self.account.job_id,
             song_id=self.account.song_id,
             ref=ref,
             units=units,
-            unit_name="second" if units else "image",
+            unit_name=unit_name or ("second" if units else "image"),
             unit_price=unit_price if unit_price is not None else (amount / units if units else Decimal(0)),
             prediction_id=prediction_id,
             work_id=self.lease.id,

@@ -20,6 +20,16 @@ is recorded before the result (a call that ended at once reports its id with its
 
 
 @dataclass(frozen=True)
+class ReferenceImage:
+    """An image a model is conditioned on: bytes, and a URL the provider can fetch if storage gave one."""
+
+    data: bytes
+    url: str | None = None
+    name: str = ""
+    """What it is, for provenance: `look:r1-2`, `pose-a`, `pose-b`."""
+
+
+@dataclass(frozen=True)
 class GenerationRequest:
     """One image to make. `subject` and `palette` let an offline renderer draw something recognisable."""
 
@@ -41,6 +51,10 @@ class GenerationRequest:
     None is DEFAULT_STRENGTH."""
     label: str = ""
     """Who asked, for logs and the test servers: `scene_rooftop`, `song:abc`."""
+    model: str = "sdxl"
+    """The catalogued model (studio.generation.models) to make it with; scenes always use SDXL."""
+    references: tuple[ReferenceImage, ...] = ()
+    """A reference-conditioned model's images (the character to keep), in the order sent."""
 
 
 @dataclass(frozen=True)
@@ -53,9 +67,11 @@ class GeneratedImage:
     model: str
     cost: Decimal
     units: Decimal = Decimal("0")
-    """Billed units (seconds of predict time); zero for a flat-priced or free call."""
+    """Billed units (seconds of predict time, or images); zero for a free call."""
     unit_price: Decimal = Decimal("0")
     prediction_id: str | None = None
+    unit_name: str = ""
+    """`second` or `image`; empty: by `units` (seconds when there are any)."""
     details: dict[str, str] = field(default_factory=dict)
 
 
@@ -70,6 +86,8 @@ class Settled:
     units: Decimal = Decimal("0")
     unit_price: Decimal = Decimal("0")
     prediction_id: str | None = None
+    unit_name: str = ""
+    """`second` or `image`; empty: by `units` (seconds when there are any)."""
 
     @classmethod
     def of(cls, image: GeneratedImage) -> Settled:
@@ -79,8 +97,9 @@ class Settled:
             return image
 
         return cls(
-            image.provider, image.model, image.cost, fetch, image.units, image.unit_price, image.prediction_id
-        )
+            image.provider, image.model, image.cost, fetch, image.units, image.unit_price,
+            image.prediction_id, image.unit_name,
+        )  # fmt: skip
 
 
 @runtime_checkable

@@ -2,7 +2,9 @@
 
 It lets creators and tests run the whole studio with no keys and no network; the picture follows the
 request (palette, scene or character, time of day, the subject's words) so references can be told apart,
-and an init image shows through as much as the request's strength leaves of it (img2img's meaning).
+and an init image shows through as much as the request's strength leaves of it (img2img's meaning). A
+reference-conditioned model is imitated by drawing from its reference images: their colours, the first one
+showing through, and each of them as a small inset.
 """
 
 from __future__ import annotations
@@ -104,7 +106,7 @@ def _draw_labels(canvas: Canvas, request: GenerationRequest, model: str) -> None
     for colour in canvas.palette[:6]:
         pen.rounded_rectangle((swatch, SIZE - 52, swatch + 36, SIZE - 24), radius=6, fill=colour)
         swatch += 46
-    strength = f" · strength {_strength(request):g}" if request.init_image else ""
+    strength = f" · strength {_strength(request):g}" if request.init_image and not request.references else ""
     pen.text(
         (swatch + 14, SIZE - 52), f"seed {request.seed}{strength} · {model}", font=small, fill=(220, 220, 220)
     )
@@ -122,8 +124,28 @@ def _show_through(canvas: Canvas, init_image: bytes, strength: float) -> None:
     canvas.image.paste(Image.blend(canvas.image, init, 1 - strength))
 
 
+REFERENCE_SHOW_THROUGH = 0.45
+"""How much of the first reference image a reference-conditioned preview keeps (its identity)."""
+INSET = 128
+
+
+def _draw_references(canvas: Canvas, references: list[bytes]) -> None:
+    """Imitate reference conditioning: the first reference shows through, every one is drawn as an inset."""
+    _show_through(canvas, references[0], 1 - REFERENCE_SHOW_THROUGH)
+    left = SIZE - 28 - INSET
+    for data in references[:6]:
+        inset = ImageOps.fit(_decode_init(data, INSET), (INSET, INSET), Image.Resampling.BILINEAR)
+        canvas.image.paste(inset, (left, 112))
+        left -= INSET + 12
+
+
 def render_preview(request: GenerationRequest, model: str = "local-preview-1") -> bytes:
     """The PNG bytes of one preview; pure and deterministic (same request, same bytes)."""
+    references = [image.data for image in request.references]
+    if request.init_image and not references and request.model != "sdxl":
+        references = [request.init_image]
+    if references:
+        return _render_conditioned(request, references, model)
     palette = dominant_colours(request.init_image) if request.init_image else request.palette
     canvas = Canvas(request, palette)
     if request.kind == "scene":
@@ -133,12 +155,31 @@ def render_preview(request: GenerationRequest, model: str = "local-preview-1") -
     if request.init_image:
         _show_through(canvas, request.init_image, _strength(request))
     _draw_labels(canvas, request, model)
-    image = canvas.image
+    return _encoded(canvas.image, request)
+
+
+def _render_conditioned(request: GenerationRequest, references: list[bytes], model: str) -> bytes:
+    canvas = Canvas(request, dominant_colours(references[0]))
+    if request.kind == "scene":
+        draw_scene(canvas, time_of_day(request.prompt))
+    else:
+        draw_character(canvas, request.subject)
+    _draw_references(canvas, references)
+    _draw_labels(canvas, request, f"{model} as {request.model}")
+    return _encoded(canvas.image, request)
+
+
+def _encoded(image: Image.Image, request: GenerationRequest) -> bytes:
     if (request.width, request.height) != (SIZE, SIZE):
         image = image.resize((request.width, request.height), Image.Resampling.BILINEAR)
     out = io.BytesIO()
     image.save(out, format="PNG", compress_level=1)
     return out.getvalue()
+
+
+def preview_model(version: str, request: GenerationRequest) -> str:
+    """The preview's model name, saying which model it stands in for when that is not SDXL."""
+    return version if request.model == "sdxl" else f"{version} as {request.model}"
 
 
 class LocalImageGenerator(WithoutPredictions):
@@ -167,7 +208,7 @@ class LocalImageGenerator(WithoutPredictions):
             data=data,
             content_type="image/png",
             provider=self.name,
-            model=self.model_version,
+            model=preview_model(self.model_version, request),
             cost=Decimal("0"),
         )
 

@@ -1,4 +1,8 @@
-"""SDXL on Replicate (official client): one prediction a call, cancelled at the timeout, priced by metrics.
+"""Replicate's catalogued image models (official client): one prediction a call, cancelled at the timeout.
+
+SDXL runs a pinned version and is priced by metrics; a reference-conditioned model (studio.generation.models)
+runs on its own predictions endpoint and is priced per image. Images go as URLs when storage gave one, else
+as data URLs under 1 MB, else through Replicate's files API (uploaded once per generator).
 
 A call is created with `Prefer: wait`, so the answer arrives the moment the prediction ends; its id is told
 to the caller as soon as it is known. A call whose caller went away is abandoned, not cancelled: the process
@@ -11,8 +15,11 @@ import asyncio
 import base64
 import binascii
 import contextlib
+import hashlib
+import io
 import logging
 import time
+from collections.abc import Awaitable
 from datetime import UTC, datetime
 from decimal import Decimal
 from functools import partial
@@ -29,8 +36,10 @@ from studio.generation.base import (
     GeneratedImage,
     GenerationRequest,
     PredictionListener,
+    ReferenceImage,
     Settled,
 )
+from studio.generation.models import MAX_INLINE_BYTES, ImageModel, image_model
 from studio.generation.pace import Pace
 from studio.generation.pricing import ESTIMATE_PER_IMAGE, hardware_for, prediction_cost, price_per_second
 from studio.settings import DEFAULT_SDXL_VERSION, Settings
@@ -111,6 +120,7 @@ class ReplicateImageGenerator:
         self._downloader = downloader
         self._owns_downloader = downloader is None
         self._background: set[asyncio.Future[Any]] = set()
+        self._uploads: dict[str, str] = {}
 
     @classmethod
     def from_settings(
@@ -119,15 +129,69 @@ class ReplicateImageGenerator:
         return cls(client, version=settings.model_version, timeout=settings.reference_gen_timeout, pace=pace)
 
     def max_cost(self, request: GenerationRequest) -> Decimal:
+        model = image_model(request.model)
+        if model.pricing == "per_image":
+            return model.price_per_image
         return prediction_cost(
             Decimal(str(self.timeout)) + Decimal(str(CANCEL_GRACE_SECONDS)), self.unit_price
         )
 
     def estimated_cost(self, request: GenerationRequest) -> Decimal:
-        return ESTIMATE_PER_IMAGE
+        model = image_model(request.model)
+        return model.price_per_image if model.pricing == "per_image" else ESTIMATE_PER_IMAGE
+
+    def model_name(self, request: GenerationRequest) -> str:
+        """What the request's model is called in PNGs and the ledger (SDXL: its pinned version)."""
+        model = image_model(request.model)
+        return model.name if model.endpoint == "model" else self.model_version
+
+    async def sent_inputs(self, request: GenerationRequest) -> dict[str, Any]:
+        """The inputs sent for a request, its images as the provider wants them (URL, data URL, file)."""
+        model = image_model(request.model)
+        if model.endpoint == "model":
+            images = [await self._image_uri(image) for image in request.references]
+            if request.init_image is not None and not images:
+                images = [await self._image_uri(ReferenceImage(request.init_image))]
+            return model.reference_inputs(request.prompt, images, request.width, request.height)
+        inputs = self.inputs(request)
+        if request.init_image is not None:
+            inputs["image"] = await self._image_uri(ReferenceImage(request.init_image))
+        return inputs
+
+    async def _image_uri(self, image: ReferenceImage) -> str:
+        """A URL storage gave; else a data URL under 1 MB; else a file uploaded to Replicate (once)."""
+        if image.url is not None and image.url.startswith(("https://", "http://")):
+            return image.url
+        kind = image_type(image.data)
+        if kind is None:
+            raise GenerationError(
+                f"{image.name or 'init_image'}: not a PNG, JPEG or WebP image",
+                retryable=False,
+                reason="invalid_input",
+            )
+        if len(image.data) < MAX_INLINE_BYTES:
+            return f"data:{kind};base64,{base64.b64encode(image.data).decode()}"
+        digest = hashlib.sha256(image.data).hexdigest()
+        if digest not in self._uploads:
+            extension = kind.rpartition("/")[2]
+            try:
+                uploaded = await self.client.files.async_create(
+                    io.BytesIO(image.data), filename=f"{digest[:16]}.{extension}", content_type=kind
+                )
+            except ReplicateError as exc:
+                raise replicate_error(exc, "uploading a reference image") from exc
+            except httpx.TransportError as exc:
+                raise GenerationError(
+                    f"uploading a reference image failed: {type(exc).__name__}",
+                    retryable=True,
+                    reason="network",
+                ) from exc
+            self._uploads[digest] = uploaded.urls["get"]
+        return self._uploads[digest]
 
     def inputs(self, request: GenerationRequest) -> dict[str, Any]:
-        """The SDXL inputs sent for a request: every parameter explicit, the seed included."""
+        """The SDXL inputs sent for a request: every parameter explicit, the seed included (an init image
+        inline here; `sent_inputs` sends a large one as a file)."""
         inputs: dict[str, Any] = {
             "prompt": request.prompt,
             "negative_prompt": request.negative_prompt,
@@ -157,11 +221,11 @@ class ReplicateImageGenerator:
     async def predict(
         self, request: GenerationRequest, on_prediction: PredictionListener | None = None
     ) -> Settled:
-        inputs = self.inputs(request)
+        inputs = await self.sent_inputs(request)
         started = time.monotonic()
         since = datetime.now(UTC)
         prediction = await self._create(inputs, request, on_prediction, since)
-        prediction = await self._settle(prediction, started + self.timeout, started)
+        prediction = await self._settle(prediction, started + self.timeout, started, request)
         return self._settled(prediction, request)
 
     async def adopt(self, prediction_id: str, request: GenerationRequest) -> Settled:
@@ -184,13 +248,15 @@ class ReplicateImageGenerator:
                     prediction_id=prediction_id,
                 )
             await asyncio.sleep(self.poll_interval)
-        prediction = await self._settle(prediction, deadline, started)
+        prediction = await self._settle(prediction, deadline, started, request)
         return self._settled(prediction, request)
 
     async def find(self, request: GenerationRequest, since: datetime) -> list[str]:
-        """Predictions of this version with this request's prompt, negative prompt and seed, since `since`."""
-        wanted = self.inputs(request)
-        keys = ("prompt", "negative_prompt", "seed")
+        """Predictions of this request's model with its prompt (and SDXL's negative prompt and seed), since
+        `since`."""
+        model = image_model(request.model)
+        wanted = self.inputs(request) if model.endpoint == "version" else {"prompt": request.prompt}
+        keys = ("prompt", "negative_prompt", "seed") if model.endpoint == "version" else ("prompt",)
         found: list[tuple[datetime, str]] = []
         cursor: Any = ...
         for _ in range(FIND_PAGES):
@@ -205,7 +271,9 @@ class ReplicateImageGenerator:
                 if created is not None and created < since:
                     older = True
                     continue
-                if prediction.version != self.version_id:
+                if model.endpoint == "version" and prediction.version != self.version_id:
+                    continue
+                if model.endpoint == "model" and getattr(prediction, "model", None) != model.name:
                     continue
                 given = prediction.input or {}
                 if all(given.get(key) == wanted[key] for key in keys):
@@ -229,13 +297,16 @@ class ReplicateImageGenerator:
         """Create with `Prefer: wait`. The request runs in a task of its own, so a caller that goes away
         leaves it to finish and report its id; a create whose answer was lost is looked for, not repeated."""
         hold = min(PREFER_WAIT_SECONDS, int(self.timeout))
+        model = image_model(request.model)
+        wait: int | bool = hold if hold >= 1 else False
+
+        def create() -> Awaitable[Prediction]:
+            if model.endpoint == "model":
+                return self.client.models.predictions.async_create(model=model.name, input=inputs, wait=wait)
+            return self.client.predictions.async_create(version=self.version_id, input=inputs, wait=wait)
 
         async def call() -> tuple[Prediction | None, BaseException | None, float | None]:
-            outcome = await with_retry_after(
-                lambda: self.client.predictions.async_create(
-                    version=self.version_id, input=inputs, wait=hold if hold >= 1 else False
-                )
-            )
+            outcome = await with_retry_after(create)
             if outcome[0] is not None and outcome[0].status not in TERMINAL and on_prediction is not None:
                 on_prediction(outcome[0].id)  # still running: its id is all there is to record now
             return outcome
@@ -285,17 +356,23 @@ class ReplicateImageGenerator:
                 prediction = await self.client.predictions.async_get(prediction.id)
         return prediction
 
-    async def _settle(self, prediction: Prediction, deadline: float, started: float) -> Prediction:
+    async def _settle(
+        self, prediction: Prediction, deadline: float, started: float, request: GenerationRequest
+    ) -> Prediction:
         """Poll until the prediction ends (and says what it cost); past the deadline cancel it and raise a
         timeout."""
-        prediction = await self._until_ended(prediction, deadline, started)
+        prediction = await self._until_ended(prediction, deadline, started, request)
+        if image_model(request.model).pricing == "per_image":
+            return prediction  # its price does not wait for metrics
         return await self._reported(prediction)
 
-    async def _until_ended(self, prediction: Prediction, deadline: float, started: float) -> Prediction:
+    async def _until_ended(
+        self, prediction: Prediction, deadline: float, started: float, request: GenerationRequest
+    ) -> Prediction:
         while prediction.status not in TERMINAL:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                return await self._cancel_for_timeout(prediction, started)
+                return await self._cancel_for_timeout(prediction, started, image_model(request.model))
             await asyncio.sleep(min(self.poll_interval, remaining))
             try:
                 prediction = await self.client.predictions.async_get(prediction.id)
@@ -308,8 +385,21 @@ class ReplicateImageGenerator:
                 raise replicate_error(exc, f"reading prediction {prediction.id}") from exc
         return prediction
 
-    async def _cancel_for_timeout(self, prediction: Prediction, started: float) -> Prediction:
+    async def _cancel_for_timeout(
+        self, prediction: Prediction, started: float, model: ImageModel
+    ) -> Prediction:
         elapsed = Decimal(str(round(time.monotonic() - started, 3)))
+        if model.pricing == "per_image":  # an image never made is not charged
+            with contextlib.suppress(ReplicateError, httpx.TransportError):
+                cancelled = await self.client.predictions.async_cancel(prediction.id)
+                if cancelled.status == "succeeded":
+                    return cancelled
+            raise GenerationError(
+                f"prediction {prediction.id} passed the {self.timeout:g} s timeout and was cancelled",
+                retryable=False,
+                reason="timeout",
+                prediction_id=prediction.id,
+            )
         try:
             cancelled = await self.client.predictions.async_cancel(prediction.id)
         except (ReplicateError, httpx.TransportError) as exc:
@@ -345,6 +435,9 @@ class ReplicateImageGenerator:
     def _settled(self, prediction: Prediction, request: GenerationRequest) -> Settled:
         """A finished prediction: its cost by predict time, and the fetch of its output; GenerationError
         (with what it cost) when it failed or was cancelled."""
+        model = image_model(request.model)
+        if model.pricing == "per_image":
+            return self._settled_per_image(prediction, request, model)
         seconds = _predict_time(prediction)
         cost = ESTIMATE_PER_IMAGE if seconds is None else prediction_cost(seconds, self.unit_price)
         units = seconds or Decimal("0")
@@ -367,12 +460,37 @@ class ReplicateImageGenerator:
             prediction_id=prediction.id,
         )
 
+    def _settled_per_image(
+        self, prediction: Prediction, request: GenerationRequest, model: ImageModel
+    ) -> Settled:
+        """A model priced per image: a succeeded prediction costs one image, a failed one nothing."""
+        if prediction.status != "succeeded":
+            raise GenerationError(
+                f"prediction {prediction.id} {prediction.status}: {prediction.error or 'no error given'}",
+                retryable=prediction.status == "failed",
+                reason="prediction_failed" if prediction.status == "failed" else "canceled",
+                prediction_id=prediction.id,
+            )
+        price = model.price_per_image
+        return Settled(
+            provider=self.name,
+            model=model.name,
+            cost=price,
+            fetch=partial(self._fetch, prediction, request, price),
+            units=Decimal("1"),
+            unit_price=price,
+            prediction_id=prediction.id,
+            unit_name="image",
+        )
+
     async def _fetch(
         self, prediction: Prediction, request: GenerationRequest, cost: Decimal
     ) -> GeneratedImage:
         """The output of a succeeded prediction, typed by its bytes. Errors say what the prediction cost."""
-        seconds = _predict_time(prediction)
-        units = seconds or Decimal("0")
+        per_image = image_model(request.model).pricing == "per_image"
+        seconds = None if per_image else _predict_time(prediction)
+        units = Decimal("1") if per_image else seconds or Decimal("0")
+        unit_price = cost if per_image else self.unit_price if seconds is not None else Decimal("0")
         try:
             data = await self._download(prediction)
         except GenerationError as exc:
@@ -394,12 +512,13 @@ class ReplicateImageGenerator:
             data=data,
             content_type=content_type,
             provider=self.name,
-            model=self.model_version,
+            model=self.model_name(request),
             cost=cost,
             units=units,
-            unit_price=self.unit_price if seconds is not None else Decimal("0"),
+            unit_price=unit_price,
             prediction_id=prediction.id,
-            details={"hardware": self.hardware, "label": request.label},
+            unit_name="image" if per_image else "",
+            details={"hardware": "" if per_image else self.hardware, "label": request.label},
         )
 
     async def _download(self, prediction: Prediction) -> bytes:

@@ -95,6 +95,8 @@ class LookRoundRow(Base):
     """The image the candidates are conditioned on, in `character-images`."""
     reference_key: Mapped[str] = mapped_column(String(255))
     """The song's reference when the round was made: what the candidates are compared with."""
+    model: Mapped[str] = mapped_column(String(64), default="sdxl", server_default="sdxl")
+    """The catalogued model its looks are made with (the song's character model when it was asked for)."""
     archived: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
     """The song's character was replaced: the round is history, none of its looks can be picked."""
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
@@ -147,6 +149,7 @@ class NewRound:
     parent: str | None = None
     budget_nanos: int = 0
     """What its candidates may cost at most."""
+    model: str = "sdxl"
 
 
 @dataclass(frozen=True)
@@ -203,6 +206,7 @@ def _add_round(
         parent=new.parent,
         init_key=new.init_key,
         reference_key=new.reference_key,
+        model=new.model,
         work_id=work_id,
         archived=False,
     )

@@ -80,6 +80,8 @@ class SongRow(Base):
     character_look_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
     """The picked look (studio.records.looks) whose image is at the generated key."""
     character_consistency_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    character_model: Mapped[str] = mapped_column(String(64), default="sdxl", server_default="sdxl")
+    """The catalogued model (studio.generation.models) its looks and lead character's references use."""
     last_worked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     """When a creator last chose this song to work on: the latest opens a new tab, a reload, Generate."""
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

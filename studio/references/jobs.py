@@ -251,12 +251,14 @@ def estimate_cost(
     song_id: str | None = None,
 ) -> Estimate:
     """The estimate shown before a run: images stored with identical parameters are reused at $0."""
+    from studio.characters.character_models import lead_conditioning
     from studio.characters.priority import primary_image
     from studio.costs.estimates import image_price
     from studio.references.planning import plan_references
 
     lead = primary_image(services, song_id) if song_id else None
-    planned = plan_references(plan, services.generator, overrides, lead)
+    lead_model, lead_references = lead_conditioning(services, song_id)
+    planned = plan_references(plan, services.generator, overrides, lead, lead_model, lead_references)
     rows = services.records.references.of_job(str(plan.job_id))
     reused = [
         p

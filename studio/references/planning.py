@@ -12,7 +12,9 @@ from decimal import Decimal
 
 from pydantic import BaseModel
 
-from studio.generation.base import GenerationRequest, ImageGenerator
+from studio.characters.provenance import conditioning
+from studio.generation.base import GenerationRequest, ImageGenerator, ReferenceImage
+from studio.generation.models import SDXL, image_model
 from studio.generation.png_parameters import format_parameters
 from studio.generation.seeds import reference_seed
 from studio.inputs.text_and_numbers import song_duration
@@ -61,6 +63,9 @@ class PlannedReference:
         }
         if r.init_image is not None:
             values["init_image_sha256"] = hashlib.sha256(r.init_image).hexdigest()
+        if r.references:
+            values["model"] = r.model
+            values["reference_images_sha256"] = [hashlib.sha256(i.data).hexdigest() for i in r.references]
         return values
 
 
@@ -91,18 +96,32 @@ def plan_references(
     generator: ImageGenerator,
     overrides: dict[str, ReferenceOverride] | None = None,
     lead_image: bytes | None = None,
+    lead_model: str = SDXL,
+    lead_references: tuple[ReferenceImage, ...] = (),
 ) -> list[PlannedReference]:
     """Every reference of the plan with its exact request; `lead_image` (the song's character image)
     conditions the lead character's reference (img2img), and its hash is part of that reference's identity.
-    The lead's prompt then fits SDXL's 75 tokens (a tail it would ignore is left out, phrase by phrase)."""
+    The lead's prompt then fits SDXL's 75 tokens (a tail it would ignore is left out, phrase by phrase).
+    A song whose character model is reference-conditioned (`lead_model`) has the lead made by that model from
+    `lead_references` (the song's images) instead; scenes stay on SDXL."""
     job_id = str(plan.job_id)
     overrides = overrides or {}
-    lead = f"character_{lead_character(plan)}" if lead_image is not None else None
+    model = image_model(lead_model)
+    if model.conditioned and not lead_references and lead_image is not None:
+        lead_references = (ReferenceImage(lead_image, name="character image"),)
+    if not model.conditioned:
+        lead_references = ()
+    has_lead = lead_image is not None or bool(lead_references)
+    lead = f"character_{lead_character(plan)}" if has_lead else None
     conditioned = {"Init image": hashlib.sha256(lead_image).hexdigest()[:16]} if lead_image else {}
+    if lead_references:
+        digest = hashlib.sha256(b"".join(hashlib.sha256(r.data).digest() for r in lead_references))
+        conditioned = {"Reference images": digest.hexdigest()[:16]}
     planned = []
     for prompt in synthesize(plan):
         override = overrides.get(prompt.ref, ReferenceOverride())
-        init = lead_image if prompt.ref == lead else None
+        is_lead = prompt.ref == lead
+        init = lead_image if is_lead and not lead_references else None
         text = override.prompt or prompt.prompt
         request = GenerationRequest(
             prompt=fit_prompt(text).prompt if init is not None else text,
@@ -115,6 +134,8 @@ def plan_references(
             palette=tuple(plan.style.color_palette),
             label=prompt.ref,
             init_image=init,
+            model=model.name if is_lead and lead_references else SDXL,
+            references=lead_references if is_lead else (),
         )
         text = format_parameters(
             request.prompt,
@@ -125,8 +146,8 @@ def plan_references(
             seed=request.seed,
             width=request.width,
             height=request.height,
-            model=generator.model_version,
-            extra=conditioned if init is not None else None,
+            model=request.model if request.references else generator.model_version,
+            extra={**conditioned, **conditioning(request)} if is_lead and conditioned else None,
         )
         identity = json.dumps(
             {"parameters": text, "provider": generator.name, "kind": request.kind}, sort_keys=True

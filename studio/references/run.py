@@ -20,6 +20,7 @@ from pydantic import TypeAdapter
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
+from studio.characters.character_models import lead_conditioning
 from studio.characters.priority import primary_image
 from studio.costs.paid_calls import Account, PaidCalls, Prepared, Purchase
 from studio.errors import Unavailable
@@ -74,9 +75,11 @@ async def run_references(run: Run) -> Ended:
     existing = await records.references.aof_job(job.id)
     plan = ScenePlan.model_validate_json(job.plan_json)
     lead = await asyncio.to_thread(primary_image, services, job.song_id) if job.song_id else None
+    lead_model, lead_references = await asyncio.to_thread(lead_conditioning, services, job.song_id)
     planned = plan_references(
-        plan, services.generator, OVERRIDES.validate_json(job.overrides_json or "{}"), lead
-    )
+        plan, services.generator, OVERRIDES.validate_json(job.overrides_json or "{}"), lead, lead_model,
+        lead_references,
+    )  # fmt: skip
     emit = EventSink(records, job.id, run.on_event)
     stored = any(row.status == STORED for row in existing.values())
     done = await asyncio.to_thread(_already_stored, services, planned, existing) if stored else set()

@@ -183,7 +183,7 @@ def _stored_image(
             params_hash=planned.params_hash,
             storage_key=planned.storage_key,
             provider=generator.name,
-            model_version=generator.model_version,
+            model_version=planned.request.model if planned.request.references else generator.model_version,
             cost_nanos=to_nanos(purchase.cost),
             generation_time=elapsed,
             note=planned.note,

@@ -89,3 +89,16 @@ def test_the_description_is_edited_and_its_prompt_counted(open_page: OpenPage, s
     )
     at.button(key=f"revert-description-{SONG}").click().run()
     assert services.records.songs.song(SONG).character_interrogation_edits_json is None  # type: ignore[union-attr]
+
+
+def test_the_character_model_is_chosen_on_the_page(open_page: OpenPage, services: Services) -> None:
+    at = _template_song(open_page)
+    at.selectbox(key=f"character-model-{SONG}").set_value("google/nano-banana-2").run()
+    assert not at.exception
+    song = services.records.songs.song(SONG)
+    assert song is not None and song.character_model == "google/nano-banana-2"
+    assert any("takes no seed" in c.value for c in at.caption)
+    assert any(c.value.startswith("Estimate: 4 looks on local with google/nano-banana-2") for c in at.caption)
+    at.selectbox(key=f"character-model-{SONG}").set_value("sdxl").run()
+    song = services.records.songs.song(SONG)
+    assert song is not None and song.character_model == "sdxl"

@@ -1,7 +1,10 @@
 """A Replicate-compatible HTTP API on 127.0.0.1 that the real `replicate` client (1.0.7) talks to.
 
-It answers what the client sends: predictions create (honouring `Prefer: wait=N`), get and cancel,
-model versions and the account, with a bearer-token check. Predictions run for `latency` seconds of
+It answers what the client sends: predictions create (honouring `Prefer: wait=N`) by version or on a
+catalogued model's own endpoint (`POST /v1/models/{owner}/{name}/predictions`), get and cancel, model
+versions, the files API (`POST /v1/files`, served back unauthenticated) and the account, with a bearer-token
+check. Inputs are checked against each catalogued model's schema (SDXL's, google/nano-banana-2's); data URLs
+of 1 MB or more are refused, as Replicate advises. Predictions run for `latency` seconds of
 wall time with no worker threads (a prediction's status is a function of the clock), then succeed with
 outputs from the version's output function: SDXL versions give a list of PNG data URLs. Faults are
 deterministic per request and attempt, whatever order requests arrive in. Bookkeeping for tests:
@@ -27,9 +30,11 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Self
 
+from studio.generation.models import CATALOGUE, NANO_BANANA_2
 from studio.generation.pricing import prediction_cost, price_per_second
 from studio.settings import DEFAULT_SDXL_VERSION
 from tests.servers.replicate_http import ReplicateHTTPServer, prefer_wait
+from tests.servers.replicate_models import data_url_problems, nano_banana_problems, one_uri_output
 from tests.servers.replicate_sdxl import (
     Charge,
     CreateRequest,
@@ -70,7 +75,15 @@ class ReplicateServer:
         self.page_size = 100
         """Predictions per page of `GET /v1/predictions` (Replicate's is 100)."""
         self.versions: dict[str, Version] = {}
+        self.models: dict[str, Version] = {}
+        """Models served on their own predictions endpoint, by `owner/name`."""
         self.add_version(DEFAULT_SDXL_VERSION, validate=sdxl_problems)
+        self.add_model(
+            NANO_BANANA_2,
+            one_uri_output(self.add_file),
+            validate=nano_banana_problems(self.serves),
+            price_per_image=CATALOGUE[NANO_BANANA_2].price_per_image,
+        )
         self._port = port
         self._lock = threading.Condition()
         self._stopping = False
@@ -88,8 +101,41 @@ class ReplicateServer:
     ) -> None:
         """Serve a model version; `output(input)` makes a succeeded prediction's output (default: SDXL)."""
         self.versions[version_id] = Version(
-            version_id, model, output or sdxl_output(self.output_scale), validate
+            version_id, model, output or sdxl_output(self.output_scale), _with_data_urls(validate)
         )
+
+    def add_model(
+        self,
+        model: str,
+        output: Output,
+        *,
+        validate: Callable[[dict[str, Any]], list[str]] | None = None,
+        price_per_image: Decimal | None = None,
+    ) -> None:
+        """Serve a model on its own predictions endpoint, priced per image when `price_per_image` is given."""
+        version_id = hashlib.sha256(model.encode()).hexdigest()
+        self.models[model] = Version(version_id, model, output, _with_data_urls(validate), price_per_image)
+
+    def serves(self, url: str) -> bool:
+        """Whether `url` is a file this server serves (an upload or an output)."""
+        prefix = f"{self.base_url}/files/"
+        return url.startswith(prefix) and url.removeprefix(prefix) in self.files
+
+    def upload(
+        self, filename: str, data: bytes, content_type: str
+    ) -> tuple[int, dict[str, Any], dict[str, str]]:
+        """`POST /v1/files`: keep the file, answer Replicate's file object."""
+        with self._lock:
+            file_id = secrets.token_hex(8)
+            self.uploads.append((filename, len(data), content_type))
+        url = self.add_file(f"{file_id}-{filename}", data, content_type)
+        digest = hashlib.sha256(data).hexdigest()
+        body = {
+            "id": file_id, "name": filename, "content_type": content_type, "size": len(data), "etag": digest,
+            "checksums": {"sha256": digest}, "metadata": {}, "created_at": _iso(time.time()),
+            "expires_at": None, "urls": {"get": url},
+        }  # fmt: skip
+        return 201, body, {}
 
     def add_file(self, name: str, data: bytes, content_type: str) -> str:
         """Serve `data` at an unauthenticated URL (as replicate.delivery serves outputs); returns the URL."""
@@ -104,6 +150,8 @@ class ReplicateServer:
             self.cancel_requests: list[str] = []
             self.answered: Counter[int] = Counter()
             self.files: dict[str, tuple[bytes, str]] = {}
+            self.uploads: list[tuple[str, int, str]] = []
+            """Files uploaded through the files API: (filename, size, content type)."""
             self._attempts: Counter[str] = Counter()
             self._faults_for: Counter[str] = Counter()
             self.throttled = 0
@@ -217,7 +265,10 @@ class ReplicateServer:
         ran = round(self._ended(p, now) - p.created, 6)
         if status == "succeeded":
             p.output = p.version.output(p.input)
-        if ran > 0:
+        if p.version.price_per_image is not None:
+            if status == "succeeded":
+                p.charge = Charge(p.id, status, ran, p.version.price_per_image)
+        elif ran > 0:
             p.charge = Charge(
                 p.id, status, ran, prediction_cost(Decimal(str(ran)), price_per_second(p.version.id))
             )
@@ -257,6 +308,17 @@ class ReplicateServer:
 
     # Requests, called from handler threads.
 
+    def create_for_model(
+        self, model: str, inputs: Any, prefer: str | None
+    ) -> tuple[int, dict[str, Any], dict[str, str]]:
+        """`POST /v1/models/{owner}/{name}/predictions`: a catalogued model's own endpoint."""
+        version = self.models.get(model)
+        if version is None:
+            return self._refuse(
+                model, inputs, prefer, 404, "Not found", f"The model {model} has no predictions endpoint"
+            )
+        return self._create(version, model, inputs, prefer)
+
     def create(
         self, version_id: Any, inputs: Any, prefer: str | None
     ) -> tuple[int, dict[str, Any], dict[str, str]]:
@@ -266,6 +328,11 @@ class ReplicateServer:
                 version_id, inputs, prefer, 422, "Invalid version or not permitted",
                 "The specified version does not exist (or perhaps you don't have permission to use it?)",
             )  # fmt: skip
+        return self._create(version, version_id, inputs, prefer)
+
+    def _create(
+        self, version: Version, version_id: str, inputs: Any, prefer: str | None
+    ) -> tuple[int, dict[str, Any], dict[str, str]]:
         if not isinstance(inputs, dict):
             return self._refuse(
                 version_id, {}, prefer, 422, "Input validation failed", "- input: Expected object"
@@ -423,6 +490,20 @@ class ReplicateServer:
         schema = {"components": {"schemas": {"Input": {"type": "object", "properties": {}}}}}
         body = {"id": version_id, "created_at": _iso(0), "cog_version": "0.9.0", "openapi_schema": schema}
         return 200, body, {}
+
+
+def _with_data_urls(
+    validate: Callable[[dict[str, Any]], list[str]] | None,
+) -> Callable[[dict[str, Any]], list[str]]:
+    """A schema's checks plus Replicate's advice that data URLs stay under 1 MB, for every input."""
+
+    def problems(inputs: dict[str, Any]) -> list[str]:
+        found = list(validate(inputs)) if validate is not None else []
+        for name, value in inputs.items():
+            found += data_url_problems(name, value)
+        return found
+
+    return problems
 
 
 def main() -> None:

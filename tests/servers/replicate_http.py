@@ -10,6 +10,8 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 
+from tests.servers.replicate_models import uploaded_file
+
 if TYPE_CHECKING:
     from tests.servers.replicate import ReplicateServer
 
@@ -77,6 +79,13 @@ class _Handler(BaseHTTPRequestHandler):
             detail = "You did not pass a valid authentication token"
             self._reply(401, {"title": "Unauthenticated", "detail": detail, "status": 401}, {})
             return
+        if method == "POST" and path == "/v1/files":
+            part = uploaded_file(self.headers.get("Content-Type", ""), raw)
+            if part is None:
+                self._reply(400, {"title": "Bad request", "detail": "No content part", "status": 400}, {})
+            else:
+                self._reply(*owner.upload(*part))
+            return
         try:
             body = json.loads(raw) if raw else {}
         except ValueError:
@@ -87,6 +96,9 @@ class _Handler(BaseHTTPRequestHandler):
         elif method == "GET" and path == "/v1/predictions":
             cursor = dict(part.partition("=")[::2] for part in query.split("&") if part).get("cursor")
             self._reply(*owner.list(cursor))
+        elif method == "POST" and (m := re.fullmatch(r"/v1/models/([\w.-]+)/([\w.-]+)/predictions", path)):
+            model = f"{m.group(1)}/{m.group(2)}"
+            self._reply(*owner.create_for_model(model, body.get("input"), self.headers.get("Prefer")))
         elif method == "GET" and (m := re.fullmatch(r"/v1/predictions/([\w-]+)", path)):
             self._reply(*owner.get(m.group(1)))
         elif method == "POST" and (m := re.fullmatch(r"/v1/predictions/([\w-]+)/cancel", path)):

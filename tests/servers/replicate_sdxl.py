@@ -85,6 +85,8 @@ class Version:
     model: str
     output: Output
     validate: Callable[[dict[str, Any]], list[str]] | None = None
+    price_per_image: Decimal | None = None
+    """Priced per image (a succeeded prediction costs this, a failed one nothing); None: per second."""
 
 
 @dataclass

@@ -6,7 +6,6 @@ import asyncio
 import base64
 import io
 import time
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -42,15 +41,6 @@ def image_bytes(fmt: str) -> bytes:
     buffer = io.BytesIO()
     Image.new("RGB", (16, 16), (200, 30, 30)).save(buffer, format=fmt)
     return buffer.getvalue()
-
-
-@pytest.fixture
-async def generator(replicate_server: ReplicateServer) -> AsyncIterator[ReplicateImageGenerator]:
-    made = ReplicateImageGenerator(
-        replicate_client(replicate_server.token, replicate_server.base_url), timeout=5, poll_interval=0.02
-    )
-    yield made
-    await made.aclose()
 
 
 async def test_sends_the_seed_inputs_and_returns_the_downloaded_png(
