@@ -114,9 +114,11 @@ function statusOf(state, card) {
   return card.status;
 }
 
-function say(state, text) {
+function say(state, text, tone = "problem") {
   state.message = text;
-  state.shell.querySelector(".message").textContent = text;
+  const message = state.shell.querySelector(".message");
+  message.textContent = text;
+  message.dataset.tone = tone; // "problem" in red; "done" (a bulk approval sent) in the text's colour
 }
 
 function drawFilters(state) {
@@ -370,7 +372,7 @@ function clicked(state, event) {
     } else if (act.dataset.act === "confirm") {
       const refs = shown.map((card) => card.ref).filter((ref) => state.selected.has(ref));
       decide(state, refs, "approve");
-      say(state, `${refs.length} approvals sent.`);
+      say(state, `${refs.length} approvals sent.`, "done");
       state.selected.clear();
       state.confirming = 0;
     } else if (act.dataset.act === "cancel") {

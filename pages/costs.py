@@ -5,7 +5,7 @@ import streamlit as st
 from components.cost_chart import budget_chart, cumulative_chart, stage_provider_chart
 from components.job_picker import job_picker
 from components.setup import page_setup
-from studio.costs.report import cost_report, entries_csv, job_costs, song_costs
+from studio.costs.report import cost_report, entries_csv, job_costs, song_costs, units_words
 from studio.money import usd
 from studio.plans.catalog import list_jobs
 
@@ -101,7 +101,7 @@ st.dataframe(
             "provider": e.provider,
             "model": e.model,
             "reference": e.ref or "",
-            "units": f"{e.units} {e.unit_name}",
+            "units": units_words(e.units, e.unit_name),
             "unit price": usd(e.unit_price, exact=True),
             "amount": usd(e.amount, exact=True),
             "cache hit": e.cache_hit,

@@ -76,7 +76,7 @@ else:
 if previews:
     checklist.append(
         f"- :material/radio_button_unchecked: {len(previews)} of them are offline previews, not real "
-        f"renders: {HOW_TO_RENDER}, or export the previews on purpose"
+        f"renders: {HOW_TO_RENDER}"
     )
 else:
     checklist.append("- :material/check_circle: real renders, no offline previews")

@@ -17,7 +17,7 @@ def register(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from studio.costs.report import cost_report
+    from studio.costs.report import cost_report, units_words
 
     with output.open_services() as services:
         report = cost_report(services, args.job_id)
@@ -27,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
     output.line(f"job {report.job_id}: {usd(report.total)} of a {usd(report.budget)} budget")
     for entry in report.entries:
         price = usd(entry.unit_price, exact=True)
-        what = "cache hit" if entry.cache_hit else f"{entry.units} {entry.unit_name} x {price}"
+        what = "cache hit" if entry.cache_hit else f"{units_words(entry.units, entry.unit_name)} x {price}"
         output.line(
             f"  {entry.created_at:%Y-%m-%d %H:%M:%S}  {entry.stage:<14} {entry.provider:<10} "
             f"{entry.ref or '-':<28} {usd(entry.amount, exact=True):>12}  {what}"

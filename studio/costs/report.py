@@ -215,3 +215,8 @@ def entries_csv(report: CostReport) -> str:
         row.update({name: plain_decimal(value) for name, value in entry if isinstance(value, Decimal)})
         writer.writerow(row)
     return buffer.getvalue()
+
+
+def units_words(units: Decimal, unit_name: str) -> str:
+    """`1 image`, `0 images`, `2.34 seconds`: what a call was charged for, plurals right."""
+    return f"{plain_decimal(units)} {unit_name if units == 1 else unit_name + 's'}"

@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 
 from studio.characters.songs import create_song
-from studio.costs.report import cost_report, entries_csv, job_costs
+from studio.costs.report import cost_report, entries_csv, job_costs, units_words
 from studio.errors import GenerationError, NotFound
 from studio.plans.scene_plan import load_plan
 from studio.records.ledger import LedgerEntry
@@ -174,3 +174,11 @@ def test_song_costs_show_the_character_beside_the_jobs_that_used_it(services: Se
     )
     assert [job.job_id for job in song.jobs] == [job_id] and song.jobs_spent == Decimal("0.04")
     assert song.total == song.character + Decimal("0.04")
+
+
+@pytest.mark.parametrize(
+    ("units", "name", "words"),
+    [("1", "image", "1 image"), ("0", "image", "0 images"), ("2.340", "second", "2.34 seconds")],
+)
+def test_what_a_call_was_charged_for_reads_with_its_plural(units: str, name: str, words: str) -> None:
+    assert units_words(Decimal(units), name) == words
