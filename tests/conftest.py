@@ -60,3 +60,20 @@ def services(settings: Settings) -> Iterator[Services]:
 @pytest.fixture
 def plan_path() -> Path:
     return PLANS_DIR / "music-video.json"
+
+
+LONG_FIRST = (
+    "tests/browser/",
+    "tests/studio/work/test_crashes.py",
+    "tests/studio/work/test_outages.py",
+    "tests/studio/work/test_workers.py",
+    "tests/studio/references/test_races.py",
+    "tests/studio/references/test_rate_limits.py",
+    "tests/studio/api/test_story.py",
+)
+"""Tests of half a minute (browsers, real processes, outages) go out to the workers first, so that two
+workers end together instead of one finishing a long test while the other idles."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: not item.nodeid.startswith(LONG_FIRST))  # stable: file order kept
