@@ -39,7 +39,7 @@ typecheck: $(VENV)/.dev
 	$(BIN)/mypy studio components pages streamlit_app.py
 
 unit: $(VENV)/.dev system-deps
-	$(BIN)/pytest -n 2
+	$(BIN)/pytest -n 2 --dist worksteal
 
 test: lint typecheck unit
 
