@@ -41,10 +41,7 @@ typecheck: $(VENV)/.dev
 unit: $(VENV)/.dev system-deps
 	$(BIN)/pytest -n 2 --dist worksteal
 
-# The checks run beside the tests (two cores: ruff and mypy take ~30 s of CPU; their output is shown whole,
-# each when it is done).
-test: $(VENV)/.dev system-deps
-	@$(MAKE) --no-print-directory -j 3 --output-sync=target lint typecheck unit
+test: lint typecheck unit
 
 bench: $(VENV)/.dev
 	$(BIN)/python -m benchmarks
