@@ -9,6 +9,21 @@ import pytest
 from studio.access.deployment import ServingRefused, deployment, is_loopback, local_request_problem
 from studio.access.roles import RoleRules, role_rules
 
+PROXY_HEADERS = (
+    "X-Forwarded-For",
+    "Forwarded",
+    "X-Real-IP",
+    "X-Forwarded-Host",
+    "X-Forwarded-Proto",
+    "Via",
+    "X-Client-IP",
+    "True-Client-IP",
+    "CF-Connecting-IP",
+    "X-Original-Forwarded-For",
+    "X-Forwarded-Server",
+)
+"""Every header that says a request came through a proxy: the pages and the API refuse each."""
+
 ROLES = role_rules({"reviewer": ["rex@example.com"], "creator": ["*@example.com"]})
 SECRET = "k" * 40
 
@@ -121,22 +136,7 @@ def test_local_mode_refuses_requests_through_a_proxy_or_another_host_name(
     assert "configure sign-in" in problem
 
 
-@pytest.mark.parametrize(
-    "header",
-    [
-        "X-Forwarded-For",
-        "Forwarded",
-        "X-Real-IP",
-        "X-Forwarded-Host",
-        "X-Forwarded-Proto",
-        "Via",
-        "X-Client-IP",
-        "True-Client-IP",
-        "CF-Connecting-IP",
-        "X-Original-Forwarded-For",
-        "X-Forwarded-Server",
-    ],
-)
+@pytest.mark.parametrize("header", PROXY_HEADERS)
 def test_any_proxy_header_means_the_request_did_not_come_straight_from_this_machine(header: str) -> None:
     problem = local_request_problem({"Host": "127.0.0.1:8501", header: "1.1 proxy"})
     assert problem is not None and f"through a proxy ({header.lower()})" in problem

@@ -9,21 +9,8 @@ from fastapi.testclient import TestClient
 from studio.access.api_keys import create_key, revoke_key
 from studio.review.gate import review_board
 from studio.services import Services
+from tests.studio.access.test_deployment import PROXY_HEADERS
 from tests.studio.api.conftest import JOB, MINIMAL, run_queued
-
-PROXY_HEADERS = (
-    "X-Forwarded-For",
-    "Forwarded",
-    "X-Real-IP",
-    "X-Forwarded-Host",
-    "X-Forwarded-Proto",
-    "Via",
-    "X-Client-IP",
-    "True-Client-IP",
-    "CF-Connecting-IP",
-    "X-Original-Forwarded-For",
-    "X-Forwarded-Server",
-)
 
 
 def bearer(key: str) -> dict[str, str]:
